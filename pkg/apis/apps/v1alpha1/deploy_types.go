@@ -1,0 +1,165 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// +genclient
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Namespaced,categories=clusternet
+// +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=".metadata.creationTimestamp"
+
+// Base is one Subscription's feeds bound to one cluster, in that cluster's
+// dedicated namespace, before overrides are applied.
+type Base struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec BaseSpec `json:"spec"`
+}
+
+// BaseSpec lists the feeds, resolved to names.
+type BaseSpec struct {
+	// +listType=atomic
+	Feeds []Feed `json:"feeds"`
+}
+
+// +kubebuilder:object:root=true
+
+// BaseList is a list of Base.
+type BaseList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Base `json:"items"`
+}
+
+// DescriptionDeployer says what applies a Description: plain objects (Generic)
+// or Helm releases (Helm).
+// +kubebuilder:validation:Enum=Generic;Helm
+type DescriptionDeployer string
+
+// The deployers.
+const (
+	DescriptionGenericDeployer DescriptionDeployer = "Generic"
+	DescriptionHelmDeployer    DescriptionDeployer = "Helm"
+)
+
+// DescriptionPhase is where a Description's rollout stands.
+// +kubebuilder:validation:Enum=Pending;Success;Failure
+type DescriptionPhase string
+
+// The Description phases.
+const (
+	DescriptionPhasePending DescriptionPhase = "Pending"
+	DescriptionPhaseSuccess DescriptionPhase = "Success"
+	DescriptionPhaseFailure DescriptionPhase = "Failure"
+)
+
+// +genclient
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Namespaced,shortName=desc,categories=clusternet
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="DEPLOYER",type=string,JSONPath=".spec.deployer"
+// +kubebuilder:printcolumn:name="STATUS",type=string,JSONPath=".status.phase"
+// +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=".metadata.creationTimestamp"
+
+// Description is the final, overridden set of resources for one cluster.
+type Description struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   DescriptionSpec   `json:"spec"`
+	Status DescriptionStatus `json:"status,omitempty"`
+}
+
+// DescriptionSpec holds either raw objects (Generic) or chart references (Helm).
+// +kubebuilder:validation:XValidation:rule="self.deployer != 'Generic' || (has(self.raw) && !has(self.charts))",message="a Generic description sets spec.raw and not spec.charts"
+// +kubebuilder:validation:XValidation:rule="self.deployer != 'Helm' || (has(self.charts) && !has(self.raw))",message="a Helm description sets spec.charts and not spec.raw"
+type DescriptionSpec struct {
+	// Deployer is Generic or Helm.
+	Deployer DescriptionDeployer `json:"deployer"`
+
+	// Raw holds the rendered objects for the Generic deployer.
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:EmbeddedResource
+	// +listType=atomic
+	// +optional
+	Raw []runtime.RawExtension `json:"raw,omitempty"`
+
+	// Charts refer to the HelmCharts to install with the Helm deployer.
+	// +listType=atomic
+	// +optional
+	Charts []ChartReference `json:"charts,omitempty"`
+
+	// ChartRaw holds the values overrides for each chart, in Charts' order.
+	// +listType=atomic
+	// +optional
+	ChartRaw [][]byte `json:"chartRaw,omitempty"`
+}
+
+// ChartReference names a HelmChart.
+type ChartReference struct {
+	// +kubebuilder:validation:MinLength=1
+	Namespace string `json:"namespace"`
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+}
+
+// DescriptionStatus is the outcome of deploying a Description.
+type DescriptionStatus struct {
+	// Phase is Pending, Success or Failure.
+	// +optional
+	Phase DescriptionPhase `json:"phase,omitempty"`
+
+	// Reason says why a Description failed, naming the object and the fix.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+
+	// ManifestStatuses report each object's state in the child.
+	// +optional
+	ManifestStatuses []ManifestStatus `json:"manifestStatuses,omitempty"`
+}
+
+// ManifestStatus is one deployed object's state in the child.
+type ManifestStatus struct {
+	Feed `json:",inline"`
+	// +optional
+	FeedStatus `json:",inline"`
+}
+
+// +kubebuilder:object:root=true
+
+// DescriptionList is a list of Description.
+type DescriptionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Description `json:"items"`
+}
+
+// +genclient
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Namespaced,categories=clusternet
+// +kubebuilder:printcolumn:name="KIND",type=string,JSONPath=".template.kind"
+// +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=".metadata.creationTimestamp"
+
+// Manifest stores one template that `kubectl clusternet apply` wrote through the
+// shadow API. Nothing runs it in the parent; Subscriptions select it as a feed.
+type Manifest struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Template is the object as the user wrote it.
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:EmbeddedResource
+	Template runtime.RawExtension `json:"template"`
+}
+
+// +kubebuilder:object:root=true
+
+// ManifestList is a list of Manifest.
+type ManifestList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Manifest `json:"items"`
+}

@@ -1,0 +1,281 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// +genclient
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Namespaced,shortName={subs,sub},categories=clusternet
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=".metadata.creationTimestamp"
+
+// Subscription says which resources (feeds) go to which clusters (subscribers),
+// and how replicas are spread among them.
+type Subscription struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   SubscriptionSpec   `json:"spec"`
+	Status SubscriptionStatus `json:"status,omitempty"`
+}
+
+// SchedulingStrategy says whether every matched cluster gets the whole
+// application (Replication) or replicas are divided among them (Dividing).
+// +kubebuilder:validation:Enum=Replication;Dividing
+type SchedulingStrategy string
+
+// The scheduling strategies.
+const (
+	ReplicaSchedulingStrategy  SchedulingStrategy = "Replication"
+	DividingSchedulingStrategy SchedulingStrategy = "Dividing"
+)
+
+// DividingType says how Dividing spreads replicas: by the subscribers' static
+// weights, or by what each cluster can take right now.
+// +kubebuilder:validation:Enum=Static;Dynamic
+type DividingType string
+
+// The dividing types.
+const (
+	StaticReplicaDividingType  DividingType = "Static"
+	DynamicReplicaDividingType DividingType = "Dynamic"
+)
+
+// DynamicDividingStrategy says how dynamic dividing ranks clusters.
+// +kubebuilder:validation:Enum=Spread;Binpack
+type DynamicDividingStrategy string
+
+// The dynamic dividing strategies.
+const (
+	SpreadDividingStrategy  DynamicDividingStrategy = "Spread"
+	BinpackDividingStrategy DynamicDividingStrategy = "Binpack"
+)
+
+// SubscriptionSpec is the desired distribution.
+// +kubebuilder:validation:XValidation:rule="self.schedulingStrategy != 'Dividing' || has(self.dividingScheduling)",message="spec.dividingScheduling is required when spec.schedulingStrategy is Dividing"
+type SubscriptionSpec struct {
+	// SchedulerName picks the scheduler that binds this subscription.
+	// +kubebuilder:default=default
+	// +optional
+	SchedulerName string `json:"schedulerName,omitempty"`
+
+	// SchedulingStrategy is Replication (every cluster gets everything) or Dividing.
+	// +kubebuilder:default=Replication
+	// +optional
+	SchedulingStrategy SchedulingStrategy `json:"schedulingStrategy,omitempty"`
+
+	// DividingScheduling configures Dividing.
+	// +optional
+	DividingScheduling *DividingScheduling `json:"dividingScheduling,omitempty"`
+
+	// Priority orders subscriptions in the scheduler's queue; higher goes first.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	Priority *int32 `json:"priority,omitempty"`
+
+	// Subscribers select the clusters to deploy to.
+	// +kubebuilder:validation:MinItems=1
+	// +listType=atomic
+	Subscribers []Subscriber `json:"subscribers"`
+
+	// Feeds are the resources to deploy, by name or by label selector.
+	// +kubebuilder:validation:MinItems=1
+	// +listType=atomic
+	Feeds []Feed `json:"feeds"`
+}
+
+// DividingScheduling configures how replicas are divided.
+// +kubebuilder:validation:XValidation:rule="self.type != 'Dynamic' || has(self.dynamicDividing)",message="dividingScheduling.dynamicDividing is required when dividingScheduling.type is Dynamic"
+type DividingScheduling struct {
+	// Type is Static (by subscriber weight) or Dynamic (by cluster capacity).
+	// +kubebuilder:default=Static
+	// +optional
+	Type DividingType `json:"type,omitempty"`
+
+	// DynamicDividing configures Dynamic.
+	// +optional
+	DynamicDividing *DynamicDividing `json:"dynamicDividing,omitempty"`
+}
+
+// DynamicDividing configures dynamic dividing.
+// +kubebuilder:validation:XValidation:rule="!has(self.minClusters) || !has(self.maxClusters) || self.minClusters <= self.maxClusters",message="dynamicDividing.minClusters must not exceed dynamicDividing.maxClusters"
+type DynamicDividing struct {
+	// Strategy is Spread (even out) or Binpack (fill few clusters).
+	// +kubebuilder:default=Spread
+	// +optional
+	Strategy DynamicDividingStrategy `json:"strategy,omitempty"`
+
+	// PreferredClusters are tried first.
+	// +optional
+	PreferredClusters []metav1.LabelSelector `json:"preferredClusters,omitempty"`
+
+	// MinClusters and MaxClusters bound how many clusters get replicas.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	MinClusters *int32 `json:"minClusters,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	MaxClusters *int32 `json:"maxClusters,omitempty"`
+}
+
+// Subscriber selects clusters by their labels.
+type Subscriber struct {
+	// ClusterAffinity selects ManagedClusters by label.
+	ClusterAffinity *metav1.LabelSelector `json:"clusterAffinity"`
+
+	// Weight is this subscriber's share under static dividing.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Weight int32 `json:"weight,omitempty"`
+}
+
+// Feed names one resource, or selects several of one kind by label.
+// +kubebuilder:validation:XValidation:rule="has(self.name) != has(self.feedSelector)",message="a feed sets exactly one of name or feedSelector"
+type Feed struct {
+	// APIVersion of the resource, as in its manifest (v1, apps/v1, ...).
+	// +kubebuilder:validation:MinLength=1
+	APIVersion string `json:"apiVersion"`
+
+	// Kind of the resource, as in its manifest.
+	// +kubebuilder:validation:MinLength=1
+	Kind string `json:"kind"`
+
+	// Namespace of the resource; empty for cluster-scoped kinds.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// Name of the resource.
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// FeedSelector selects resources of this kind by label instead of by name.
+	// +optional
+	FeedSelector *metav1.LabelSelector `json:"feedSelector,omitempty"`
+}
+
+// SubscriptionStatus reports where the subscription is bound and how each feed fares.
+type SubscriptionStatus struct {
+	// BindingClusters are the dedicated-namespace/name of each matched cluster.
+	// +optional
+	BindingClusters []string `json:"bindingClusters,omitempty"`
+
+	// Replicas is the divided replica count per feed (keyed by feed) per cluster.
+	// +optional
+	Replicas map[string]map[string]int32 `json:"replicas,omitempty"`
+
+	// SpecHash is the hash of the spec the status was computed for.
+	// +optional
+	SpecHash uint64 `json:"specHash,omitempty"`
+
+	// DesiredReleases and CompletedReleases count Descriptions to roll out and done.
+	// +optional
+	DesiredReleases int `json:"desiredReleases,omitempty"`
+	// +optional
+	CompletedReleases int `json:"completedReleases,omitempty"`
+
+	// AggregatedStatuses reports, per feed and per cluster, whether it is applied and available.
+	// +optional
+	AggregatedStatuses []AggregatedStatus `json:"aggregatedStatuses,omitempty"`
+
+	// Conditions explain scheduling and deployment problems, naming the feed.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// AggregatedStatus is one feed's status across clusters.
+type AggregatedStatus struct {
+	Feed `json:",inline"`
+
+	// FeedStatusSummary sums the per-cluster statuses.
+	// +optional
+	FeedStatusSummary FeedStatus `json:"feedStatusSummary,omitempty"`
+
+	// FeedStatusDetails holds one entry per cluster.
+	// +optional
+	FeedStatusDetails []FeedStatusPerCluster `json:"feedStatusDetails,omitempty"`
+}
+
+// FeedStatus is a feed's state in one cluster, or summed over all.
+type FeedStatus struct {
+	// Applied says the object exists in the child as rendered.
+	// +optional
+	Applied bool `json:"applied"`
+	// Available says a workload's replicas are ready (always true for non-workloads once applied).
+	// +optional
+	Available bool `json:"available"`
+	// Replicas, ReadyReplicas and AvailableReplicas mirror the workload's status.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// +optional
+	AvailableReplicas int32 `json:"availableReplicas,omitempty"`
+	// Reason says why it is not applied or not available.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+}
+
+// FeedStatusPerCluster is a feed's state in one named cluster.
+type FeedStatusPerCluster struct {
+	FeedStatus `json:",inline"`
+	// ClusterID and ClusterName identify the cluster.
+	ClusterID   string `json:"clusterId"`
+	ClusterName string `json:"clusterName"`
+}
+
+// +kubebuilder:object:root=true
+
+// SubscriptionList is a list of Subscription.
+type SubscriptionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Subscription `json:"items"`
+}
+
+// +genclient
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Namespaced,categories=clusternet
+// +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=".metadata.creationTimestamp"
+
+// FeedInventory records, per feed of a Subscription, how many replicas it asks
+// for and where they live in the object, so the scheduler can divide them.
+type FeedInventory struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec FeedInventorySpec `json:"spec"`
+}
+
+// FeedInventorySpec lists the feeds in order.
+type FeedInventorySpec struct {
+	// +listType=atomic
+	Feeds []FeedOrder `json:"feeds"`
+}
+
+// FeedOrder is one feed with its replica requirements.
+type FeedOrder struct {
+	Feed `json:",inline"`
+
+	// DesiredReplicas is the feed's replica count; unset for kinds without replicas.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	DesiredReplicas *int32 `json:"desiredReplicas,omitempty"`
+
+	// ReplicaJSONPath points at the replica field, such as /spec/replicas.
+	// +optional
+	ReplicaJSONPath string `json:"replicaJsonPath,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// FeedInventoryList is a list of FeedInventory.
+type FeedInventoryList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []FeedInventory `json:"items"`
+}
