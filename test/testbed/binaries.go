@@ -1,0 +1,104 @@
+package testbed
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// Default versions of the control plane; the environment variables of
+// hack/testbed-build.sh override them.
+const (
+	DefaultKubeVersion = "v1.35.4"
+	DefaultEtcdVersion = "v3.5.21"
+	DefaultKwokVersion = "v0.8.0"
+)
+
+// Binaries are the paths of the real programs a testbed runs.
+type Binaries struct {
+	Etcd              string
+	KubeAPIServer     string
+	ControllerManager string
+	Scheduler         string
+	Kubectl           string
+	Kwok              string
+	// KwokStages is kwok's own stage folder (what turns fake nodes Ready and pods Running).
+	KwokStages string
+}
+
+// KubeVersion is the Kubernetes version the testbed runs.
+func KubeVersion() string { return envOr("KUBE_VERSION", DefaultKubeVersion) }
+
+// LocateBinaries returns the cached binaries, building what is missing with
+// hack/testbed-build.sh (minutes when cold, nothing when warm).
+func LocateBinaries() (*Binaries, error) {
+	cache := cacheDir()
+	b := binariesIn(cache)
+	if b.complete() {
+		return b, nil
+	}
+	script := filepath.Join(repoRoot(), "hack", "testbed-build.sh")
+	cmd := exec.Command("bash", script)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Stdout = &bytes.Buffer{}
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("building the testbed with %s: %w\n%s", script, err, stderr.String())
+	}
+	if b = binariesIn(cache); !b.complete() {
+		return nil, fmt.Errorf("%s ran but binaries are still missing under %s", script, cache)
+	}
+	return b, nil
+}
+
+func binariesIn(cache string) *Binaries {
+	kube := filepath.Join(cache, "kubernetes-"+KubeVersion())
+	kwok := filepath.Join(cache, "kwok-"+envOr("KWOK_VERSION", DefaultKwokVersion))
+	return &Binaries{
+		Etcd:              filepath.Join(cache, "etcd-"+envOr("ETCD_VERSION", DefaultEtcdVersion), "etcd"),
+		KubeAPIServer:     filepath.Join(kube, "kube-apiserver"),
+		ControllerManager: filepath.Join(kube, "kube-controller-manager"),
+		Scheduler:         filepath.Join(kube, "kube-scheduler"),
+		Kubectl:           filepath.Join(kube, "kubectl"),
+		Kwok:              filepath.Join(kwok, "kwok"),
+		KwokStages:        filepath.Join(kwok, "stage"),
+	}
+}
+
+func (b *Binaries) complete() bool {
+	for _, p := range []string{b.Etcd, b.KubeAPIServer, b.ControllerManager, b.Scheduler, b.Kubectl, b.Kwok, b.KwokStages} {
+		if _, err := os.Stat(p); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func cacheDir() string {
+	if d := os.Getenv("CLUSTERNET_TESTBED_CACHE"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "clusternet-testbed")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "clusternet-testbed")
+}
+
+// repoRoot finds the module root from this source file, so tests in any
+// package and the testbed command find hack/ the same way.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+}
+
+func envOr(key, def string) string {
+	if v := strings.TrimSpace(os.Getenv(key)); v != "" {
+		return v
+	}
+	return def
+}
