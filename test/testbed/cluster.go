@@ -47,7 +47,7 @@ type Cluster struct {
 	// Kubeconfig is an admin (system:masters) kubeconfig with embedded certificates.
 	Kubeconfig string `json:"kubeconfig"`
 	// CAFile verifies the apiserver and signs its clients' certificates.
-	CAFile string `json:"caFile"`
+	CAFile    string `json:"caFile"`
 	CAKeyFile string `json:"caKeyFile"`
 	// FrontProxyCAFile is the requestheader CA an aggregated API server trusts.
 	FrontProxyCAFile string `json:"frontProxyCAFile"`

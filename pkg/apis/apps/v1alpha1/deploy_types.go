@@ -80,9 +80,9 @@ type DescriptionSpec struct {
 	// Deployer is Generic or Helm.
 	Deployer DescriptionDeployer `json:"deployer"`
 
-	// Raw holds the rendered objects for the Generic deployer.
+	// Raw holds the rendered objects for the Generic deployer. The hub writes
+	// them after validating each against its real type, so the schema keeps them whole.
 	// +kubebuilder:pruning:PreserveUnknownFields
-	// +kubebuilder:validation:EmbeddedResource
 	// +listType=atomic
 	// +optional
 	Raw []runtime.RawExtension `json:"raw,omitempty"`
