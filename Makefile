@@ -1,0 +1,114 @@
+# Clusternet. `make help` lists the targets.
+
+SHELL := /usr/bin/env bash -o pipefail
+GO    ?= go
+BIN   := $(CURDIR)/bin
+TOOLS := $(BIN)/tools
+PKG   := github.com/clusternet/clusternet
+
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+GIT_COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w \
+	-X $(PKG)/pkg/version.gitVersion=$(VERSION) \
+	-X $(PKG)/pkg/version.gitCommit=$(GIT_COMMIT) \
+	-X $(PKG)/pkg/version.buildDate=$(BUILD_DATE)
+
+# e2e packages share the machine with their control planes: two at a time is what 2 cores take.
+E2E_PARALLEL ?= 2
+TESTBED_DIR  ?= $(CURDIR)/_output/testbed
+
+.PHONY: help
+help: ## List the targets.
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+##@ Build
+
+.PHONY: build
+build: ## Build kubectl-clusternet and the testbed command into bin/.
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/... ./test/testbed/cmd/testbed
+
+##@ Run
+
+.PHONY: local-up
+local-up: build ## Start a parent and two children, Clusternet's APIs in the parent (the README's main job).
+	TESTBED_DIR=$(TESTBED_DIR) bash hack/local-up.sh
+
+.PHONY: local-down
+local-down: testbed-down ## Stop what local-up started.
+
+##@ Code generation
+
+.PHONY: generate
+generate: $(TOOLS)/controller-gen ## Regenerate deepcopy functions and CRDs.
+	$(TOOLS)/controller-gen object:headerFile=hack/boilerplate.go.txt paths=./pkg/apis/...
+	rm -f deploy/crds/*.yaml
+	$(TOOLS)/controller-gen crd:crdVersions=v1 paths=./pkg/apis/... output:crd:artifacts:config=deploy/crds
+
+##@ Test
+
+.PHONY: test
+test: test-unit test-e2e ## Unit tests with -race, then end-to-end tests on real control planes.
+
+.PHONY: test-unit
+test-unit: ## Unit tests (-race, -short: no control planes).
+	$(GO) test -race -short -count=1 ./...
+
+.PHONY: test-e2e
+test-e2e: testbed-build ## End-to-end tests on real kube-apiservers, etcd, controllers and kwok.
+	$(GO) test -count=1 -timeout 40m -p $(E2E_PARALLEL) ./test/e2e/...
+
+.PHONY: testbed-build
+testbed-build: ## Build (or find cached) etcd, Kubernetes and kwok binaries.
+	bash hack/testbed-build.sh >/dev/null
+
+.PHONY: testbed-up
+testbed-up: build testbed-build ## Start a parent and two children in $(TESTBED_DIR).
+	$(BIN)/testbed up --dir $(TESTBED_DIR) --children 2
+
+.PHONY: testbed-down
+testbed-down: ## Stop the testbed that testbed-up started.
+	$(BIN)/testbed down --dir $(TESTBED_DIR)
+
+##@ Verify
+
+.PHONY: verify
+verify: verify-fmt verify-vet verify-lint verify-tidy verify-generated ## Everything CI checks besides tests.
+
+.PHONY: verify-fmt
+verify-fmt: $(TOOLS)/goimports ## gofmt and goimports leave every file as it is.
+	@out=$$($(TOOLS)/goimports -l -local $(PKG) $$(git ls-files --cached --others --exclude-standard '*.go' ':!:**/zz_generated.*')); \
+	if [ -n "$$out" ]; then echo "run 'make fmt'; these files are not formatted:"; echo "$$out"; exit 1; fi
+
+.PHONY: fmt
+fmt: $(TOOLS)/goimports ## Format every Go file.
+	$(TOOLS)/goimports -w -local $(PKG) $$(git ls-files --cached --others --exclude-standard '*.go' ':!:**/zz_generated.*')
+
+.PHONY: verify-vet
+verify-vet: ## go vet.
+	$(GO) vet ./...
+
+.PHONY: verify-lint
+verify-lint: $(TOOLS)/golangci-lint ## golangci-lint (version pinned in hack/tools/go.mod).
+	$(TOOLS)/golangci-lint run ./...
+
+.PHONY: verify-tidy
+verify-tidy: ## go.mod and go.sum are tidy.
+	$(GO) mod tidy -diff
+	cd hack/tools && $(GO) mod tidy -diff
+
+.PHONY: verify-generated
+verify-generated: generate ## Generated code matches its sources.
+	@git diff --exit-code -- pkg/apis deploy/crds || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- pkg/apis deploy/crds); \
+	if [ -n "$$untracked" ]; then echo "generated files not committed: $$untracked"; exit 1; fi
+
+# Tools are built from hack/tools/go.mod, which pins their versions; a go.mod
+# change there rebuilds them.
+$(TOOLS)/%: hack/tools/go.mod hack/tools/go.sum
+	@mkdir -p $(TOOLS)
+	cd hack/tools && GOBIN=$(TOOLS) $(GO) install $$(grep -E '^\s+[^ ]+/$*$$' go.mod | tr -d '[:space:]')
+
+.PHONY: clean
+clean: ## Remove build output (the testbed cache outside the repo stays).
+	rm -rf $(BIN) _output
