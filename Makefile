@@ -1,6 +1,8 @@
 # Clusternet. `make help` lists the targets.
 
 SHELL := /usr/bin/env bash -o pipefail
+comma := ,
+space := $(empty) $(empty)
 GO    ?= go
 BIN   := $(CURDIR)/bin
 TOOLS := $(BIN)/tools
@@ -39,11 +41,25 @@ local-down: testbed-down ## Stop what local-up started.
 
 ##@ Code generation
 
+GEN_APIS    := clusters/v1beta1 apps/v1alpha1
+GEN_PKGS    := $(addprefix $(PKG)/pkg/apis/,$(GEN_APIS))
+GEN_OUT     := pkg/generated
+GEN_HEADER  := hack/boilerplate.go.txt
+
 .PHONY: generate
-generate: $(TOOLS)/controller-gen ## Regenerate deepcopy functions and CRDs.
-	$(TOOLS)/controller-gen object:headerFile=hack/boilerplate.go.txt paths=./pkg/apis/...
-	rm -f deploy/crds/*.yaml
+generate: $(TOOLS)/controller-gen $(TOOLS)/client-gen $(TOOLS)/lister-gen $(TOOLS)/informer-gen ## Regenerate deepcopy, CRDs, clientset, listers, informers.
+	$(TOOLS)/controller-gen object:headerFile=$(GEN_HEADER) paths=./pkg/apis/...
+	rm -rf deploy/crds/*.yaml $(GEN_OUT)
 	$(TOOLS)/controller-gen crd:crdVersions=v1 paths=./pkg/apis/... output:crd:artifacts:config=deploy/crds
+	$(TOOLS)/client-gen --go-header-file $(GEN_HEADER) --clientset-name versioned \
+		--input-base $(PKG)/pkg/apis --input $(subst $(space),$(comma),$(GEN_APIS)) \
+		--output-dir $(GEN_OUT)/clientset --output-pkg $(PKG)/$(GEN_OUT)/clientset
+	$(TOOLS)/lister-gen --go-header-file $(GEN_HEADER) \
+		--output-dir $(GEN_OUT)/listers --output-pkg $(PKG)/$(GEN_OUT)/listers $(GEN_PKGS)
+	$(TOOLS)/informer-gen --go-header-file $(GEN_HEADER) \
+		--versioned-clientset-package $(PKG)/$(GEN_OUT)/clientset/versioned \
+		--listers-package $(PKG)/$(GEN_OUT)/listers \
+		--output-dir $(GEN_OUT)/informers --output-pkg $(PKG)/$(GEN_OUT)/informers $(GEN_PKGS)
 
 ##@ Test
 
@@ -67,7 +83,7 @@ testbed-up: build testbed-build ## Start a parent and two children in $(TESTBED_
 	$(BIN)/testbed up --dir $(TESTBED_DIR) --children 2
 
 .PHONY: testbed-down
-testbed-down: ## Stop the testbed that testbed-up started.
+testbed-down: build ## Stop the testbed that testbed-up started.
 	$(BIN)/testbed down --dir $(TESTBED_DIR)
 
 ##@ Verify
@@ -77,12 +93,12 @@ verify: verify-fmt verify-vet verify-lint verify-tidy verify-generated ## Everyt
 
 .PHONY: verify-fmt
 verify-fmt: $(TOOLS)/goimports ## gofmt and goimports leave every file as it is.
-	@out=$$($(TOOLS)/goimports -l -local $(PKG) $$(git ls-files --cached --others --exclude-standard '*.go' ':!:**/zz_generated.*')); \
+	@out=$$($(TOOLS)/goimports -l -local $(PKG) $$(git ls-files --cached --others --exclude-standard '*.go' ':!:**/zz_generated.*' ':!:pkg/generated/**')); \
 	if [ -n "$$out" ]; then echo "run 'make fmt'; these files are not formatted:"; echo "$$out"; exit 1; fi
 
 .PHONY: fmt
 fmt: $(TOOLS)/goimports ## Format every Go file.
-	$(TOOLS)/goimports -w -local $(PKG) $$(git ls-files --cached --others --exclude-standard '*.go' ':!:**/zz_generated.*')
+	$(TOOLS)/goimports -w -local $(PKG) $$(git ls-files --cached --others --exclude-standard '*.go' ':!:**/zz_generated.*' ':!:pkg/generated/**')
 
 .PHONY: verify-vet
 verify-vet: ## go vet.
@@ -99,8 +115,8 @@ verify-tidy: ## go.mod and go.sum are tidy.
 
 .PHONY: verify-generated
 verify-generated: generate ## Generated code matches its sources.
-	@git diff --exit-code -- pkg/apis deploy/crds || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
-	@untracked=$$(git ls-files --others --exclude-standard -- pkg/apis deploy/crds); \
+	@git diff --exit-code -- pkg/apis pkg/generated deploy/crds || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- pkg/apis pkg/generated deploy/crds); \
 	if [ -n "$$untracked" ]; then echo "generated files not committed: $$untracked"; exit 1; fi
 
 # Tools are built from hack/tools/go.mod, which pins their versions; a go.mod

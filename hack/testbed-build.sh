@@ -52,12 +52,13 @@ import (
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
-  (cd "$src" && go mod tidy -e >/dev/null 2>&1 || true)
-  (cd "$src" && go mod download k8s.io/kubernetes)
+  # tidy pins every dependency in go.sum once; the builds below are then
+  # -mod=readonly, so nothing is resolved anew on a later day.
+  (cd "$src" && go mod tidy)
   for b in "${bins[@]}"; do
     [ -x "$out/$b" ] && continue
     log "building $b $KUBE_VERSION"
-    (cd "$src" && go build -mod=mod -tags tools -trimpath -ldflags "-s -w \
+    (cd "$src" && go build -mod=readonly -tags tools -trimpath -ldflags "-s -w \
       -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
       -X k8s.io/component-base/version.gitMajor=1 \
       -X k8s.io/component-base/version.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2) \
@@ -108,6 +109,10 @@ all_present() {
 }
 
 mkdir -p "$CACHE"
+# Test packages run in parallel and each may find the cache cold: one builds,
+# the others wait for it and then find everything present.
+exec 9>"$CACHE/.lock"
+flock 9
 build_etcd
 build_kwok
 build_kube

@@ -7,7 +7,7 @@ import (
 	"runtime"
 )
 
-// Stamped at build time by the Makefile (hack/ldflags.sh).
+// Stamped at build time by the Makefile's LDFLAGS.
 var (
 	gitVersion = "v0.0.0-dev"
 	gitCommit  = "unknown"

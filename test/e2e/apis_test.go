@@ -3,12 +3,16 @@
 package e2e
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	"github.com/clusternet/clusternet/test/testbed"
 )
 
@@ -76,8 +80,13 @@ spec:
   clusterName: clusternet-cluster-dzqkw
   clusterType: EdgeClusterSelfProvisioned
 `, "apply", "-f", "-")
+		// token and caCertificate are []byte: base64 in JSON, and must round-trip.
 		mustKubectl(t, parent, "", "patch", "clsrr", name, "--subresource=status", "--type=merge", "-p",
-			`{"status":{"result":"Approved","dedicatedNamespace":"clusternet-dhxfs","managedClusterName":"clusternet-cluster-dzqkw"}}`)
+			`{"status":{"result":"Approved","dedicatedNamespace":"clusternet-dhxfs","managedClusterName":"clusternet-cluster-dzqkw",`+
+				`"token":"c2VjcmV0LXRva2Vu","caCertificate":"LS0tLS1CRUdJTg=="}}`)
+		if got := mustKubectl(t, parent, "", "get", "clsrr", name, "-o", "jsonpath={.status.token} {.status.caCertificate}"); got != "c2VjcmV0LXRva2Vu LS0tLS1CRUdJTg==" {
+			t.Errorf("status byte fields = %q", got)
+		}
 
 		got := table(mustKubectl(t, parent, "", "get", "clsrr"))
 		want := [][]string{
@@ -97,6 +106,99 @@ spec:
 		got := mustKubectl(t, parent, "", "get", "subs", "app-demo", "-o", "jsonpath={.spec.feeds[3].feedSelector.matchLabels}")
 		if want := `{"clusternet-app":"multi-cluster-nginx"}`; got != want {
 			t.Errorf("stored feedSelector = %s, want %s", got, want)
+		}
+		rows := withoutAge(table(mustKubectl(t, parent, "", "get", "subs", "-A")))
+		if diff := cmp.Diff([][]string{{"NAMESPACE", "NAME", "AGE"}, {"default", "app-demo"}}, rows); diff != "" {
+			t.Errorf("kubectl get subs -A (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("apps columns", func(t *testing.T) {
+		mustKubectl(t, parent, "", "apply", "-f", filepath.Join(root, "examples", "applications", "helmchart.yaml"))
+		mustKubectl(t, parent, "", "patch", "chart", "mysql", "--subresource=status", "--type=merge", "-p", `{"status":{"phase":"Found"}}`)
+		mustKubectl(t, parent, `
+apiVersion: apps.clusternet.io/v1alpha1
+kind: Description
+metadata: {name: app-demo-generic, namespace: clusternet-dhxfs}
+spec:
+  deployer: Generic
+  raw:
+  - {apiVersion: v1, kind: Namespace, metadata: {name: foo}}
+---
+apiVersion: apps.clusternet.io/v1alpha1
+kind: Description
+metadata: {name: app-demo-helm, namespace: clusternet-dhxfs}
+spec:
+  deployer: Helm
+  charts:
+  - {namespace: default, name: mysql}
+---
+apiVersion: apps.clusternet.io/v1alpha1
+kind: HelmRelease
+metadata: {name: helm-demo-mysql, namespace: clusternet-dhxfs}
+spec: {repo: "https://charts.bitnami.com/bitnami", chart: mysql, version: 8.6.2, targetNamespace: abc}
+`, "apply", "-f", "-")
+		for _, desc := range []string{"app-demo-generic", "app-demo-helm"} {
+			mustKubectl(t, parent, "", "patch", "desc", "-n", "clusternet-dhxfs", desc, "--subresource=status", "--type=merge", "-p", `{"status":{"phase":"Success"}}`)
+		}
+		mustKubectl(t, parent, "", "patch", "hr", "-n", "clusternet-dhxfs", "helm-demo-mysql", "--subresource=status", "--type=merge", "-p", `{"status":{"phase":"deployed"}}`)
+
+		for _, tc := range []struct {
+			args []string
+			want [][]string
+		}{
+			{[]string{"get", "chart"}, [][]string{
+				{"NAME", "CHART", "VERSION", "REPO", "STATUS", "AGE"},
+				{"mysql", "mysql", "8.6.2", "https://charts.bitnami.com/bitnami", "Found"},
+			}},
+			{[]string{"get", "desc", "-A"}, [][]string{
+				{"NAMESPACE", "NAME", "DEPLOYER", "STATUS", "AGE"},
+				{"clusternet-dhxfs", "app-demo-generic", "Generic", "Success"},
+				{"clusternet-dhxfs", "app-demo-helm", "Helm", "Success"},
+			}},
+			{[]string{"get", "hr", "-n", "clusternet-dhxfs"}, [][]string{
+				{"NAME", "CHART", "VERSION", "REPO", "STATUS", "AGE"},
+				{"helm-demo-mysql", "mysql", "8.6.2", "https://charts.bitnami.com/bitnami", "deployed"},
+			}},
+		} {
+			if diff := cmp.Diff(tc.want, withoutAge(table(mustKubectl(t, parent, "", tc.args...)))); diff != "" {
+				t.Errorf("kubectl %s (-want +got):\n%s", strings.Join(tc.args, " "), diff)
+			}
+		}
+	})
+
+	t.Run("typed clientset round trip with status", func(t *testing.T) {
+		cfg, err := parent.RESTConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := versioned.NewForConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		mcls := cs.ClustersV1beta1().ManagedClusters("default")
+		created, err := mcls.Create(ctx, &clusterv1beta1.ManagedCluster{
+			ObjectMeta: metav1.ObjectMeta{Name: "typed"},
+			Spec:       clusterv1beta1.ManagedClusterSpec{ClusterID: "6f0d5c1e-2b1a-4a43-9a39-2f3c3c1d7e55"},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if created.Spec.SyncMode != clusterv1beta1.DualSyncMode || created.Spec.ClusterType != clusterv1beta1.EdgeClusterSelfProvisioned {
+			t.Errorf("schema defaults not applied: syncMode=%q clusterType=%q", created.Spec.SyncMode, created.Spec.ClusterType)
+		}
+		created.Status.K8sVersion, created.Status.Readyz = "v1.35.4", true
+		created.Spec.SyncMode = clusterv1beta1.PushSyncMode // ignored: status writes cannot change spec
+		if _, err := mcls.UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := mcls.Get(ctx, "typed", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status.K8sVersion != "v1.35.4" || !got.Status.Readyz || got.Spec.SyncMode != clusterv1beta1.DualSyncMode {
+			t.Errorf("after UpdateStatus: status=%+v syncMode=%q", got.Status, got.Spec.SyncMode)
 		}
 	})
 

@@ -35,12 +35,18 @@ func (p *portLock) release() {
 
 // reservePort finds a port that is free now and that no other testbed process holds.
 func reservePort() (*portLock, error) {
-	dir := filepath.Join(os.TempDir(), "clusternet-testbed-ports")
+	return reservePortFrom(filepath.Join(os.TempDir(), "clusternet-testbed-ports"), randomPort)
+}
+
+func randomPort() int { return portMin + rand.IntN(portMax-portMin) }
+
+// reservePortFrom tries the candidates next returns, keeping lock files in dir.
+func reservePortFrom(dir string, next func() int) (*portLock, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	for range 200 {
-		port := portMin + rand.IntN(portMax-portMin)
+		port := next()
 		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o644)
 		if err != nil {
 			return nil, err

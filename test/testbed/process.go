@@ -76,8 +76,14 @@ func (p *Process) Stop(grace time.Duration) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if p.alive() {
-		_ = syscall.Kill(p.Pid, syscall.SIGKILL)
+	if !p.alive() {
+		return nil
+	}
+	_ = syscall.Kill(p.Pid, syscall.SIGKILL)
+	// SIGKILL cannot be ignored, but the port is free only once the process
+	// is gone: wait, so a caller that releases its port locks next is right to.
+	for p.alive() {
+		time.Sleep(10 * time.Millisecond)
 	}
 	return nil
 }

@@ -9,26 +9,45 @@ import (
 	"time"
 )
 
-func TestReservePortIsExclusive(t *testing.T) {
-	seen := map[int]bool{}
-	var held []*portLock
-	for range 20 {
-		p, err := reservePort()
+// A port another process holds (its flock) or binds is skipped.
+func TestReservePortSkipsHeldAndBoundPorts(t *testing.T) {
+	dir := t.TempDir()
+	candidates := func(ports ...int) func() int {
+		return func() int { p := ports[0]; ports = ports[1:]; return p }
+	}
+	reserve := func(next func() int) *portLock {
+		t.Helper()
+		p, err := reservePortFrom(dir, next)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if seen[p.Port] {
-			t.Fatalf("port %d reserved twice while still held", p.Port)
-		}
-		if p.Port < portMin || p.Port >= portMax {
-			t.Errorf("port %d outside [%d,%d)", p.Port, portMin, portMax)
-		}
-		seen[p.Port] = true
-		held = append(held, p)
+		return p
 	}
-	for _, p := range held {
-		p.release()
+	held := reserve(randomPort)
+	defer held.release()
+	// A second port known to be free: reserve it, then let it go.
+	spare := reserve(randomPort)
+	spare.release()
+
+	// flock is per open file, so a second open in this process stands in for
+	// another test process holding the port.
+	got := reserve(candidates(held.Port, spare.Port))
+	if got.Port != spare.Port {
+		t.Errorf("reserved %d, want %d: %d is held", got.Port, spare.Port, held.Port)
 	}
+	got.release()
+
+	bound, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = bound.Close() }()
+	boundPort := bound.Addr().(*net.TCPAddr).Port
+	got = reserve(candidates(boundPort, spare.Port))
+	if got.Port != spare.Port {
+		t.Errorf("reserved %d, want %d: %d is bound", got.Port, spare.Port, boundPort)
+	}
+	got.release()
 }
 
 func TestIssuedCertificatesVerify(t *testing.T) {
@@ -64,12 +83,15 @@ func TestStopKillsOnlyWhatItStarted(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = other.Process.Kill(); _ = other.Wait() })
 
+	// The pid is alive, but runs another binary than the record says: to Stop
+	// that is not our process, so it must not be signalled.
 	stranger := &Process{Name: "etcd", Binary: "/nonexistent/etcd", Pid: other.Process.Pid}
+	if stranger.alive() {
+		t.Fatal("a pid running another binary counts as ours")
+	}
 	if err := stranger.Stop(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	// Give a wrongly sent signal time to land before looking.
-	time.Sleep(100 * time.Millisecond)
 	if !(&Process{Binary: sleep, Pid: other.Process.Pid}).alive() {
 		t.Fatal("Stop killed a process running a binary it did not start")
 	}

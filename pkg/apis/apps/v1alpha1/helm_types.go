@@ -54,11 +54,12 @@ type HelmOptions struct {
 	// +optional
 	PlainHTTP bool `json:"plainHTTP,omitempty"`
 
-	// HistoryLimit caps the revisions kept per release.
+	// HistoryLimit caps the revisions kept per release; 0 keeps all (as Helm's
+	// --history-max). A pointer, so that 0 is not defaulted to 5.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:default=5
 	// +optional
-	HistoryLimit int32 `json:"historyLimit,omitempty"`
+	HistoryLimit *int32 `json:"historyLimit,omitempty"`
 }
 
 // SecretReference names a Secret.

@@ -57,11 +57,12 @@ type OverrideConfig struct {
 // OverrideSpec is shared by Localization and Globalization.
 type OverrideSpec struct {
 	// Priority orders overrides: lower numbers apply first, so higher ones win.
+	// A pointer, so an explicit 0 is not mistaken for "unset" and defaulted to 500.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=1000
 	// +kubebuilder:default=500
 	// +optional
-	Priority int32 `json:"priority,omitempty"`
+	Priority *int32 `json:"priority,omitempty"`
 
 	// OverridePolicy is ApplyNow or ApplyLater.
 	// +kubebuilder:default=ApplyLater

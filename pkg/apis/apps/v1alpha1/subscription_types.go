@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -79,6 +80,12 @@ type SubscriptionSpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +listType=atomic
 	Subscribers []Subscriber `json:"subscribers"`
+
+	// ClusterTolerations let this subscription land on clusters with matching
+	// ManagedCluster spec.taints.
+	// +listType=atomic
+	// +optional
+	ClusterTolerations []corev1.Toleration `json:"clusterTolerations,omitempty"`
 
 	// Feeds are the resources to deploy, by name or by label selector.
 	// +kubebuilder:validation:MinItems=1
@@ -166,9 +173,10 @@ type SubscriptionStatus struct {
 	// +optional
 	Replicas map[string]map[string]int32 `json:"replicas,omitempty"`
 
-	// SpecHash is the hash of the spec the status was computed for.
+	// SpecHash is the hash of the spec the status was computed for (hex: a
+	// 64-bit hash does not fit the API's signed integers).
 	// +optional
-	SpecHash uint64 `json:"specHash,omitempty"`
+	SpecHash string `json:"specHash,omitempty"`
 
 	// DesiredReleases and CompletedReleases count Descriptions to roll out and done.
 	// +optional
