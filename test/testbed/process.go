@@ -24,6 +24,12 @@ type Process struct {
 	done chan struct{}
 }
 
+// StartProcess runs binary with args like the testbed's own components
+// (own session, log in dir/name.log), for tests that run Clusternet's binaries.
+func StartProcess(dir, name, binary string, args ...string) (*Process, error) {
+	return startProcess(dir, name, binary, args...)
+}
+
 // startProcess runs binary with args in its own session (so a terminal's ^C
 // reaches the testbed, which stops its children in order), logging to dir/name.log.
 func startProcess(dir, name, binary string, args ...string) (*Process, error) {

@@ -1,0 +1,391 @@
+// Package agent is clusternet-agent: it runs in a child cluster, registers it
+// with the parent, keeps the parent credentials it is given, and reports the
+// child's status at every heartbeat.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	cliflag "k8s.io/component-base/cli/flag"
+	"k8s.io/component-base/term"
+	"k8s.io/klog/v2"
+
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
+	"github.com/clusternet/clusternet/pkg/version"
+)
+
+// CredentialsSecret is where the agent keeps what the parent gave it, in
+// --agent-namespace of the child, so a restart needs no new registration.
+const CredentialsSecret = "clusternet-agent-credentials"
+
+// Keys of the registration Secret (deploy/templates/clusternet_agent_secret.yaml).
+const (
+	keyParentURL = "parentURL"
+	keyRegToken  = "regToken"
+	keyParentCA  = "parentCA"
+)
+
+// Keys of the credentials Secret.
+const (
+	keyToken              = "token"
+	keyCACert             = "caCertificate"
+	keyClusterID          = "clusterID"
+	keyDedicatedNamespace = "dedicatedNamespace"
+	keyManagedCluster     = "managedClusterName"
+)
+
+// registrationBackoff paces retries of a failed registration: quick at first
+// (a hub that is starting), then at most once a minute.
+var registrationBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.2, Steps: 7, Cap: time.Minute}
+
+// NewCommand builds the clusternet-agent command.
+func NewCommand() *cobra.Command {
+	o := NewOptions()
+	cmd := &cobra.Command{
+		Use:   "clusternet-agent",
+		Short: "Registers this child cluster with a parent and reports its status",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			cmd.SilenceUsage = true
+			return o.Run(cmd.Context())
+		},
+		Args: cobra.NoArgs,
+	}
+	fss := o.Flags()
+	for _, fs := range fss.FlagSets {
+		cmd.Flags().AddFlagSet(fs)
+	}
+	cols, _, _ := term.TerminalSize(cmd.OutOrStdout())
+	cliflag.SetUsageAndHelpFunc(cmd, fss, cols)
+	return cmd
+}
+
+// Agent is a running agent.
+type Agent struct {
+	opts      *Options
+	childCfg  *rest.Config
+	child     kubernetes.Interface
+	clusterID types.UID
+	parentURL string
+	parentCA  []byte
+	regToken  string
+
+	// Set once registered.
+	creds  *Credentials
+	parent versioned.Interface
+}
+
+// Credentials are what the hub gave this cluster.
+type Credentials struct {
+	ParentURL          string
+	Token              []byte
+	CACertificate      []byte
+	ClusterID          types.UID
+	DedicatedNamespace string
+	ManagedClusterName string
+}
+
+// Run registers (or reuses stored credentials) and then reports status until ctx ends.
+func (o *Options) Run(ctx context.Context) error {
+	logger := klog.FromContext(ctx)
+	logger.Info("Starting clusternet-agent", "version", version.Get())
+	a, err := o.newAgent(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.register(ctx); err != nil {
+		return err
+	}
+	logger.Info("Registered with the parent", "parent", a.parentURL, "clusterID", a.clusterID,
+		"namespace", a.creds.DedicatedNamespace, "managedCluster", a.creds.ManagedClusterName)
+	wait.UntilWithContext(ctx, a.heartbeat, o.StatusFrequency)
+	return nil
+}
+
+func (o *Options) newAgent(ctx context.Context) (*Agent, error) {
+	cfg, err := childConfig(o.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("child cluster configuration: %w", err)
+	}
+	child, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{opts: o, childCfg: cfg, child: child, parentURL: o.ParentURL, regToken: o.BootstrapToken}
+	if err := a.readRegistrationSecret(ctx); err != nil {
+		return nil, err
+	}
+	if a.parentURL == "" {
+		return nil, fmt.Errorf("no parent URL: set --parent-url or %s in Secret %s", keyParentURL, o.RegistrationSecret)
+	}
+	if err := validateParentURL(a.parentURL); err != nil {
+		return nil, fmt.Errorf("parent URL: %w", err)
+	}
+	if o.ParentCAFile != "" {
+		if a.parentCA, err = os.ReadFile(o.ParentCAFile); err != nil {
+			return nil, fmt.Errorf("--parent-ca-file: %w", err)
+		}
+	}
+	// kube-system lives as long as the cluster: its UID identifies the
+	// cluster across agent restarts and re-installs.
+	ks, err := child.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reading the child's kube-system namespace for the cluster id: %w", err)
+	}
+	a.clusterID = ks.UID
+	return a, nil
+}
+
+// readRegistrationSecret fills what flags left empty from the Secret the seed
+// README creates. A missing Secret is fine when flags say everything.
+func (a *Agent) readRegistrationSecret(ctx context.Context) error {
+	ns, name, _ := strings.Cut(a.opts.RegistrationSecret, "/")
+	secret, err := a.child.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading registration Secret %s: %w", a.opts.RegistrationSecret, err)
+	}
+	if a.parentURL == "" {
+		a.parentURL = strings.TrimSpace(string(secret.Data[keyParentURL]))
+	}
+	if a.regToken == "" {
+		a.regToken = strings.TrimSpace(string(secret.Data[keyRegToken]))
+		if a.regToken != "" {
+			if err := validateToken(a.regToken); err != nil {
+				return fmt.Errorf("%s in Secret %s: %w", keyRegToken, a.opts.RegistrationSecret, err)
+			}
+		}
+	}
+	if a.opts.ParentCAFile == "" {
+		a.parentCA = secret.Data[keyParentCA]
+	}
+	return nil
+}
+
+func childConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		return rest.InClusterConfig()
+	}
+	return clientcmd.BuildConfigFromFlags("", kubeconfig)
+}
+
+// parentConfig is a client configuration for the parent with a bearer token.
+func (a *Agent) parentConfig(token string, ca []byte) *rest.Config {
+	cfg := &rest.Config{
+		Host:        a.parentURL,
+		BearerToken: token,
+		UserAgent:   "clusternet-agent/" + version.Get().GitVersion,
+		QPS:         20,
+		Burst:       40,
+		Timeout:     30 * time.Second,
+	}
+	cfg.CAData = ca
+	return cfg
+}
+
+// register makes sure the agent holds working parent credentials: stored
+// ones when they are for this parent and still accepted, else new ones from
+// a registration with the bootstrap token, retried with backoff.
+func (a *Agent) register(ctx context.Context) error {
+	logger := klog.FromContext(ctx)
+	if creds, err := a.loadCredentials(ctx); err != nil {
+		logger.Error(err, "Ignoring stored credentials")
+	} else if creds != nil {
+		if err := a.useCredentials(ctx, creds); err == nil {
+			logger.Info("Reusing stored parent credentials", "managedCluster", creds.ManagedClusterName)
+			return nil
+		} else {
+			logger.Error(err, "Stored parent credentials no longer work; registering again")
+		}
+	}
+	if a.regToken == "" {
+		return fmt.Errorf("no bootstrap token: set --bootstrap-token or %s in Secret %s", keyRegToken, a.opts.RegistrationSecret)
+	}
+	backoff := registrationBackoff
+	for {
+		creds, err := a.requestCredentials(ctx)
+		if err == nil {
+			if err := a.storeCredentials(ctx, creds); err != nil {
+				return fmt.Errorf("storing parent credentials in the child: %w", err)
+			}
+			return a.useCredentials(ctx, creds)
+		}
+		delay := backoff.Step()
+		logger.Error(err, "Registration failed, will retry", "parent", a.parentURL, "retryIn", delay.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// requestCredentials creates this cluster's ClusterRegistrationRequest (or
+// finds it) and waits for the hub's answer.
+func (a *Agent) requestCredentials(ctx context.Context) (*Credentials, error) {
+	cs, err := versioned.NewForConfig(a.parentConfig(a.regToken, a.parentCA))
+	if err != nil {
+		return nil, err
+	}
+	crrs := cs.ClustersV1beta1().ClusterRegistrationRequests()
+	name := clusterv1beta1.NamePrefix + string(a.clusterID)
+	crr := &clusterv1beta1.ClusterRegistrationRequest{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name,
+			Labels: map[string]string{
+				clusterv1beta1.LabelClusterID:    string(a.clusterID),
+				clusterv1beta1.LabelRegisteredBy: "clusternet-agent",
+			},
+		},
+		Spec: clusterv1beta1.ClusterRegistrationRequestSpec{
+			ClusterID:        a.clusterID,
+			ClusterType:      clusterv1beta1.ClusterType(a.opts.ClusterType),
+			ClusterName:      a.opts.ClusterName,
+			ClusterNamespace: a.opts.ClusterNamespace,
+			SyncMode:         clusterv1beta1.ClusterSyncMode(a.opts.ClusterSyncMode),
+			ClusterLabels:    a.opts.ClusterLabels,
+		},
+	}
+	if crr.Spec.ClusterName == "" {
+		// The name only matters the first time: an existing request keeps its own.
+		crr.Spec.ClusterName = a.opts.ClusterNamePrefix + "-" + utilrand.String(5)
+	}
+	crr.Labels[clusterv1beta1.LabelClusterName] = crr.Spec.ClusterName
+	if _, err := crrs.Create(ctx, crr, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, explainParentError(err, "creating ClusterRegistrationRequest "+name)
+	}
+	// The bootstrap token may only create and get requests, not watch them:
+	// poll, quickly at first since the hub answers in milliseconds.
+	poll := wait.Backoff{Duration: 20 * time.Millisecond, Factor: 1.5, Steps: 40, Cap: 2 * time.Second}
+	for {
+		got, err := crrs.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, explainParentError(err, "reading ClusterRegistrationRequest "+name)
+		}
+		if r := got.Status.Result; r != nil {
+			switch *r {
+			case clusterv1beta1.RequestDenied:
+				return nil, fmt.Errorf("the hub denied ClusterRegistrationRequest %s: %s", name, got.Status.ErrorMessage)
+			case clusterv1beta1.RequestApproved:
+				if len(got.Status.Token) > 0 {
+					return &Credentials{
+						ParentURL:          a.parentURL,
+						Token:              got.Status.Token,
+						CACertificate:      got.Status.CACertificate,
+						ClusterID:          a.clusterID,
+						DedicatedNamespace: got.Status.DedicatedNamespace,
+						ManagedClusterName: got.Status.ManagedClusterName,
+					}, nil
+				}
+			}
+		}
+		if poll.Steps <= 1 {
+			return nil, fmt.Errorf("ClusterRegistrationRequest %s is not answered yet: is clusternet-hub running in the parent?", name)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(poll.Step()):
+		}
+	}
+}
+
+// explainParentError turns the parent's refusals into what to do about them.
+func explainParentError(err error, doing string) error {
+	switch {
+	case apierrors.IsUnauthorized(err):
+		return fmt.Errorf("%s: the parent rejected the bootstrap token (401 Unauthorized): check --bootstrap-token or regToken in the registration Secret, and that the token exists in the parent's kube-system: %w", doing, err)
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("%s: the bootstrap token may not do this (403 Forbidden): apply deploy/hub's RBAC in the parent: %w", doing, err)
+	default:
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+}
+
+// useCredentials builds the parent client from creds and checks it by
+// reading this cluster's ManagedCluster.
+func (a *Agent) useCredentials(ctx context.Context, creds *Credentials) error {
+	cs, err := versioned.NewForConfig(a.parentConfig(string(creds.Token), creds.CACertificate))
+	if err != nil {
+		return err
+	}
+	if _, err := cs.ClustersV1beta1().ManagedClusters(creds.DedicatedNamespace).Get(ctx, creds.ManagedClusterName, metav1.GetOptions{}); err != nil {
+		return fmt.Errorf("reading ManagedCluster %s/%s with the stored token: %w", creds.DedicatedNamespace, creds.ManagedClusterName, err)
+	}
+	a.creds, a.parent = creds, cs
+	return nil
+}
+
+// loadCredentials returns the stored credentials when they are for this
+// parent and this cluster; nil otherwise (a different parent means a new registration).
+func (a *Agent) loadCredentials(ctx context.Context) (*Credentials, error) {
+	secret, err := a.child.CoreV1().Secrets(a.opts.AgentNamespace).Get(ctx, CredentialsSecret, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := secret.Data
+	creds := &Credentials{
+		ParentURL:          string(d[keyParentURL]),
+		Token:              d[keyToken],
+		CACertificate:      d[keyCACert],
+		ClusterID:          types.UID(d[keyClusterID]),
+		DedicatedNamespace: string(d[keyDedicatedNamespace]),
+		ManagedClusterName: string(d[keyManagedCluster]),
+	}
+	if creds.ParentURL != a.parentURL || creds.ClusterID != a.clusterID {
+		return nil, nil
+	}
+	if len(creds.Token) == 0 || creds.DedicatedNamespace == "" || creds.ManagedClusterName == "" {
+		return nil, errors.New("stored credentials are incomplete")
+	}
+	return creds, nil
+}
+
+func (a *Agent) storeCredentials(ctx context.Context, creds *Credentials) error {
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: CredentialsSecret, Namespace: a.opts.AgentNamespace},
+		Type:       corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			keyParentURL:          []byte(creds.ParentURL),
+			keyToken:              creds.Token,
+			keyCACert:             creds.CACertificate,
+			keyClusterID:          []byte(creds.ClusterID),
+			keyDedicatedNamespace: []byte(creds.DedicatedNamespace),
+			keyManagedCluster:     []byte(creds.ManagedClusterName),
+		},
+	}
+	secrets := a.child.CoreV1().Secrets(a.opts.AgentNamespace)
+	if _, err := a.child.CoreV1().Namespaces().Get(ctx, a.opts.AgentNamespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		if _, err := a.child.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: a.opts.AgentNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	}
+	_, err := secrets.Create(ctx, secret, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		_, err = secrets.Update(ctx, secret, metav1.UpdateOptions{})
+	}
+	return err
+}

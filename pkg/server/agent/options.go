@@ -1,0 +1,161 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	cliflag "k8s.io/component-base/cli/flag"
+	"k8s.io/component-base/featuregate"
+	"k8s.io/component-base/logs"
+	logsapi "k8s.io/component-base/logs/api/v1"
+
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/features"
+)
+
+// Options are clusternet-agent's flags.
+type Options struct {
+	// Child cluster.
+	Kubeconfig     string
+	AgentNamespace string
+
+	// Parent cluster and registration.
+	ParentURL          string
+	BootstrapToken     string
+	ParentCAFile       string
+	RegistrationSecret string
+
+	// What the child says about itself.
+	ClusterName       string
+	ClusterNamePrefix string
+	ClusterNamespace  string
+	ClusterType       string
+	ClusterLabels     map[string]string
+	ClusterSyncMode   string
+	StatusFrequency   time.Duration
+
+	FeatureGates featuregate.MutableFeatureGate
+	Logs         *logs.Options
+}
+
+// DefaultRegistrationSecret is the Secret that deploy/templates/clusternet_agent_secret.yaml creates.
+const DefaultRegistrationSecret = "clusternet-system/clusternet-agent-cluster-registration"
+
+// NewOptions returns the defaults.
+func NewOptions() *Options {
+	return &Options{
+		AgentNamespace:     "clusternet-system",
+		RegistrationSecret: DefaultRegistrationSecret,
+		ClusterNamePrefix:  "clusternet-cluster",
+		ClusterType:        string(clusterv1beta1.EdgeClusterSelfProvisioned),
+		ClusterSyncMode:    string(clusterv1beta1.DualSyncMode),
+		StatusFrequency:    3 * time.Minute,
+		FeatureGates:       features.NewAgentGates(),
+		Logs:               logs.NewOptions(),
+	}
+}
+
+// Flags groups the flags by concern, for help output.
+func (o *Options) Flags() cliflag.NamedFlagSets {
+	var fss cliflag.NamedFlagSets
+	child := fss.FlagSet("child cluster")
+	child.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Kubeconfig of the child cluster; empty means in-cluster configuration.")
+	child.StringVar(&o.AgentNamespace, "agent-namespace", o.AgentNamespace, "Namespace in the child where the agent keeps its parent credentials.")
+
+	reg := fss.FlagSet("registration")
+	reg.StringVar(&o.ParentURL, "parent-url", o.ParentURL, "The parent apiserver, https only (e.g. https://192.168.10.10:6443). Overrides parentURL in --registration-secret.")
+	reg.StringVar(&o.BootstrapToken, "bootstrap-token", o.BootstrapToken, "Bootstrap token to register with (e.g. 07401b.f395accd246ae52d). Overrides regToken in --registration-secret.")
+	reg.StringVar(&o.ParentCAFile, "parent-ca-file", o.ParentCAFile, "CA bundle to verify the parent with; empty uses parentCA from --registration-secret, else the system roots.")
+	reg.StringVar(&o.RegistrationSecret, "registration-secret", o.RegistrationSecret, "namespace/name of the child Secret holding parentURL, regToken and optionally parentCA.")
+	reg.StringVar(&o.ClusterName, "cluster-name", o.ClusterName, "ManagedCluster name to ask for; empty lets the hub generate one from --cluster-name-prefix.")
+	reg.StringVar(&o.ClusterNamePrefix, "cluster-name-prefix", o.ClusterNamePrefix, "Prefix of generated cluster names.")
+	reg.StringVar(&o.ClusterNamespace, "cluster-namespace", o.ClusterNamespace, "Dedicated namespace to ask for in the parent; empty lets the hub generate one.")
+	reg.StringVar(&o.ClusterType, "cluster-type", o.ClusterType, "Cluster type: EdgeClusterSelfProvisioned, EdgeCluster, CloudCluster or SelfProvisioned.")
+	reg.Var(cliflag.NewMapStringString(&o.ClusterLabels), "cluster-labels", "Labels for the ManagedCluster, k1=v1,k2=v2; subscriptions select clusters by them.")
+	reg.StringVar(&o.ClusterSyncMode, "cluster-sync-mode", o.ClusterSyncMode, "Who applies applications to this cluster: Push, Pull or Dual.")
+	reg.DurationVar(&o.StatusFrequency, "cluster-status-update-frequency", o.StatusFrequency, "How often the agent reports the cluster's status (its heartbeat).")
+
+	o.FeatureGates.AddFlag(fss.FlagSet("feature gates"))
+	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))
+	return fss
+}
+
+// Validate checks the flags that do not need the child cluster. The parent
+// URL and token may still come from the registration Secret: validateParent
+// checks them once they are known.
+func (o *Options) Validate() error {
+	var errs []error
+	switch clusterv1beta1.ClusterSyncMode(o.ClusterSyncMode) {
+	case clusterv1beta1.PushSyncMode, clusterv1beta1.PullSyncMode, clusterv1beta1.DualSyncMode:
+	default:
+		errs = append(errs, fmt.Errorf("--cluster-sync-mode %q is not supported: use Push, Pull or Dual", o.ClusterSyncMode))
+	}
+	switch clusterv1beta1.ClusterType(o.ClusterType) {
+	case clusterv1beta1.EdgeClusterSelfProvisioned, clusterv1beta1.EdgeCluster, clusterv1beta1.CloudCluster, clusterv1beta1.SelfProvisioned:
+	default:
+		errs = append(errs, fmt.Errorf("--cluster-type %q is not supported: use EdgeClusterSelfProvisioned, EdgeCluster, CloudCluster or SelfProvisioned", o.ClusterType))
+	}
+	if o.StatusFrequency < time.Second {
+		errs = append(errs, fmt.Errorf("--cluster-status-update-frequency %s: must be at least 1s", o.StatusFrequency))
+	}
+	if o.ClusterName != "" {
+		for _, msg := range validation.IsDNS1123Label(o.ClusterName) {
+			errs = append(errs, fmt.Errorf("--cluster-name %q: %s", o.ClusterName, msg))
+		}
+	}
+	if ns, name, ok := strings.Cut(o.RegistrationSecret, "/"); !ok || ns == "" || name == "" {
+		errs = append(errs, fmt.Errorf("--registration-secret %q: must be namespace/name", o.RegistrationSecret))
+	}
+	if o.ParentURL != "" {
+		if err := validateParentURL(o.ParentURL); err != nil {
+			errs = append(errs, fmt.Errorf("--parent-url: %w", err))
+		}
+	}
+	if o.BootstrapToken != "" {
+		if err := validateToken(o.BootstrapToken); err != nil {
+			errs = append(errs, fmt.Errorf("--bootstrap-token: %w", err))
+		}
+	}
+	if err := logsapi.ValidateAndApply(o.Logs, nil); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// validateParentURL accepts only https: the seed's only supported scheme, and
+// the only one that keeps the bootstrap token off the wire in clear text.
+func validateParentURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %w", raw, err)
+	}
+	if u.Scheme != "https" {
+		return fmt.Errorf("%q uses scheme %q: the parent URL must be https, e.g. https://192.168.10.10:6443", raw, u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q has no host: write it as https://<host>[:<port>]", raw)
+	}
+	return nil
+}
+
+// validateToken checks the bootstrap token's shape: [a-z0-9]{6}.[a-z0-9]{16}.
+func validateToken(token string) error {
+	id, secret, ok := strings.Cut(token, ".")
+	if !ok || len(id) != 6 || len(secret) != 16 || !lowerAlnum(id) || !lowerAlnum(secret) {
+		return errors.New("a bootstrap token looks like 07401b.f395accd246ae52d: 6 and 16 characters of [a-z0-9] joined by a dot")
+	}
+	return nil
+}
+
+func lowerAlnum(s string) bool {
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}

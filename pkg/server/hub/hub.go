@@ -1,0 +1,183 @@
+// Package hub is clusternet-hub: the parent-side server. It runs the
+// registration approver and the cluster lifecycle controller (under leader
+// election, so any number of replicas can run).
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	cliflag "k8s.io/component-base/cli/flag"
+	"k8s.io/component-base/logs"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	"k8s.io/component-base/term"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
+	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
+	"github.com/clusternet/clusternet/pkg/server/hub/approver"
+	"github.com/clusternet/clusternet/pkg/server/hub/lifecycle"
+	"github.com/clusternet/clusternet/pkg/version"
+)
+
+// Options are clusternet-hub's flags.
+type Options struct {
+	Kubeconfig string
+	Workers    int
+
+	LeaderElect          bool
+	LeaderElectNamespace string
+	LeaseDuration        time.Duration
+	RenewDeadline        time.Duration
+	RetryPeriod          time.Duration
+
+	Logs *logs.Options
+}
+
+// NewOptions returns the defaults.
+func NewOptions() *Options {
+	return &Options{
+		Workers:              2,
+		LeaderElect:          true,
+		LeaderElectNamespace: "clusternet-system",
+		LeaseDuration:        15 * time.Second,
+		RenewDeadline:        10 * time.Second,
+		RetryPeriod:          2 * time.Second,
+		Logs:                 logs.NewOptions(),
+	}
+}
+
+// Flags groups the flags by concern, for help output.
+func (o *Options) Flags() cliflag.NamedFlagSets {
+	var fss cliflag.NamedFlagSets
+	fs := fss.FlagSet("parent")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Kubeconfig of the parent cluster; empty means in-cluster configuration.")
+	fs.IntVar(&o.Workers, "workers", o.Workers, "Workers per controller.")
+	le := fss.FlagSet("leader election")
+	le.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Run controllers only in the replica that holds the lease.")
+	le.StringVar(&o.LeaderElectNamespace, "leader-elect-resource-namespace", o.LeaderElectNamespace, "Namespace of the leader election Lease.")
+	le.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", o.LeaseDuration, "How long a lease lasts without renewal.")
+	le.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", o.RenewDeadline, "How long the leader retries renewing before it gives up.")
+	le.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", o.RetryPeriod, "How often candidates try to take the lease.")
+	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))
+	return fss
+}
+
+// Validate checks the flags together.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.Workers < 1 {
+		errs = append(errs, fmt.Errorf("--workers %d: must be at least 1", o.Workers))
+	}
+	if o.LeaderElect && o.RenewDeadline >= o.LeaseDuration {
+		errs = append(errs, fmt.Errorf("--leader-elect-renew-deadline %s must be shorter than --leader-elect-lease-duration %s", o.RenewDeadline, o.LeaseDuration))
+	}
+	if err := logsapi.ValidateAndApply(o.Logs, nil); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// NewCommand builds the clusternet-hub command.
+func NewCommand() *cobra.Command {
+	o := NewOptions()
+	cmd := &cobra.Command{
+		Use:   "clusternet-hub",
+		Short: "Approves child clusters and tracks their health, in the parent cluster",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			cmd.SilenceUsage = true
+			return o.Run(cmd.Context())
+		},
+		Args: cobra.NoArgs,
+	}
+	fss := o.Flags()
+	for _, fs := range fss.FlagSets {
+		cmd.Flags().AddFlagSet(fs)
+	}
+	cols, _, _ := term.TerminalSize(cmd.OutOrStdout())
+	cliflag.SetUsageAndHelpFunc(cmd, fss, cols)
+	return cmd
+}
+
+// Run runs the hub until ctx ends.
+func (o *Options) Run(ctx context.Context) error {
+	logger := klog.FromContext(ctx)
+	logger.Info("Starting clusternet-hub", "version", version.Get())
+	cfg, err := o.restConfig()
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	clusternet, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	run := func(ctx context.Context) {
+		informers := externalversions.NewSharedInformerFactory(clusternet, 0)
+		approve, err := approver.New(kube, clusternet, informers.Clusters().V1beta1().ClusterRegistrationRequests())
+		if err != nil {
+			logger.Error(err, "Building the registration approver")
+			return
+		}
+		life, err := lifecycle.New(clusternet, informers.Clusters().V1beta1().ManagedClusters(), clock.RealClock{})
+		if err != nil {
+			logger.Error(err, "Building the lifecycle controller")
+			return
+		}
+		informers.Start(ctx.Done())
+		go approve.Run(ctx, o.Workers)
+		go life.Run(ctx, o.Workers)
+		<-ctx.Done()
+		informers.Shutdown()
+	}
+	if !o.LeaderElect {
+		run(ctx)
+		return nil
+	}
+	id, err := os.Hostname()
+	if err != nil {
+		return err
+	}
+	id = fmt.Sprintf("%s_%d", id, os.Getpid())
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, o.LeaderElectNamespace, "clusternet-hub",
+		kube.CoreV1(), kube.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: id})
+	if err != nil {
+		return err
+	}
+	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		LeaseDuration:   o.LeaseDuration,
+		RenewDeadline:   o.RenewDeadline,
+		RetryPeriod:     o.RetryPeriod,
+		ReleaseOnCancel: true,
+		Name:            "clusternet-hub",
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: run,
+			OnStoppedLeading: func() { logger.Info("Stopped leading", "identity", id) },
+		},
+	})
+	return nil
+}
+
+func (o *Options) restConfig() (*rest.Config, error) {
+	if o.Kubeconfig == "" {
+		return rest.InClusterConfig()
+	}
+	return clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+}

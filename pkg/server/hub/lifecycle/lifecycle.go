@@ -1,0 +1,159 @@
+// Package lifecycle marks a ManagedCluster Ready=Unknown when its agent has
+// missed three heartbeats in a row.
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
+	clusterinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/clusters/v1beta1"
+	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
+)
+
+const (
+	// MissedHeartbeats is how many heartbeats may be missed before Ready turns Unknown.
+	MissedHeartbeats = 3
+	// DefaultHeartbeatFrequency is the agent's default --cluster-status-update-frequency,
+	// used when a cluster has not said its own.
+	DefaultHeartbeatFrequency = 3 * time.Minute
+	// ReasonHeartbeatMissed is the Ready condition's reason when heartbeats stop.
+	ReasonHeartbeatMissed = "ClusterStatusUnknown"
+)
+
+// Controller watches ManagedClusters and schedules a check for the moment
+// each one would go stale, so no timer ticks for healthy clusters.
+type Controller struct {
+	clusternet versioned.Interface
+	lister     clusterlisters.ManagedClusterLister
+	synced     cache.InformerSynced
+	queue      workqueue.TypedRateLimitingInterface[string]
+	clock      clock.PassiveClock
+}
+
+// New returns a lifecycle controller fed by the ManagedCluster informer.
+func New(clusternet versioned.Interface, mcls clusterinformers.ManagedClusterInformer, clk clock.PassiveClock) (*Controller, error) {
+	c := &Controller{
+		clusternet: clusternet,
+		lister:     mcls.Lister(),
+		synced:     mcls.Informer().HasSynced,
+		clock:      clk,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "cluster-lifecycle"}),
+	}
+	_, err := mcls.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueue,
+		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
+	})
+	return c, err
+}
+
+func (c *Controller) enqueue(obj any) {
+	key, err := cache.MetaNamespaceKeyFunc(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Add(key)
+}
+
+// Run checks clusters with the given number of workers until ctx ends.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	logger := klog.FromContext(ctx)
+	logger.Info("Starting cluster lifecycle controller")
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
+		return
+	}
+	for range workers {
+		go wait.UntilWithContext(ctx, c.worker, time.Second)
+	}
+	<-ctx.Done()
+	logger.Info("Stopping cluster lifecycle controller")
+}
+
+func (c *Controller) worker(ctx context.Context) {
+	for c.next(ctx) {
+	}
+}
+
+func (c *Controller) next(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	recheck, err := c.sync(ctx, key)
+	switch {
+	case err != nil:
+		utilruntime.HandleErrorWithContext(ctx, err, "Checking cluster health failed, will retry", "cluster", key)
+		c.queue.AddRateLimited(key)
+	case recheck > 0:
+		c.queue.Forget(key)
+		c.queue.AddAfter(key, recheck)
+	default:
+		c.queue.Forget(key)
+	}
+	return true
+}
+
+// sync returns how long until the cluster must be checked again.
+func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return 0, err
+	}
+	mcls, err := c.lister.ManagedClusters(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	last := mcls.Status.LastObservedTime
+	if last.IsZero() {
+		return 0, nil // never reported: nothing to go stale yet
+	}
+	frequency := DefaultHeartbeatFrequency
+	if f := mcls.Status.HeartbeatFrequencySeconds; f != nil && *f > 0 {
+		frequency = time.Duration(*f) * time.Second
+	}
+	grace := MissedHeartbeats * frequency
+	if left := last.Add(grace).Sub(c.clock.Now()); left > 0 {
+		return left, nil
+	}
+	ready := meta.FindStatusCondition(mcls.Status.Conditions, clusterv1beta1.ClusterReady)
+	if ready != nil && ready.Status == metav1.ConditionUnknown {
+		return 0, nil
+	}
+	mcls = mcls.DeepCopy()
+	meta.SetStatusCondition(&mcls.Status.Conditions, metav1.Condition{
+		Type:               clusterv1beta1.ClusterReady,
+		Status:             metav1.ConditionUnknown,
+		Reason:             ReasonHeartbeatMissed,
+		Message:            fmt.Sprintf("the agent has not reported since %s (%d heartbeats of %s missed)", last.UTC().Format(time.RFC3339), MissedHeartbeats, frequency),
+		ObservedGeneration: mcls.Generation,
+		LastTransitionTime: metav1.NewTime(c.clock.Now()),
+	})
+	// A silent cluster's last report cannot vouch for it any longer.
+	mcls.Status.Readyz, mcls.Status.Healthz, mcls.Status.Livez = false, false, false
+	if _, err := c.clusternet.ClustersV1beta1().ManagedClusters(ns).UpdateStatus(ctx, mcls, metav1.UpdateOptions{}); err != nil {
+		return 0, err
+	}
+	klog.FromContext(ctx).Info("Cluster missed its heartbeats", "cluster", klog.KObj(mcls), "lastObservedTime", last.Time, "frequency", frequency)
+	return 0, nil
+}
