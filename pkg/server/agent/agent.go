@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	cliflag "k8s.io/component-base/cli/flag"
+	logsapi "k8s.io/component-base/logs/api/v1"
 	"k8s.io/component-base/term"
 	"k8s.io/klog/v2"
 
@@ -62,6 +63,10 @@ func NewCommand() *cobra.Command {
 		Short: "Registers this child cluster with a parent and reports its status",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
+				return err
+			}
+			// Logging is configured once per process, so not in Validate.
+			if err := logsapi.ValidateAndApply(o.Logs, nil); err != nil {
 				return err
 			}
 			cmd.SilenceUsage = true

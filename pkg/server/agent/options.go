@@ -120,9 +120,6 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("--bootstrap-token: %w", err))
 		}
 	}
-	if err := logsapi.ValidateAndApply(o.Logs, nil); err != nil {
-		errs = append(errs, err)
-	}
 	return errors.Join(errs...)
 }
 

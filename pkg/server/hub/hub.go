@@ -82,9 +82,6 @@ func (o *Options) Validate() error {
 	if o.LeaderElect && o.RenewDeadline >= o.LeaseDuration {
 		errs = append(errs, fmt.Errorf("--leader-elect-renew-deadline %s must be shorter than --leader-elect-lease-duration %s", o.RenewDeadline, o.LeaseDuration))
 	}
-	if err := logsapi.ValidateAndApply(o.Logs, nil); err != nil {
-		errs = append(errs, err)
-	}
 	return errors.Join(errs...)
 }
 
@@ -96,6 +93,10 @@ func NewCommand() *cobra.Command {
 		Short: "Approves child clusters and tracks their health, in the parent cluster",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
+				return err
+			}
+			// Logging is configured once per process, so not in Validate.
+			if err := logsapi.ValidateAndApply(o.Logs, nil); err != nil {
 				return err
 			}
 			cmd.SilenceUsage = true

@@ -1,0 +1,61 @@
+package lifecycle
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
+)
+
+func TestMissedHeartbeats(t *testing.T) {
+	start := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	freq := int64(10)
+	mcls := &clusterv1beta1.ManagedCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "edge", Namespace: "clusternet-abcde"},
+		Status: clusterv1beta1.ManagedClusterStatus{
+			LastObservedTime: metav1.NewTime(start), HeartbeatFrequencySeconds: &freq, Readyz: true,
+			Conditions: []metav1.Condition{{Type: clusterv1beta1.ClusterReady, Status: metav1.ConditionTrue, Reason: "ClusterReady", LastTransitionTime: metav1.NewTime(start)}},
+		},
+	}
+	cs := newClusternetFake(mcls)
+	informer := externalversions.NewSharedInformerFactory(cs, 0).Clusters().V1beta1().ManagedClusters()
+	clk := clocktesting.NewFakePassiveClock(start.Add(5 * time.Second))
+	c, err := New(cs, informer, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := informer.Informer().GetIndexer().Add(mcls); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	recheck, err := c.sync(ctx, "clusternet-abcde/edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 25 * time.Second; recheck != want {
+		t.Errorf("fresh cluster: recheck in %s, want %s (3 x 10s after the last report)", recheck, want)
+	}
+
+	clk.SetTime(start.Add(30*time.Second + time.Millisecond))
+	if _, err := c.sync(ctx, "clusternet-abcde/edge"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cs.ClustersV1beta1().ManagedClusters("clusternet-abcde").Get(ctx, "edge", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := meta.FindStatusCondition(got.Status.Conditions, clusterv1beta1.ClusterReady)
+	if ready == nil || ready.Status != metav1.ConditionUnknown || ready.Reason != ReasonHeartbeatMissed {
+		t.Fatalf("Ready = %+v, want Unknown/%s", ready, ReasonHeartbeatMissed)
+	}
+	if got.Status.Readyz {
+		t.Error("readyz still true for a silent cluster")
+	}
+}
