@@ -33,7 +33,7 @@ build: ## Build kubectl-clusternet and the testbed command into bin/.
 ##@ Run
 
 .PHONY: local-up
-local-up: build ## Start a parent and two children, Clusternet's APIs in the parent (the README's main job).
+local-up: build ## A parent with the hub and two registered children with agents (the README's main job).
 	TESTBED_DIR=$(TESTBED_DIR) bash hack/local-up.sh
 
 .PHONY: local-down
@@ -73,6 +73,10 @@ test-unit: ## Unit tests (-race, -short: no control planes).
 .PHONY: test-e2e
 test-e2e: testbed-build ## End-to-end tests on real kube-apiservers, etcd, controllers and kwok.
 	$(GO) test -count=1 -timeout 40m -p $(E2E_PARALLEL) ./test/e2e/...
+
+.PHONY: bench
+bench: build testbed-build ## Benchmarks on the real testbed; results go to docs/benchmarks.md.
+	$(GO) run ./test/bench --hub $(BIN)/hub --agent $(BIN)/agent --out docs/benchmarks.md
 
 .PHONY: testbed-build
 testbed-build: ## Build (or find cached) etcd, Kubernetes and kwok binaries.

@@ -29,6 +29,8 @@ type Testbed struct {
 	Dir      string     `json:"dir"`
 	Parent   *Cluster   `json:"parent"`
 	Children []*Cluster `json:"children"`
+	// Extra are programs run next to the clusters (hub, agents), stopped first by Down.
+	Extra []*Process `json:"extra,omitempty"`
 }
 
 // ParentName is the parent cluster's name; children are child1, child2, ...
@@ -79,8 +81,23 @@ func (tb *Testbed) Clusters() []*Cluster {
 	return append([]*Cluster{tb.Parent}, tb.Children...)
 }
 
-// Down stops every cluster that started, children first, and removes the state file.
+// Run starts a program next to the clusters, logging to Dir/name.log, and
+// records it so Down (from any process) stops it too.
+func (tb *Testbed) Run(name, binary string, args ...string) (*Process, error) {
+	p, err := startProcess(tb.Dir, name, binary, args...)
+	if err != nil {
+		return nil, err
+	}
+	tb.Extra = append(tb.Extra, p)
+	return p, tb.save()
+}
+
+// Down stops the extra programs, then every cluster that started, children
+// first, and removes the state file.
 func (tb *Testbed) Down() {
+	for i := len(tb.Extra) - 1; i >= 0; i-- {
+		_ = tb.Extra[i].Stop(stopGrace)
+	}
 	all := tb.Clusters()
 	var wg sync.WaitGroup
 	for i := len(all) - 1; i >= 0; i-- {

@@ -281,7 +281,7 @@ func (a *Agent) requestCredentials(ctx context.Context) (*Credentials, error) {
 	}
 	// The bootstrap token may only create and get requests, not watch them:
 	// poll, quickly at first since the hub answers in milliseconds.
-	poll := wait.Backoff{Duration: 20 * time.Millisecond, Factor: 1.5, Steps: 40, Cap: 2 * time.Second}
+	poll := wait.Backoff{Duration: 20 * time.Millisecond, Factor: 1.25, Steps: 60, Cap: time.Second}
 	for {
 		got, err := crrs.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {

@@ -34,6 +34,10 @@ import (
 type Options struct {
 	Kubeconfig string
 	Workers    int
+	// QPS and Burst bound the hub's requests to the parent. client-go's
+	// defaults (5/10) would pace one approval's dozen writes over seconds.
+	QPS   float32
+	Burst int
 
 	LeaderElect          bool
 	LeaderElectNamespace string
@@ -48,6 +52,8 @@ type Options struct {
 func NewOptions() *Options {
 	return &Options{
 		Workers:              2,
+		QPS:                  50,
+		Burst:                100,
 		LeaderElect:          true,
 		LeaderElectNamespace: "clusternet-system",
 		LeaseDuration:        15 * time.Second,
@@ -63,6 +69,8 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs := fss.FlagSet("parent")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Kubeconfig of the parent cluster; empty means in-cluster configuration.")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Workers per controller.")
+	fs.Float32Var(&o.QPS, "kube-api-qps", o.QPS, "Requests per second to the parent apiserver.")
+	fs.IntVar(&o.Burst, "kube-api-burst", o.Burst, "Request burst to the parent apiserver.")
 	le := fss.FlagSet("leader election")
 	le.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Run controllers only in the replica that holds the lease.")
 	le.StringVar(&o.LeaderElectNamespace, "leader-elect-resource-namespace", o.LeaderElectNamespace, "Namespace of the leader election Lease.")
@@ -76,6 +84,9 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 // Validate checks the flags together.
 func (o *Options) Validate() error {
 	var errs []error
+	if o.QPS <= 0 || o.Burst < 1 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps %v and --kube-api-burst %d: both must be positive", o.QPS, o.Burst))
+	}
 	if o.Workers < 1 {
 		errs = append(errs, fmt.Errorf("--workers %d: must be at least 1", o.Workers))
 	}
@@ -177,8 +188,17 @@ func (o *Options) Run(ctx context.Context) error {
 }
 
 func (o *Options) restConfig() (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
 	if o.Kubeconfig == "" {
-		return rest.InClusterConfig()
+		cfg, err = rest.InClusterConfig()
+	} else {
+		cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
 	}
-	return clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	cfg.UserAgent = "clusternet-hub/" + version.Get().GitVersion
+	return cfg, nil
 }

@@ -1,7 +1,9 @@
 // Command testbed starts and stops the real-Kubernetes testbed from a shell:
 //
 //	testbed up [--dir D] [--children N]   start a parent and N children, print their kubeconfigs
-//	testbed down [--dir D]                stop what "up" started in D
+//	testbed down [--dir D]                stop what "up" (and "run") started in D
+//	testbed run [--dir D] --name N -- BINARY ARGS...
+//	                                      run a program next to the clusters; "down" stops it
 package main
 
 import (
@@ -31,6 +33,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("testbed "+args[0], flag.ContinueOnError)
 	dir := fs.String("dir", "_output/testbed", "folder for the clusters' files and state")
 	children := fs.Int("children", 2, "number of child clusters")
+	name := fs.String("name", "", "with run: the program's name, for its log file (DIR/NAME.log)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -56,6 +59,20 @@ func run(args []string) error {
 			fmt.Printf("  %-8s %s  KUBECONFIG=%s\n", c.Name, c.URL, c.Kubeconfig)
 		}
 		return nil
+	case "run":
+		if *name == "" || fs.NArg() == 0 {
+			return errors.New("usage: testbed run [--dir D] --name N -- BINARY ARGS...")
+		}
+		tb, err := testbed.Load(*dir)
+		if err != nil {
+			return err
+		}
+		p, err := tb.Run(*name, fs.Arg(0), fs.Args()[1:]...)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s running (pid %d), log %s\n", *name, p.Pid, p.Log)
+		return nil
 	case "down":
 		tb, err := testbed.Load(*dir)
 		if err != nil {
@@ -65,6 +82,6 @@ func run(args []string) error {
 		fmt.Println("testbed down")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q: use up or down", args[0])
+		return fmt.Errorf("unknown command %q: use up, run or down", args[0])
 	}
 }
