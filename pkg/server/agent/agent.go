@@ -216,12 +216,12 @@ func (a *Agent) register(ctx context.Context) error {
 	if creds, err := a.loadCredentials(ctx); err != nil {
 		logger.Error(err, "Ignoring stored credentials")
 	} else if creds != nil {
-		if err := a.useCredentials(ctx, creds); err == nil {
+		err := a.useCredentials(ctx, creds)
+		if err == nil {
 			logger.Info("Reusing stored parent credentials", "managedCluster", creds.ManagedClusterName)
 			return nil
-		} else {
-			logger.Error(err, "Stored parent credentials no longer work; registering again")
 		}
+		logger.Error(err, "Stored parent credentials no longer work; registering again")
 	}
 	if a.regToken == "" {
 		return fmt.Errorf("no bootstrap token: set --bootstrap-token or %s in Secret %s", keyRegToken, a.opts.RegistrationSecret)

@@ -11,5 +11,5 @@ import (
 // schema of these types, which arrives with the aggregated API server's
 // openapi-gen output.
 func newClusternetFake(objects ...runtime.Object) *clusternetfake.Clientset {
-	return clusternetfake.NewSimpleClientset(objects...) //nolint:staticcheck // see above
+	return clusternetfake.NewSimpleClientset(objects...)
 }

@@ -61,7 +61,7 @@ func run(args []string) error {
 		return nil
 	case "run":
 		if *name == "" || fs.NArg() == 0 {
-			return errors.New("usage: testbed run [--dir D] --name N -- BINARY ARGS...")
+			return errors.New("usage: testbed run [--dir D] --name N -- BINARY ARGS")
 		}
 		tb, err := testbed.Load(*dir)
 		if err != nil {
