@@ -1,0 +1,80 @@
+// Package tunnel carries many streams between the hub and an agent over one
+// websocket: the websocket gets through proxies and the parent apiserver's
+// upgrade path, and yamux on top gives each stream its own flow-control
+// window, so one stalled stream never holds up the others.
+package tunnel
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// wsConn adapts a websocket to the byte stream yamux needs: each Write is one
+// binary message, and Read drains messages in order.
+type wsConn struct {
+	ws *websocket.Conn
+
+	readMu sync.Mutex
+	reader io.Reader
+
+	// gorilla/websocket allows one concurrent writer; yamux writes from its
+	// send loop and from keepalives.
+	writeMu sync.Mutex
+}
+
+// NewConn wraps an established websocket as a net.Conn.
+func NewConn(ws *websocket.Conn) net.Conn {
+	return &wsConn{ws: ws}
+}
+
+var errTextMessage = errors.New("tunnel: unexpected text message on a binary tunnel")
+
+func (c *wsConn) Read(p []byte) (int, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	for {
+		if c.reader == nil {
+			typ, r, err := c.ws.NextReader()
+			if err != nil {
+				return 0, err
+			}
+			if typ != websocket.BinaryMessage {
+				return 0, errTextMessage
+			}
+			c.reader = r
+		}
+		n, err := c.reader.Read(p)
+		if errors.Is(err, io.EOF) {
+			c.reader = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+func (c *wsConn) Write(p []byte) (int, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (c *wsConn) Close() error                       { return c.ws.Close() }
+func (c *wsConn) LocalAddr() net.Addr                { return c.ws.LocalAddr() }
+func (c *wsConn) RemoteAddr() net.Addr               { return c.ws.RemoteAddr() }
+func (c *wsConn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
+func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
+
+func (c *wsConn) SetDeadline(t time.Time) error {
+	return errors.Join(c.ws.SetReadDeadline(t), c.ws.SetWriteDeadline(t))
+}

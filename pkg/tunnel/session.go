@@ -1,0 +1,117 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// Tuning shared by both ends.
+const (
+	// KeepAliveInterval is how often each end pings: a tunnel that dies
+	// silently (a NAT drops it) is noticed within about two intervals.
+	KeepAliveInterval = 10 * time.Second
+	// streamWindow is each stream's receive window. A reader that stops
+	// stalls its own sender once this much is in flight, and nobody else.
+	streamWindow = 1 << 20
+)
+
+func config() *yamux.Config {
+	cfg := yamux.DefaultConfig()
+	cfg.KeepAliveInterval = KeepAliveInterval
+	cfg.ConnectionWriteTimeout = 10 * time.Second
+	cfg.MaxStreamWindowSize = streamWindow
+	cfg.StreamOpenTimeout = 10 * time.Second
+	cfg.LogOutput = io.Discard
+	return cfg
+}
+
+// Server is the hub's end: it opens streams towards the agent.
+func Server(conn net.Conn) (*yamux.Session, error) {
+	return yamux.Server(conn, config())
+}
+
+// Client is the agent's end: it accepts the streams the hub opens.
+func Client(conn net.Conn) (*yamux.Session, error) {
+	return yamux.Client(conn, config())
+}
+
+// ErrNoTunnel says a cluster has no tunnel to this hub.
+var ErrNoTunnel = errors.New("no tunnel")
+
+// Registry holds the hub's live tunnels by cluster id.
+type Registry struct {
+	mu       sync.Mutex
+	sessions map[string]*yamux.Session
+	// arrived is closed and replaced whenever a tunnel is added, waking dialers
+	// that wait for a reconnecting agent.
+	arrived chan struct{}
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{sessions: map[string]*yamux.Session{}, arrived: make(chan struct{})}
+}
+
+// Add records id's tunnel, closing the one it replaces (an agent that
+// reconnected before the hub noticed the old tunnel was dead).
+func (r *Registry) Add(id string, s *yamux.Session) {
+	r.mu.Lock()
+	old := r.sessions[id]
+	r.sessions[id] = s
+	close(r.arrived)
+	r.arrived = make(chan struct{})
+	r.mu.Unlock()
+	if old != nil && old != s {
+		_ = old.Close()
+	}
+}
+
+// Remove forgets id's tunnel if it is still s.
+func (r *Registry) Remove(id string, s *yamux.Session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sessions[id] == s {
+		delete(r.sessions, id)
+	}
+}
+
+// Has reports whether id has a live tunnel.
+func (r *Registry) Has(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.sessions[id]
+	return s != nil && !s.IsClosed()
+}
+
+// Dial opens a stream to id's agent. If the tunnel is down it waits, until
+// ctx ends, for the agent to reconnect: a request that arrives while an agent
+// reconnects is delayed, not failed.
+func (r *Registry) Dial(ctx context.Context, id string) (net.Conn, error) {
+	for {
+		r.mu.Lock()
+		s, arrived := r.sessions[id], r.arrived
+		r.mu.Unlock()
+		if s != nil && !s.IsClosed() {
+			stream, err := s.OpenStream()
+			if err == nil {
+				return stream, nil
+			}
+			if !s.IsClosed() {
+				return nil, fmt.Errorf("opening a stream to cluster %s: %w", id, err)
+			}
+			r.Remove(id, s)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cluster %s: %w (is its agent running and connected?)", id, ErrNoTunnel)
+		case <-arrived:
+		}
+	}
+}
