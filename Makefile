@@ -47,7 +47,7 @@ GEN_OUT     := pkg/generated
 GEN_HEADER  := hack/boilerplate.go.txt
 
 .PHONY: generate
-generate: $(TOOLS)/controller-gen $(TOOLS)/client-gen $(TOOLS)/lister-gen $(TOOLS)/informer-gen ## Regenerate deepcopy, CRDs, clientset, listers, informers.
+generate: $(TOOLS)/controller-gen $(TOOLS)/client-gen $(TOOLS)/lister-gen $(TOOLS)/informer-gen $(TOOLS)/openapi-gen ## Regenerate deepcopy, CRDs, clientset, listers, informers, OpenAPI.
 	$(TOOLS)/controller-gen object:headerFile=$(GEN_HEADER) paths=./pkg/apis/...
 	rm -rf deploy/crds/*.yaml $(GEN_OUT)
 	$(TOOLS)/controller-gen crd:crdVersions=v1 paths=./pkg/apis/... output:crd:artifacts:config=deploy/crds
@@ -60,6 +60,9 @@ generate: $(TOOLS)/controller-gen $(TOOLS)/client-gen $(TOOLS)/lister-gen $(TOOL
 		--versioned-clientset-package $(PKG)/$(GEN_OUT)/clientset/versioned \
 		--listers-package $(PKG)/$(GEN_OUT)/listers \
 		--output-dir $(GEN_OUT)/informers --output-pkg $(PKG)/$(GEN_OUT)/informers $(GEN_PKGS)
+	$(TOOLS)/openapi-gen --go-header-file $(GEN_HEADER) --report-filename /dev/null \
+		--output-dir $(GEN_OUT)/openapi --output-pkg $(PKG)/$(GEN_OUT)/openapi --output-file zz_generated.openapi.go \
+		$(PKG)/pkg/apis/proxies/v1alpha1 k8s.io/apimachinery/pkg/apis/meta/v1 k8s.io/apimachinery/pkg/runtime k8s.io/apimachinery/pkg/version
 
 ##@ Test
 

@@ -29,6 +29,7 @@ import (
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
+	"github.com/clusternet/clusternet/test/framework"
 	"github.com/clusternet/clusternet/test/testbed"
 )
 
@@ -78,18 +79,14 @@ func run() error {
 
 func benchRegistration(ctx context.Context, tb *testbed.Testbed, hubBin, agentBin string, runs int) ([]time.Duration, error) {
 	parent, child := tb.Parent, tb.Children[0]
-	for _, args := range [][]string{
-		{"apply", "--server-side", "-f", "deploy/crds"},
-		{"wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"},
-		{"apply", "-f", "deploy/hub/00-namespace.yaml", "-f", "deploy/hub/rbac.yaml", "-f", "manifests/samples/cluster_bootstrap_token.yaml"},
-	} {
-		if out, err := parent.Kubectl(ctx, args...).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	if _, err := tb.Run("hub", hubBin, "--kubeconfig", parent.Kubeconfig); err != nil {
+	if err := framework.InstallParent(ctx, parent); err != nil {
 		return nil, err
 	}
+	hub, err := framework.StartHub(ctx, filepath.Join(tb.Dir, "hub"), parent, hubBin)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = hub.Stop(10 * time.Second) }()
 	cfg, err := parent.RESTConfig()
 	if err != nil {
 		return nil, err
@@ -132,9 +129,7 @@ func benchRegistration(ctx context.Context, tb *testbed.Testbed, hubBin, agentBi
 			return nil, err
 		}
 		start := time.Now()
-		agent, err := testbed.StartProcess(tb.Dir, fmt.Sprintf("agent-%02d", i), agentBin,
-			"--kubeconfig", child.Kubeconfig, "--parent-url", parent.URL, "--bootstrap-token", "07401b.f395accd246ae52d",
-			"--parent-ca-file", parent.CAFile)
+		agent, err := testbed.StartProcess(tb.Dir, fmt.Sprintf("agent-%02d", i), agentBin, framework.AgentArgs(parent, child)...)
 		if err != nil {
 			w.Stop()
 			return nil, err

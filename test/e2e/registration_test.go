@@ -17,20 +17,31 @@ import (
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
+	"github.com/clusternet/clusternet/test/framework"
 	"github.com/clusternet/clusternet/test/testbed"
 )
 
-const bootstrapToken = "07401b.f395accd246ae52d"
+const bootstrapToken = framework.BootstrapToken
 
-// installParent installs what deploy/ puts in a parent: CRDs, the hub's
-// namespace and RBAC, and the seed's bootstrap token.
-func installParent(t *testing.T, parent *testbed.Cluster) {
+// setUpParent installs deploy/ into the parent and starts a serving hub.
+func setUpParent(t *testing.T, parent *testbed.Cluster) *framework.Hub {
 	t.Helper()
-	root := filepath.Join("..", "..")
-	mustKubectl(t, parent, "", "apply", "--server-side", "-f", filepath.Join(root, "deploy", "crds"))
-	mustKubectl(t, parent, "", "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
-	mustKubectl(t, parent, "", "apply", "-f", filepath.Join(root, "deploy", "hub", "00-namespace.yaml"), "-f", filepath.Join(root, "deploy", "hub", "rbac.yaml"))
-	mustKubectl(t, parent, "", "apply", "-f", filepath.Join(root, "manifests", "samples", "cluster_bootstrap_token.yaml"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := framework.InstallParent(ctx, parent); err != nil {
+		t.Fatal(err)
+	}
+	hub, err := framework.StartHub(ctx, t.TempDir(), parent, filepath.Join(binDir, "hub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = hub.Stop(10 * time.Second)
+		if t.Failed() {
+			t.Logf("--- hub log (%s) ---\n%s", hub.Log, hub.LogTail(4000))
+		}
+	})
+	return hub
 }
 
 // startBinary runs a Clusternet binary from binDir, stopped when the test ends.
@@ -85,8 +96,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx con
 func TestRegistration(t *testing.T) {
 	tb := testbed.ForTest(t, 2)
 	parent, child1, child2 := tb.Parent, tb.Children[0], tb.Children[1]
-	installParent(t, parent)
-	startBinary(t, "hub", "hub", "--kubeconfig", parent.Kubeconfig, "--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms")
+	setUpParent(t, parent)
 	crrs := clusternetClient(t, parent).ClustersV1beta1().ClusterRegistrationRequests()
 
 	// child1 registers the seed's way: parent URL and token from the Secret

@@ -461,6 +461,19 @@ func createFakeNode(ctx context.Context, cs kubernetes.Interface, name string) e
 	return err
 }
 
+// TLSConfig verifies the cluster's apiserver and presents no client certificate.
+func (c *Cluster) TLSConfig() (*tls.Config, error) {
+	caPEM, err := os.ReadFile(c.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("no certificates in " + c.CAFile)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
 func tlsClientConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	caPEM, err := os.ReadFile(caFile)
 	if err != nil {

@@ -33,6 +33,17 @@ func (p *portLock) release() {
 	}
 }
 
+// ReservePort reserves a free loopback port for a program the caller starts
+// (a hub, say), with the same guarantees as the testbed's own ports; release
+// it once that program has bound it, or when done.
+func ReservePort() (port int, release func(), err error) {
+	p, err := reservePort()
+	if err != nil {
+		return 0, nil, err
+	}
+	return p.Port, p.release, nil
+}
+
 // reservePort finds a port that is free now and that no other testbed process holds.
 func reservePort() (*portLock, error) {
 	return reservePortFrom(filepath.Join(os.TempDir(), "clusternet-testbed-ports"), randomPort)

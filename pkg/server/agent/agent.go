@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -96,6 +97,10 @@ type Agent struct {
 	// Set once registered.
 	creds  *Credentials
 	parent versioned.Interface
+
+	tunnelUp atomic.Bool
+	// kick asks for a heartbeat now (the tunnel went up or down).
+	kick chan struct{}
 }
 
 // Credentials are what the hub gave this cluster.
@@ -121,8 +126,22 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	logger.Info("Registered with the parent", "parent", a.parentURL, "clusterID", a.clusterID,
 		"namespace", a.creds.DedicatedNamespace, "managedCluster", a.creds.ManagedClusterName)
-	wait.UntilWithContext(ctx, a.heartbeat, o.StatusFrequency)
-	return nil
+	proxy, err := newChildProxy(a.childCfg, o.ProxyAllowedHosts)
+	if err != nil {
+		return fmt.Errorf("building the proxy into the child: %w", err)
+	}
+	go a.runTunnel(ctx, proxy)
+	ticker := time.NewTicker(o.StatusFrequency)
+	defer ticker.Stop()
+	for {
+		a.heartbeat(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		case <-a.kick:
+		}
+	}
 }
 
 func (o *Options) newAgent(ctx context.Context) (*Agent, error) {
@@ -134,7 +153,7 @@ func (o *Options) newAgent(ctx context.Context) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{opts: o, childCfg: cfg, child: child, parentURL: o.ParentURL, regToken: o.BootstrapToken}
+	a := &Agent{opts: o, childCfg: cfg, child: child, parentURL: o.ParentURL, regToken: o.BootstrapToken, kick: make(chan struct{}, 1)}
 	if err := a.readRegistrationSecret(ctx); err != nil {
 		return nil, err
 	}

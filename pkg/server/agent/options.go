@@ -38,6 +38,10 @@ type Options struct {
 	ClusterSyncMode   string
 	StatusFrequency   time.Duration
 
+	// ProxyAllowedHosts widens what the agent dials for the hub's proxy
+	// beyond its own apiserver.
+	ProxyAllowedHosts []string
+
 	FeatureGates featuregate.MutableFeatureGate
 	Logs         *logs.Options
 }
@@ -78,6 +82,9 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	reg.Var(cliflag.NewMapStringString(&o.ClusterLabels), "cluster-labels", "Labels for the ManagedCluster, k1=v1,k2=v2; subscriptions select clusters by them.")
 	reg.StringVar(&o.ClusterSyncMode, "cluster-sync-mode", o.ClusterSyncMode, "Who applies applications to this cluster: Push, Pull or Dual.")
 	reg.DurationVar(&o.StatusFrequency, "cluster-status-update-frequency", o.StatusFrequency, "How often the agent reports the cluster's status (its heartbeat).")
+
+	tun := fss.FlagSet("tunnel")
+	tun.StringSliceVar(&o.ProxyAllowedHosts, "proxy-allowed-hosts", o.ProxyAllowedHosts, "host:port pairs, besides the child's own apiserver, that requests through the hub may reach (e.g. a kubectl proxy in the child).")
 
 	o.FeatureGates.AddFlag(fss.FlagSet("feature gates"))
 	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))

@@ -63,6 +63,7 @@ func (a *Agent) collectStatus(ctx context.Context) clusterv1beta1.ManagedCluster
 		LastObservedTime:          metav1.Now(),
 		APIServerURL:              a.childCfg.Host,
 		AppPusher:                 a.opts.FeatureGates.Enabled(features.AppPusher),
+		UseSocket:                 a.tunnelUp.Load(),
 		AgentVersion:              version.Get().GitVersion,
 		HeartbeatFrequencySeconds: &freq,
 	}

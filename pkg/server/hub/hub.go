@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -27,6 +29,7 @@ import (
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
 	"github.com/clusternet/clusternet/pkg/server/hub/approver"
 	"github.com/clusternet/clusternet/pkg/server/hub/lifecycle"
+	"github.com/clusternet/clusternet/pkg/tunnel"
 	"github.com/clusternet/clusternet/pkg/version"
 )
 
@@ -45,6 +48,11 @@ type Options struct {
 	RenewDeadline        time.Duration
 	RetryPeriod          time.Duration
 
+	// Recommended are the aggregated API server's options (serving,
+	// delegated authentication and authorization). --secure-port=0 runs
+	// the controllers alone.
+	Recommended *genericoptions.RecommendedOptions
+
 	Logs *logs.Options
 }
 
@@ -59,6 +67,7 @@ func NewOptions() *Options {
 		LeaseDuration:        15 * time.Second,
 		RenewDeadline:        10 * time.Second,
 		RetryPeriod:          2 * time.Second,
+		Recommended:          newRecommendedOptions(),
 		Logs:                 logs.NewOptions(),
 	}
 }
@@ -77,6 +86,10 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	le.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", o.LeaseDuration, "How long a lease lasts without renewal.")
 	le.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", o.RenewDeadline, "How long the leader retries renewing before it gives up.")
 	le.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", o.RetryPeriod, "How often candidates try to take the lease.")
+	o.Recommended.SecureServing.AddFlags(fss.FlagSet("secure serving"))
+	o.Recommended.Authentication.AddFlags(fss.FlagSet("authentication"))
+	o.Recommended.Authorization.AddFlags(fss.FlagSet("authorization"))
+	o.Recommended.Features.AddFlags(fss.FlagSet("features"))
 	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))
 	return fss
 }
@@ -90,6 +103,9 @@ func (o *Options) Validate() error {
 	if o.Workers < 1 {
 		errs = append(errs, fmt.Errorf("--workers %d: must be at least 1", o.Workers))
 	}
+	errs = append(errs, o.Recommended.SecureServing.Validate()...)
+	errs = append(errs, o.Recommended.Authentication.Validate()...)
+	errs = append(errs, o.Recommended.Authorization.Validate()...)
 	if o.LeaderElect && o.RenewDeadline >= o.LeaseDuration {
 		errs = append(errs, fmt.Errorf("--leader-elect-renew-deadline %s must be shorter than --leader-elect-lease-duration %s", o.RenewDeadline, o.LeaseDuration))
 	}
@@ -124,7 +140,9 @@ func NewCommand() *cobra.Command {
 	return cmd
 }
 
-// Run runs the hub until ctx ends.
+// Run runs the hub until ctx ends: the API server in every replica (the
+// parent's aggregator may send a request to any of them), the controllers
+// only in the replica holding the lease.
 func (o *Options) Run(ctx context.Context) error {
 	logger := klog.FromContext(ctx)
 	logger.Info("Starting clusternet-hub", "version", version.Get())
@@ -140,7 +158,27 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	run := func(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serverErr := make(chan error, 1)
+	if o.Recommended.SecureServing.BindPort != 0 {
+		if err := o.Recommended.SecureServing.MaybeDefaultWithSelfSignedCerts("localhost",
+			[]string{"clusternet-hub.clusternet-system.svc"}, []net.IP{net.ParseIP("127.0.0.1")}); err != nil {
+			return fmt.Errorf("serving certificate: %w", err)
+		}
+		informers := externalversions.NewSharedInformerFactory(clusternet, 0)
+		clusters := informers.Clusters().V1beta1().ManagedClusters()
+		server, err := o.newAPIServer(tunnel.NewRegistry(), clusters.Lister())
+		if err != nil {
+			return fmt.Errorf("building the API server: %w", err)
+		}
+		informers.Start(ctx.Done())
+		go func() {
+			serverErr <- server.PrepareRun().RunWithContext(ctx)
+			cancel() // no API server, no hub: let the process restart
+		}()
+	}
+	controllers := func(ctx context.Context) {
 		informers := externalversions.NewSharedInformerFactory(clusternet, 0)
 		approve, err := approver.New(kube, clusternet, informers.Clusters().V1beta1().ClusterRegistrationRequests())
 		if err != nil {
@@ -158,10 +196,23 @@ func (o *Options) Run(ctx context.Context) error {
 		<-ctx.Done()
 		informers.Shutdown()
 	}
-	if !o.LeaderElect {
-		run(ctx)
+	if o.LeaderElect {
+		if err := o.leaderElect(ctx, kube, controllers); err != nil {
+			return err
+		}
+	} else {
+		controllers(ctx)
+	}
+	select {
+	case err := <-serverErr:
+		return err
+	default:
 		return nil
 	}
+}
+
+func (o *Options) leaderElect(ctx context.Context, kube kubernetes.Interface, run func(context.Context)) error {
+	logger := klog.FromContext(ctx)
 	id, err := os.Hostname()
 	if err != nil {
 		return err

@@ -1,0 +1,101 @@
+package hub
+
+import (
+	"net/http"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/util/sets"
+	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
+	"k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	genericfilters "k8s.io/apiserver/pkg/server/filters"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+	"k8s.io/apiserver/pkg/util/compatibility"
+
+	proxiesv1alpha1 "github.com/clusternet/clusternet/pkg/apis/proxies/v1alpha1"
+	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/generated/openapi"
+	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
+	"github.com/clusternet/clusternet/pkg/tunnel"
+	"github.com/clusternet/clusternet/pkg/version"
+)
+
+var (
+	scheme = runtime.NewScheme()
+	codecs = serializer.NewCodecFactory(scheme)
+)
+
+func init() {
+	if err := proxiesv1alpha1.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+	metav1.AddToGroupVersion(scheme, schema.GroupVersion{Version: "v1"})
+	unversioned := schema.GroupVersion{Group: "", Version: "v1"}
+	scheme.AddUnversionedTypes(unversioned, &metav1.Status{}, &metav1.APIVersions{}, &metav1.APIGroupList{}, &metav1.APIGroup{}, &metav1.APIResourceList{})
+}
+
+// newRecommendedOptions are the aggregated server's options: delegated
+// authentication and authorization, no storage (the hub keeps no state), no
+// admission (nothing is written).
+func newRecommendedOptions() *genericoptions.RecommendedOptions {
+	o := genericoptions.NewRecommendedOptions("", codecs.LegacyCodec(proxiesv1alpha1.SchemeGroupVersion))
+	o.Etcd = nil
+	o.Admission = nil
+	o.EgressSelector = nil
+	o.Traces = nil
+	o.SecureServing.BindPort = 6443
+	return o
+}
+
+// longRunning marks every sockets request long-running: a tunnel lives for
+// hours, and proxied watches, logs -f, exec and port-forward for as long as
+// their user wants. The rest follows the usual Kubernetes rules.
+func longRunning(r *http.Request, ri *request.RequestInfo) bool {
+	if ri.IsResourceRequest && ri.APIGroup == proxiesv1alpha1.GroupName && ri.Resource == "sockets" {
+		return true
+	}
+	return genericfilters.BasicLongRunningRequestCheck(sets.NewString("watch", "proxy"), sets.NewString("attach", "exec", "proxy", "log", "portforward"))(r, ri)
+}
+
+// newAPIServer builds the aggregated API server for proxies.clusternet.io.
+func (o *Options) newAPIServer(tunnels *tunnel.Registry, clusters clusterlisters.ManagedClusterLister) (*genericapiserver.GenericAPIServer, error) {
+	if o.Kubeconfig != "" {
+		if o.Recommended.CoreAPI.CoreAPIKubeconfigPath == "" {
+			o.Recommended.CoreAPI.CoreAPIKubeconfigPath = o.Kubeconfig
+		}
+		if o.Recommended.Authentication.RemoteKubeConfigFile == "" {
+			o.Recommended.Authentication.RemoteKubeConfigFile = o.Kubeconfig
+		}
+		if o.Recommended.Authorization.RemoteKubeConfigFile == "" {
+			o.Recommended.Authorization.RemoteKubeConfigFile = o.Kubeconfig
+		}
+	}
+	config := genericapiserver.NewRecommendedConfig(codecs)
+	config.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
+	if err := o.Recommended.ApplyTo(config); err != nil {
+		return nil, err
+	}
+	config.LongRunningFunc = longRunning
+	namer := openapinamer.NewDefinitionNamer(scheme)
+	config.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
+	config.OpenAPIConfig.Info.Title, config.OpenAPIConfig.Info.Version = "clusternet-hub", version.Get().GitVersion
+	config.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapi.GetOpenAPIDefinitions, namer)
+	config.OpenAPIV3Config.Info.Title, config.OpenAPIV3Config.Info.Version = "clusternet-hub", version.Get().GitVersion
+	server, err := config.Complete().New("clusternet-hub", genericapiserver.NewEmptyDelegate())
+	if err != nil {
+		return nil, err
+	}
+	group := genericapiserver.NewDefaultAPIGroupInfo(proxiesv1alpha1.GroupName, scheme, runtime.NewParameterCodec(scheme), codecs)
+	group.VersionedResourcesStorageMap[proxiesv1alpha1.SchemeGroupVersion.Version] = map[string]rest.Storage{
+		"sockets":       sockets.NewSocketREST(tunnels, clusters),
+		"sockets/proxy": sockets.NewProxyREST(tunnels),
+	}
+	if err := server.InstallAPIGroup(&group); err != nil {
+		return nil, err
+	}
+	return server, nil
+}

@@ -1,0 +1,135 @@
+package sockets
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/proxy"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+
+	proxiesv1alpha1 "github.com/clusternet/clusternet/pkg/apis/proxies/v1alpha1"
+	"github.com/clusternet/clusternet/pkg/tunnel"
+	"github.com/clusternet/clusternet/pkg/tunnel/wire"
+)
+
+// dialWait is how long a request waits for a reconnecting agent before it fails.
+const dialWait = 5 * time.Second
+
+// ProxyREST serves sockets/<id>/proxy/...: an upgrade-aware reverse proxy
+// whose backend connections are streams of the cluster's tunnel.
+type ProxyREST struct {
+	tunnels *tunnel.Registry
+
+	mu         sync.Mutex
+	transports map[string]*http.Transport
+}
+
+var (
+	_ rest.Storage   = &ProxyREST{}
+	_ rest.Connecter = &ProxyREST{}
+)
+
+// NewProxyREST returns the proxy storage.
+func NewProxyREST(tunnels *tunnel.Registry) *ProxyREST {
+	return &ProxyREST{tunnels: tunnels, transports: map[string]*http.Transport{}}
+}
+
+// New returns an empty Socket.
+func (r *ProxyREST) New() runtime.Object { return &proxiesv1alpha1.Socket{} }
+
+// Destroy closes pooled tunnel streams.
+func (r *ProxyREST) Destroy() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range r.transports {
+		t.CloseIdleConnections()
+	}
+}
+
+// ConnectMethods are every method kubectl uses.
+func (r *ProxyREST) ConnectMethods() []string {
+	return []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+}
+
+// NewConnectOptions takes the rest of the path after proxy/.
+func (r *ProxyREST) NewConnectOptions() (runtime.Object, bool, string) {
+	return &proxiesv1alpha1.SocketProxyOptions{}, true, "path"
+}
+
+// transportFor returns the cluster's pooled transport: streams are reused
+// across requests like TCP connections, so a request costs no new stream
+// setup, let alone a new TLS handshake.
+func (r *ProxyREST) transportFor(id string) *http.Transport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t, ok := r.transports[id]; ok {
+		return t
+	}
+	t := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, dialWait)
+			defer cancel()
+			return r.tunnels.Dial(ctx, id)
+		},
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		// Content encoding passes through untouched: the client asked for
+		// what it asked for, and the child answers it.
+		DisableCompression: true,
+	}
+	r.transports[id] = t
+	return t
+}
+
+// Connect proxies one request into cluster id.
+func (r *ProxyREST) Connect(ctx context.Context, id string, opts runtime.Object, responder rest.Responder) (http.Handler, error) {
+	proxyOpts, ok := opts.(*proxiesv1alpha1.SocketProxyOptions)
+	if !ok {
+		return nil, fmt.Errorf("invalid options object: %#v", opts)
+	}
+	if _, err := wire.ParseTarget(proxyOpts.Path); err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	caller, ok := request.UserFrom(ctx)
+	if !ok {
+		return nil, apierrors.NewUnauthorized("no user on the request")
+	}
+	transport := r.transportFor(id)
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		location := &url.URL{Scheme: "http", Host: "cluster-" + id, Path: "/" + strings.TrimPrefix(proxyOpts.Path, "/"), RawQuery: req.URL.RawQuery}
+		wire.SetIdentity(req.Header, identityOf(caller))
+		h := proxy.NewUpgradeAwareHandler(location, transport, false, false, proxy.NewErrorResponder(responder))
+		h.UseLocationHost = true
+		h.ServeHTTP(w, req)
+	}), nil
+}
+
+// identityOf decides how the child sees the caller. The seed's pass-through:
+// user "clusternet" with extras carrying the child's own credentials. Anyone
+// else: impersonated by the agent, so the child's RBAC decides.
+func identityOf(u user.Info) wire.Identity {
+	extra := u.GetExtra()
+	if u.GetName() == wire.PassThroughUser {
+		if tokens := extra[wire.ExtraToken]; len(tokens) > 0 {
+			return wire.Identity{Token: tokens[0]}
+		}
+		if certs, keys := extra[wire.ExtraCertificate], extra[wire.ExtraPrivateKey]; len(certs) > 0 && len(keys) > 0 {
+			return wire.Identity{Certificate: certs[0], PrivateKey: keys[0]}
+		}
+	}
+	id := wire.Identity{User: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups(), Extra: map[string][]string{}}
+	for k, v := range extra {
+		id.Extra[k] = v
+	}
+	return id
+}

@@ -1,0 +1,113 @@
+// Package sockets serves proxies.clusternet.io/v1alpha1 sockets: the agents'
+// tunnel endpoint (sockets/<cluster-id>) and the proxy into each child
+// through its tunnel (sockets/<cluster-id>/proxy/...).
+package sockets
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/gorilla/websocket"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/authentication/serviceaccount"
+	"k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/klog/v2"
+
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	proxiesv1alpha1 "github.com/clusternet/clusternet/pkg/apis/proxies/v1alpha1"
+	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/tunnel"
+)
+
+// AgentServiceAccount is the ServiceAccount, in each dedicated namespace,
+// whose token an agent holds.
+const AgentServiceAccount = "clusternet-agent"
+
+// SocketREST is the tunnel endpoint: an agent's websocket lands here.
+type SocketREST struct {
+	tunnels  *tunnel.Registry
+	clusters clusterlisters.ManagedClusterLister
+}
+
+var (
+	_ rest.Storage              = &SocketREST{}
+	_ rest.Connecter            = &SocketREST{}
+	_ rest.Scoper               = &SocketREST{}
+	_ rest.SingularNameProvider = &SocketREST{}
+)
+
+// NewSocketREST returns the tunnel endpoint storage.
+func NewSocketREST(tunnels *tunnel.Registry, clusters clusterlisters.ManagedClusterLister) *SocketREST {
+	return &SocketREST{tunnels: tunnels, clusters: clusters}
+}
+
+// New returns an empty Socket.
+func (r *SocketREST) New() runtime.Object { return &proxiesv1alpha1.Socket{} }
+
+// Destroy releases nothing: the storage holds no resources of its own.
+func (r *SocketREST) Destroy() {}
+
+// NamespaceScoped is false: a socket is named by a cluster id.
+func (r *SocketREST) NamespaceScoped() bool { return false }
+
+// GetSingularName is "socket".
+func (r *SocketREST) GetSingularName() string { return "socket" }
+
+// ConnectMethods: an agent opens its tunnel with a websocket GET.
+func (r *SocketREST) ConnectMethods() []string { return []string{http.MethodGet} }
+
+// NewConnectOptions: the tunnel endpoint takes no options.
+func (r *SocketREST) NewConnectOptions() (runtime.Object, bool, string) { return nil, false, "" }
+
+var upgrader = websocket.Upgrader{
+	ReadBufferSize:  32 << 10,
+	WriteBufferSize: 32 << 10,
+	// Agents are not browsers: no Origin to check.
+	CheckOrigin: func(*http.Request) bool { return true },
+}
+
+// Connect accepts an agent's tunnel after checking that the caller is that
+// cluster's own identity: RBAC on the parent already limits the socket by
+// resourceNames, and this check holds even if RBAC is misconfigured.
+func (r *SocketREST) Connect(ctx context.Context, id string, _ runtime.Object, _ rest.Responder) (http.Handler, error) {
+	user, ok := request.UserFrom(ctx)
+	if !ok {
+		return nil, apierrors.NewUnauthorized("no user on the request")
+	}
+	ns, sa, err := serviceaccount.SplitUsername(user.GetName())
+	if err != nil || sa != AgentServiceAccount {
+		return nil, apierrors.NewForbidden(proxiesv1alpha1.SchemeGroupVersion.WithResource("sockets").GroupResource(), id,
+			fmt.Errorf("user %q is not a cluster agent: only the ServiceAccount %s of a cluster's dedicated namespace may open its socket", user.GetName(), AgentServiceAccount))
+	}
+	clusters, err := r.clusters.ManagedClusters(ns).List(labels.SelectorFromSet(labels.Set{clusterv1beta1.LabelClusterID: id}))
+	if err != nil {
+		return nil, err
+	}
+	if len(clusters) == 0 {
+		return nil, apierrors.NewForbidden(proxiesv1alpha1.SchemeGroupVersion.WithResource("sockets").GroupResource(), id,
+			fmt.Errorf("user %q is not the agent of cluster %s: its namespace %s holds no ManagedCluster with that id", user.GetName(), id, ns))
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		logger := klog.FromContext(req.Context()).WithValues("clusterID", id)
+		ws, err := upgrader.Upgrade(w, req, nil)
+		if err != nil {
+			logger.Error(err, "Upgrading an agent's tunnel")
+			return
+		}
+		session, err := tunnel.Server(tunnel.NewConn(ws))
+		if err != nil {
+			logger.Error(err, "Starting the tunnel session")
+			_ = ws.Close()
+			return
+		}
+		r.tunnels.Add(id, session)
+		logger.Info("Tunnel up", "cluster", klog.KObj(clusters[0]))
+		<-session.CloseChan()
+		r.tunnels.Remove(id, session)
+		logger.Info("Tunnel down", "cluster", klog.KObj(clusters[0]))
+	}), nil
+}

@@ -1,0 +1,234 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/clusternet/clusternet/test/framework"
+	"github.com/clusternet/clusternet/test/testbed"
+)
+
+// proxyKubeconfig writes what the seed README's "Visit ManagedCluster With
+// RBAC" makes by hand: the parent's kubeconfig with the server moved onto
+// sockets/<id>/proxy/<mode>, and, when edit is set, the user edited as the
+// seed does with vim.
+func proxyKubeconfig(t *testing.T, parent *testbed.Cluster, id, mode string, edit func(*clientcmdapi.AuthInfo)) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(parent.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := cfg.Contexts[cfg.CurrentContext]
+	cfg.Clusters[ctx.Cluster].Server = parent.URL + "/apis/proxies.clusternet.io/v1alpha1/sockets/" + id + "/proxy/" + mode
+	if edit != nil {
+		user := &clientcmdapi.AuthInfo{}
+		edit(user)
+		cfg.AuthInfos[ctx.AuthInfo] = user
+	}
+	path := filepath.Join(t.TempDir(), "config-cluster-"+id)
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// kubectlWith runs the real kubectl with a given kubeconfig.
+func kubectlWith(t *testing.T, c *testbed.Cluster, kubeconfig, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	return kubectl(t, c, stdin, append(args, "--kubeconfig", kubeconfig)...)
+}
+
+func TestTunnelAndProxy(t *testing.T) {
+	tb := testbed.ForTest(t, 2)
+	parent, child1, child2 := tb.Parent, tb.Children[0], tb.Children[1]
+	hub := setUpParent(t, parent)
+	startBinary(t, "agent-child1", "agent", framework.AgentArgs(parent, child1, "--cluster-status-update-frequency=2s")...)
+	startBinary(t, "agent-child2", "agent", framework.AgentArgs(parent, child2, "--cluster-status-update-frequency=2s")...)
+	id1, id2 := kubeSystemUID(t, child1), kubeSystemUID(t, child2)
+	waitFor(t, 30*time.Second, "both tunnels up (useSocket)", func(context.Context) (bool, string) {
+		out, _, _ := kubectl(t, parent, "", "get", "mcls", "-A", "-o", "jsonpath={range .items[*]}{.status.useSocket}{\"\\n\"}{end}")
+		return strings.Count(out, "true") == 2, out
+	})
+
+	impersonating := proxyKubeconfig(t, parent, id1, "direct", nil)
+
+	t.Run("impersonation: the child sees the parent's user", func(t *testing.T) {
+		out, errOut, err := kubectlWith(t, parent, impersonating, "", "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+		if err != nil || out != "kubernetes-admin" {
+			t.Fatalf("whoami in the child = %q, %v %s", out, err, errOut)
+		}
+		out, _, err = kubectlWith(t, parent, impersonating, "", "get", "nodes", "-o", "name")
+		if err != nil || strings.TrimSpace(out) != "node/child1-node-0" {
+			t.Errorf("get nodes through the proxy = %q, %v: want child1's node", out, err)
+		}
+	})
+
+	t.Run("get -w receives an event", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		watch := parent.Kubectl(ctx, "get", "configmaps", "-n", "default", "-w", "--output-watch-events", "-o", "name", "--kubeconfig", impersonating)
+		stdout, err := watch.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := watch.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); _ = watch.Wait() }()
+		lines := make(chan string, 16)
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				n, err := stdout.Read(buf)
+				for _, l := range strings.Split(string(buf[:n]), "\n") {
+					if l != "" {
+						lines <- l
+					}
+				}
+				if err != nil {
+					close(lines)
+					return
+				}
+			}
+		}()
+		// The watch lists first (kube-root-ca.crt): then the object made after it.
+		waitLine := func(want string) {
+			t.Helper()
+			for {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						t.Fatalf("watch ended before %q", want)
+					}
+					if strings.Contains(l, want) {
+						return
+					}
+				case <-ctx.Done():
+					t.Fatalf("no %q from the watch", want)
+				}
+			}
+		}
+		waitLine("configmap/kube-root-ca.crt")
+		mustKubectl(t, child1, "", "create", "configmap", "made-in-child", "-n", "default")
+		waitLine("made-in-child")
+	})
+
+	t.Run("apply through the proxy lands in the child only", func(t *testing.T) {
+		manifest := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: via-proxy, namespace: default}\ndata: {a: b}\n"
+		out, errOut, err := kubectlWith(t, parent, impersonating, manifest, "apply", "-f", "-")
+		if err != nil || strings.TrimSpace(out) != "configmap/via-proxy created" {
+			t.Fatalf("apply = %q, %v %s", out, err, errOut)
+		}
+		if got := mustKubectl(t, child1, "", "get", "cm", "via-proxy", "-o", "jsonpath={.data.a}"); got != "b" {
+			t.Errorf("child1 has data.a = %q", got)
+		}
+		for _, c := range []*testbed.Cluster{parent, child2} {
+			if _, _, err := kubectl(t, c, "", "get", "cm", "via-proxy"); err == nil {
+				t.Errorf("the ConfigMap also exists in %s", c.Name)
+			}
+		}
+	})
+
+	t.Run("seed pass-through: a child token decides in the child", func(t *testing.T) {
+		mustKubectl(t, child1, "", "create", "serviceaccount", "viewer", "-n", "default")
+		mustKubectl(t, child1, "", "create", "rolebinding", "viewer", "-n", "default", "--clusterrole=view", "--serviceaccount=default:viewer")
+		token := strings.TrimSpace(mustKubectl(t, child1, "", "create", "token", "viewer", "-n", "default"))
+		cfg := proxyKubeconfig(t, parent, id1, "direct", func(u *clientcmdapi.AuthInfo) {
+			u.Username, u.Impersonate = "system:anonymous", "clusternet"
+			u.ImpersonateUserExtra = map[string][]string{"clusternet-token": {token}}
+		})
+		out, errOut, err := kubectlWith(t, parent, cfg, "", "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+		if err != nil || out != "system:serviceaccount:default:viewer" {
+			t.Fatalf("whoami with the passed token = %q, %v %s", out, err, errOut)
+		}
+		if _, _, err := kubectlWith(t, parent, cfg, "", "get", "configmaps", "-n", "default"); err != nil {
+			t.Errorf("view may list configmaps: %v", err)
+		}
+		_, errOut, err = kubectlWith(t, parent, cfg, "", "get", "secrets", "-n", "default")
+		if err == nil || !strings.Contains(errOut, `cannot list resource "secrets"`) {
+			t.Errorf("view may not list secrets, got err=%v %s", err, errOut)
+		}
+	})
+
+	t.Run("seed pass-through: a child client certificate", func(t *testing.T) {
+		cert := mustKubectl(t, child1, "", "config", "view", "--raw", "-o", "jsonpath={.users[0].user.client-certificate-data}")
+		key := mustKubectl(t, child1, "", "config", "view", "--raw", "-o", "jsonpath={.users[0].user.client-key-data}")
+		cfg := proxyKubeconfig(t, parent, id1, "direct", func(u *clientcmdapi.AuthInfo) {
+			u.Username, u.Impersonate = "system:anonymous", "clusternet"
+			u.ImpersonateUserExtra = map[string][]string{"clusternet-certificate": {cert}, "clusternet-privatekey": {key}}
+		})
+		out, errOut, err := kubectlWith(t, parent, cfg, "", "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+		if err != nil || out != "kubernetes-admin" {
+			t.Fatalf("whoami with the passed certificate = %q, %v %s", out, err, errOut)
+		}
+	})
+
+	t.Run("https/<host> reaches only the child's own apiserver", func(t *testing.T) {
+		host := strings.TrimPrefix(child1.URL, "https://")
+		cfg := proxyKubeconfig(t, parent, id1, "https/"+host, nil)
+		if out, errOut, err := kubectlWith(t, parent, cfg, "", "get", "ns", "default", "-o", "name"); err != nil || strings.TrimSpace(out) != "namespace/default" {
+			t.Errorf("proxy/https/%s: %q %v %s", host, out, err, errOut)
+		}
+		other := strings.TrimPrefix(child2.URL, "https://")
+		cfg = proxyKubeconfig(t, parent, id1, "https/"+other, nil)
+		_, errOut, err := kubectlWith(t, parent, cfg, "", "get", "ns")
+		if err == nil || !strings.Contains(errOut, "does not dial") {
+			t.Errorf("child1's agent dialled %s: err=%v %s", other, err, errOut)
+		}
+	})
+
+	t.Run("security", func(t *testing.T) {
+		// Cluster A's agent token against cluster B's socket.
+		tokenA := mustKubectl(t, child1, "", "get", "secret", "-n", "clusternet-system", "clusternet-agent-credentials", "-o", "go-template={{.data.token | base64decode}}")
+		tlsConfig, err := (&testbed.Cluster{CAFile: parent.CAFile}).TLSConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dialer := websocket.Dialer{TLSClientConfig: tlsConfig, HandshakeTimeout: 10 * time.Second}
+		url := "wss://" + strings.TrimPrefix(parent.URL, "https://") + "/apis/proxies.clusternet.io/v1alpha1/sockets/" + id2
+		ws, resp, err := dialer.Dial(url, http.Header{"Authorization": {"Bearer " + tokenA}})
+		if err == nil {
+			_ = ws.Close()
+			t.Fatal("cluster A's credentials opened cluster B's socket")
+		}
+		if resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("cluster A on B's socket: %v (status %v), want 403", err, resp)
+		}
+		// A parent user without rights on sockets/proxy.
+		mustKubectl(t, parent, "", "create", "serviceaccount", "nobody", "-n", "default")
+		token := strings.TrimSpace(mustKubectl(t, parent, "", "create", "token", "nobody", "-n", "default"))
+		cfg := proxyKubeconfig(t, parent, id1, "direct", func(u *clientcmdapi.AuthInfo) { u.Token = token })
+		_, errOut, err := kubectlWith(t, parent, cfg, "", "get", "ns")
+		if err == nil || !strings.Contains(errOut, "cannot get resource \"sockets/proxy\"") {
+			t.Errorf("a user without sockets/proxy rights: err=%v %s", err, errOut)
+		}
+	})
+
+	t.Run("hub restart: proxying is back within 5s", func(t *testing.T) {
+		start := time.Now()
+		if err := hub.Restart(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, "the proxy after a hub restart", func(context.Context) (bool, string) {
+			out, errOut, err := kubectlWith(t, parent, impersonating, "", "get", "ns", "default", "-o", "name", "--request-timeout=2s")
+			return err == nil && strings.TrimSpace(out) == "namespace/default", fmt.Sprint(err, errOut)
+		})
+		t.Logf("proxy back %s after the hub restart began", time.Since(start).Round(10*time.Millisecond))
+	})
+
+	t.Run("a bad proxy path is refused with the fix", func(t *testing.T) {
+		out, errOut, _ := kubectl(t, parent, "", "get", "--raw", "/apis/proxies.clusternet.io/v1alpha1/sockets/"+id1+"/proxy/ftp/x/api")
+		if !strings.Contains(out+errOut, "must start with direct/, https/<host>/ or http/<host>/") {
+			t.Errorf("bad path answer: %s %s", out, errOut)
+		}
+	})
+}
