@@ -28,13 +28,13 @@ help: ## List the targets.
 
 .PHONY: build
 build: ## Build kubectl-clusternet and the testbed command into bin/.
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/... ./test/testbed/cmd/testbed
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/... ./test/testbed/cmd/testbed ./test/framework/cmd/local-up
 
 ##@ Run
 
 .PHONY: local-up
-local-up: build ## A parent with the hub and two registered children with agents (the README's main job).
-	TESTBED_DIR=$(TESTBED_DIR) bash hack/local-up.sh
+local-up: build testbed-build ## A parent with the hub and two registered children with agents (the README's main job).
+	$(BIN)/local-up --dir $(TESTBED_DIR) --bin $(BIN)
 
 .PHONY: local-down
 local-down: testbed-down ## Stop what local-up started.

@@ -82,7 +82,7 @@ func benchRegistration(ctx context.Context, tb *testbed.Testbed, hubBin, agentBi
 	if err := framework.InstallParent(ctx, parent); err != nil {
 		return nil, err
 	}
-	hub, err := framework.StartHub(ctx, filepath.Join(tb.Dir, "hub"), parent, hubBin)
+	hub, err := framework.StartHub(ctx, filepath.Join(tb.Dir, "hub"), framework.InDir(tb.Dir), parent, hubBin)
 	if err != nil {
 		return nil, err
 	}

@@ -99,7 +99,7 @@ spec:
 	})
 
 	t.Run("seed Subscription accepted as written", func(t *testing.T) {
-		out := mustKubectl(t, parent, "", "apply", "-f", filepath.Join(root, "examples", "applications", "subscription.yaml"))
+		out := mustKubectl(t, parent, "", "apply", "-f", filepath.Join(root, "examples", "applications", "05-subscription.yaml"))
 		if want := "subscription.apps.clusternet.io/app-demo created"; strings.TrimSpace(out) != want {
 			t.Errorf("kubectl apply printed %q, want %q", out, want)
 		}
@@ -114,7 +114,7 @@ spec:
 	})
 
 	t.Run("apps columns", func(t *testing.T) {
-		mustKubectl(t, parent, "", "apply", "-f", filepath.Join(root, "examples", "applications", "helmchart.yaml"))
+		mustKubectl(t, parent, "", "apply", "-f", filepath.Join(root, "examples", "applications", "01-helmchart.yaml"))
 		mustKubectl(t, parent, "", "patch", "chart", "mysql", "--subresource=status", "--type=merge", "-p", `{"status":{"phase":"Found"}}`)
 		mustKubectl(t, parent, `
 apiVersion: apps.clusternet.io/v1alpha1

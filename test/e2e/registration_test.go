@@ -31,7 +31,7 @@ func setUpParent(t *testing.T, parent *testbed.Cluster) *framework.Hub {
 	if err := framework.InstallParent(ctx, parent); err != nil {
 		t.Fatal(err)
 	}
-	hub, err := framework.StartHub(ctx, t.TempDir(), parent, filepath.Join(binDir, "hub"))
+	hub, err := framework.StartHub(ctx, t.TempDir(), framework.InDir(t.TempDir()), parent, filepath.Join(binDir, "hub"))
 	if err != nil {
 		t.Fatal(err)
 	}

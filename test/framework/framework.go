@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -24,10 +23,7 @@ import (
 const BootstrapToken = "07401b.f395accd246ae52d"
 
 // Root is the repository root, for deploy/ and manifests/.
-func Root() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
-}
+func Root() string { return testbed.RepoRoot() }
 
 func kubectl(ctx context.Context, c *testbed.Cluster, stdin string, args ...string) error {
 	cmd := c.Kubectl(ctx, args...)
@@ -55,6 +51,17 @@ func InstallParent(ctx context.Context, parent *testbed.Cluster) error {
 	return nil
 }
 
+// Starter starts a program; testbed.StartProcess (a test's own) and
+// Testbed.Run (recorded, so `testbed down` stops it) both fit.
+type Starter func(name, binary string, args ...string) (*testbed.Process, error)
+
+// InDir starts programs with their logs in dir.
+func InDir(dir string) Starter {
+	return func(name, binary string, args ...string) (*testbed.Process, error) {
+		return testbed.StartProcess(dir, name, binary, args...)
+	}
+}
+
 // Hub is a running clusternet-hub serving proxies.clusternet.io through the
 // parent's aggregator.
 type Hub struct {
@@ -62,14 +69,14 @@ type Hub struct {
 	Port   int
 	binary string
 	args   []string
-	dir    string
+	start  Starter
 }
 
 // StartHub starts the hub on a free loopback port with a serving certificate
 // for clusternet-hub.clusternet-system.svc, registers it with an
 // ExternalName Service to localhost and an APIService, and returns once a
 // real request through the parent reaches it.
-func StartHub(ctx context.Context, dir string, parent *testbed.Cluster, binary string, extraArgs ...string) (*Hub, error) {
+func StartHub(ctx context.Context, dir string, start Starter, parent *testbed.Cluster, binary string, extraArgs ...string) (*Hub, error) {
 	port, release, err := testbed.ReservePort()
 	if err != nil {
 		return nil, err
@@ -91,13 +98,13 @@ func StartHub(ctx context.Context, dir string, parent *testbed.Cluster, binary s
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{Port: port, binary: binary, dir: dir, args: append([]string{
+	h := &Hub{Port: port, binary: binary, start: start, args: append([]string{
 		"--kubeconfig", parent.Kubeconfig,
 		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
 		"--tls-cert-file", certFile, "--tls-private-key-file", keyFile,
 		"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms",
 	}, extraArgs...)}
-	if err := h.start(); err != nil {
+	if err := h.run(); err != nil {
 		return nil, err
 	}
 	apiService := fmt.Sprintf(`apiVersion: v1
@@ -135,8 +142,8 @@ spec:
 	return h, nil
 }
 
-func (h *Hub) start() error {
-	p, err := testbed.StartProcess(h.dir, "hub", h.binary, h.args...)
+func (h *Hub) run() error {
+	p, err := h.start("clusternet-hub", h.binary, h.args...)
 	if err != nil {
 		return err
 	}
@@ -149,7 +156,7 @@ func (h *Hub) Restart() error {
 	if err := h.Stop(10 * time.Second); err != nil {
 		return err
 	}
-	return h.start()
+	return h.run()
 }
 
 // AgentArgs are the flags an agent in child needs to register with parent

@@ -41,7 +41,7 @@ func LocateBinaries() (*Binaries, error) {
 	if b.complete() {
 		return b, nil
 	}
-	script := filepath.Join(repoRoot(), "hack", "testbed-build.sh")
+	script := filepath.Join(RepoRoot(), "hack", "testbed-build.sh")
 	cmd := exec.Command("bash", script)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -89,11 +89,25 @@ func cacheDir() string {
 	return filepath.Join(home, ".cache", "clusternet-testbed")
 }
 
-// repoRoot finds the module root from this source file, so tests in any
-// package and the testbed command find hack/ the same way.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+// RepoRoot finds the repository: from this source file in tests, and, in a
+// binary built with -trimpath (whose source paths are module-relative), by
+// walking up from the working directory to the module's go.mod.
+func RepoRoot() string {
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && bytes.HasPrefix(data, []byte("module github.com/clusternet/clusternet\n")) {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
 }
 
 func envOr(key, def string) string {

@@ -74,6 +74,11 @@ func StartCluster(ctx context.Context, bins *Binaries, opts ClusterOptions) (_ *
 	if err != nil {
 		return nil, err
 	}
+	// A stopped testbed keeps its folders for post-mortems; a new one must not
+	// inherit their etcd data (objects signed by CAs that no longer exist).
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "pki"), 0o755); err != nil {
 		return nil, err
 	}

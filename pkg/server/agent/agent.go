@@ -5,6 +5,7 @@ package agent
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -62,6 +63,14 @@ func NewCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "clusternet-agent",
 		Short: "Registers this child cluster with a parent and reports its status",
+		Long: `clusternet-agent runs in a child cluster. It registers the cluster with a
+parent using a bootstrap token, keeps the credentials the parent's hub gives
+it, reports the cluster's status at every heartbeat, and holds a tunnel to the
+hub through which the parent reaches this cluster's apiserver.
+
+The parent URL and bootstrap token come from --parent-url and
+--bootstrap-token, or from the Secret named by --registration-secret
+(keys parentURL, regToken, and optionally parentCA).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
 				return err
@@ -98,6 +107,8 @@ type Agent struct {
 	creds  *Credentials
 	parent versioned.Interface
 
+	registrationSecretMissing bool
+
 	tunnelUp atomic.Bool
 	// kick asks for a heartbeat now (the tunnel went up or down).
 	kick chan struct{}
@@ -122,6 +133,9 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	if err := a.register(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // asked to stop while registering: not a failure
+		}
 		return err
 	}
 	logger.Info("Registered with the parent", "parent", a.parentURL, "clusterID", a.clusterID,
@@ -158,7 +172,11 @@ func (o *Options) newAgent(ctx context.Context) (*Agent, error) {
 		return nil, err
 	}
 	if a.parentURL == "" {
-		return nil, fmt.Errorf("no parent URL: set --parent-url or %s in Secret %s", keyParentURL, o.RegistrationSecret)
+		missing := ""
+		if a.registrationSecretMissing {
+			missing = " (that Secret does not exist in the child)"
+		}
+		return nil, fmt.Errorf("no parent URL: set --parent-url or %s in Secret %s%s", keyParentURL, o.RegistrationSecret, missing)
 	}
 	if err := validateParentURL(a.parentURL); err != nil {
 		return nil, fmt.Errorf("parent URL: %w", err)
@@ -184,6 +202,7 @@ func (a *Agent) readRegistrationSecret(ctx context.Context) error {
 	ns, name, _ := strings.Cut(a.opts.RegistrationSecret, "/")
 	secret, err := a.child.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
+		a.registrationSecretMissing = true
 		return nil
 	}
 	if err != nil {
@@ -249,10 +268,13 @@ func (a *Agent) register(ctx context.Context) error {
 	for {
 		creds, err := a.requestCredentials(ctx)
 		if err == nil {
+			err = a.useCredentials(ctx, creds)
+		}
+		if err == nil {
 			if err := a.storeCredentials(ctx, creds); err != nil {
 				return fmt.Errorf("storing parent credentials in the child: %w", err)
 			}
-			return a.useCredentials(ctx, creds)
+			return nil
 		}
 		delay := backoff.Step()
 		logger.Error(err, "Registration failed, will retry", "parent", a.parentURL, "retryIn", delay.Round(time.Millisecond))
@@ -295,9 +317,11 @@ func (a *Agent) requestCredentials(ctx context.Context) (*Credentials, error) {
 		crr.Spec.ClusterName = a.opts.ClusterNamePrefix + "-" + utilrand.String(5)
 	}
 	crr.Labels[clusterv1beta1.LabelClusterName] = crr.Spec.ClusterName
-	if _, err := crrs.Create(ctx, crr, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	_, err = crrs.Create(ctx, crr, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, explainParentError(err, "creating ClusterRegistrationRequest "+name)
 	}
+	existed := apierrors.IsAlreadyExists(err)
 	// The bootstrap token may only create and get requests, not watch them:
 	// poll, quickly at first since the hub answers in milliseconds.
 	poll := wait.Backoff{Duration: 20 * time.Millisecond, Factor: 1.25, Steps: 60, Cap: time.Second}
@@ -311,6 +335,9 @@ func (a *Agent) requestCredentials(ctx context.Context) (*Credentials, error) {
 			case clusterv1beta1.RequestDenied:
 				return nil, fmt.Errorf("the hub denied ClusterRegistrationRequest %s: %s", name, got.Status.ErrorMessage)
 			case clusterv1beta1.RequestApproved:
+				if existed {
+					warnIfChanged(ctx, got.Spec, crr.Spec, a.opts)
+				}
 				if len(got.Status.Token) > 0 {
 					return &Credentials{
 						ParentURL:          a.parentURL,
@@ -334,9 +361,28 @@ func (a *Agent) requestCredentials(ctx context.Context) (*Credentials, error) {
 	}
 }
 
+// warnIfChanged says which flags an earlier registration of this cluster
+// overrides: a cluster registers once, and its sync mode in particular is not
+// meant to change afterwards (the seed README recommends Dual with AppPusher).
+func warnIfChanged(ctx context.Context, registered, asked clusterv1beta1.ClusterRegistrationRequestSpec, o *Options) {
+	logger := klog.FromContext(ctx)
+	if asked.SyncMode != registered.SyncMode {
+		logger.Info("Warning: --cluster-sync-mode differs from this cluster's registration, which is kept", "asked", asked.SyncMode, "registered", registered.SyncMode)
+	}
+	if o.ClusterName != "" && asked.ClusterName != registered.ClusterName {
+		logger.Info("Warning: --cluster-name differs from this cluster's registration, which is kept", "asked", asked.ClusterName, "registered", registered.ClusterName)
+	}
+	if len(asked.ClusterLabels) > 0 && fmt.Sprint(asked.ClusterLabels) != fmt.Sprint(registered.ClusterLabels) {
+		logger.Info("Warning: --cluster-labels differ from this cluster's registration; label the ManagedCluster in the parent to change them", "asked", asked.ClusterLabels, "registered", registered.ClusterLabels)
+	}
+}
+
 // explainParentError turns the parent's refusals into what to do about them.
 func explainParentError(err error, doing string) error {
+	var unknownAuthority x509.UnknownAuthorityError
 	switch {
+	case errors.As(err, &unknownAuthority):
+		return fmt.Errorf("%s: the parent's certificate is not signed by a CA the agent trusts: set --parent-ca-file, or parentCA in the registration Secret: %w", doing, err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%s: the parent rejected the bootstrap token (401 Unauthorized): check --bootstrap-token or regToken in the registration Secret, and that the token exists in the parent's kube-system: %w", doing, err)
 	case apierrors.IsForbidden(err):

@@ -118,6 +118,11 @@ func NewCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "clusternet-hub",
 		Short: "Approves child clusters and tracks their health, in the parent cluster",
+		Long: `clusternet-hub runs in the parent cluster. It approves ClusterRegistrationRequests
+(giving each child a dedicated namespace, a ManagedCluster and scoped
+credentials), marks clusters whose heartbeats stop Ready=Unknown, and serves
+proxies.clusternet.io as an aggregated API: the agents' tunnels and the proxy
+into every child through them.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
 				return err

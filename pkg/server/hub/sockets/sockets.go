@@ -57,10 +57,10 @@ func (r *SocketREST) NamespaceScoped() bool { return false }
 // GetSingularName is "socket".
 func (r *SocketREST) GetSingularName() string { return "socket" }
 
-// ConnectMethods: an agent opens its tunnel with a websocket GET.
+// ConnectMethods is GET: an agent opens its tunnel with a websocket upgrade.
 func (r *SocketREST) ConnectMethods() []string { return []string{http.MethodGet} }
 
-// NewConnectOptions: the tunnel endpoint takes no options.
+// NewConnectOptions returns nothing: the tunnel endpoint takes no options.
 func (r *SocketREST) NewConnectOptions() (runtime.Object, bool, string) { return nil, false, "" }
 
 var upgrader = websocket.Upgrader{

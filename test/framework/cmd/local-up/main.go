@@ -1,0 +1,161 @@
+// Command local-up is the README's main job: a parent and two children on
+// the testbed, clusternet-hub serving in the parent behind its APIService,
+// and clusternet-agent in each child, registered the seed README's way
+// (bootstrap token, registration Secret from the template). Hub and agents
+// run with the args their deploy manifests give them, recorded in the
+// testbed's state so `testbed down` (make local-down) stops them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/clusternet/clusternet/test/framework"
+	"github.com/clusternet/clusternet/test/testbed"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "local-up:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	dir := flag.String("dir", "_output/testbed", "folder for the clusters' files, logs and state")
+	bin := flag.String("bin", "bin", "folder holding the hub and agent binaries")
+	flag.Parse()
+	if _, err := testbed.Load(*dir); err == nil {
+		return fmt.Errorf("a testbed is already running in %s: run 'make local-down' first", *dir)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	hubBin, err := filepath.Abs(filepath.Join(*bin, "hub"))
+	if err != nil {
+		return err
+	}
+	agentBin, err := filepath.Abs(filepath.Join(*bin, "agent"))
+	if err != nil {
+		return err
+	}
+
+	start := time.Now()
+	tb, err := testbed.Up(ctx, testbed.Options{Dir: *dir, Children: 2})
+	if err != nil {
+		return err
+	}
+	if err := setUp(ctx, tb, hubBin, agentBin); err != nil {
+		return fmt.Errorf("%w\nlogs are in %s; stop everything with: make local-down", err, tb.Dir)
+	}
+	parent := tb.Parent
+	for _, args := range [][]string{{"get", "clsrr"}, {"get", "mcls", "-A", "-o", "wide"}} {
+		out, err := parent.Kubectl(ctx, args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
+		}
+		fmt.Printf("$ kubectl %s\n%s\n", strings.Join(args, " "), out)
+	}
+	id, _ := parent.Kubectl(ctx, "get", "mcls", "-A", "-o", "jsonpath={.items[0].spec.clusterId}").Output()
+	bins, _ := testbed.LocateBinaries()
+	fmt.Printf(`Clusternet is up in %s: a parent with clusternet-hub, two children registered by clusternet-agent,
+each holding a tunnel to the hub.
+
+  export KUBECONFIG=%s
+  alias kubectl=%s
+  kubectl get clsrr                  # registrations
+  kubectl get mcls -A -o wide        # child clusters and their health
+  # any kubectl command on a child, through the parent and the tunnel:
+  kubectl --server=%s/apis/proxies.clusternet.io/v1alpha1/sockets/%s/proxy/direct get nodes
+
+Children's own kubeconfigs: %s
+Logs: %s/*.log
+Stop everything with: make local-down
+`, time.Since(start).Round(100*time.Millisecond), parent.Kubeconfig, bins.Kubectl, parent.URL, id,
+		strings.Join([]string{tb.Children[0].Kubeconfig, tb.Children[1].Kubeconfig}, " "), tb.Dir)
+	return nil
+}
+
+func setUp(ctx context.Context, tb *testbed.Testbed, hubBin, agentBin string) error {
+	parent := tb.Parent
+	root := framework.Root()
+	if err := framework.InstallParent(ctx, parent); err != nil {
+		return err
+	}
+	hubArgs, err := manifestArgs(filepath.Join(root, "deploy", "hub", "deployment.yaml"))
+	if err != nil {
+		return err
+	}
+	if _, err := framework.StartHub(ctx, filepath.Join(tb.Dir, "hub-pki"), tb.Run, parent, hubBin, hubArgs...); err != nil {
+		return err
+	}
+	agentArgs, err := manifestArgs(filepath.Join(root, "deploy", "agent", "deployment.yaml"))
+	if err != nil {
+		return err
+	}
+	template, err := os.ReadFile(filepath.Join(root, "deploy", "templates", "clusternet_agent_secret.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, child := range tb.Children {
+		// What `PARENTURL=... REGTOKEN=... envsubst < template | kubectl apply -f -` does.
+		secret := strings.NewReplacer("${PARENTURL}", parent.URL, "${REGTOKEN}", framework.BootstrapToken).Replace(string(template))
+		for _, step := range []struct {
+			stdin string
+			args  []string
+		}{
+			{"", []string{"apply", "-f", filepath.Join(root, "deploy", "agent", "00-namespace.yaml")}},
+			{secret, []string{"apply", "-f", "-"}},
+		} {
+			cmd := child.Kubectl(ctx, step.args...)
+			cmd.Stdin = strings.NewReader(step.stdin)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("%s: kubectl %s: %w\n%s", child.Name, strings.Join(step.args, " "), err, out)
+			}
+		}
+		// The testbed's parent has a private CA; an agent in a pod would read it
+		// from parentCA in the registration Secret.
+		args := append([]string{"--kubeconfig", child.Kubeconfig, "--parent-ca-file", parent.CAFile}, agentArgs...)
+		if _, err := tb.Run("clusternet-agent-"+child.Name, agentBin, args...); err != nil {
+			return err
+		}
+	}
+	fmt.Println("local-up: waiting for both children to register and open their tunnels...")
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
+		out, err := parent.Kubectl(ctx, "get", "mcls", "-A", "-o", `jsonpath={range .items[*]}{.status.readyz}/{.status.useSocket}{"\n"}{end}`).Output()
+		return err == nil && strings.Count(string(out), "true/true") == len(tb.Children), nil
+	})
+}
+
+var argLine = regexp.MustCompile(`^\s*-\s+(--\S+)\s*$`)
+
+// manifestArgs reads a Deployment manifest's container args, so local runs
+// use exactly the flags deploy/ gives the real thing.
+func manifestArgs(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var args []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if m := argLine.FindStringSubmatch(line); m != nil {
+			args = append(args, m[1])
+		}
+	}
+	if len(args) == 0 {
+		return nil, errors.New("no container args in " + path)
+	}
+	return args, nil
+}
