@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -135,6 +136,108 @@ func TestTunnelAndProxy(t *testing.T) {
 			if _, _, err := kubectl(t, c, "", "get", "cm", "via-proxy"); err == nil {
 				t.Errorf("the ConfigMap also exists in %s", c.Name)
 			}
+		}
+	})
+
+	t.Run("logs, logs -f, exec and port-forward stream through the tunnel", func(t *testing.T) {
+		mustKubectl(t, child1, "", "run", "web", "--image=nginx", "-n", "default")
+		mustKubectl(t, child1, "", "wait", "pod/web", "-n", "default", "--for=jsonpath={.status.phase}=Running", "--timeout=60s")
+
+		out, errOut, err := kubectlWith(t, parent, impersonating, "", "logs", "web", "-n", "default")
+		if err != nil || !strings.Contains(out, "testbed container started") {
+			t.Errorf("logs = %q, %v %s", out, err, errOut)
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		follow := parent.Kubectl(ctx, "logs", "-f", "web", "-n", "default", "--kubeconfig", impersonating)
+		stdout, err := follow.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := follow.Start(); err != nil {
+			t.Fatal(err)
+		}
+		got, started := make(chan string, 1), make(chan struct{})
+		go func() {
+			var seen strings.Builder
+			buf := make([]byte, 4096)
+			signalled := false
+			for {
+				n, err := stdout.Read(buf)
+				seen.Write(buf[:n])
+				if !signalled && strings.Contains(seen.String(), "testbed container started") {
+					close(started) // the follower has read what was there: it is following now
+					signalled = true
+				}
+				if strings.Contains(seen.String(), "written while following") || err != nil {
+					got <- seen.String()
+					return
+				}
+			}
+		}()
+		select {
+		case <-started:
+		case <-ctx.Done():
+			t.Fatal("logs -f printed nothing")
+		}
+		if err := child1.AppendPodLog("written while following"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case out := <-got:
+			if !strings.Contains(out, "written while following") {
+				t.Errorf("logs -f output %q lacks the line written while following", out)
+			}
+		case <-ctx.Done():
+			t.Error("logs -f did not stream the new line")
+		}
+		cancel()
+		_ = follow.Wait()
+
+		for _, transport := range []struct{ name, env string }{
+			{"websocket", "KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true"}, {"spdy", "KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false"},
+		} {
+			cmd := parent.Kubectl(context.Background(), "exec", "web", "-n", "default", "--kubeconfig", impersonating, "--", "sh", "-c", "echo $TESTBED_CLUSTER")
+			cmd.Env = append(cmd.Env, transport.env)
+			out, err := cmd.CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != "child1" {
+				t.Errorf("exec over %s = %q, %v", transport.name, out, err)
+			}
+		}
+
+		for _, transport := range []struct{ name, env string }{
+			{"websocket", "KUBECTL_PORT_FORWARD_WEBSOCKETS=true"}, {"spdy", "KUBECTL_PORT_FORWARD_WEBSOCKETS=false"},
+		} {
+			port, release, err := testbed.ReservePort()
+			if err != nil {
+				t.Fatal(err)
+			}
+			release()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			pf := parent.Kubectl(ctx, "port-forward", "pod/web", "-n", "default", fmt.Sprintf("%d:2379", port), "--kubeconfig", impersonating)
+			pf.Env = append(pf.Env, transport.env)
+			if err := pf.Start(); err != nil {
+				cancel()
+				t.Fatal(err)
+			}
+			var body string
+			waitFor(t, 15*time.Second, "port-forward over "+transport.name, func(ctx context.Context) (bool, string) {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/health", port), nil)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return false, err.Error()
+				}
+				defer func() { _ = resp.Body.Close() }()
+				b, _ := io.ReadAll(resp.Body)
+				body = string(b)
+				return true, ""
+			})
+			if !strings.Contains(body, `"health":"true"`) {
+				t.Errorf("port-forward over %s reached %q, want etcd's health", transport.name, body)
+			}
+			cancel()
+			_ = pf.Wait()
 		}
 	})
 

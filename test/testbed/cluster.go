@@ -52,8 +52,14 @@ type Cluster struct {
 	// FrontProxyCAFile is the requestheader CA an aggregated API server trusts.
 	FrontProxyCAFile string `json:"frontProxyCAFile"`
 	// KubeletPort is where kwok serves the kubelet API of the fake nodes.
-	KubeletPort int        `json:"kubeletPort"`
-	Processes   []*Process `json:"processes"`
+	KubeletPort int `json:"kubeletPort"`
+	// PodLogFile is every fake container's log (CRI format): `kubectl logs`
+	// reads it, and `logs -f` follows what AppendPodLog adds.
+	PodLogFile string `json:"podLogFile"`
+	// PortForwardTarget is what `kubectl port-forward` to any fake pod
+	// reaches: this cluster's etcd, whose /health answers over plain HTTP.
+	PortForwardTarget string     `json:"portForwardTarget"`
+	Processes         []*Process `json:"processes"`
 
 	bins  *Binaries
 	ports []*portLock
@@ -204,6 +210,11 @@ func StartCluster(ctx context.Context, bins *Binaries, opts ClusterOptions) (_ *
 	for _, stage := range kwokStages {
 		kwokArgs = append(kwokArgs, "--config="+filepath.Join(bins.KwokStages, stage))
 	}
+	ioConfig, err := c.writeContainerIO(etcdPort)
+	if err != nil {
+		return nil, err
+	}
+	kwokArgs = append(kwokArgs, "--config="+ioConfig)
 	if err := c.start("kwok", bins.Kwok, kwokArgs...); err != nil {
 		return nil, err
 	}
@@ -231,6 +242,65 @@ var kwokStages = []string{
 	"pod/fast/pod-ready.yaml",
 	"pod/fast/pod-complete.yaml",
 	"pod/fast/pod-delete.yaml",
+}
+
+// writeContainerIO configures what kwok's fake containers do for logs,
+// attach, exec and port-forward, so those verbs work for real end to end.
+func (c *Cluster) writeContainerIO(etcdPort int) (string, error) {
+	c.PodLogFile = filepath.Join(c.Dir, "pods.log")
+	c.PortForwardTarget = "127.0.0.1:" + strconv.Itoa(etcdPort)
+	if err := c.AppendPodLog("testbed container started"); err != nil {
+		return "", err
+	}
+	workDir := filepath.Join(c.Dir, "exec")
+	if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return "", err
+	}
+	config := fmt.Sprintf(`apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata: {name: testbed-logs}
+spec:
+  logs:
+  - logsFile: %[1]s
+    follow: true
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterAttach
+metadata: {name: testbed-attach}
+spec:
+  attaches:
+  - logsFile: %[1]s
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterExec
+metadata: {name: testbed-exec}
+spec:
+  execs:
+  - local:
+      workDir: %[2]s
+      envs:
+      - {name: TESTBED_CLUSTER, value: %[3]s}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterPortForward
+metadata: {name: testbed-port-forward}
+spec:
+  forwards:
+  - target: {address: 127.0.0.1, port: %[4]d}
+`, c.PodLogFile, workDir, c.Name, etcdPort)
+	path := filepath.Join(c.Dir, "kwok-container-io.yaml")
+	return path, os.WriteFile(path, []byte(config), 0o644)
+}
+
+// AppendPodLog adds a line to every fake container's log, in the CRI format
+// the kubelet API serves (anything else makes `kubectl logs` a BadRequest).
+func (c *Cluster) AppendPodLog(line string) error {
+	f, err := os.OpenFile(c.PodLogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "%s stdout F %s\n", time.Now().UTC().Format(time.RFC3339Nano), line)
+	return errors.Join(err, f.Close())
 }
 
 func (c *Cluster) start(name, binary string, args ...string) error {
