@@ -53,7 +53,7 @@ func TestTunnelAndProxy(t *testing.T) {
 	parent, child1, child2 := tb.Parent, tb.Children[0], tb.Children[1]
 	hub := setUpParent(t, parent)
 	startBinary(t, "agent-child1", "agent", framework.AgentArgs(parent, child1, "--cluster-status-update-frequency=2s")...)
-	startBinary(t, "agent-child2", "agent", framework.AgentArgs(parent, child2, "--cluster-status-update-frequency=2s")...)
+	agent2 := startBinary(t, "agent-child2", "agent", framework.AgentArgs(parent, child2, "--cluster-status-update-frequency=2s")...)
 	id1, id2 := kubeSystemUID(t, child1), kubeSystemUID(t, child2)
 	waitFor(t, 30*time.Second, "both tunnels up (useSocket)", func(context.Context) (bool, string) {
 		out, _, _ := kubectl(t, parent, "", "get", "mcls", "-A", "-o", "jsonpath={range .items[*]}{.status.useSocket}{\"\\n\"}{end}")
@@ -328,10 +328,60 @@ func TestTunnelAndProxy(t *testing.T) {
 		t.Logf("proxy back %s after the hub restart began", time.Since(start).Round(10*time.Millisecond))
 	})
 
+	t.Run("seed http variant: kubectl proxy in the child", func(t *testing.T) {
+		// The agent reaches a kubectl proxy only when told to (--proxy-allowed-hosts).
+		port, release, err := testbed.ReservePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		release()
+		host := fmt.Sprintf("127.0.0.1:%d", port)
+		startKubectlProxy(t, child2, port)
+		// One agent per cluster: a second one would take the socket over from the first, back and forth.
+		if err := agent2.Stop(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		startBinary(t, "agent-child2-http", "agent", framework.AgentArgs(parent, child2, "--cluster-status-update-frequency=2s", "--proxy-allowed-hosts", host)...)
+		// The seed's kubeconfig here says username: system:anonymous, which needs
+		// anonymous access to sockets/proxy on the parent; deploy/ does not grant
+		// that, so the parent's admin goes through instead.
+		cfg := proxyKubeconfig(t, parent, id2, "http/"+host, nil)
+		waitFor(t, 20*time.Second, "get ns through proxy/http and kubectl proxy", func(context.Context) (bool, string) {
+			out, errOut, err := kubectlWith(t, parent, cfg, "", "get", "nodes", "-o", "name")
+			return err == nil && strings.TrimSpace(out) == "node/child2-node-0", out + errOut
+		})
+	})
+
+	t.Run("parent apiserver restart: proxying is back within 5s", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := parent.RestartAPIServer(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ready := time.Now()
+		waitFor(t, 5*time.Second, "the proxy after a parent apiserver restart", func(context.Context) (bool, string) {
+			out, errOut, err := kubectlWith(t, parent, impersonating, "", "get", "ns", "default", "-o", "name", "--request-timeout=2s")
+			return err == nil && strings.TrimSpace(out) == "namespace/default", fmt.Sprint(err, errOut)
+		})
+		t.Logf("proxy back %s after the restarted parent apiserver was ready", time.Since(ready).Round(10*time.Millisecond))
+	})
+
 	t.Run("a bad proxy path is refused with the fix", func(t *testing.T) {
 		out, errOut, _ := kubectl(t, parent, "", "get", "--raw", "/apis/proxies.clusternet.io/v1alpha1/sockets/"+id1+"/proxy/ftp/x/api")
 		if !strings.Contains(out+errOut, "must start with direct/, https/<host>/ or http/<host>/") {
 			t.Errorf("bad path answer: %s %s", out, errOut)
 		}
 	})
+}
+
+// startKubectlProxy runs the seed's `kubectl proxy` in a child, on loopback.
+func startKubectlProxy(t *testing.T, c *testbed.Cluster, port int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := c.Kubectl(ctx, "proxy", "--address=127.0.0.1", fmt.Sprintf("--port=%d", port), "--accept-hosts=^.*$")
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
 }

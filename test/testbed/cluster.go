@@ -324,6 +324,30 @@ func (c *Cluster) Stop() {
 	c.ports = nil
 }
 
+// RestartAPIServer stops kube-apiserver and starts it again with the same
+// flags and port, returning once it is ready: what a control-plane upgrade
+// or crash looks like to the clusters' clients.
+func (c *Cluster) RestartAPIServer(ctx context.Context) error {
+	old := c.Process("kube-apiserver")
+	if err := old.Stop(stopGrace); err != nil {
+		return err
+	}
+	p, err := startProcess(c.Dir, old.Name, old.Binary, old.Args...)
+	if err != nil {
+		return err
+	}
+	for i := range c.Processes {
+		if c.Processes[i] == old {
+			c.Processes[i] = p
+		}
+	}
+	admin, err := tlsClientConfig(c.CAFile, filepath.Join(c.Dir, "pki", "admin.crt"), filepath.Join(c.Dir, "pki", "admin.key"))
+	if err != nil {
+		return err
+	}
+	return c.waitHTTP(ctx, "kube-apiserver", c.URL+"/readyz", admin)
+}
+
 // Process returns the named process (etcd, kube-apiserver, ...) or nil.
 func (c *Cluster) Process(name string) *Process {
 	for _, p := range c.Processes {

@@ -15,10 +15,12 @@ import (
 // only while /proc still shows it running the binary we started, so a reused
 // pid is never hit.
 type Process struct {
-	Name   string `json:"name"`
-	Binary string `json:"binary"`
-	Pid    int    `json:"pid"`
-	Log    string `json:"log"`
+	Name   string   `json:"name"`
+	Binary string   `json:"binary"`
+	Pid    int      `json:"pid"`
+	Log    string   `json:"log"`
+	Args   []string `json:"args"`
+	dir    string
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -45,7 +47,7 @@ func startProcess(dir, name, binary string, args ...string) (*Process, error) {
 		_ = logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &Process{Name: name, Binary: binary, Pid: cmd.Process.Pid, Log: logPath, cmd: cmd, done: make(chan struct{})}
+	p := &Process{Name: name, Binary: binary, Pid: cmd.Process.Pid, Log: logPath, Args: args, dir: dir, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		_ = logFile.Close()

@@ -19,8 +19,9 @@ import (
 
 // reconnectBackoff paces tunnel reconnects: fast first (a hub rolling
 // restart is back in a second), jittered so a parent's agents do not all
-// knock at once, at most 30 s apart.
-var reconnectBackoff = wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Jitter: 0.5, Steps: 20, Cap: 30 * time.Second}
+// knock at once, and never more than about 2.6 s apart, so a parent that
+// comes back finds its children again within seconds.
+var reconnectBackoff = wait.Backoff{Duration: 100 * time.Millisecond, Factor: 1.6, Jitter: 0.3, Steps: 100, Cap: 2 * time.Second}
 
 // runTunnel keeps the tunnel to the hub up until ctx ends.
 func (a *Agent) runTunnel(ctx context.Context, handler http.Handler) {

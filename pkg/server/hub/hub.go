@@ -228,18 +228,23 @@ func (o *Options) leaderElect(ctx context.Context, kube kubernetes.Interface, ru
 	if err != nil {
 		return err
 	}
-	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
-		Lock:            lock,
-		LeaseDuration:   o.LeaseDuration,
-		RenewDeadline:   o.RenewDeadline,
-		RetryPeriod:     o.RetryPeriod,
-		ReleaseOnCancel: true,
-		Name:            "clusternet-hub",
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: run,
-			OnStoppedLeading: func() { logger.Info("Stopped leading", "identity", id) },
-		},
-	})
+	// Losing the lease (say, the parent apiserver was away longer than the
+	// renew deadline) stops the controllers, not the hub: it keeps serving
+	// tunnels and proxying, and stands for election again.
+	for ctx.Err() == nil {
+		leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+			Lock:            lock,
+			LeaseDuration:   o.LeaseDuration,
+			RenewDeadline:   o.RenewDeadline,
+			RetryPeriod:     o.RetryPeriod,
+			ReleaseOnCancel: true,
+			Name:            "clusternet-hub",
+			Callbacks: leaderelection.LeaderCallbacks{
+				OnStartedLeading: run,
+				OnStoppedLeading: func() { logger.Info("Stopped leading; standing for election again", "identity", id) },
+			},
+		})
+	}
 	return nil
 }
 
