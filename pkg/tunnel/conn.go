@@ -27,6 +27,10 @@ type wsConn struct {
 	writeMu sync.Mutex
 }
 
+// WriteBufferPool lends websocket write buffers only while a message is being
+// written: an idle tunnel then holds none, which is most of its memory.
+var WriteBufferPool = &sync.Pool{}
+
 // NewConn wraps an established websocket as a net.Conn.
 func NewConn(ws *websocket.Conn) net.Conn {
 	return &wsConn{ws: ws}

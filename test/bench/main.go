@@ -44,7 +44,7 @@ func run() error {
 	hub := flag.String("hub", "bin/hub", "clusternet-hub binary")
 	agent := flag.String("agent", "bin/agent", "clusternet-agent binary")
 	out := flag.String("out", "docs/benchmarks.md", "Markdown file to write the results into")
-	runs := flag.Int("registrations", 30, "registrations to time")
+	runs := flag.Int("registrations", 100, "registrations to time")
 	flag.Parse()
 	hubBin, err := filepath.Abs(*hub)
 	if err != nil {
@@ -61,7 +61,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = os.RemoveAll(dir) }()
+	if os.Getenv("BENCH_KEEP") == "" {
+		defer func() { _ = os.RemoveAll(dir) }()
+	} else {
+		fmt.Fprintln(os.Stderr, "bench: keeping", dir)
+	}
 	tb, err := testbed.Up(ctx, testbed.Options{Dir: dir, Children: 1})
 	if err != nil {
 		return err
@@ -74,7 +78,16 @@ func run() error {
 	}
 	section := registrationSection(durations)
 	fmt.Print(section)
-	return writeSection(*out, "registration", section)
+	if err := writeSection(*out, "registration", section); err != nil {
+		return err
+	}
+	proxy, err := benchProxy(ctx, tb, hubBin, agentBin)
+	if err != nil {
+		return err
+	}
+	section = proxySection(proxy)
+	fmt.Print(section)
+	return writeSection(*out, "proxy", section)
 }
 
 func benchRegistration(ctx context.Context, tb *testbed.Testbed, hubBin, agentBin string, runs int) ([]time.Duration, error) {
@@ -194,7 +207,7 @@ func registrationSection(d []time.Duration) string {
 	ms := func(x time.Duration) string { return fmt.Sprintf("%.0f ms", float64(x.Microseconds())/1000) }
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Registration: agent start → ManagedCluster Ready\n\n")
-	fmt.Fprintf(&b, "Measured %s on %s/%s, %d CPUs, Kubernetes %s (testbed), %d registrations.\n\n",
+	fmt.Fprintf(&b, "Measured %s on %s/%s, %d CPUs, Kubernetes %s (testbed), %d registrations (p99 by nearest rank).\n\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), testbed.KubeVersion(), len(d))
 	fmt.Fprintf(&b, "Command: `make bench` (`go run ./test/bench --hub bin/hub --agent bin/agent --out docs/benchmarks.md`)\n\n")
 	fmt.Fprintf(&b, "Each run starts a new agent process with no stored credentials; the request, ManagedCluster and\n")
@@ -202,7 +215,10 @@ func registrationSection(d []time.Duration) string {
 	fmt.Fprintf(&b, "| | p50 | p99 | min | max |\n|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| Clusternet (this repo) | %s | %s | %s | %s |\n", ms(percentile(sorted, 0.5)), ms(percentile(sorted, 0.99)), ms(sorted[0]), ms(sorted[len(sorted)-1]))
 	fmt.Fprintf(&b, "| reference (Clusternet v0.18, DESIGN.md) | ~6 s (5 s approval poll) | | | |\n\n")
-	fmt.Fprintf(&b, "Target: p99 ≤ 1 s.\n")
+	fmt.Fprintf(&b, "Target: p99 ≤ 1 s. The first run registers into a freshly started parent, where kube-controller-manager\n")
+	fmt.Fprintf(&b, "fills the first ServiceAccount token Secret: it took %s; the other %d took %s at most.\n", ms(d[0]), len(d)-1, ms(slices.Max(d[1:])))
+	fmt.Fprintf(&b, "That first one has varied from 0.3 to 2.3 s between runs on this machine: minting tokens with the\n")
+	fmt.Fprintf(&b, "TokenRequest API instead of waiting for a token Secret would remove the wait.\n")
 	return b.String()
 }
 

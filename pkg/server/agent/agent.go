@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -324,7 +325,10 @@ func (a *Agent) requestCredentials(ctx context.Context) (*Credentials, error) {
 	existed := apierrors.IsAlreadyExists(err)
 	// The bootstrap token may only create and get requests, not watch them:
 	// poll, quickly at first since the hub answers in milliseconds.
-	poll := wait.Backoff{Duration: 20 * time.Millisecond, Factor: 1.25, Steps: 60, Cap: time.Second}
+	// Give up (and retry the whole registration) only after a minute: a
+	// Backoff's Steps drop to zero once it reaches its cap, so it cannot count.
+	poll := wait.Backoff{Duration: 20 * time.Millisecond, Factor: 1.25, Steps: math.MaxInt32, Cap: 200 * time.Millisecond}
+	deadline := time.Now().Add(time.Minute)
 	for {
 		got, err := crrs.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -350,7 +354,7 @@ func (a *Agent) requestCredentials(ctx context.Context) (*Credentials, error) {
 				}
 			}
 		}
-		if poll.Steps <= 1 {
+		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("ClusterRegistrationRequest %s is not answered yet: is clusternet-hub running in the parent?", name)
 		}
 		select {

@@ -59,7 +59,7 @@ func (a *Agent) serveTunnel(ctx context.Context, handler http.Handler) error {
 	if err != nil {
 		return err
 	}
-	dialer := websocket.Dialer{TLSClientConfig: tlsConfig, HandshakeTimeout: 10 * time.Second, ReadBufferSize: 32 << 10, WriteBufferSize: 32 << 10}
+	dialer := websocket.Dialer{TLSClientConfig: tlsConfig, HandshakeTimeout: 10 * time.Second, WriteBufferPool: tunnel.WriteBufferPool}
 	ws, resp, err := dialer.DialContext(ctx, a.socketURL(), http.Header{"Authorization": {"Bearer " + string(a.creds.Token)}})
 	if err != nil {
 		if resp != nil {

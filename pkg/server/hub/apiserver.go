@@ -48,6 +48,9 @@ func newRecommendedOptions() *genericoptions.RecommendedOptions {
 	o.EgressSelector = nil
 	o.Traces = nil
 	o.SecureServing.BindPort = 6443
+	// The parent's own priority and fairness has already admitted every
+	// request that reaches the hub; a second queue would only add latency.
+	o.Features.EnablePriorityAndFairness = false
 	return o
 }
 

@@ -64,8 +64,8 @@ func (r *SocketREST) ConnectMethods() []string { return []string{http.MethodGet}
 func (r *SocketREST) NewConnectOptions() (runtime.Object, bool, string) { return nil, false, "" }
 
 var upgrader = websocket.Upgrader{
-	ReadBufferSize:  32 << 10,
-	WriteBufferSize: 32 << 10,
+	// Zero read size reuses the HTTP server's buffer; writes borrow from a pool.
+	WriteBufferPool: tunnel.WriteBufferPool,
 	// Agents are not browsers: no Origin to check.
 	CheckOrigin: func(*http.Request) bool { return true },
 }
