@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,13 +25,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	cliflag "k8s.io/component-base/cli/flag"
-	logsapi "k8s.io/component-base/logs/api/v1"
-	"k8s.io/component-base/term"
 	"k8s.io/klog/v2"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
+	"github.com/clusternet/clusternet/pkg/server/command"
 	"github.com/clusternet/clusternet/pkg/version"
 )
 
@@ -61,7 +60,7 @@ var registrationBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter:
 // NewCommand builds the clusternet-agent command.
 func NewCommand() *cobra.Command {
 	o := NewOptions()
-	cmd := &cobra.Command{
+	return command.New(command.Component{
 		Use:   "clusternet-agent",
 		Short: "Registers this child cluster with a parent and reports its status",
 		Long: `clusternet-agent runs in a child cluster. It registers the cluster with a
@@ -72,26 +71,11 @@ hub through which the parent reaches this cluster's apiserver.
 The parent URL and bootstrap token come from --parent-url and
 --bootstrap-token, or from the Secret named by --registration-secret
 (keys parentURL, regToken, and optionally parentCA).`,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			// Logging is configured once per process, so not in Validate.
-			if err := logsapi.ValidateAndApply(o.Logs, nil); err != nil {
-				return err
-			}
-			cmd.SilenceUsage = true
-			return o.Run(cmd.Context())
-		},
-		Args: cobra.NoArgs,
-	}
-	fss := o.Flags()
-	for _, fs := range fss.FlagSets {
-		cmd.Flags().AddFlagSet(fs)
-	}
-	cols, _, _ := term.TerminalSize(cmd.OutOrStdout())
-	cliflag.SetUsageAndHelpFunc(cmd, fss, cols)
-	return cmd
+		Flags:    o.Flags(),
+		Logs:     o.Logs,
+		Validate: o.Validate,
+		Run:      o.Run,
+	})
 }
 
 // Agent is a running agent.

@@ -12,21 +12,22 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	cliflag "k8s.io/component-base/cli/flag"
+	logsapi "k8s.io/component-base/logs/api/v1"
+
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
-	cliflag "k8s.io/component-base/cli/flag"
 	"k8s.io/component-base/logs"
-	logsapi "k8s.io/component-base/logs/api/v1"
-	"k8s.io/component-base/term"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
+	"github.com/clusternet/clusternet/pkg/server/command"
 	"github.com/clusternet/clusternet/pkg/server/hub/approver"
 	"github.com/clusternet/clusternet/pkg/server/hub/lifecycle"
 	"github.com/clusternet/clusternet/pkg/tunnel"
@@ -115,7 +116,7 @@ func (o *Options) Validate() error {
 // NewCommand builds the clusternet-hub command.
 func NewCommand() *cobra.Command {
 	o := NewOptions()
-	cmd := &cobra.Command{
+	return command.New(command.Component{
 		Use:   "clusternet-hub",
 		Short: "Approves child clusters and tracks their health, in the parent cluster",
 		Long: `clusternet-hub runs in the parent cluster. It approves ClusterRegistrationRequests
@@ -123,26 +124,11 @@ func NewCommand() *cobra.Command {
 credentials), marks clusters whose heartbeats stop Ready=Unknown, and serves
 proxies.clusternet.io as an aggregated API: the agents' tunnels and the proxy
 into every child through them.`,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			// Logging is configured once per process, so not in Validate.
-			if err := logsapi.ValidateAndApply(o.Logs, nil); err != nil {
-				return err
-			}
-			cmd.SilenceUsage = true
-			return o.Run(cmd.Context())
-		},
-		Args: cobra.NoArgs,
-	}
-	fss := o.Flags()
-	for _, fs := range fss.FlagSets {
-		cmd.Flags().AddFlagSet(fs)
-	}
-	cols, _, _ := term.TerminalSize(cmd.OutOrStdout())
-	cliflag.SetUsageAndHelpFunc(cmd, fss, cols)
-	return cmd
+		Flags:    o.Flags(),
+		Logs:     o.Logs,
+		Validate: o.Validate,
+		Run:      o.Run,
+	})
 }
 
 // Run runs the hub until ctx ends: the API server in every replica (the

@@ -14,17 +14,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	clusterinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/clusters/v1beta1"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/server/hub/controller"
 )
 
 // Names of what the approver creates, as the seed README shows them.
@@ -43,78 +40,18 @@ const (
 
 // Controller approves registration requests.
 type Controller struct {
+	*controller.Loop
 	kube       kubernetes.Interface
 	clusternet versioned.Interface
 	crrLister  clusterlisters.ClusterRegistrationRequestLister
-	synced     cache.InformerSynced
-	queue      workqueue.TypedRateLimitingInterface[string]
 }
 
 // New returns an approver fed by the given ClusterRegistrationRequest informer.
 func New(kube kubernetes.Interface, clusternet versioned.Interface, crrs clusterinformers.ClusterRegistrationRequestInformer) (*Controller, error) {
-	c := &Controller{
-		kube:       kube,
-		clusternet: clusternet,
-		crrLister:  crrs.Lister(),
-		synced:     crrs.Informer().HasSynced,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "cluster-registration"}),
-	}
-	_, err := crrs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-	})
+	c := &Controller{kube: kube, clusternet: clusternet, crrLister: crrs.Lister()}
+	loop, err := controller.New("cluster-registration", crrs.Informer(), c.sync)
+	c.Loop = loop
 	return c, err
-}
-
-func (c *Controller) enqueue(obj any) {
-	key, err := cache.MetaNamespaceKeyFunc(obj)
-	if err != nil {
-		utilruntime.HandleError(err)
-		return
-	}
-	c.queue.Add(key)
-}
-
-// Run processes requests with the given number of workers until ctx ends.
-func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	logger := klog.FromContext(ctx)
-	logger.Info("Starting registration approver")
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
-		return
-	}
-	for range workers {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	<-ctx.Done()
-	logger.Info("Stopping registration approver")
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.next(ctx) {
-	}
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	requeue, err := c.sync(ctx, key)
-	switch {
-	case err != nil:
-		utilruntime.HandleErrorWithContext(ctx, err, "Registration failed, will retry", "request", key)
-		c.queue.AddRateLimited(key)
-	case requeue > 0:
-		c.queue.AddAfter(key, requeue)
-	default:
-		c.queue.Forget(key)
-	}
-	return true
 }
 
 // sync brings one request to its answer. Every step finds what an earlier,

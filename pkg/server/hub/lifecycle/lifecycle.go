@@ -10,10 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
@@ -21,6 +18,7 @@ import (
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	clusterinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/clusters/v1beta1"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/server/hub/controller"
 )
 
 const (
@@ -36,79 +34,18 @@ const (
 // Controller watches ManagedClusters and schedules a check for the moment
 // each one would go stale, so no timer ticks for healthy clusters.
 type Controller struct {
+	*controller.Loop
 	clusternet versioned.Interface
 	lister     clusterlisters.ManagedClusterLister
-	synced     cache.InformerSynced
-	queue      workqueue.TypedRateLimitingInterface[string]
 	clock      clock.PassiveClock
 }
 
 // New returns a lifecycle controller fed by the ManagedCluster informer.
 func New(clusternet versioned.Interface, mcls clusterinformers.ManagedClusterInformer, clk clock.PassiveClock) (*Controller, error) {
-	c := &Controller{
-		clusternet: clusternet,
-		lister:     mcls.Lister(),
-		synced:     mcls.Informer().HasSynced,
-		clock:      clk,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "cluster-lifecycle"}),
-	}
-	_, err := mcls.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-	})
+	c := &Controller{clusternet: clusternet, lister: mcls.Lister(), clock: clk}
+	loop, err := controller.New("cluster-lifecycle", mcls.Informer(), c.sync)
+	c.Loop = loop
 	return c, err
-}
-
-func (c *Controller) enqueue(obj any) {
-	key, err := cache.MetaNamespaceKeyFunc(obj)
-	if err != nil {
-		utilruntime.HandleError(err)
-		return
-	}
-	c.queue.Add(key)
-}
-
-// Run checks clusters with the given number of workers until ctx ends.
-func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	logger := klog.FromContext(ctx)
-	logger.Info("Starting cluster lifecycle controller")
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
-		return
-	}
-	for range workers {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	<-ctx.Done()
-	logger.Info("Stopping cluster lifecycle controller")
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.next(ctx) {
-	}
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	recheck, err := c.sync(ctx, key)
-	switch {
-	case err != nil:
-		utilruntime.HandleErrorWithContext(ctx, err, "Checking cluster health failed, will retry", "cluster", key)
-		c.queue.AddRateLimited(key)
-	case recheck > 0:
-		c.queue.Forget(key)
-		c.queue.AddAfter(key, recheck)
-	default:
-		c.queue.Forget(key)
-	}
-	return true
 }
 
 // sync returns how long until the cluster must be checked again.
