@@ -89,8 +89,15 @@ func (c *Controller) sync(ctx context.Context, name string) (time.Duration, erro
 	if err != nil {
 		return 0, fmt.Errorf("ManagedCluster: %w", err)
 	}
-	if err := c.ensureRBAC(ctx, crr, ns); err != nil {
+	newServiceAccount, err := c.ensureRBAC(ctx, crr, ns)
+	if err != nil {
 		return 0, fmt.Errorf("RBAC: %w", err)
+	}
+	if newServiceAccount {
+		// kube-controller-manager fills a token Secret only once its cache
+		// holds the ServiceAccount, and backs off, up to seconds, when the
+		// Secret comes first: give its cache a moment.
+		return tokenWait, nil
 	}
 	token, ca, err := c.ensureToken(ctx, ns)
 	if err != nil {
@@ -198,7 +205,7 @@ func (c *Controller) ensureManagedCluster(ctx context.Context, crr *clusterv1bet
 // its own request and tunnel socket parent-wide, everything in its namespace.
 // Reading the request is scoped by name, so one cluster cannot read another's
 // credentials from its request.
-func (c *Controller) ensureRBAC(ctx context.Context, crr *clusterv1beta1.ClusterRegistrationRequest, ns string) error {
+func (c *Controller) ensureRBAC(ctx context.Context, crr *clusterv1beta1.ClusterRegistrationRequest, ns string) (newServiceAccount bool, err error) {
 	id := string(crr.Spec.ClusterID)
 	name := clusterv1beta1.NamePrefix + id
 	meta := func(namespace, n string) metav1.ObjectMeta {
@@ -215,8 +222,10 @@ func (c *Controller) ensureRBAC(ctx context.Context, crr *clusterv1beta1.Cluster
 	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: AgentServiceAccount, Namespace: ns}}
 
 	sa := &corev1.ServiceAccount{ObjectMeta: meta(ns, AgentServiceAccount)}
-	if err := createOrKeep(c.kube.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{})); err != nil {
-		return err
+	_, err = c.kube.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{})
+	newServiceAccount = err == nil
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return false, err
 	}
 	cr := &rbacv1.ClusterRole{
 		ObjectMeta: meta("", name),
@@ -227,7 +236,7 @@ func (c *Controller) ensureRBAC(ctx context.Context, crr *clusterv1beta1.Cluster
 		},
 	}
 	if err := createOrKeep(c.kube.RbacV1().ClusterRoles().Create(ctx, cr, metav1.CreateOptions{})); err != nil {
-		return err
+		return false, err
 	}
 	crb := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: meta("", name),
@@ -235,7 +244,7 @@ func (c *Controller) ensureRBAC(ctx context.Context, crr *clusterv1beta1.Cluster
 		Subjects:   subject,
 	}
 	if err := createOrKeep(c.kube.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{})); err != nil {
-		return err
+		return false, err
 	}
 	role := &rbacv1.Role{
 		ObjectMeta: meta(ns, ManagedClusterRole),
@@ -243,14 +252,14 @@ func (c *Controller) ensureRBAC(ctx context.Context, crr *clusterv1beta1.Cluster
 	}
 	delete(role.Labels, clusterv1beta1.LabelClusterID)
 	if err := createOrKeep(c.kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{})); err != nil {
-		return err
+		return false, err
 	}
 	rb := &rbacv1.RoleBinding{
 		ObjectMeta: meta(ns, ManagedClusterRole),
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: ManagedClusterRole},
 		Subjects:   subject,
 	}
-	return createOrKeep(c.kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}))
+	return newServiceAccount, createOrKeep(c.kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}))
 }
 
 // ensureToken returns the agent's long-lived ServiceAccount token and the

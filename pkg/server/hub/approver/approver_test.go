@@ -84,12 +84,21 @@ func TestApproveCreatesScopedIdentity(t *testing.T) {
 	name := "clusternet-" + id
 	f := newFixture(t, newCRR(name))
 
+	// First sync: namespace, ManagedCluster, RBAC and a new ServiceAccount,
+	// then a pause for kube-controller-manager's cache before the token Secret.
 	requeue, err := f.c.sync(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if requeue == 0 {
-		t.Fatal("approved before the token controller filled the token")
+		t.Fatal("approved before the ServiceAccount had a token")
+	}
+	if list, _ := f.kube.CoreV1().Secrets("").List(ctx, metav1.ListOptions{}); len(list.Items) != 0 {
+		t.Fatalf("token Secret created with its brand-new ServiceAccount: %d secrets", len(list.Items))
+	}
+	// Second sync: the token Secret, not filled yet.
+	if requeue, err = f.c.sync(ctx, name); err != nil || requeue == 0 {
+		t.Fatalf("second sync: requeue %s, err %v; want a wait for the token controller", requeue, err)
 	}
 	nsList, _ := f.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 	if len(nsList.Items) != 1 {
