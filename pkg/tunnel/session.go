@@ -52,6 +52,23 @@ type Registry struct {
 	// arrived is closed and replaced whenever a tunnel is added, waking dialers
 	// that wait for a reconnecting agent.
 	arrived chan struct{}
+	// watchers hear of every tunnel that comes up or goes down.
+	watchers []func(id string, up bool)
+}
+
+// Watch calls f, outside the registry's lock, whenever a cluster's tunnel
+// comes up or goes down here: controllers that act through tunnels requeue
+// that cluster's work.
+func (r *Registry) Watch(f func(id string, up bool)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.watchers = append(r.watchers, f)
+}
+
+func (r *Registry) notify(id string, up bool, watchers []func(string, bool)) {
+	for _, f := range watchers {
+		f(id, up)
+	}
 }
 
 // NewRegistry returns an empty registry.
@@ -67,19 +84,39 @@ func (r *Registry) Add(id string, s *yamux.Session) {
 	r.sessions[id] = s
 	close(r.arrived)
 	r.arrived = make(chan struct{})
+	watchers := r.watchers
 	r.mu.Unlock()
 	if old != nil && old != s {
 		_ = old.Close()
 	}
+	r.notify(id, true, watchers)
 }
 
 // Remove forgets id's tunnel if it is still s.
 func (r *Registry) Remove(id string, s *yamux.Session) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.sessions[id] == s {
+	removed := r.sessions[id] == s
+	if removed {
 		delete(r.sessions, id)
 	}
+	watchers := r.watchers
+	r.mu.Unlock()
+	if removed {
+		r.notify(id, false, watchers)
+	}
+}
+
+// IDs lists the clusters with a live tunnel here.
+func (r *Registry) IDs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]string, 0, len(r.sessions))
+	for id, s := range r.sessions {
+		if !s.IsClosed() {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // Has reports whether id has a live tunnel.

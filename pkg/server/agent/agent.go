@@ -28,6 +28,7 @@ import (
 	"k8s.io/klog/v2"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/features"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	"github.com/clusternet/clusternet/pkg/server/command"
 	"github.com/clusternet/clusternet/pkg/version"
@@ -125,7 +126,7 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	logger.Info("Registered with the parent", "parent", a.parentURL, "clusterID", a.clusterID,
 		"namespace", a.creds.DedicatedNamespace, "managedCluster", a.creds.ManagedClusterName)
-	proxy, err := newChildProxy(a.childCfg, o.ProxyAllowedHosts)
+	proxy, err := newChildProxy(a.childCfg, o.ProxyAllowedHosts, o.FeatureGates.Enabled(features.AppPusher))
 	if err != nil {
 		return fmt.Errorf("building the proxy into the child: %w", err)
 	}

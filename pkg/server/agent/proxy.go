@@ -23,6 +23,9 @@ import (
 type childProxy struct {
 	child   *url.URL
 	allowed map[string]bool
+	// appPusher is the agent's AppPusher gate: off, the hub may not act in
+	// this child as the agent (push applications); callers' requests still pass.
+	appPusher bool
 
 	// own carries the agent's credentials: used only towards the child apiserver.
 	own        http.RoundTripper
@@ -34,7 +37,7 @@ type childProxy struct {
 	certCache map[[32]byte]*http.Transport
 }
 
-func newChildProxy(childCfg *rest.Config, allowedHosts []string) (*childProxy, error) {
+func newChildProxy(childCfg *rest.Config, allowedHosts []string, appPusher bool) (*childProxy, error) {
 	child, err := url.Parse(childCfg.Host)
 	if err != nil {
 		return nil, err
@@ -64,6 +67,7 @@ func newChildProxy(childCfg *rest.Config, allowedHosts []string) (*childProxy, e
 	}
 	p := &childProxy{
 		child:      child,
+		appPusher:  appPusher,
 		allowed:    map[string]bool{child.Host: true},
 		own:        own,
 		ownUpgrade: proxy.NewUpgradeRequestRoundTripper(base, mirror),
@@ -114,6 +118,16 @@ func (p *childProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	var transport http.RoundTripper
 	var upgrade proxy.UpgradeRequestRoundTripper
 	switch {
+	case id.Agent:
+		if !ownAPIServer {
+			http.Error(w, fmt.Sprintf("the hub may act as this agent only towards its own apiserver %q, not %q", p.child.Host, loc.Host), http.StatusForbidden)
+			return
+		}
+		if !p.appPusher {
+			http.Error(w, "this cluster's agent runs with --feature-gates=AppPusher=false: the parent may not push applications here; the agent applies them itself (Pull)", http.StatusForbidden)
+			return
+		}
+		transport, upgrade = p.own, p.ownUpgrade
 	case id.Token != "":
 		req.Header.Set("Authorization", "Bearer "+id.Token)
 		transport, upgrade = p.anon, proxy.NewUpgradeRequestRoundTripper(p.anon, proxy.MirrorRequest)

@@ -17,10 +17,8 @@ import (
 	"k8s.io/apiserver/pkg/util/compatibility"
 
 	proxiesv1alpha1 "github.com/clusternet/clusternet/pkg/apis/proxies/v1alpha1"
-	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/generated/openapi"
 	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
-	"github.com/clusternet/clusternet/pkg/tunnel"
 	"github.com/clusternet/clusternet/pkg/version"
 )
 
@@ -65,7 +63,7 @@ func longRunning(r *http.Request, ri *request.RequestInfo) bool {
 }
 
 // newAPIServer builds the aggregated API server for proxies.clusternet.io.
-func (o *Options) newAPIServer(tunnels *tunnel.Registry, clusters clusterlisters.ManagedClusterLister) (*genericapiserver.GenericAPIServer, error) {
+func (o *Options) newAPIServer(c *Context) (*genericapiserver.GenericAPIServer, error) {
 	if o.Kubeconfig != "" {
 		if o.Recommended.CoreAPI.CoreAPIKubeconfigPath == "" {
 			o.Recommended.CoreAPI.CoreAPIKubeconfigPath = o.Kubeconfig
@@ -94,8 +92,8 @@ func (o *Options) newAPIServer(tunnels *tunnel.Registry, clusters clusterlisters
 	}
 	group := genericapiserver.NewDefaultAPIGroupInfo(proxiesv1alpha1.GroupName, scheme, runtime.NewParameterCodec(scheme), codecs)
 	group.VersionedResourcesStorageMap[proxiesv1alpha1.SchemeGroupVersion.Version] = map[string]rest.Storage{
-		"sockets":       sockets.NewSocketREST(tunnels, clusters),
-		"sockets/proxy": sockets.NewProxyREST(tunnels),
+		"sockets":       sockets.NewSocketREST(c.Transports.Tunnels(), c.Informers.Clusters().V1beta1().ManagedClusters().Lister()),
+		"sockets/proxy": sockets.NewProxyREST(c.Transports),
 	}
 	if err := server.InstallAPIGroup(&group); err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	cliflag "k8s.io/component-base/cli/flag"
+	"k8s.io/component-base/featuregate"
 	logsapi "k8s.io/component-base/logs/api/v1"
 
 	genericoptions "k8s.io/apiserver/pkg/server/options"
@@ -23,13 +24,10 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/component-base/logs"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/clock"
 
-	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
-	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
+	"github.com/clusternet/clusternet/pkg/features"
 	"github.com/clusternet/clusternet/pkg/server/command"
-	"github.com/clusternet/clusternet/pkg/server/hub/approver"
-	"github.com/clusternet/clusternet/pkg/server/hub/lifecycle"
+	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
 	"github.com/clusternet/clusternet/pkg/tunnel"
 	"github.com/clusternet/clusternet/pkg/version"
 )
@@ -54,7 +52,8 @@ type Options struct {
 	// the controllers alone.
 	Recommended *genericoptions.RecommendedOptions
 
-	Logs *logs.Options
+	FeatureGates featuregate.MutableFeatureGate
+	Logs         *logs.Options
 }
 
 // NewOptions returns the defaults.
@@ -69,6 +68,7 @@ func NewOptions() *Options {
 		RenewDeadline:        10 * time.Second,
 		RetryPeriod:          2 * time.Second,
 		Recommended:          newRecommendedOptions(),
+		FeatureGates:         features.NewHubGates(),
 		Logs:                 logs.NewOptions(),
 	}
 }
@@ -91,6 +91,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	o.Recommended.Authentication.AddFlags(fss.FlagSet("authentication"))
 	o.Recommended.Authorization.AddFlags(fss.FlagSet("authorization"))
 	o.Recommended.Features.AddFlags(fss.FlagSet("features"))
+	o.FeatureGates.AddFlag(fss.FlagSet("feature gates"))
 	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))
 	return fss
 }
@@ -131,9 +132,10 @@ into every child through them.`,
 	})
 }
 
-// Run runs the hub until ctx ends: the API server in every replica (the
-// parent's aggregator may send a request to any of them), the controllers
-// only in the replica holding the lease.
+// Run runs the hub until ctx ends: the API server and the per-tunnel
+// controllers in every replica (the parent's aggregator may send a request to
+// any of them, and each pushes to the clusters whose tunnels it holds), the
+// other controllers only in the replica holding the lease.
 func (o *Options) Run(ctx context.Context) error {
 	logger := klog.FromContext(ctx)
 	logger.Info("Starting clusternet-hub", "version", version.Get())
@@ -141,59 +143,53 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	clusternet, err := versioned.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	transports := sockets.NewTransports(tunnel.NewRegistry())
+	newContext := func() (*Context, error) { return newControllerContext(cfg, transports, o.Workers, o.FeatureGates) }
+	replica, err := newContext()
+	if err != nil {
+		return err
+	}
 	serverErr := make(chan error, 1)
 	if o.Recommended.SecureServing.BindPort != 0 {
 		if err := o.Recommended.SecureServing.MaybeDefaultWithSelfSignedCerts("localhost",
 			[]string{"clusternet-hub.clusternet-system.svc"}, []net.IP{net.ParseIP("127.0.0.1")}); err != nil {
 			return fmt.Errorf("serving certificate: %w", err)
 		}
-		informers := externalversions.NewSharedInformerFactory(clusternet, 0)
-		clusters := informers.Clusters().V1beta1().ManagedClusters()
-		server, err := o.newAPIServer(tunnel.NewRegistry(), clusters.Lister())
+		server, err := o.newAPIServer(replica)
 		if err != nil {
 			return fmt.Errorf("building the API server: %w", err)
 		}
-		informers.Start(ctx.Done())
 		go func() {
 			serverErr <- server.PrepareRun().RunWithContext(ctx)
 			cancel() // no API server, no hub: let the process restart
 		}()
 	}
+	if err := replica.start(ctx, replicaControllers); err != nil {
+		return err
+	}
 	controllers := func(ctx context.Context) {
-		informers := externalversions.NewSharedInformerFactory(clusternet, 0)
-		approve, err := approver.New(kube, clusternet, informers.Clusters().V1beta1().ClusterRegistrationRequests())
+		// A fresh context per term as leader: its informers stop with the term.
+		c, err := newContext()
+		if err == nil {
+			err = c.start(ctx, leaderControllers)
+		}
 		if err != nil {
-			logger.Error(err, "Building the registration approver")
+			logger.Error(err, "Starting the controllers")
 			return
 		}
-		life, err := lifecycle.New(clusternet, informers.Clusters().V1beta1().ManagedClusters(), clock.RealClock{})
-		if err != nil {
-			logger.Error(err, "Building the lifecycle controller")
-			return
-		}
-		informers.Start(ctx.Done())
-		go approve.Run(ctx, o.Workers)
-		go life.Run(ctx, o.Workers)
 		<-ctx.Done()
-		informers.Shutdown()
+		c.shutdown()
 	}
 	if o.LeaderElect {
-		if err := o.leaderElect(ctx, kube, controllers); err != nil {
+		if err := o.leaderElect(ctx, replica.Kube, controllers); err != nil {
 			return err
 		}
 	} else {
 		controllers(ctx)
 	}
+	replica.shutdown()
 	select {
 	case err := <-serverErr:
 		return err

@@ -49,8 +49,14 @@ func ParseTarget(path string) (Target, error) {
 
 // Identity is the caller as the child should see it: either a user to
 // impersonate with the agent's own credentials, or credentials of the
-// child's to pass through (Token, or Certificate and PrivateKey, base64 PEM).
+// child's to pass through (Token, or Certificate and PrivateKey, base64 PEM),
+// or the agent itself (Agent).
 type Identity struct {
+	// Agent asks the agent to use its own credentials, impersonating nobody.
+	// Only the hub sets it, for what it pushes into the child; the hub's proxy
+	// strips it from every caller's request, and an agent whose AppPusher gate
+	// is off refuses it.
+	Agent       bool
 	User        string
 	UID         string
 	Groups      []string
@@ -63,6 +69,7 @@ type Identity struct {
 // Headers the hub sets on a request inside the tunnel.
 const (
 	prefix            = "X-Clusternet-"
+	headerAgent       = prefix + "Agent"
 	headerUser        = prefix + "User"
 	headerUID         = prefix + "Uid"
 	headerGroup       = prefix + "Group"
@@ -83,6 +90,8 @@ func SetIdentity(h http.Header, id Identity) {
 		}
 	}
 	switch {
+	case id.Agent:
+		h.Set(headerAgent, "self")
 	case id.Token != "":
 		h.Set(headerToken, id.Token)
 	case id.Certificate != "":
@@ -107,6 +116,7 @@ func SetIdentity(h http.Header, id Identity) {
 // TakeIdentity reads and removes the identity headers from h.
 func TakeIdentity(h http.Header) Identity {
 	id := Identity{
+		Agent:       h.Get(headerAgent) == "self",
 		User:        h.Get(headerUser),
 		UID:         h.Get(headerUID),
 		Groups:      h.Values(headerGroup),

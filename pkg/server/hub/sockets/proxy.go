@@ -3,12 +3,9 @@ package sockets
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -18,20 +15,13 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 
 	proxiesv1alpha1 "github.com/clusternet/clusternet/pkg/apis/proxies/v1alpha1"
-	"github.com/clusternet/clusternet/pkg/tunnel"
 	"github.com/clusternet/clusternet/pkg/tunnel/wire"
 )
-
-// dialWait is how long a request waits for a reconnecting agent before it fails.
-const dialWait = 5 * time.Second
 
 // ProxyREST serves sockets/<id>/proxy/...: an upgrade-aware reverse proxy
 // whose backend connections are streams of the cluster's tunnel.
 type ProxyREST struct {
-	tunnels *tunnel.Registry
-
-	mu         sync.Mutex
-	transports map[string]*http.Transport
+	transports *Transports
 }
 
 var (
@@ -40,21 +30,15 @@ var (
 )
 
 // NewProxyREST returns the proxy storage.
-func NewProxyREST(tunnels *tunnel.Registry) *ProxyREST {
-	return &ProxyREST{tunnels: tunnels, transports: map[string]*http.Transport{}}
+func NewProxyREST(transports *Transports) *ProxyREST {
+	return &ProxyREST{transports: transports}
 }
 
 // New returns an empty Socket.
 func (r *ProxyREST) New() runtime.Object { return &proxiesv1alpha1.Socket{} }
 
 // Destroy closes pooled tunnel streams.
-func (r *ProxyREST) Destroy() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, t := range r.transports {
-		t.CloseIdleConnections()
-	}
-}
+func (r *ProxyREST) Destroy() { r.transports.CloseIdle() }
 
 // ConnectMethods are every method kubectl uses.
 func (r *ProxyREST) ConnectMethods() []string {
@@ -64,31 +48,6 @@ func (r *ProxyREST) ConnectMethods() []string {
 // NewConnectOptions takes the rest of the path after proxy/.
 func (r *ProxyREST) NewConnectOptions() (runtime.Object, bool, string) {
 	return &proxiesv1alpha1.SocketProxyOptions{}, true, "path"
-}
-
-// transportFor returns the cluster's pooled transport: streams are reused
-// across requests like TCP connections, so a request costs no new stream
-// setup, let alone a new TLS handshake.
-func (r *ProxyREST) transportFor(id string) *http.Transport {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if t, ok := r.transports[id]; ok {
-		return t
-	}
-	t := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			ctx, cancel := context.WithTimeout(ctx, dialWait)
-			defer cancel()
-			return r.tunnels.Dial(ctx, id)
-		},
-		MaxIdleConnsPerHost: 256,
-		IdleConnTimeout:     90 * time.Second,
-		// Content encoding passes through untouched: the client asked for
-		// what it asked for, and the child answers it.
-		DisableCompression: true,
-	}
-	r.transports[id] = t
-	return t
 }
 
 // Connect proxies one request into cluster id.
@@ -104,7 +63,7 @@ func (r *ProxyREST) Connect(ctx context.Context, id string, opts runtime.Object,
 	if !ok {
 		return nil, apierrors.NewUnauthorized("no user on the request")
 	}
-	transport := r.transportFor(id)
+	transport := r.transports.For(id)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		location := &url.URL{Scheme: "http", Host: "cluster-" + id, Path: "/" + strings.TrimPrefix(proxyOpts.Path, "/"), RawQuery: req.URL.RawQuery}
 		wire.SetIdentity(req.Header, identityOf(caller))

@@ -1,0 +1,155 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/component-base/featuregate"
+	"k8s.io/utils/clock"
+
+	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
+	clusternetscheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
+	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
+	"github.com/clusternet/clusternet/pkg/server/hub/approver"
+	"github.com/clusternet/clusternet/pkg/server/hub/lifecycle"
+	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
+)
+
+// Context is what the hub's controllers are built from: clients of the
+// parent, shared informers, and the transports into children through the
+// tunnels this replica holds.
+type Context struct {
+	Config     *rest.Config
+	Kube       kubernetes.Interface
+	Clusternet versioned.Interface
+	Dynamic    dynamic.Interface
+	// Mapper resolves kinds of the parent; Reset it when a lookup misses
+	// (a CRD installed after the hub started).
+	Mapper *restmapper.DeferredDiscoveryRESTMapper
+	// Informers share watches of Clusternet's kinds, KubeInformers of
+	// Kubernetes' own, among all controllers of one Context.
+	Informers     externalversions.SharedInformerFactory
+	KubeInformers kubeinformers.SharedInformerFactory
+	// Events records events in the parent from component clusternet-hub,
+	// as `kubectl describe` shows them (core/v1 events, so From reads just
+	// "clusternet-hub").
+	Events record.EventRecorder
+	// Transports reach children through this replica's tunnels.
+	Transports   *sockets.Transports
+	Workers      int
+	FeatureGates featuregate.FeatureGate
+
+	broadcaster record.EventBroadcaster
+}
+
+// eventScheme knows Kubernetes' and Clusternet's kinds, for event references.
+var eventScheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, clusternetscheme.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}()
+
+func newControllerContext(cfg *rest.Config, transports *sockets.Transports, workers int, gates featuregate.FeatureGate) (*Context, error) {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	clusternet, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	disco, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	broadcaster := record.NewBroadcaster()
+	return &Context{
+		Config:        cfg,
+		Kube:          kube,
+		Clusternet:    clusternet,
+		Dynamic:       dyn,
+		Mapper:        restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)),
+		Informers:     externalversions.NewSharedInformerFactory(clusternet, 0),
+		KubeInformers: kubeinformers.NewSharedInformerFactory(kube, 0),
+		Events:        broadcaster.NewRecorder(eventScheme, corev1.EventSource{Component: "clusternet-hub"}),
+		Transports:    transports,
+		Workers:       workers,
+		FeatureGates:  gates,
+		broadcaster:   broadcaster,
+	}, nil
+}
+
+// A controllerStarter builds one controller from c and starts it; it runs
+// until ctx ends. Informers it asks for are started after every starter ran.
+type controllerStarter struct {
+	name  string
+	start func(ctx context.Context, c *Context) error
+	// gate, when set, must be enabled for the controller to run.
+	gate featuregate.Feature
+}
+
+// leaderControllers run only in the replica holding the lease.
+var leaderControllers = []controllerStarter{
+	{name: "approver", start: func(ctx context.Context, c *Context) error {
+		ctl, err := approver.New(c.Kube, c.Clusternet, c.Informers.Clusters().V1beta1().ClusterRegistrationRequests())
+		if err != nil {
+			return err
+		}
+		go ctl.Run(ctx, c.Workers)
+		return nil
+	}},
+	{name: "lifecycle", start: func(ctx context.Context, c *Context) error {
+		ctl, err := lifecycle.New(c.Clusternet, c.Informers.Clusters().V1beta1().ManagedClusters(), clock.RealClock{})
+		if err != nil {
+			return err
+		}
+		go ctl.Run(ctx, c.Workers)
+		return nil
+	}},
+}
+
+// replicaControllers run in every replica: what acts through tunnels runs
+// where the tunnel is.
+var replicaControllers = []controllerStarter{}
+
+// start runs the starters and then the informers they asked for.
+func (c *Context) start(ctx context.Context, starters []controllerStarter) error {
+	c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.Kube.CoreV1().Events("")})
+	for _, s := range starters {
+		if s.gate != "" && !c.FeatureGates.Enabled(s.gate) {
+			continue
+		}
+		if err := s.start(ctx, c); err != nil {
+			return fmt.Errorf("controller %s: %w", s.name, err)
+		}
+	}
+	c.Informers.Start(ctx.Done())
+	c.KubeInformers.Start(ctx.Done())
+	return nil
+}
+
+func (c *Context) shutdown() {
+	c.Informers.Shutdown()
+	c.KubeInformers.Shutdown()
+	c.broadcaster.Shutdown()
+}
