@@ -13,85 +13,25 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
-	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
+	"github.com/clusternet/clusternet/test/e2e/e2eutil"
 	"github.com/clusternet/clusternet/test/framework"
 	"github.com/clusternet/clusternet/test/testbed"
 )
 
 const bootstrapToken = framework.BootstrapToken
 
-// setUpParent installs deploy/ into the parent and starts a serving hub.
-func setUpParent(t *testing.T, parent *testbed.Cluster) *framework.Hub {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := framework.InstallParent(ctx, parent); err != nil {
-		t.Fatal(err)
-	}
-	hub, err := framework.StartHub(ctx, t.TempDir(), framework.InDir(t.TempDir()), parent, filepath.Join(binDir, "hub"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = hub.Stop(10 * time.Second)
-		if t.Failed() {
-			t.Logf("--- hub log (%s) ---\n%s", hub.Log, hub.LogTail(4000))
-		}
-	})
-	return hub
-}
-
-// startBinary runs a Clusternet binary from binDir, stopped when the test ends.
-func startBinary(t *testing.T, name, binary string, args ...string) *testbed.Process {
-	t.Helper()
-	p, err := testbed.StartProcess(t.TempDir(), name, filepath.Join(binDir, binary), args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = p.Stop(10 * time.Second)
-		if t.Failed() {
-			t.Logf("--- %s log (%s) ---\n%s", name, p.Log, p.LogTail(4000))
-		}
-	})
-	return p
-}
-
-func clusternetClient(t *testing.T, c *testbed.Cluster) versioned.Interface {
-	t.Helper()
-	cfg, err := c.RESTConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := versioned.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
-}
-
-func kubeSystemUID(t *testing.T, c *testbed.Cluster) string {
-	t.Helper()
-	return mustKubectl(t, c, "", "get", "ns", "kube-system", "-o", "jsonpath={.metadata.uid}")
-}
-
-// waitFor polls cond until it holds or timeout passes; the last reason it
-// gave is in the failure.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, string)) {
-	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		ok, why := cond(ctx)
-		last = why
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("waiting for %s: %v (last: %s)", what, err, last)
-	}
-}
+var (
+	setUpParent      = e2eutil.SetUpParent
+	startBinary      = e2eutil.StartBinary
+	clusternetClient = e2eutil.ClusternetClient
+	kubeSystemUID    = e2eutil.KubeSystemUID
+	waitFor          = e2eutil.WaitFor
+	kubectl          = e2eutil.Kubectl
+	mustKubectl      = e2eutil.MustKubectl
+	table            = e2eutil.Table
+)
 
 func TestRegistration(t *testing.T) {
 	tb := testbed.ForTest(t, 2)
@@ -282,7 +222,7 @@ func TestRegistration(t *testing.T) {
 	t.Run("an http parent URL is refused at start", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, filepath.Join(binDir, "agent"), "--kubeconfig", child1.Kubeconfig,
+		out, err := exec.CommandContext(ctx, e2eutil.Bin("agent"), "--kubeconfig", child1.Kubeconfig,
 			"--parent-url", "http://127.0.0.1:6443", "--bootstrap-token", bootstrapToken).CombinedOutput()
 		if err == nil {
 			t.Fatalf("the agent started with an http parent URL:\n%s", out)

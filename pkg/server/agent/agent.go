@@ -126,11 +126,14 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	logger.Info("Registered with the parent", "parent", a.parentURL, "clusterID", a.clusterID,
 		"namespace", a.creds.DedicatedNamespace, "managedCluster", a.creds.ManagedClusterName)
-	proxy, err := newChildProxy(a.childCfg, o.ProxyAllowedHosts, o.FeatureGates.Enabled(features.AppPusher))
+	proxy, err := newChildProxy(a.childCfg, o.ProxyAllowedHosts, a.appPusher())
 	if err != nil {
 		return fmt.Errorf("building the proxy into the child: %w", err)
 	}
 	go a.runTunnel(ctx, proxy)
+	if err := a.runPullers(ctx); err != nil {
+		return fmt.Errorf("starting pull-mode controllers: %w", err)
+	}
 	ticker := time.NewTicker(o.StatusFrequency)
 	defer ticker.Stop()
 	for {
@@ -447,4 +450,11 @@ func (a *Agent) storeCredentials(ctx context.Context, creds *Credentials) error 
 		_, err = secrets.Update(ctx, secret, metav1.UpdateOptions{})
 	}
 	return err
+}
+
+// appPusher is the AppPusher gate: whether the hub may push applications here.
+func (a *Agent) appPusher() bool { return a.opts.FeatureGates.Enabled(features.AppPusher) }
+
+func (a *Agent) logError(ctx context.Context, err error) {
+	klog.FromContext(ctx).Error(err, "Agent controller failed")
 }

@@ -12,7 +12,6 @@ import (
 	"k8s.io/klog/v2"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
-	"github.com/clusternet/clusternet/pkg/features"
 	"github.com/clusternet/clusternet/pkg/version"
 )
 
@@ -62,7 +61,7 @@ func (a *Agent) collectStatus(ctx context.Context) clusterv1beta1.ManagedCluster
 	s := clusterv1beta1.ManagedClusterStatus{
 		LastObservedTime:          metav1.Now(),
 		APIServerURL:              a.childCfg.Host,
-		AppPusher:                 a.opts.FeatureGates.Enabled(features.AppPusher),
+		AppPusher:                 a.appPusher(),
 		UseSocket:                 a.tunnelUp.Load(),
 		AgentVersion:              version.Get().GitVersion,
 		HeartbeatFrequencySeconds: &freq,
