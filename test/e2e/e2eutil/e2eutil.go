@@ -6,6 +6,7 @@ package e2eutil
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,6 +28,7 @@ var BinDir string
 // Main is an e2e package's TestMain body: it builds the binaries (unless
 // -short, which runs no e2e test) and runs the tests.
 func Main(m *testing.M) int {
+	flag.Parse()
 	dir, err := os.MkdirTemp("", "clusternet-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
