@@ -51,7 +51,12 @@ type puller struct {
 
 // pullers run in every agent; each decides by PullContext.SyncMode and
 // AppPusher whether it has anything to do.
-var pullers = []puller{}
+var pullers = []puller{
+	// Generic Descriptions (pull_generic.go).
+	{name: "generic-puller", run: runGenericPuller},
+	// HelmReleases (pull_helm.go).
+	{name: "helm-puller", run: runHelmPuller},
+}
 
 var agentEventScheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()

@@ -19,6 +19,7 @@ import (
 	"k8s.io/component-base/featuregate"
 	"k8s.io/utils/clock"
 
+	"github.com/clusternet/clusternet/pkg/features"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	clusternetscheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
@@ -126,11 +127,22 @@ var leaderControllers = []controllerStarter{
 		go ctl.Run(ctx, c.Workers)
 		return nil
 	}},
+	// Application distribution (wire_apps.go): Subscriptions to Bases to
+	// Descriptions, overrides, status aggregation.
+	{name: "distribution", start: startDistribution, gate: features.Deployer},
+	// Helm, parent side (wire_helm.go): HelmChart resolution, Helm
+	// Descriptions to HelmReleases.
+	{name: "helm", start: startHelm, gate: features.Deployer},
 }
 
 // replicaControllers run in every replica: what acts through tunnels runs
 // where the tunnel is.
-var replicaControllers = []controllerStarter{}
+var replicaControllers = []controllerStarter{
+	// Pushing Generic Descriptions into children (wire_push.go).
+	{name: "generic-pusher", start: startGenericPusher, gate: features.Deployer},
+	// Pushing HelmReleases into children (wire_helm.go).
+	{name: "helm-pusher", start: startHelmPusher, gate: features.Deployer},
+}
 
 // start runs the starters and then the informers they asked for.
 func (c *Context) start(ctx context.Context, starters []controllerStarter) error {
