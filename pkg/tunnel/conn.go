@@ -15,7 +15,8 @@ import (
 )
 
 // wsConn adapts a websocket to the byte stream yamux needs: each Write is one
-// binary message, and Read drains messages in order.
+// binary message (except a data frame's header, held back to share the
+// message of the body that follows it), and Read drains messages in order.
 type wsConn struct {
 	ws *websocket.Conn
 
@@ -25,6 +26,25 @@ type wsConn struct {
 	// gorilla/websocket allows one concurrent writer; yamux writes from its
 	// send loop and from keepalives.
 	writeMu sync.Mutex
+	// header is a yamux data frame header waiting for its body. yamux writes
+	// header and body separately; on this path every message is a TLS
+	// record that crosses the parent apiserver twice, so sending them
+	// together halves the messages a request and its response take.
+	header [yamuxHeaderSize]byte
+	held   bool
+}
+
+// yamux's frame header: version, type, flags (2), stream id (4), length (4).
+const (
+	yamuxHeaderSize = 12
+	yamuxTypeData   = 0
+)
+
+// isDataHeader says whether p is a yamux data frame header announcing a body:
+// only then does another Write (the body) follow at once from the same send loop.
+func isDataHeader(p []byte) bool {
+	return len(p) == yamuxHeaderSize && p[0] == 0 && p[1] == yamuxTypeData &&
+		(p[8]|p[9]|p[10]|p[11]) != 0
 }
 
 // WriteBufferPool lends websocket write buffers only while a message is being
@@ -67,7 +87,29 @@ func (c *wsConn) Read(p []byte) (int, error) {
 func (c *wsConn) Write(p []byte) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
+	if !c.held && isDataHeader(p) {
+		copy(c.header[:], p)
+		c.held = true
+		return len(p), nil
+	}
+	if !c.held {
+		if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	c.held = false
+	w, err := c.ws.NextWriter(websocket.BinaryMessage)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := w.Write(c.header[:]); err != nil {
+		return 0, err
+	}
+	if _, err := w.Write(p); err != nil {
+		return 0, err
+	}
+	if err := w.Close(); err != nil {
 		return 0, err
 	}
 	return len(p), nil
