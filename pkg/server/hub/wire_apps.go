@@ -1,6 +1,20 @@
 package hub
 
-import "context"
+import (
+	"context"
 
-// startDistribution is filled in by the distribution work in progress; it starts nothing yet.
-func startDistribution(_ context.Context, _ *Context) error { return nil }
+	"github.com/clusternet/clusternet/pkg/server/hub/apps"
+)
+
+// startDistribution runs application distribution in the leader:
+// Subscriptions scheduled onto clusters as Bases, Bases rendered into
+// Descriptions with Globalizations and Localizations, and the Descriptions'
+// statuses summed back into the Subscriptions (docs/distribution.md).
+func startDistribution(ctx context.Context, c *Context) error {
+	ctl, err := apps.New(apps.Options{Clusternet: c.Clusternet, Informers: c.Informers, Mapper: c.Mapper, Events: c.Events})
+	if err != nil {
+		return err
+	}
+	go ctl.Run(ctx, c.Workers)
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 // +genclient
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Namespaced,categories=clusternet
+// +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=".metadata.creationTimestamp"
 
 // Base is one Subscription's feeds bound to one cluster, in that cluster's
@@ -17,12 +18,26 @@ type Base struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	Spec BaseSpec `json:"spec"`
+	// Status says whether the Base's Descriptions are rendered from it.
+	// +optional
+	Status BaseStatus `json:"status,omitempty"`
 }
 
 // BaseSpec lists the feeds, resolved to names.
 type BaseSpec struct {
 	// +listType=atomic
 	Feeds []Feed `json:"feeds"`
+}
+
+// BaseStatus is the outcome of rendering a Base into Descriptions.
+type BaseStatus struct {
+	// Conditions: Rendered is True once the Descriptions match the Base, its
+	// templates and the overrides in force; False names the feed or override
+	// that failed and the fix, while the Descriptions stay as they were.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // +kubebuilder:object:root=true
@@ -119,6 +134,11 @@ type DescriptionStatus struct {
 	// ManifestStatuses report each object's state in the child.
 	// +optional
 	ManifestStatuses []ManifestStatus `json:"manifestStatuses,omitempty"`
+
+	// ObservedGeneration is the metadata.generation of the spec that Phase,
+	// Reason and ManifestStatuses were computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 }
 
 // ManifestStatus is one deployed object's state in the child.

@@ -172,6 +172,11 @@ type HelmReleaseStatus struct {
 	// Notes are the chart's rendered NOTES.txt.
 	// +optional
 	Notes string `json:"notes,omitempty"`
+	// ObservedGeneration is the spec generation this status describes: until
+	// it reaches metadata.generation the release is not yet installed or
+	// upgraded as the spec asks.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 }
 
 // +kubebuilder:object:root=true

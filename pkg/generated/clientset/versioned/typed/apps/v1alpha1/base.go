@@ -29,6 +29,8 @@ type BasesGetter interface {
 type BaseInterface interface {
 	Create(ctx context.Context, base *appsv1alpha1.Base, opts v1.CreateOptions) (*appsv1alpha1.Base, error)
 	Update(ctx context.Context, base *appsv1alpha1.Base, opts v1.UpdateOptions) (*appsv1alpha1.Base, error)
+	// Add a +genclient:noStatus comment above the type to avoid generating UpdateStatus().
+	UpdateStatus(ctx context.Context, base *appsv1alpha1.Base, opts v1.UpdateOptions) (*appsv1alpha1.Base, error)
 	Delete(ctx context.Context, name string, opts v1.DeleteOptions) error
 	DeleteCollection(ctx context.Context, opts v1.DeleteOptions, listOpts v1.ListOptions) error
 	Get(ctx context.Context, name string, opts v1.GetOptions) (*appsv1alpha1.Base, error)

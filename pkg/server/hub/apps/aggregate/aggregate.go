@@ -1,0 +1,186 @@
+// Package aggregate sums a Subscription's Descriptions' statuses, as their
+// deployers reported them, into the Subscription's status: per feed and per
+// cluster, and whether the whole rollout is done.
+package aggregate
+
+import (
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
+)
+
+// Reasons of the Subscription's Ready condition that aggregation decides.
+const (
+	ReasonReady             = "Ready"
+	ReasonNoClusters        = "NoClusters"
+	ReasonRolloutInProgress = "RolloutInProgress"
+	ReasonDeploymentFailed  = "DeploymentFailed"
+)
+
+// Cluster is one bound cluster.
+type Cluster struct {
+	// Namespace is its dedicated namespace; Name its ManagedCluster; ID its cluster id.
+	Namespace, Name, ID string
+}
+
+// Input is one Subscription's bound clusters and Descriptions.
+type Input struct {
+	// Feeds are the resolved feeds, in order.
+	Feeds []appsv1alpha1.Feed
+	// Clusters are the bound clusters (those with a Base), in order.
+	Clusters []Cluster
+	// Descriptions are the Subscription's Descriptions, any cluster.
+	Descriptions []*appsv1alpha1.Description
+	// BaseName is the name of the Subscription's Bases: Descriptions are
+	// BaseName-generic and BaseName-helm.
+	BaseName string
+}
+
+// Output is the aggregated part of the Subscription's status.
+type Output struct {
+	Aggregated []appsv1alpha1.AggregatedStatus
+	Desired    int
+	Completed  int
+	// Ready is the rollout's state: Status, Reason and Message of the
+	// Ready condition.
+	Ready metav1.Condition
+}
+
+func sameObject(a, b appsv1alpha1.Feed) bool {
+	return feeds.Group(a.APIVersion) == feeds.Group(b.APIVersion) && a.Kind == b.Kind && a.Namespace == b.Namespace && a.Name == b.Name
+}
+
+// Aggregate sums the statuses.
+func Aggregate(in Input) Output {
+	byName := map[string]*appsv1alpha1.Description{}
+	for _, d := range in.Descriptions {
+		byName[d.Namespace+"/"+d.Name] = d
+	}
+	hasGeneric, hasHelm := false, false
+	for _, f := range in.Feeds {
+		if feeds.IsChart(f) {
+			hasHelm = true
+		} else {
+			hasGeneric = true
+		}
+	}
+	descName := func(f appsv1alpha1.Feed) string {
+		if feeds.IsChart(f) {
+			return in.BaseName + appsv1alpha1.DescriptionHelmSuffix
+		}
+		return in.BaseName + appsv1alpha1.DescriptionGenericSuffix
+	}
+
+	var out Output
+	var failed, waiting []string
+	for _, c := range in.Clusters {
+		for _, want := range []struct {
+			on     bool
+			suffix string
+		}{{hasGeneric, appsv1alpha1.DescriptionGenericSuffix}, {hasHelm, appsv1alpha1.DescriptionHelmSuffix}} {
+			if !want.on {
+				continue
+			}
+			out.Desired++
+			name := c.Namespace + "/" + in.BaseName + want.suffix
+			d := byName[name]
+			switch {
+			case d == nil:
+				waiting = append(waiting, name+" (not rendered yet)")
+			case stale(d):
+				waiting = append(waiting, name+" (the deployer has not reported on its latest spec yet)")
+			case d.Status.Phase == appsv1alpha1.DescriptionPhaseSuccess:
+				out.Completed++
+			case d.Status.Phase == appsv1alpha1.DescriptionPhaseFailure:
+				failed = append(failed, fmt.Sprintf("%s in cluster %s: %s", name, c.Name, orDefault(d.Status.Reason, "no reason given")))
+			default:
+				waiting = append(waiting, fmt.Sprintf("%s (%s)", name, orDefault(string(d.Status.Phase), "not picked up by a deployer yet")))
+			}
+		}
+	}
+
+	for _, f := range in.Feeds {
+		agg := appsv1alpha1.AggregatedStatus{Feed: f}
+		sum := &agg.FeedStatusSummary
+		sum.Applied, sum.Available = len(in.Clusters) > 0, len(in.Clusters) > 0
+		var reasons []string
+		for _, c := range in.Clusters {
+			st := appsv1alpha1.FeedStatus{}
+			if d := byName[c.Namespace+"/"+descName(f)]; d == nil {
+				st.Reason = "the Description is not rendered yet"
+			} else {
+				found := false
+				for _, ms := range d.Status.ManifestStatuses {
+					if sameObject(ms.Feed, f) {
+						st, found = ms.FeedStatus, true
+						break
+					}
+				}
+				if found && stale(d) {
+					st = appsv1alpha1.FeedStatus{Reason: "waiting for the deployer to report on the latest spec"}
+				}
+				if !found {
+					switch d.Status.Phase {
+					case appsv1alpha1.DescriptionPhaseFailure:
+						st.Reason = orDefault(d.Status.Reason, "the Description failed")
+					default:
+						st.Reason = "waiting for the deployer to report"
+					}
+				}
+			}
+			agg.FeedStatusDetails = append(agg.FeedStatusDetails, appsv1alpha1.FeedStatusPerCluster{FeedStatus: st, ClusterID: c.ID, ClusterName: c.Name})
+			sum.Applied = sum.Applied && st.Applied
+			sum.Available = sum.Available && st.Available
+			sum.Replicas += st.Replicas
+			sum.ReadyReplicas += st.ReadyReplicas
+			sum.AvailableReplicas += st.AvailableReplicas
+			if st.Reason != "" && (!st.Applied || !st.Available) {
+				reasons = append(reasons, c.Name+": "+st.Reason)
+			}
+		}
+		sum.Reason = summarize(reasons)
+		out.Aggregated = append(out.Aggregated, agg)
+	}
+
+	out.Ready = metav1.Condition{Type: "Ready"}
+	switch {
+	case len(in.Clusters) == 0:
+		out.Ready.Status, out.Ready.Reason, out.Ready.Message = metav1.ConditionFalse, ReasonNoClusters, "no cluster is bound: check spec.subscribers[].clusterAffinity against the ManagedClusters' labels, and spec.clusterTolerations against their taints"
+	case len(failed) > 0:
+		out.Ready.Status, out.Ready.Reason = metav1.ConditionFalse, ReasonDeploymentFailed
+		out.Ready.Message = fmt.Sprintf("%d of %d Descriptions failed: %s", len(failed), out.Desired, summarize(failed))
+	case out.Completed < out.Desired:
+		out.Ready.Status, out.Ready.Reason = metav1.ConditionFalse, ReasonRolloutInProgress
+		out.Ready.Message = fmt.Sprintf("%d of %d Descriptions deployed; waiting for %s", out.Completed, out.Desired, summarize(waiting))
+	default:
+		out.Ready.Status, out.Ready.Reason = metav1.ConditionTrue, ReasonReady
+		out.Ready.Message = fmt.Sprintf("all %d Descriptions deployed in %d clusters", out.Desired, len(in.Clusters))
+	}
+	return out
+}
+
+// stale says a deployer's report is about an earlier spec of d (deployers
+// that do not set observedGeneration are taken at their word).
+func stale(d *appsv1alpha1.Description) bool {
+	return d.Status.ObservedGeneration != 0 && d.Status.ObservedGeneration < d.Generation
+}
+
+// summarize joins the first few items and counts the rest.
+func summarize(items []string) string {
+	const shown = 3
+	if len(items) <= shown {
+		return strings.Join(items, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(items[:shown], "; "), len(items)-shown)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

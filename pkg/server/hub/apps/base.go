@@ -1,0 +1,513 @@
+package apps
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/apps/override"
+	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
+	"github.com/clusternet/clusternet/pkg/server/hub/apps/render"
+)
+
+// deployerKinds are the two Descriptions a Base renders into.
+var deployerKinds = []struct {
+	suffix string
+	chart  bool
+	render func(render.Input) (*render.Rendered, error)
+}{
+	{appsv1alpha1.DescriptionGenericSuffix, false, render.Generic},
+	{appsv1alpha1.DescriptionHelmSuffix, true, render.Helm},
+}
+
+// syncBase renders a Base into its Descriptions. A render that fails
+// leaves the Description exactly as it was and says why on the Base.
+func (c *Controller) syncBase(ctx context.Context, key string) (time.Duration, error) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return 0, nil
+	}
+	base, err := c.bases.Bases(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if base.DeletionTimestamp != nil {
+		return 0, c.finalizeBase(ctx, base)
+	}
+	sub, err := c.subscriptionOf(ctx, base)
+	if err != nil {
+		return 0, err
+	}
+	if sub == nil {
+		// Its Subscription is gone without cleaning up (its finalizer was
+		// removed by hand): the Base goes too, and its Descriptions with it.
+		klog.FromContext(ctx).Info("Deleting a Base whose Subscription is gone", "base", klog.KObj(base), "subscription", subscriptionKeyOf(base))
+		err := c.client.AppsV1alpha1().Bases(ns).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &base.UID}})
+		if apierrors.IsNotFound(err) {
+			err = nil
+		}
+		return 0, err
+	}
+	if sub.DeletionTimestamp != nil {
+		return 0, nil // the Subscription's finalizer deletes this Base
+	}
+	if !slices.Contains(base.Finalizers, appsv1alpha1.Finalizer) {
+		upd := base.DeepCopy()
+		upd.Finalizers = append(upd.Finalizers, appsv1alpha1.Finalizer)
+		if base, err = c.client.AppsV1alpha1().Bases(ns).Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+			return 0, err
+		}
+	}
+	mcls, err := c.clusterIn(ns)
+	if err != nil {
+		return 0, err
+	}
+
+	status := base.Status.DeepCopy()
+	in, inErr := c.renderInput(ctx, base, sub, mcls)
+	var failure error
+	var pending []string
+	var written []string
+	for _, dk := range deployerKinds {
+		descName := base.Name + dk.suffix
+		existing, err := c.descs.Descriptions(ns).Get(descName)
+		if apierrors.IsNotFound(err) {
+			existing = nil
+		} else if err != nil {
+			return 0, err
+		}
+		if existing != nil && !c.ownedBy(existing, base) {
+			if existing.Labels[appsv1alpha1.LabelSubscriptionNamespace] == sub.Namespace && existing.Labels[appsv1alpha1.LabelSubscriptionName] == sub.Name {
+				// Left by an earlier Subscription of the same name.
+				if err := c.deleteDescription(ctx, existing); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			failure = errors.Join(failure, fmt.Errorf("the Description %s/%s exists and is not this Base's (its labels name Subscription %q): delete it, or rename the Subscription",
+				ns, descName, subscriptionKeyOf(existing)))
+			continue
+		}
+		if inErr != nil {
+			continue // reported once, below
+		}
+		if !hasObjects(in, dk.chart) {
+			if existing != nil {
+				// The last feed of this kind was removed: its Description goes,
+				// and its deployer removes what it applied.
+				if err := c.deleteDescription(ctx, existing); err != nil {
+					return 0, err
+				}
+			}
+			continue
+		}
+		if existing != nil && existing.DeletionTimestamp != nil {
+			// Being deleted (by hand, or the kind came back meanwhile): made
+			// again once its deployer has cleaned up.
+			if err := c.releaseIfClusterGone(ctx, existing); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		applicable, err := render.Applicable(in, dk.chart)
+		if err != nil {
+			failure = errors.Join(failure, err)
+			continue
+		}
+		hash, refs := render.Recorded(existing)
+		decision := render.Decide(existing != nil, hash, refs, render.InputsHash(in, dk.chart), applicable)
+		if !decision.Regenerate {
+			for _, p := range decision.Pending {
+				pending = append(pending, p.String())
+			}
+			continue
+		}
+		out, err := dk.render(in)
+		if err != nil {
+			failure = errors.Join(failure, err)
+			continue
+		}
+		if err := c.writeDescription(ctx, base, existing, descName, out, decision.Why); err != nil {
+			return 0, err
+		}
+		written = append(written, descName)
+	}
+
+	if inErr != nil {
+		failure = errors.Join(inErr, failure)
+	}
+	cond := metav1.Condition{Type: ConditionRendered, Status: metav1.ConditionTrue, Reason: ReasonRendered, ObservedGeneration: base.Generation,
+		Message: "the Descriptions are up to date"}
+	if len(pending) > 0 {
+		cond.Message += fmt.Sprintf("; ApplyLater overrides not in force yet (they take effect at the next change of the Subscription or its feeds): %s", strings.Join(pending, ", "))
+	}
+	if failure != nil {
+		cond.Status, cond.Reason = metav1.ConditionFalse, reasonOf(failure)
+		cond.Message = strings.ReplaceAll(failure.Error(), "\n", "; ") + "; the Descriptions stay as they were"
+	}
+	if setCondition(&status.Conditions, cond) && failure != nil {
+		c.events.Event(base, corev1.EventTypeWarning, cond.Reason, cond.Message)
+		c.events.Eventf(sub, corev1.EventTypeWarning, cond.Reason, "cluster of namespace %s: %s", ns, cond.Message)
+		for _, dk := range deployerKinds {
+			if d, err := c.descs.Descriptions(ns).Get(base.Name + dk.suffix); err == nil {
+				c.events.Event(d, corev1.EventTypeWarning, cond.Reason, cond.Message)
+			}
+		}
+	}
+	if len(written) > 0 {
+		klog.FromContext(ctx).V(2).Info("Rendered", "base", klog.KObj(base), "descriptions", written)
+	}
+	if apiequality.Semantic.DeepEqual(&base.Status, status) {
+		return 0, nil
+	}
+	upd := base.DeepCopy()
+	upd.Status = *status
+	_, err = c.client.AppsV1alpha1().Bases(ns).UpdateStatus(ctx, upd, metav1.UpdateOptions{})
+	return 0, err
+}
+
+func reasonOf(err error) string {
+	var re *render.Error
+	if errors.As(err, &re) {
+		return re.Reason
+	}
+	return ReasonRenderFailed
+}
+
+func hasObjects(in render.Input, chart bool) bool {
+	return slices.ContainsFunc(in.Objects, func(o render.Object) bool { return o.IsChart() == chart })
+}
+
+// subscriptionOf is the Base's Subscription, or nil when it no longer
+// exists (checked live before saying so: the cache may lag).
+func (c *Controller) subscriptionOf(ctx context.Context, base *appsv1alpha1.Base) (*appsv1alpha1.Subscription, error) {
+	ns, name := base.Labels[appsv1alpha1.LabelSubscriptionNamespace], base.Labels[appsv1alpha1.LabelSubscriptionName]
+	uid := base.Labels[appsv1alpha1.LabelSubscriptionUID]
+	if ns == "" || name == "" {
+		return nil, nil
+	}
+	sub, err := c.subs.Subscriptions(ns).Get(name)
+	if err == nil && string(sub.UID) == uid {
+		return sub, nil
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	sub, err = c.client.AppsV1alpha1().Subscriptions(ns).Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case string(sub.UID) != uid:
+		return nil, nil
+	}
+	return sub, nil
+}
+
+// clusterIn is the ManagedCluster of a dedicated namespace, or nil.
+func (c *Controller) clusterIn(ns string) (*clusterv1beta1.ManagedCluster, error) {
+	ms, err := c.clusters.ManagedClusters(ns).List(labels.Everything())
+	if err != nil || len(ms) == 0 {
+		return nil, err
+	}
+	slices.SortFunc(ms, func(a, b *clusterv1beta1.ManagedCluster) int { return strings.Compare(a.Name, b.Name) })
+	return ms[0], nil
+}
+
+func (c *Controller) ownedBy(d *appsv1alpha1.Description, base *appsv1alpha1.Base) bool {
+	return d.Labels[appsv1alpha1.LabelSubscriptionUID] == base.Labels[appsv1alpha1.LabelSubscriptionUID]
+}
+
+// renderInput reads what the Base names.
+func (c *Controller) renderInput(ctx context.Context, base *appsv1alpha1.Base, sub *appsv1alpha1.Subscription, mcls *clusterv1beta1.ManagedCluster) (render.Input, error) {
+	in := render.Input{Salt: string(sub.UID) + "/" + base.Annotations[AnnotationSubscriptionGeneration]}
+	for _, f := range base.Spec.Feeds {
+		if feeds.IsChart(f) {
+			ch, err := c.charts.HelmCharts(f.Namespace).Get(f.Name)
+			if err != nil {
+				return in, &render.Error{Reason: ReasonRenderFailed, Feed: f, Err: fmt.Errorf("reading the HelmChart: %w", err)}
+			}
+			in.Objects = append(in.Objects, render.Object{Feed: f, Chart: ch})
+			continue
+		}
+		m, err := c.manifests.Manifests(appsv1alpha1.ReservedNamespace).Get(appsv1alpha1.ManifestName(feeds.Group(f.APIVersion), f.Kind, f.Namespace, f.Name))
+		if err != nil {
+			return in, &render.Error{Reason: ReasonRenderFailed, Feed: f, Err: fmt.Errorf("reading the template: %w", err)}
+		}
+		tmpl, err := feeds.Template(m)
+		if err != nil {
+			return in, &render.Error{Reason: ReasonRenderFailed, Feed: f, Err: err}
+		}
+		in.Objects = append(in.Objects, render.Object{Feed: f, Template: tmpl})
+	}
+	rs, err := decodeReplicas(base.Annotations[AnnotationReplicas])
+	if err != nil {
+		return in, fmt.Errorf("annotation %s of Base %s/%s: %w", AnnotationReplicas, base.Namespace, base.Name, err)
+	}
+	in.Replicas = rs
+	in.Overrides = c.overridesFor(ctx, base.Namespace, mcls)
+	return in, nil
+}
+
+// overridesFor are the Globalizations selecting the cluster and the
+// Localizations of its namespace, in the order they apply: Globalizations
+// first; each by priority (lower first), then creation time, then name.
+// Overrides being deleted count as gone.
+func (c *Controller) overridesFor(ctx context.Context, ns string, mcls *clusterv1beta1.ManagedCluster) []render.Override {
+	type keyed struct {
+		k  override.Key
+		ov render.Override
+	}
+	sortOut := func(items []keyed) []render.Override {
+		slices.SortFunc(items, func(a, b keyed) int { return override.Compare(a.k, b.k) })
+		out := make([]render.Override, 0, len(items))
+		for _, it := range items {
+			out = append(out, it.ov)
+		}
+		return out
+	}
+	policy := func(p appsv1alpha1.OverridePolicy) appsv1alpha1.OverridePolicy {
+		if p == "" {
+			return appsv1alpha1.ApplyLater
+		}
+		return p
+	}
+	var globs []keyed
+	all, _ := c.globs.List(labels.Everything())
+	for _, g := range all {
+		if g.DeletionTimestamp != nil {
+			continue
+		}
+		if g.Spec.ClusterAffinity != nil {
+			sel, err := metav1.LabelSelectorAsSelector(g.Spec.ClusterAffinity)
+			if err != nil {
+				klog.FromContext(ctx).Info("Ignoring a Globalization with a bad clusterAffinity", "globalization", g.Name, "err", err)
+				c.events.Eventf(g, corev1.EventTypeWarning, ReasonInvalidClusterAffinity, "spec.clusterAffinity: %v: fix the selector; this Globalization applies nowhere until then", err)
+				continue
+			}
+			if mcls == nil || !sel.Matches(labels.Set(mcls.Labels)) {
+				continue
+			}
+		}
+		globs = append(globs, keyed{
+			k: override.Key{Priority: override.Priority(g.Spec.Priority), Created: g.CreationTimestamp.Time, Name: g.Name},
+			ov: render.Override{Ref: render.Ref{Kind: "Globalization", Name: g.Name, UID: g.UID, Generation: g.Generation},
+				Policy: policy(g.Spec.OverridePolicy), Feed: g.Spec.Feed, Configs: g.Spec.Overrides},
+		})
+	}
+	var locs []keyed
+	ls, _ := c.locs.Localizations(ns).List(labels.Everything())
+	for _, l := range ls {
+		if l.DeletionTimestamp != nil {
+			continue
+		}
+		locs = append(locs, keyed{
+			k: override.Key{Priority: override.Priority(l.Spec.Priority), Created: l.CreationTimestamp.Time, Name: l.Name},
+			ov: render.Override{Ref: render.Ref{Kind: "Localization", Namespace: l.Namespace, Name: l.Name, UID: l.UID, Generation: l.Generation},
+				Policy: policy(l.Spec.OverridePolicy), Feed: l.Spec.Feed, Configs: l.Spec.Overrides},
+		})
+	}
+	return append(sortOut(globs), sortOut(locs)...)
+}
+
+// writeDescription creates or updates one Description with a rendered
+// spec. A changed spec sets the Description's phase back to Pending, so
+// the Subscription is not Ready on the strength of the last rollout.
+func (c *Controller) writeDescription(ctx context.Context, base *appsv1alpha1.Base, existing *appsv1alpha1.Description, name string, r *render.Rendered, why string) error {
+	client := c.client.AppsV1alpha1().Descriptions(base.Namespace)
+	wantLabels := map[string]string{}
+	for _, k := range []string{appsv1alpha1.LabelSubscriptionName, appsv1alpha1.LabelSubscriptionNamespace, appsv1alpha1.LabelSubscriptionUID, appsv1alpha1.LabelClusterID} {
+		wantLabels[k] = base.Labels[k]
+	}
+	wantAnn := map[string]string{render.AnnotationInputsHash: r.InputsHash, render.AnnotationOverrides: render.EncodeRefs(r.Applied)}
+	owner := *metav1.NewControllerRef(base, appsv1alpha1.SchemeGroupVersion.WithKind("Base"))
+	owner.BlockOwnerDeletion = nil
+
+	if existing == nil {
+		d := &appsv1alpha1.Description{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: name, Namespace: base.Namespace, Labels: wantLabels, Annotations: wantAnn,
+				Finalizers: []string{appsv1alpha1.Finalizer}, OwnerReferences: []metav1.OwnerReference{owner},
+			},
+			Spec: r.Spec,
+		}
+		created, err := client.Create(ctx, d, metav1.CreateOptions{})
+		if err != nil {
+			return err // AlreadyExists included: the cache lags, look again
+		}
+		c.setPending(ctx, created)
+		c.events.Eventf(created, corev1.EventTypeNormal, "Rendered", "rendered from Base %s/%s (%s)", base.Namespace, base.Name, why)
+		return nil
+	}
+	upd := existing.DeepCopy()
+	if upd.Labels == nil {
+		upd.Labels = map[string]string{}
+	}
+	for k, v := range wantLabels {
+		upd.Labels[k] = v
+	}
+	if upd.Annotations == nil {
+		upd.Annotations = map[string]string{}
+	}
+	for k, v := range wantAnn {
+		upd.Annotations[k] = v
+	}
+	if !slices.Contains(upd.Finalizers, appsv1alpha1.Finalizer) {
+		upd.Finalizers = append(upd.Finalizers, appsv1alpha1.Finalizer)
+	}
+	if !slices.ContainsFunc(upd.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == base.UID }) {
+		upd.OwnerReferences = append(upd.OwnerReferences, owner)
+	}
+	specChanged := !SpecEqual(existing.Spec, r.Spec)
+	upd.Spec = r.Spec
+	if !specChanged && apiequality.Semantic.DeepEqual(upd.ObjectMeta, existing.ObjectMeta) {
+		return nil
+	}
+	updated, err := client.Update(ctx, upd, metav1.UpdateOptions{})
+	if err != nil {
+		return err
+	}
+	if specChanged {
+		c.setPending(ctx, updated)
+		c.events.Eventf(updated, corev1.EventTypeNormal, "Rendered", "rendered again from Base %s/%s: %s", base.Namespace, base.Name, why)
+	}
+	return nil
+}
+
+// setPending marks a Description just (re)rendered as not deployed yet. A
+// conflict means its deployer already reported on the new spec: keep that.
+func (c *Controller) setPending(ctx context.Context, d *appsv1alpha1.Description) {
+	upd := d.DeepCopy()
+	upd.Status.Phase = appsv1alpha1.DescriptionPhasePending
+	upd.Status.Reason = ""
+	if _, err := c.client.AppsV1alpha1().Descriptions(d.Namespace).UpdateStatus(ctx, upd, metav1.UpdateOptions{}); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+		klog.FromContext(ctx).Error(err, "Marking a Description Pending", "description", klog.KObj(d))
+	}
+}
+
+// SpecEqual compares Description specs by meaning: objects and values as
+// JSON, whatever their key order.
+func SpecEqual(a, b appsv1alpha1.DescriptionSpec) bool {
+	if a.Deployer != b.Deployer || len(a.Raw) != len(b.Raw) || len(a.ChartRaw) != len(b.ChartRaw) ||
+		!apiequality.Semantic.DeepEqual(a.Charts, b.Charts) {
+		return false
+	}
+	same := func(x, y []byte) bool {
+		nx, err1 := render.Normalize(x)
+		ny, err2 := render.Normalize(y)
+		if err1 != nil || err2 != nil {
+			return bytes.Equal(x, y)
+		}
+		return bytes.Equal(nx, ny)
+	}
+	for i := range a.Raw {
+		if !same(a.Raw[i].Raw, b.Raw[i].Raw) {
+			return false
+		}
+	}
+	for i := range a.ChartRaw {
+		if !same(a.ChartRaw[i], b.ChartRaw[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// deleteDescription deletes a Description; its deployer removes what it
+// applied and then its finalizer (or the hub does, when the cluster is gone).
+func (c *Controller) deleteDescription(ctx context.Context, d *appsv1alpha1.Description) error {
+	if d.DeletionTimestamp != nil {
+		return c.releaseIfClusterGone(ctx, d)
+	}
+	err := c.client.AppsV1alpha1().Descriptions(d.Namespace).Delete(ctx, d.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &d.UID}})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// releaseIfClusterGone removes the finalizer of a Description being
+// deleted when its cluster is no longer registered: no deployer will ever
+// clean that child, and deletion must not hang.
+func (c *Controller) releaseIfClusterGone(ctx context.Context, d *appsv1alpha1.Description) error {
+	if !slices.Contains(d.Finalizers, appsv1alpha1.Finalizer) {
+		return nil
+	}
+	if m, err := c.clusterIn(d.Namespace); err != nil || (m != nil && m.DeletionTimestamp == nil) {
+		return err
+	}
+	// The cache says gone: make sure.
+	live, err := c.client.ClustersV1beta1().ManagedClusters(d.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, m := range live.Items {
+		if m.DeletionTimestamp == nil {
+			return nil
+		}
+	}
+	upd := d.DeepCopy()
+	upd.Finalizers = slices.DeleteFunc(upd.Finalizers, func(f string) bool { return f == appsv1alpha1.Finalizer })
+	_, err = c.client.AppsV1alpha1().Descriptions(d.Namespace).Update(ctx, upd, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err == nil {
+		klog.FromContext(ctx).Info("Released a Description of a cluster that is gone", "description", klog.KObj(d))
+	}
+	return err
+}
+
+// finalizeBase deletes the Base's Descriptions and lets the Base go once
+// they are gone.
+func (c *Controller) finalizeBase(ctx context.Context, base *appsv1alpha1.Base) error {
+	if !slices.Contains(base.Finalizers, appsv1alpha1.Finalizer) {
+		return nil
+	}
+	left := false
+	for _, dk := range deployerKinds {
+		// Read live: a Description created a moment ago may not be cached yet.
+		d, err := c.client.AppsV1alpha1().Descriptions(base.Namespace).Get(ctx, base.Name+dk.suffix, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !c.ownedBy(d, base) {
+			continue
+		}
+		left = true
+		if err := c.deleteDescription(ctx, d); err != nil {
+			return err
+		}
+	}
+	if left {
+		return nil // each Description's deletion brings the Base back here
+	}
+	upd := base.DeepCopy()
+	upd.Finalizers = slices.DeleteFunc(upd.Finalizers, func(f string) bool { return f == appsv1alpha1.Finalizer })
+	if _, err := c.client.AppsV1alpha1().Bases(base.Namespace).Update(ctx, upd, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	klog.FromContext(ctx).Info("Base cleaned up", "base", klog.KObj(base))
+	return nil
+}

@@ -1,0 +1,77 @@
+package apps
+
+import (
+	"encoding/json"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/clusternet/clusternet/pkg/server/hub/apps/render"
+)
+
+// Condition types of a Subscription (docs/distribution.md lists their reasons).
+const (
+	// ConditionFeedsResolved: every feed names something the parent serves
+	// and that exists (reasons in package feeds).
+	ConditionFeedsResolved = "FeedsResolved"
+	// ConditionScheduled: the Subscription is bound to clusters, each with its Base.
+	ConditionScheduled = "Scheduled"
+	// ConditionRendered: every Base rendered into Descriptions (also a Base condition).
+	ConditionRendered = "Rendered"
+	// ConditionReady: every Description is deployed (phase Success).
+	ConditionReady = "Ready"
+)
+
+// Condition reasons of this package (the others are in feeds, render and aggregate).
+const (
+	ReasonResolved               = "Resolved"
+	ReasonScheduled              = "Scheduled"
+	ReasonNoMatchingClusters     = "NoMatchingClusters"
+	ReasonInvalidClusterAffinity = "InvalidClusterAffinity"
+	ReasonBaseNameConflict       = "BaseNameConflict"
+	ReasonRendered               = "Rendered"
+	ReasonRendering              = "Rendering"
+	ReasonFeedsNotResolved       = "FeedsNotResolved"
+	ReasonNotScheduled           = "NotScheduled"
+	ReasonOverrideFailed         = render.ReasonOverrideFailed
+	ReasonRenderFailed           = render.ReasonRenderFailed
+)
+
+// Annotations on a Base.
+const (
+	// AnnotationReplicas carries the cluster's share of divided replicas,
+	// per feed, as a JSON list of {feed, path, replicas}: what the Base
+	// controller writes into the rendered objects.
+	AnnotationReplicas = "apps.clusternet.io/replicas"
+	// AnnotationSubscriptionGeneration is the generation of the Subscription
+	// the Base was last written from: a change of it is "the next change of
+	// the Subscription" that ApplyLater overrides wait for. A Subscription
+	// edit that does not resolve never reaches the Base, so never this.
+	AnnotationSubscriptionGeneration = "apps.clusternet.io/subscription-generation"
+)
+
+// setCondition sets c in conds and says whether that changed its status,
+// reason or message (the moments worth an event).
+func setCondition(conds *[]metav1.Condition, c metav1.Condition) bool {
+	old := meta.FindStatusCondition(*conds, c.Type)
+	changed := old == nil || old.Status != c.Status || old.Reason != c.Reason || old.Message != c.Message
+	meta.SetStatusCondition(conds, c)
+	return changed
+}
+
+func encodeReplicas(rs []render.ReplicaSetting) string {
+	if len(rs) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(rs)
+	return string(b)
+}
+
+func decodeReplicas(s string) ([]render.ReplicaSetting, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var rs []render.ReplicaSetting
+	err := json.Unmarshal([]byte(s), &rs)
+	return rs, err
+}

@@ -1,0 +1,462 @@
+// Package apps is the hub's application distribution: it schedules each
+// Subscription onto clusters (a Base per cluster, in the cluster's dedicated
+// namespace), renders each Base into Descriptions with the Globalizations and
+// Localizations in force, and sums the Descriptions' statuses back into the
+// Subscription. The deployers (push and pull) apply Descriptions to
+// children; see docs/distribution.md.
+package apps
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
+	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
+	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
+	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
+)
+
+// Mapper resolves kinds of the parent; Reset forgets what it discovered (a
+// CRD installed after the hub started).
+type Mapper interface {
+	meta.RESTMapper
+	Reset()
+}
+
+// Options are what the controller is built from.
+type Options struct {
+	Clusternet versioned.Interface
+	Informers  externalversions.SharedInformerFactory
+	Mapper     Mapper
+	// Events records events from component clusternet-hub.
+	Events record.EventRecorder
+}
+
+// Index names, prefixed: the informers are shared with other controllers.
+const (
+	indexSubscriptionsByFeedKind = "apps.distribution/subscription-feed-kind"
+	indexBasesBySubscription     = "apps.distribution/base-subscription"
+	indexBasesByFeedObject       = "apps.distribution/base-feed-object"
+	indexBasesByFeedKind         = "apps.distribution/base-feed-kind"
+	indexDescsBySubscription     = "apps.distribution/description-subscription"
+	indexManifestsByKind         = "apps.distribution/manifest-kind"
+)
+
+// Controller runs two loops: subscriptions (scheduling, Bases, status) and
+// bases (Descriptions).
+type Controller struct {
+	client versioned.Interface
+	mapper Mapper
+	events record.EventRecorder
+
+	subs       appslisters.SubscriptionLister
+	subIndex   cache.Indexer
+	bases      appslisters.BaseLister
+	baseIndex  cache.Indexer
+	descs      appslisters.DescriptionLister
+	descIndex  cache.Indexer
+	manifests  appslisters.ManifestLister
+	manIndex   cache.Indexer
+	charts     appslisters.HelmChartLister
+	locs       appslisters.LocalizationLister
+	globs      appslisters.GlobalizationLister
+	inventory  appslisters.FeedInventoryLister
+	clusters   clusterlisters.ManagedClusterLister
+	hasSynced  []cache.InformerSynced
+	subLoop    *loop
+	baseLoop   *loop
+	mapperMu   sync.Mutex
+	lastReset  time.Time
+	resetEvery time.Duration
+}
+
+// New builds the controller and registers its handlers and indexes on the
+// shared informers (call before they start).
+func New(o Options) (*Controller, error) {
+	apps := o.Informers.Apps().V1alpha1()
+	subInf, baseInf, descInf := apps.Subscriptions(), apps.Bases(), apps.Descriptions()
+	manInf, chartInf := apps.Manifests(), apps.HelmCharts()
+	locInf, globInf, invInf := apps.Localizations(), apps.Globalizations(), apps.FeedInventories()
+	mclsInf := o.Informers.Clusters().V1beta1().ManagedClusters()
+
+	c := &Controller{
+		client: o.Clusternet, mapper: o.Mapper, events: o.Events,
+		subs: subInf.Lister(), subIndex: subInf.Informer().GetIndexer(),
+		bases: baseInf.Lister(), baseIndex: baseInf.Informer().GetIndexer(),
+		descs: descInf.Lister(), descIndex: descInf.Informer().GetIndexer(),
+		manifests: manInf.Lister(), manIndex: manInf.Informer().GetIndexer(),
+		charts: chartInf.Lister(), locs: locInf.Lister(), globs: globInf.Lister(),
+		inventory: invInf.Lister(), clusters: mclsInf.Lister(),
+		resetEvery: 10 * time.Second,
+	}
+	c.subLoop = newLoop("subscriptions", c.syncSubscription)
+	c.baseLoop = newLoop("bases", c.syncBase)
+
+	indexes := []struct {
+		inf     cache.SharedIndexInformer
+		indexes cache.Indexers
+	}{
+		{subInf.Informer(), cache.Indexers{indexSubscriptionsByFeedKind: subscriptionFeedKinds}},
+		{baseInf.Informer(), cache.Indexers{
+			indexBasesBySubscription: bySubscriptionLabels,
+			indexBasesByFeedObject:   baseFeedObjects,
+			indexBasesByFeedKind:     baseFeedKinds,
+		}},
+		{descInf.Informer(), cache.Indexers{indexDescsBySubscription: bySubscriptionLabels}},
+		{manInf.Informer(), cache.Indexers{indexManifestsByKind: manifestKind}},
+	}
+	for _, ix := range indexes {
+		if err := ix.inf.AddIndexers(ix.indexes); err != nil {
+			return nil, fmt.Errorf("adding indexes: %w", err)
+		}
+	}
+
+	handlers := []struct {
+		inf cache.SharedIndexInformer
+		h   cache.ResourceEventHandler
+	}{
+		{subInf.Informer(), funcs(c.onSubscription)},
+		{baseInf.Informer(), funcs(c.onBase)},
+		{descInf.Informer(), funcs(c.onDescription)},
+		{manInf.Informer(), funcs(c.onManifest)},
+		{chartInf.Informer(), funcs(c.onHelmChart)},
+		{locInf.Informer(), funcs(c.onLocalization)},
+		{globInf.Informer(), funcs(c.onGlobalization)},
+		{invInf.Informer(), funcs(c.onFeedInventory)},
+		{mclsInf.Informer(), funcs(c.onManagedCluster)},
+	}
+	for _, h := range handlers {
+		if _, err := h.inf.AddEventHandler(h.h); err != nil {
+			return nil, err
+		}
+		c.hasSynced = append(c.hasSynced, h.inf.HasSynced)
+	}
+	return c, nil
+}
+
+// Run runs both loops with workers each until ctx ends.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	logger := klog.FromContext(ctx).WithValues("controller", "distribution")
+	logger.Info("Starting controller")
+	defer logger.Info("Stopping controller")
+	if !cache.WaitForCacheSync(ctx.Done(), c.hasSynced...) {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, l := range []*loop{c.subLoop, c.baseLoop} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.run(ctx, workers)
+		}()
+	}
+	wg.Wait()
+}
+
+// funcs calls on(old, new) for adds (old nil), updates and deletes (new nil).
+func funcs(on func(old, cur any)) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { on(nil, obj) },
+		UpdateFunc: on,
+		DeleteFunc: func(obj any) {
+			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			on(obj, nil)
+		},
+	}
+}
+
+// Index functions.
+
+func subscriptionFeedKinds(obj any) ([]string, error) {
+	sub, ok := obj.(*appsv1alpha1.Subscription)
+	if !ok {
+		return nil, nil
+	}
+	ks := sets.New[string]()
+	for _, f := range sub.Spec.Feeds {
+		ks.Insert(feeds.KindKey(feeds.Group(f.APIVersion), f.Kind))
+	}
+	return sets.List(ks), nil
+}
+
+func subscriptionKeyOf(o metav1.Object) string {
+	ls := o.GetLabels()
+	ns, name := ls[appsv1alpha1.LabelSubscriptionNamespace], ls[appsv1alpha1.LabelSubscriptionName]
+	if ns == "" || name == "" {
+		return ""
+	}
+	return ns + "/" + name
+}
+
+func bySubscriptionLabels(obj any) ([]string, error) {
+	o, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, nil
+	}
+	if k := subscriptionKeyOf(o); k != "" {
+		return []string{k}, nil
+	}
+	return nil, nil
+}
+
+func baseFeedObjects(obj any) ([]string, error) {
+	b, ok := obj.(*appsv1alpha1.Base)
+	if !ok {
+		return nil, nil
+	}
+	out := make([]string, 0, len(b.Spec.Feeds))
+	for _, f := range b.Spec.Feeds {
+		out = append(out, feeds.ObjectKey(feeds.Group(f.APIVersion), f.Kind, f.Namespace, f.Name))
+	}
+	return out, nil
+}
+
+func baseFeedKinds(obj any) ([]string, error) {
+	b, ok := obj.(*appsv1alpha1.Base)
+	if !ok {
+		return nil, nil
+	}
+	ks := sets.New[string]()
+	for _, f := range b.Spec.Feeds {
+		ks.Insert(feeds.KindKey(feeds.Group(f.APIVersion), f.Kind))
+	}
+	return sets.List(ks), nil
+}
+
+func manifestKind(obj any) ([]string, error) {
+	m, ok := obj.(*appsv1alpha1.Manifest)
+	if !ok || m.Namespace != appsv1alpha1.ReservedNamespace {
+		return nil, nil
+	}
+	return []string{feeds.KindKey(m.Labels[appsv1alpha1.LabelConfigGroup], m.Labels[appsv1alpha1.LabelConfigKind])}, nil
+}
+
+// Handlers: each maps a change to the Subscriptions and Bases it concerns.
+
+func key(obj any) string {
+	k, _ := cache.MetaNamespaceKeyFunc(obj)
+	return k
+}
+
+// onlyStatusChanged says whether an update touched nothing but status and
+// bookkeeping: the controller wrote it, no need to look again.
+func onlyStatusChanged(old, cur any) bool {
+	if old == nil || cur == nil {
+		return false
+	}
+	strip := func(obj any) any {
+		switch o := obj.(type) {
+		case *appsv1alpha1.Subscription:
+			c := o.DeepCopy()
+			c.Status, c.ResourceVersion, c.ManagedFields = appsv1alpha1.SubscriptionStatus{}, "", nil
+			return c
+		case *appsv1alpha1.Base:
+			c := o.DeepCopy()
+			c.Status, c.ResourceVersion, c.ManagedFields = appsv1alpha1.BaseStatus{}, "", nil
+			return c
+		}
+		return obj
+	}
+	return apiequality.Semantic.DeepEqual(strip(old), strip(cur))
+}
+
+func (c *Controller) onSubscription(old, cur any) {
+	obj := cur
+	if obj == nil {
+		obj = old
+	}
+	if onlyStatusChanged(old, cur) {
+		o, n := old.(*appsv1alpha1.Subscription), cur.(*appsv1alpha1.Subscription)
+		// Bindings from another scheduler (spec.schedulerName) are status.
+		if n.Spec.SchedulerName == "" || n.Spec.SchedulerName == DefaultSchedulerName ||
+			(apiequality.Semantic.DeepEqual(o.Status.BindingClusters, n.Status.BindingClusters) && apiequality.Semantic.DeepEqual(o.Status.Replicas, n.Status.Replicas)) {
+			return
+		}
+	}
+	c.subLoop.add(key(obj))
+}
+
+func (c *Controller) onBase(old, cur any) {
+	obj := cur
+	if obj == nil {
+		obj = old
+	}
+	o, ok := obj.(*appsv1alpha1.Base)
+	if !ok {
+		return
+	}
+	if k := subscriptionKeyOf(o); k != "" {
+		c.subLoop.add(k) // bindings, Rendered condition, finalizing
+	}
+	if !onlyStatusChanged(old, cur) {
+		c.baseLoop.add(key(o))
+	}
+}
+
+func (c *Controller) onDescription(old, cur any) {
+	obj := cur
+	if obj == nil {
+		obj = old
+	}
+	d, ok := obj.(*appsv1alpha1.Description)
+	if !ok {
+		return
+	}
+	if k := subscriptionKeyOf(d); k != "" {
+		c.subLoop.add(k) // status aggregation
+	}
+	if base, ok := baseNameOf(d.Name); ok {
+		c.baseLoop.add(d.Namespace + "/" + base)
+	}
+}
+
+// baseNameOf is the Base a Description is rendered from, by its name.
+func baseNameOf(desc string) (string, bool) {
+	for _, s := range []string{appsv1alpha1.DescriptionGenericSuffix, appsv1alpha1.DescriptionHelmSuffix} {
+		if b, ok := strings.CutSuffix(desc, s); ok && b != "" {
+			return b, true
+		}
+	}
+	return "", false
+}
+
+func (c *Controller) enqueueSubsByIndex(index, value string) {
+	objs, err := c.subIndex.ByIndex(index, value)
+	if err != nil {
+		return
+	}
+	for _, o := range objs {
+		c.subLoop.add(key(o))
+	}
+}
+
+func (c *Controller) enqueueBasesByIndex(index, value string) {
+	objs, err := c.baseIndex.ByIndex(index, value)
+	if err != nil {
+		return
+	}
+	for _, o := range objs {
+		c.baseLoop.add(key(o))
+	}
+}
+
+func (c *Controller) enqueueBasesInNamespace(ns string) {
+	objs, err := c.baseIndex.ByIndex(cache.NamespaceIndex, ns)
+	if err != nil {
+		return
+	}
+	for _, o := range objs {
+		c.baseLoop.add(key(o))
+	}
+}
+
+func (c *Controller) enqueueAllSubscriptions() {
+	for _, k := range c.subIndex.ListKeys() {
+		c.subLoop.add(k)
+	}
+}
+
+func (c *Controller) onManifest(old, cur any) {
+	for _, obj := range []any{old, cur} {
+		m, ok := obj.(*appsv1alpha1.Manifest)
+		if !ok || m.Namespace != appsv1alpha1.ReservedNamespace {
+			continue
+		}
+		group, kind := m.Labels[appsv1alpha1.LabelConfigGroup], m.Labels[appsv1alpha1.LabelConfigKind]
+		c.enqueueSubsByIndex(indexSubscriptionsByFeedKind, feeds.KindKey(group, kind))
+		if tmpl, err := feeds.Template(m); err == nil {
+			c.enqueueBasesByIndex(indexBasesByFeedObject, feeds.ObjectKey(group, kind, tmpl.GetNamespace(), tmpl.GetName()))
+		}
+	}
+}
+
+func (c *Controller) onHelmChart(old, cur any) {
+	if o, ok1 := old.(*appsv1alpha1.HelmChart); ok1 {
+		if n, ok2 := cur.(*appsv1alpha1.HelmChart); ok2 && o.Generation == n.Generation &&
+			o.Status.Phase == n.Status.Phase && o.Status.Reason == n.Status.Reason && apiequality.Semantic.DeepEqual(o.Labels, n.Labels) {
+			return
+		}
+	}
+	for _, obj := range []any{old, cur} {
+		ch, ok := obj.(*appsv1alpha1.HelmChart)
+		if !ok {
+			continue
+		}
+		c.enqueueSubsByIndex(indexSubscriptionsByFeedKind, feeds.KindKey(feeds.HelmChartGroup, feeds.HelmChartKind))
+		c.enqueueBasesByIndex(indexBasesByFeedObject, feeds.ObjectKey(feeds.HelmChartGroup, feeds.HelmChartKind, ch.Namespace, ch.Name))
+	}
+}
+
+func (c *Controller) onLocalization(old, cur any) {
+	for _, obj := range []any{old, cur} {
+		if l, ok := obj.(*appsv1alpha1.Localization); ok {
+			c.enqueueBasesInNamespace(l.Namespace)
+		}
+	}
+}
+
+func (c *Controller) onGlobalization(old, cur any) {
+	for _, obj := range []any{old, cur} {
+		g, ok := obj.(*appsv1alpha1.Globalization)
+		if !ok {
+			continue
+		}
+		f := g.Spec.Feed
+		if f.Name != "" {
+			c.enqueueBasesByIndex(indexBasesByFeedObject, feeds.ObjectKey(feeds.Group(f.APIVersion), f.Kind, f.Namespace, f.Name))
+		} else {
+			c.enqueueBasesByIndex(indexBasesByFeedKind, feeds.KindKey(feeds.Group(f.APIVersion), f.Kind))
+		}
+	}
+}
+
+func (c *Controller) onFeedInventory(old, cur any) {
+	if old != nil && cur != nil {
+		if o, n := old.(*appsv1alpha1.FeedInventory), cur.(*appsv1alpha1.FeedInventory); apiequality.Semantic.DeepEqual(o.Spec, n.Spec) {
+			return
+		}
+	}
+	obj := cur
+	if obj == nil {
+		obj = old
+	}
+	c.subLoop.add(key(obj)) // named after its Subscription: restore it
+}
+
+// onManagedCluster reacts to what scheduling and overrides read: labels,
+// taints, capacity, the cluster coming or going. Heartbeats (status
+// timestamps, readiness) change none of that: a cluster that goes NotReady
+// keeps its applications.
+func (c *Controller) onManagedCluster(old, cur any) {
+	o, _ := old.(*clusterv1beta1.ManagedCluster)
+	n, _ := cur.(*clusterv1beta1.ManagedCluster)
+	if o != nil && n != nil &&
+		apiequality.Semantic.DeepEqual(o.Labels, n.Labels) &&
+		apiequality.Semantic.DeepEqual(o.Spec.Taints, n.Spec.Taints) &&
+		apiequality.Semantic.DeepEqual(o.Status.Allocatable, n.Status.Allocatable) &&
+		(o.DeletionTimestamp == nil) == (n.DeletionTimestamp == nil) {
+		return
+	}
+	c.enqueueAllSubscriptions()
+	for _, m := range []*clusterv1beta1.ManagedCluster{o, n} {
+		if m != nil {
+			c.enqueueBasesInNamespace(m.Namespace)
+		}
+	}
+}

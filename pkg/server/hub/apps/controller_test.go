@@ -1,0 +1,779 @@
+package apps
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+)
+
+// Fixtures.
+
+const (
+	nsA, nsB = "clusternet-aaaaa", "clusternet-bbbbb"
+	idA, idB = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
+)
+
+func cluster(ns, name, id string, kv ...string) *clusterv1beta1.ManagedCluster {
+	ls := map[string]string{clusterv1beta1.LabelClusterID: id, clusterv1beta1.LabelClusterName: name}
+	for i := 0; i+1 < len(kv); i += 2 {
+		ls[kv[i]] = kv[i+1]
+	}
+	return &clusterv1beta1.ManagedCluster{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: ls},
+		Spec:       clusterv1beta1.ManagedClusterSpec{ClusterID: types.UID(id), SyncMode: clusterv1beta1.DualSyncMode},
+		Status: clusterv1beta1.ManagedClusterStatus{Readyz: true, Allocatable: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("8"), corev1.ResourceMemory: resource.MustParse("16Gi"), corev1.ResourcePods: resource.MustParse("110")}},
+	}
+}
+
+func twoClusters() []runtime.Object {
+	return []runtime.Object{cluster(nsA, "edge-a", idA, "env", "demo"), cluster(nsB, "edge-b", idB, "env", "demo")}
+}
+
+const (
+	nsJSON     = `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"foo"}}`
+	svcJSON    = `{"apiVersion":"v1","kind":"Service","metadata":{"name":"my-nginx-svc","namespace":"foo"},"spec":{"ports":[{"port":80}],"selector":{"app":"nginx"},"type":"ClusterIP"}}`
+	deployJSON = `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"clusternet-app":"multi-cluster-nginx"},"name":"my-nginx","namespace":"foo"},"spec":{"replicas":3,"selector":{"matchLabels":{"app":"nginx"}},"template":{"metadata":{"labels":{"app":"nginx"}},"spec":{"containers":[{"image":"nginx:1.14.2","name":"nginx"}]}}}}`
+)
+
+// template stores obj as the shadow API does, with the server's noise the
+// hub strips.
+func template(obj string) *appsv1alpha1.Manifest {
+	var u map[string]any
+	if err := json.Unmarshal([]byte(obj), &u); err != nil {
+		panic(err)
+	}
+	md := u["metadata"].(map[string]any)
+	ns, _ := md["namespace"].(string)
+	gv, _ := schema.ParseGroupVersion(u["apiVersion"].(string))
+	kind := u["kind"].(string)
+	noisy := map[string]any{}
+	for k, v := range u {
+		noisy[k] = v
+	}
+	mdNoisy := map[string]any{"uid": "0000", "resourceVersion": "42", "creationTimestamp": "2026-01-01T00:00:00Z", "generation": 2,
+		"managedFields": []any{map[string]any{"manager": "kubectl"}}, "annotations": map[string]any{"kubectl.kubernetes.io/last-applied-configuration": obj}}
+	for k, v := range md {
+		mdNoisy[k] = v
+	}
+	noisy["metadata"] = mdNoisy
+	noisy["status"] = map[string]any{"observedGeneration": 2}
+	raw, _ := json.Marshal(noisy)
+	return &appsv1alpha1.Manifest{
+		ObjectMeta: metav1.ObjectMeta{Namespace: appsv1alpha1.ReservedNamespace, Name: appsv1alpha1.ManifestName(gv.Group, kind, ns, md["name"].(string)),
+			Labels: map[string]string{appsv1alpha1.LabelConfigGroup: gv.Group, appsv1alpha1.LabelConfigVersion: gv.Version,
+				appsv1alpha1.LabelConfigKind: kind, appsv1alpha1.LabelConfigNamespace: ns}},
+		Template: runtime.RawExtension{Raw: raw},
+	}
+}
+
+func helmChart(phase appsv1alpha1.HelmChartPhase) *appsv1alpha1.HelmChart {
+	return &appsv1alpha1.HelmChart{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "mysql"},
+		Spec:   appsv1alpha1.HelmChartSpec{HelmOptions: appsv1alpha1.HelmOptions{Repository: "https://charts.example", Chart: "mysql", ChartVersion: "8.6.2", TargetNamespace: "abc"}},
+		Status: appsv1alpha1.HelmChartStatus{Phase: phase}}
+}
+
+var (
+	chartFeed  = appsv1alpha1.Feed{APIVersion: "apps.clusternet.io/v1alpha1", Kind: "HelmChart", Namespace: "default", Name: "mysql"}
+	nsFeed     = appsv1alpha1.Feed{APIVersion: "v1", Kind: "Namespace", Name: "foo"}
+	svcFeed    = appsv1alpha1.Feed{APIVersion: "v1", Kind: "Service", Namespace: "foo", Name: "my-nginx-svc"}
+	deployFeed = appsv1alpha1.Feed{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "foo", Name: "my-nginx"}
+	deploySel  = appsv1alpha1.Feed{APIVersion: "apps/v1", Kind: "Deployment", FeedSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"clusternet-app": "multi-cluster-nginx"}}}
+)
+
+func subscription(name string, feeds ...appsv1alpha1.Feed) *appsv1alpha1.Subscription {
+	return &appsv1alpha1.Subscription{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec: appsv1alpha1.SubscriptionSpec{
+			Subscribers: []appsv1alpha1.Subscriber{{ClusterAffinity: &metav1.LabelSelector{MatchLabels: map[string]string{"env": "demo"}}}},
+			Feeds:       feeds,
+		},
+	}
+}
+
+func localization(ns, name string, priority int32, policy appsv1alpha1.OverridePolicy, feed appsv1alpha1.Feed, typ appsv1alpha1.OverrideType, value string) *appsv1alpha1.Localization {
+	return &appsv1alpha1.Localization{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: appsv1alpha1.LocalizationSpec{OverrideSpec: appsv1alpha1.OverrideSpec{Priority: ptr.To(priority), OverridePolicy: policy, Feed: feed,
+			Overrides: []appsv1alpha1.OverrideConfig{{Type: typ, Value: value}}}}}
+}
+
+func globalization(name string, priority int32, feed appsv1alpha1.Feed, value string) *appsv1alpha1.Globalization {
+	return &appsv1alpha1.Globalization{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1alpha1.GlobalizationSpec{OverrideSpec: appsv1alpha1.OverrideSpec{Priority: ptr.To(priority), OverridePolicy: appsv1alpha1.ApplyNow, Feed: feed,
+			Overrides: []appsv1alpha1.OverrideConfig{{Type: appsv1alpha1.JSONPatchType, Value: value}}}}}
+}
+
+func replicasPatch(n int) string {
+	return fmt.Sprintf(`[{"op":"replace","path":"/spec/replicas","value":%d}]`, n)
+}
+
+// Readers.
+
+func (h *harness) sub(name string) *appsv1alpha1.Subscription {
+	s, err := h.cs.AppsV1alpha1().Subscriptions("default").Get(h.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil
+	}
+	return s
+}
+
+func (h *harness) base(ns, name string) *appsv1alpha1.Base {
+	b, err := h.cs.AppsV1alpha1().Bases(ns).Get(h.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func (h *harness) desc(ns, name string) *appsv1alpha1.Description {
+	d, err := h.cs.AppsV1alpha1().Descriptions(ns).Get(h.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil
+	}
+	return d
+}
+
+// pending waits for a Description the hub rendered (phase Pending) and returns it.
+func (h *harness) pending(ns, name string) *appsv1alpha1.Description {
+	h.t.Helper()
+	var d *appsv1alpha1.Description
+	h.eventually("Description "+ns+"/"+name+" Pending", func() (bool, string) {
+		d = h.desc(ns, name)
+		return d != nil && d.Status.Phase == appsv1alpha1.DescriptionPhasePending, fmt.Sprintf("%v", d)
+	})
+	return d
+}
+
+func cond(conds []metav1.Condition, typ string) metav1.Condition {
+	if c := meta.FindStatusCondition(conds, typ); c != nil {
+		return *c
+	}
+	return metav1.Condition{}
+}
+
+// replicasIn is spec.replicas of the Deployment in a Generic Description (-1 if none).
+func replicasIn(d *appsv1alpha1.Description) int {
+	if d == nil {
+		return -1
+	}
+	for _, r := range d.Spec.Raw {
+		var o struct {
+			Kind string `json:"kind"`
+			Spec struct {
+				Replicas *int `json:"replicas"`
+			} `json:"spec"`
+		}
+		if json.Unmarshal(r.Raw, &o) == nil && o.Kind == "Deployment" && o.Spec.Replicas != nil {
+			return *o.Spec.Replicas
+		}
+	}
+	return -1
+}
+
+func kinds(d *appsv1alpha1.Description) []string {
+	var out []string
+	for _, r := range d.Spec.Raw {
+		var o struct {
+			Kind string `json:"kind"`
+		}
+		_ = json.Unmarshal(r.Raw, &o)
+		out = append(out, o.Kind)
+	}
+	return out
+}
+
+// Writers.
+
+func (h *harness) create(obj runtime.Object) {
+	h.t.Helper()
+	var err error
+	switch o := obj.(type) {
+	case *appsv1alpha1.Subscription:
+		_, err = h.cs.AppsV1alpha1().Subscriptions(o.Namespace).Create(h.ctx, o, metav1.CreateOptions{})
+	case *appsv1alpha1.Localization:
+		_, err = h.cs.AppsV1alpha1().Localizations(o.Namespace).Create(h.ctx, o, metav1.CreateOptions{})
+	case *appsv1alpha1.Globalization:
+		_, err = h.cs.AppsV1alpha1().Globalizations().Create(h.ctx, o, metav1.CreateOptions{})
+	default:
+		h.t.Fatalf("create %T: not supported", obj)
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) updateSub(name string, edit func(*appsv1alpha1.Subscription)) {
+	h.t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s := h.sub(name)
+		edit(s)
+		_, err := h.cs.AppsV1alpha1().Subscriptions("default").Update(h.ctx, s, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// deployerCleans removes the finalizer of a Description being deleted, as
+// its deployer does once the child is clean.
+func (h *harness) deployerCleans(ns, name string) {
+	h.t.Helper()
+	h.eventually("Description "+ns+"/"+name+" being deleted", func() (bool, string) {
+		d := h.desc(ns, name)
+		if d == nil {
+			return true, ""
+		}
+		if d.DeletionTimestamp == nil {
+			return false, "no deletionTimestamp"
+		}
+		d.Finalizers = slices.DeleteFunc(d.Finalizers, func(f string) bool { return f == appsv1alpha1.Finalizer })
+		_, err := h.cs.AppsV1alpha1().Descriptions(ns).Update(h.ctx, d, metav1.UpdateOptions{})
+		return err == nil, fmt.Sprint(err)
+	})
+}
+
+// reportSuccess writes a Description's status as a deployer would.
+func (h *harness) reportSuccess(ns, name string, statuses ...appsv1alpha1.ManifestStatus) {
+	h.t.Helper()
+	h.eventually("status of "+ns+"/"+name+" written", func() (bool, string) {
+		d := h.desc(ns, name)
+		if d == nil {
+			return false, "no Description"
+		}
+		d.Status = appsv1alpha1.DescriptionStatus{Phase: appsv1alpha1.DescriptionPhaseSuccess, ManifestStatuses: statuses}
+		_, err := h.cs.AppsV1alpha1().Descriptions(ns).UpdateStatus(h.ctx, d, metav1.UpdateOptions{})
+		return err == nil, fmt.Sprint(err)
+	})
+}
+
+func seedObjects(extra ...runtime.Object) []runtime.Object {
+	return append(append(twoClusters(), template(nsJSON), template(svcJSON), template(deployJSON), helmChart(appsv1alpha1.HelmChartFound)), extra...)
+}
+
+func TestSeedApplication(t *testing.T) {
+	h := start(t, seedObjects(subscription("app-demo", chartFeed, nsFeed, svcFeed, deploySel))...)
+
+	for _, ns := range []string{nsA, nsB} {
+		h.eventually("Descriptions in "+ns, func() (bool, string) {
+			return h.desc(ns, "app-demo-generic") != nil && h.desc(ns, "app-demo-helm") != nil, "not yet"
+		})
+		b := h.base(ns, "app-demo")
+		s := h.sub("app-demo")
+		wantLabels := map[string]string{appsv1alpha1.LabelSubscriptionName: "app-demo", appsv1alpha1.LabelSubscriptionNamespace: "default",
+			appsv1alpha1.LabelSubscriptionUID: string(s.UID), appsv1alpha1.LabelClusterID: map[string]string{nsA: idA, nsB: idB}[ns]}
+		if diff := cmp.Diff(wantLabels, b.Labels); diff != "" {
+			t.Errorf("Base %s labels (-want +got):\n%s", ns, diff)
+		}
+		if diff := cmp.Diff([]appsv1alpha1.Feed{chartFeed, nsFeed, svcFeed, deployFeed}, b.Spec.Feeds); diff != "" {
+			t.Errorf("Base %s feeds (-want +got):\n%s", ns, diff)
+		}
+		if !slices.Contains(b.Finalizers, appsv1alpha1.Finalizer) {
+			t.Errorf("Base %s finalizers = %v", ns, b.Finalizers)
+		}
+
+		g := h.desc(ns, "app-demo-generic")
+		if g.Spec.Deployer != appsv1alpha1.DescriptionGenericDeployer {
+			t.Errorf("deployer = %s", g.Spec.Deployer)
+		}
+		var raw []string
+		for _, r := range g.Spec.Raw {
+			raw = append(raw, string(r.Raw))
+		}
+		if diff := cmp.Diff([]string{nsJSON, svcJSON, deployJSON}, raw); diff != "" {
+			t.Errorf("Generic raw is not exactly the templates (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(wantLabels, g.Labels); diff != "" {
+			t.Errorf("Description labels (-want +got):\n%s", diff)
+		}
+		if !slices.Contains(g.Finalizers, appsv1alpha1.Finalizer) || len(g.OwnerReferences) != 1 || g.OwnerReferences[0].UID != b.UID {
+			t.Errorf("Description finalizers %v, owners %v", g.Finalizers, g.OwnerReferences)
+		}
+		hd := h.desc(ns, "app-demo-helm")
+		wantHelm := appsv1alpha1.DescriptionSpec{Deployer: appsv1alpha1.DescriptionHelmDeployer,
+			Charts: []appsv1alpha1.ChartReference{{Namespace: "default", Name: "mysql"}}, ChartRaw: [][]byte{[]byte("{}")}}
+		if diff := cmp.Diff(wantHelm, hd.Spec); diff != "" {
+			t.Errorf("Helm spec (-want +got):\n%s", diff)
+		}
+	}
+
+	h.eventually("status: bound, rolling out", func() (bool, string) {
+		s := h.sub("app-demo")
+		ready := cond(s.Status.Conditions, ConditionReady)
+		ok := cmp.Equal(s.Status.BindingClusters, []string{nsA + "/edge-a", nsB + "/edge-b"}) && s.Status.DesiredReleases == 4 &&
+			ready.Reason == "RolloutInProgress" && cond(s.Status.Conditions, ConditionRendered).Status == metav1.ConditionTrue &&
+			cond(s.Status.Conditions, ConditionScheduled).Status == metav1.ConditionTrue && cond(s.Status.Conditions, ConditionFeedsResolved).Status == metav1.ConditionTrue
+		return ok, fmt.Sprintf("%+v", s.Status)
+	})
+	if s := h.sub("app-demo"); s.Status.SpecHash == "" || !slices.Contains(s.Finalizers, appsv1alpha1.Finalizer) {
+		t.Errorf("specHash %q, finalizers %v", s.Status.SpecHash, s.Finalizers)
+	}
+	fi, err := h.cs.AppsV1alpha1().FeedInventories("default").Get(h.ctx, "app-demo", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantInv := []appsv1alpha1.FeedOrder{{Feed: chartFeed}, {Feed: nsFeed}, {Feed: svcFeed}, {Feed: deployFeed, DesiredReplicas: ptr.To[int32](3), ReplicaJSONPath: "/spec/replicas"}}
+	if diff := cmp.Diff(wantInv, fi.Spec.Feeds); diff != "" {
+		t.Errorf("FeedInventory (-want +got):\n%s", diff)
+	}
+
+	// The deployers report: status aggregates.
+	applied := func(f appsv1alpha1.Feed, replicas int32) appsv1alpha1.ManifestStatus {
+		return appsv1alpha1.ManifestStatus{Feed: f, FeedStatus: appsv1alpha1.FeedStatus{Applied: true, Available: true, Replicas: replicas, ReadyReplicas: replicas, AvailableReplicas: replicas}}
+	}
+	for _, ns := range []string{nsA, nsB} {
+		h.reportSuccess(ns, "app-demo-generic", applied(nsFeed, 0), applied(svcFeed, 0), applied(deployFeed, 3))
+		h.reportSuccess(ns, "app-demo-helm", applied(chartFeed, 0))
+	}
+	h.eventually("Ready", func() (bool, string) {
+		s := h.sub("app-demo")
+		ready := cond(s.Status.Conditions, ConditionReady)
+		return ready.Status == metav1.ConditionTrue && s.Status.CompletedReleases == 4, fmt.Sprintf("%+v %d/%d", ready, s.Status.CompletedReleases, s.Status.DesiredReleases)
+	})
+	s := h.sub("app-demo")
+	if got := cond(s.Status.Conditions, ConditionReady).Message; got != "all 4 Descriptions deployed in 2 clusters" {
+		t.Errorf("Ready message = %q", got)
+	}
+	var deployAgg appsv1alpha1.AggregatedStatus
+	for _, a := range s.Status.AggregatedStatuses {
+		if a.Feed == deployFeed {
+			deployAgg = a
+		}
+	}
+	want := appsv1alpha1.AggregatedStatus{Feed: deployFeed,
+		FeedStatusSummary: appsv1alpha1.FeedStatus{Applied: true, Available: true, Replicas: 6, ReadyReplicas: 6, AvailableReplicas: 6},
+		FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{
+			{FeedStatus: applied(deployFeed, 3).FeedStatus, ClusterID: idA, ClusterName: "edge-a"},
+			{FeedStatus: applied(deployFeed, 3).FeedStatus, ClusterID: idB, ClusterName: "edge-b"},
+		}}
+	if diff := cmp.Diff(want, deployAgg); diff != "" {
+		t.Errorf("aggregated Deployment status (-want +got):\n%s", diff)
+	}
+	if len(s.Status.AggregatedStatuses) != 4 {
+		t.Errorf("aggregated statuses for %d feeds, want 4", len(s.Status.AggregatedStatuses))
+	}
+}
+
+func TestBadFeedsLeaveClustersAlone(t *testing.T) {
+	h := start(t, seedObjects(subscription("app", nsFeed, svcFeed))...)
+	h.pending(nsB, "app-generic")
+	before := h.pending(nsA, "app-generic")
+	h.eventually("Rendered on the Base", func() (bool, string) {
+		return cond(h.base(nsA, "app").Status.Conditions, ConditionRendered).Status == metav1.ConditionTrue, ""
+	})
+	baseBefore := h.base(nsA, "app")
+
+	// The seed's own mistake: apps/v1 Service.
+	h.updateSub("app", func(s *appsv1alpha1.Subscription) {
+		s.Spec.Feeds = []appsv1alpha1.Feed{nsFeed, {APIVersion: "apps/v1", Kind: "Service", Namespace: "foo", Name: "my-nginx-svc"}, deploySel}
+	})
+	h.eventually("FeedsResolved False", func() (bool, string) {
+		c := cond(h.sub("app").Status.Conditions, ConditionFeedsResolved)
+		return c.Status == metav1.ConditionFalse, fmt.Sprintf("%+v", c)
+	})
+	s := h.sub("app")
+	c := cond(s.Status.Conditions, ConditionFeedsResolved)
+	wantMsg := `spec.feeds[1]: the parent does not serve kind "Service" in apiVersion "apps/v1": Service is served as apiVersion "v1": set spec.feeds[1].apiVersion to "v1"`
+	if c.Reason != "FeedKindNotServed" || c.Message != wantMsg {
+		t.Errorf("FeedsResolved = %s %q, want FeedKindNotServed %q", c.Reason, c.Message, wantMsg)
+	}
+	if r := cond(s.Status.Conditions, ConditionReady); r.Status != metav1.ConditionFalse || r.Reason != ReasonFeedsNotResolved ||
+		!strings.Contains(r.Message, "the 2 bound clusters keep their Descriptions as they were") {
+		t.Errorf("Ready = %+v", r)
+	}
+	if after := h.desc(nsA, "app-generic"); after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("the Description changed under a bad feed: %v -> %v", kinds(before), kinds(after))
+	}
+	if after := h.base(nsA, "app"); after.ResourceVersion != baseBefore.ResourceVersion {
+		t.Errorf("the Base changed under a bad feed: %v", after.Spec.Feeds)
+	}
+	if got := h.events.matching("Subscription default/app", "Warning FeedKindNotServed", `set spec.feeds[1].apiVersion to "v1"`); len(got) == 0 {
+		t.Errorf("no FeedKindNotServed event on the Subscription; events: %v", h.events.matching())
+	}
+	if got := h.events.matching("Base "+nsA+"/app", "Warning FeedsNotResolved", "spec.feeds[1]"); len(got) == 0 {
+		t.Errorf("no FeedsNotResolved event on the Base; events: %v", h.events.matching())
+	}
+	if h.mapper.resets.Load() == 0 {
+		t.Error("the mapper was not reset before saying a kind is not served")
+	}
+
+	// A missing template, in a new Subscription: no Base at all.
+	h.create(subscription("missing", appsv1alpha1.Feed{APIVersion: "v1", Kind: "ConfigMap", Namespace: "foo", Name: "nope"}))
+	h.eventually("FeedNotFound", func() (bool, string) {
+		s := h.sub("missing")
+		c := cond(s.Status.Conditions, ConditionFeedsResolved)
+		return c.Reason == "FeedNotFound" && strings.Contains(c.Message, `v1 ConfigMap "foo/nope" has no template`), fmt.Sprintf("%+v", c)
+	})
+	if b := h.base(nsA, "missing"); b != nil {
+		t.Errorf("a Base was made for a Subscription whose feed does not exist")
+	}
+
+	// Fixed: rolls out.
+	h.updateSub("app", func(s *appsv1alpha1.Subscription) { s.Spec.Feeds[1].APIVersion = "v1" })
+	h.eventually("rendered with the Deployment", func() (bool, string) {
+		d := h.desc(nsA, "app-generic")
+		return cmp.Equal(kinds(d), []string{"Namespace", "Service", "Deployment"}), fmt.Sprint(kinds(d))
+	})
+}
+
+func TestHelmChartNotFound(t *testing.T) {
+	objs := append(twoClusters(), helmChart(appsv1alpha1.HelmChartNotFound), subscription("db", chartFeed))
+	objs[2].(*appsv1alpha1.HelmChart).Status.Reason = `chart "mysql" version "8.6.2" not found in https://charts.example`
+	h := start(t, objs...)
+	h.eventually("HelmChartNotFound", func() (bool, string) {
+		c := cond(h.sub("db").Status.Conditions, ConditionFeedsResolved)
+		return c.Reason == "HelmChartNotFound" && strings.Contains(c.Message, `chart "mysql" version "8.6.2" not found`), fmt.Sprintf("%+v", c)
+	})
+	// Found after the chart is fixed: a HelmChart change re-resolves.
+	ch, _ := h.cs.AppsV1alpha1().HelmCharts("default").Get(h.ctx, "mysql", metav1.GetOptions{})
+	ch.Status = appsv1alpha1.HelmChartStatus{Phase: appsv1alpha1.HelmChartFound}
+	if _, err := h.cs.AppsV1alpha1().HelmCharts("default").UpdateStatus(h.ctx, ch, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("Helm Description", func() (bool, string) { return h.desc(nsA, "db-helm") != nil && h.desc(nsA, "db-generic") == nil, "" })
+}
+
+func TestOverrides(t *testing.T) {
+	h := start(t, seedObjects(subscription("app", nsFeed, deployFeed))...)
+	h.eventually("rendered", func() (bool, string) {
+		return replicasIn(h.desc(nsA, "app-generic")) == 3 && replicasIn(h.desc(nsB, "app-generic")) == 3, ""
+	})
+	want := func(what string, a, b int) {
+		t.Helper()
+		h.eventually(what, func() (bool, string) {
+			ga, gb := replicasIn(h.desc(nsA, "app-generic")), replicasIn(h.desc(nsB, "app-generic"))
+			return ga == a && gb == b, fmt.Sprintf("replicas a=%d b=%d, want a=%d b=%d", ga, gb, a, b)
+		})
+	}
+
+	h.create(localization(nsA, "one", 500, appsv1alpha1.ApplyNow, deployFeed, appsv1alpha1.JSONPatchType, replicasPatch(1)))
+	want("a Localization changes only its cluster", 1, 3)
+
+	h.create(globalization("high", 900, deployFeed, replicasPatch(7)))
+	h.create(globalization("low", 100, deployFeed, replicasPatch(5)))
+	want("the higher priority Globalization wins; Localizations apply after Globalizations", 1, 7)
+
+	if err := h.cs.AppsV1alpha1().Globalizations().Delete(h.ctx, "high", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want("deleting an override rolls back", 1, 5)
+
+	// A patch that does not apply: named, nothing half-applied.
+	before := h.pending(nsB, "app-generic")
+	h.create(localization(nsB, "broken", 500, appsv1alpha1.ApplyNow, deployFeed, appsv1alpha1.JSONPatchType, `[{"op":"replace","path":"/spec/replica","value":2}]`))
+	h.eventually("Rendered False on the Base", func() (bool, string) {
+		c := cond(h.base(nsB, "app").Status.Conditions, ConditionRendered)
+		return c.Status == metav1.ConditionFalse, fmt.Sprintf("%+v", c)
+	})
+	c := cond(h.base(nsB, "app").Status.Conditions, ConditionRendered)
+	wantMsg := `Localization ` + nsB + `/broken spec.overrides[0] (JSONPatch) on apps/v1 Deployment "foo/my-nginx": JSONPatch operation 0 at "/spec/replica": the object has nothing at that path to replace: fix or delete the override; the Descriptions stay as they were`
+	if c.Reason != ReasonOverrideFailed || c.Message != wantMsg {
+		t.Errorf("Rendered = %s %q\nwant %s %q", c.Reason, c.Message, ReasonOverrideFailed, wantMsg)
+	}
+	if after := h.desc(nsB, "app-generic"); after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("the Description changed although its render failed")
+	}
+	h.eventually("the Subscription says so", func() (bool, string) {
+		s := h.sub("app")
+		r, ready := cond(s.Status.Conditions, ConditionRendered), cond(s.Status.Conditions, ConditionReady)
+		return r.Reason == ReasonOverrideFailed && strings.Contains(r.Message, nsB+"/broken") && ready.Reason == ReasonOverrideFailed, fmt.Sprintf("%+v", r)
+	})
+	for _, kind := range []string{"Base " + nsB + "/app", "Subscription default/app", "Description " + nsB + "/app-generic"} {
+		if got := h.events.matching(kind, "Warning OverrideFailed", "/spec/replica"); len(got) == 0 {
+			t.Errorf("no OverrideFailed event on %s; events: %v", kind, h.events.matching("OverrideFailed"))
+		}
+	}
+	if err := h.cs.AppsV1alpha1().Localizations(nsB).Delete(h.ctx, "broken", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("Rendered True again", func() (bool, string) {
+		c := cond(h.base(nsB, "app").Status.Conditions, ConditionRendered)
+		return c.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", c)
+	})
+
+	// ApplyLater waits for the next change of the Subscription.
+	before = h.pending(nsA, "app-generic")
+	h.create(localization(nsA, "later", 600, appsv1alpha1.ApplyLater, deployFeed, appsv1alpha1.JSONPatchType, replicasPatch(2)))
+	h.eventually("the Base lists the pending override", func() (bool, string) {
+		c := cond(h.base(nsA, "app").Status.Conditions, ConditionRendered)
+		return strings.Contains(c.Message, "ApplyLater overrides not in force yet") && strings.Contains(c.Message, "Localization "+nsA+"/later"), c.Message
+	})
+	if after := h.desc(nsA, "app-generic"); after.ResourceVersion != before.ResourceVersion || replicasIn(after) != 1 {
+		t.Errorf("an ApplyLater override changed the Description at once (replicas %d)", replicasIn(after))
+	}
+	h.updateSub("app", func(s *appsv1alpha1.Subscription) {
+		s.Spec.ClusterTolerations = []corev1.Toleration{{Key: "maintenance", Operator: corev1.TolerationOpExists}}
+	})
+	want("ApplyLater takes effect with the next change of the Subscription", 2, 5)
+
+	if err := h.cs.AppsV1alpha1().Localizations(nsA).Delete(h.ctx, "later", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want("deleting an ApplyLater override rolls back at once", 1, 5)
+}
+
+func TestStaticDividing(t *testing.T) {
+	s := subscription("split", nsFeed, deployFeed)
+	s.Spec.SchedulingStrategy = appsv1alpha1.DividingSchedulingStrategy
+	s.Spec.DividingScheduling = &appsv1alpha1.DividingScheduling{Type: appsv1alpha1.StaticReplicaDividingType}
+	s.Spec.Subscribers = []appsv1alpha1.Subscriber{
+		{ClusterAffinity: &metav1.LabelSelector{MatchLabels: map[string]string{clusterv1beta1.LabelClusterName: "edge-a"}}, Weight: 1},
+		{ClusterAffinity: &metav1.LabelSelector{MatchLabels: map[string]string{clusterv1beta1.LabelClusterName: "edge-b"}}, Weight: 2},
+	}
+	h := start(t, seedObjects(s)...)
+	h.eventually("divided", func() (bool, string) {
+		a, b := replicasIn(h.desc(nsA, "split-generic")), replicasIn(h.desc(nsB, "split-generic"))
+		return a == 1 && b == 2, fmt.Sprintf("a=%d b=%d", a, b)
+	})
+	h.eventually("status.replicas", func() (bool, string) {
+		got := h.sub("split").Status.Replicas
+		want := map[string]map[string]int32{"apps/v1/Deployment/foo/my-nginx": {nsA + "/edge-a": 1, nsB + "/edge-b": 2}}
+		return cmp.Equal(want, got), cmp.Diff(want, got)
+	})
+	if got := h.base(nsB, "split").Annotations[AnnotationReplicas]; got != `[{"feed":"apps/v1/Deployment/foo/my-nginx","path":"/spec/replicas","replicas":2}]` {
+		t.Errorf("Base replicas annotation = %s", got)
+	}
+	// A Localization still has the last word in its cluster.
+	h.create(localization(nsB, "pin", 500, appsv1alpha1.ApplyNow, deployFeed, appsv1alpha1.MergePatchType, `{"spec":{"replicas":9}}`))
+	h.eventually("override over divided replicas", func() (bool, string) {
+		return replicasIn(h.desc(nsB, "split-generic")) == 9, fmt.Sprint(replicasIn(h.desc(nsB, "split-generic")))
+	})
+}
+
+func TestFeedsRemovedAndClustersUnbound(t *testing.T) {
+	h := start(t, seedObjects(subscription("app", chartFeed, nsFeed, svcFeed, deployFeed))...)
+	h.eventually("rendered", func() (bool, string) { return h.desc(nsA, "app-helm") != nil && h.desc(nsB, "app-generic") != nil, "" })
+
+	h.updateSub("app", func(s *appsv1alpha1.Subscription) { s.Spec.Feeds = []appsv1alpha1.Feed{nsFeed, deployFeed} })
+	h.eventually("the Service drops out", func() (bool, string) {
+		d := h.desc(nsA, "app-generic")
+		return cmp.Equal(kinds(d), []string{"Namespace", "Deployment"}), fmt.Sprint(kinds(d))
+	})
+	h.deployerCleans(nsA, "app-helm")
+	h.deployerCleans(nsB, "app-helm")
+	h.eventually("the Helm Descriptions are gone", func() (bool, string) { return h.desc(nsA, "app-helm") == nil && h.desc(nsB, "app-helm") == nil, "" })
+
+	// Cluster b no longer matches.
+	mb, _ := h.cs.ClustersV1beta1().ManagedClusters(nsB).Get(h.ctx, "edge-b", metav1.GetOptions{})
+	mb.Labels["env"] = "prod"
+	if _, err := h.cs.ClustersV1beta1().ManagedClusters(nsB).Update(h.ctx, mb, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.deployerCleans(nsB, "app-generic")
+	h.eventually("cluster b unbound", func() (bool, string) {
+		s := h.sub("app")
+		return h.base(nsB, "app") == nil && cmp.Equal(s.Status.BindingClusters, []string{nsA + "/edge-a"}), fmt.Sprint(s.Status.BindingClusters)
+	})
+	if h.base(nsA, "app") == nil || h.desc(nsA, "app-generic") == nil {
+		t.Error("cluster a lost its application")
+	}
+}
+
+func TestNotReadyKeepsApplicationsTaintsUnbind(t *testing.T) {
+	// Cluster b went NotReady and got a NoSchedule taint after Subscription
+	// app was bound to it (its Base is there); Subscription later is new.
+	objs := seedObjects()
+	mb := objs[1].(*clusterv1beta1.ManagedCluster)
+	mb.Status.Readyz, mb.Status.Healthz, mb.Status.Livez = false, false, false
+	mb.Status.Conditions = []metav1.Condition{{Type: clusterv1beta1.ClusterReady, Status: metav1.ConditionUnknown, Reason: "ClusterStatusUnknown", LastTransitionTime: metav1.Now()}}
+	mb.Spec.Taints = []corev1.Taint{{Key: "maintenance", Value: "true", Effect: corev1.TaintEffectNoSchedule}}
+	app := subscription("app", nsFeed)
+	app.UID, app.Finalizers = "uid-app", []string{appsv1alpha1.Finalizer}
+	boundBefore := &appsv1alpha1.Base{
+		ObjectMeta: metav1.ObjectMeta{Namespace: nsB, Name: "app", Finalizers: []string{appsv1alpha1.Finalizer}, Labels: map[string]string{
+			appsv1alpha1.LabelSubscriptionName: "app", appsv1alpha1.LabelSubscriptionNamespace: "default", appsv1alpha1.LabelSubscriptionUID: "uid-app", appsv1alpha1.LabelClusterID: idB}},
+		Spec: appsv1alpha1.BaseSpec{Feeds: []appsv1alpha1.Feed{nsFeed}},
+	}
+	h := start(t, append(objs, app, boundBefore, subscription("later", nsFeed))...)
+
+	h.eventually("app stays bound to both; later goes to a only", func() (bool, string) {
+		a, l := h.sub("app").Status.BindingClusters, h.sub("later").Status.BindingClusters
+		return cmp.Equal(a, []string{nsA + "/edge-a", nsB + "/edge-b"}) && cmp.Equal(l, []string{nsA + "/edge-a"}), fmt.Sprint(a, l)
+	})
+	if h.pending(nsB, "app-generic") == nil || h.base(nsB, "later") != nil {
+		t.Error("the NotReady, NoSchedule-tainted cluster did not keep app, or got later")
+	}
+
+	mb, _ = h.cs.ClustersV1beta1().ManagedClusters(nsB).Get(h.ctx, "edge-b", metav1.GetOptions{})
+	mb.Spec.Taints[0].Effect = corev1.TaintEffectNoExecute
+	if _, err := h.cs.ClustersV1beta1().ManagedClusters(nsB).Update(h.ctx, mb, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.deployerCleans(nsB, "app-generic")
+	h.eventually("NoExecute unbinds", func() (bool, string) {
+		return h.base(nsB, "app") == nil && len(h.sub("app").Status.BindingClusters) == 1, fmt.Sprint(h.sub("app").Status.BindingClusters)
+	})
+}
+
+func TestDeleteSubscription(t *testing.T) {
+	h := start(t, seedObjects(subscription("app", chartFeed, nsFeed))...)
+	h.eventually("rendered", func() (bool, string) { return h.desc(nsA, "app-helm") != nil && h.desc(nsB, "app-generic") != nil, "" })
+	if err := h.cs.AppsV1alpha1().Subscriptions("default").Delete(h.ctx, "app", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("Bases and Descriptions being deleted", func() (bool, string) {
+		for _, ns := range []string{nsA, nsB} {
+			b, g, hd := h.base(ns, "app"), h.desc(ns, "app-generic"), h.desc(ns, "app-helm")
+			if b == nil || b.DeletionTimestamp == nil || g == nil || g.DeletionTimestamp == nil || hd == nil || hd.DeletionTimestamp == nil {
+				return false, ns
+			}
+		}
+		return h.sub("app") != nil, "the Subscription went before its Bases"
+	})
+	for _, ns := range []string{nsA, nsB} {
+		h.deployerCleans(ns, "app-generic")
+		h.deployerCleans(ns, "app-helm")
+	}
+	h.eventually("everything gone", func() (bool, string) {
+		_, err := h.cs.AppsV1alpha1().FeedInventories("default").Get(h.ctx, "app", metav1.GetOptions{})
+		return h.sub("app") == nil && h.base(nsA, "app") == nil && h.base(nsB, "app") == nil && err != nil, "not yet"
+	})
+}
+
+func TestClusterGoneReleasesDescriptions(t *testing.T) {
+	h := start(t, seedObjects(subscription("app", nsFeed))...)
+	h.eventually("rendered", func() (bool, string) { return h.desc(nsB, "app-generic") != nil, "" })
+	if err := h.cs.ClustersV1beta1().ManagedClusters(nsB).Delete(h.ctx, "edge-b", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// No deployer will ever clean a cluster that is gone: the hub lets go.
+	h.eventually("Base and Description of the gone cluster deleted", func() (bool, string) {
+		return h.base(nsB, "app") == nil && h.desc(nsB, "app-generic") == nil, "still there"
+	})
+	if h.desc(nsA, "app-generic") == nil {
+		t.Error("cluster a lost its Description")
+	}
+}
+
+func TestBaseNameConflict(t *testing.T) {
+	other := subscription("app", nsFeed)
+	other.Namespace = "team-b"
+	h := start(t, seedObjects(subscription("app", nsFeed))...)
+	h.eventually("first bound", func() (bool, string) { return h.base(nsA, "app") != nil && h.base(nsB, "app") != nil, "" })
+	first := h.base(nsA, "app")
+	h.pending(nsA, "app-generic")
+	h.create(other)
+	h.eventually("conflict reported", func() (bool, string) {
+		s, _ := h.cs.AppsV1alpha1().Subscriptions("team-b").Get(h.ctx, "app", metav1.GetOptions{})
+		c := cond(s.Status.Conditions, ConditionScheduled)
+		return c.Reason == ReasonBaseNameConflict && strings.Contains(c.Message, "Base "+nsA+"/app already belongs to Subscription default/app") &&
+			strings.Contains(c.Message, "rename this Subscription"), fmt.Sprintf("%+v", c)
+	})
+	after := h.base(nsA, "app")
+	if !cmp.Equal(after.Labels, first.Labels) || !cmp.Equal(after.Spec, first.Spec) || !cmp.Equal(after.Annotations, first.Annotations) {
+		t.Errorf("the other Subscription's Base was overwritten: labels %v, annotations %v", after.Labels, after.Annotations)
+	}
+	if d := h.desc(nsA, "app-generic"); d.Labels[appsv1alpha1.LabelSubscriptionNamespace] != "default" {
+		t.Errorf("the Description changed hands: %v", d.Labels)
+	}
+}
+
+func TestOrphanBaseIsCleanedUp(t *testing.T) {
+	orphan := &appsv1alpha1.Base{
+		ObjectMeta: metav1.ObjectMeta{Namespace: nsA, Name: "gone", Finalizers: []string{appsv1alpha1.Finalizer}, Labels: map[string]string{
+			appsv1alpha1.LabelSubscriptionName: "gone", appsv1alpha1.LabelSubscriptionNamespace: "default", appsv1alpha1.LabelSubscriptionUID: "old-uid", appsv1alpha1.LabelClusterID: idA}},
+		Spec: appsv1alpha1.BaseSpec{Feeds: []appsv1alpha1.Feed{nsFeed}},
+	}
+	h := start(t, seedObjects(orphan)...)
+	h.eventually("orphan Base deleted", func() (bool, string) { return h.base(nsA, "gone") == nil, "still there" })
+}
+
+func TestExternalScheduler(t *testing.T) {
+	s := subscription("ext", nsFeed)
+	s.Spec.SchedulerName = "my-scheduler"
+	h := start(t, seedObjects(s)...)
+	h.eventually("waiting for the other scheduler", func() (bool, string) {
+		c := cond(h.sub("ext").Status.Conditions, ConditionScheduled)
+		return c.Reason == ReasonNotScheduled && strings.Contains(c.Message, `"my-scheduler"`), fmt.Sprintf("%+v", c)
+	})
+	if h.base(nsA, "ext") != nil || h.base(nsB, "ext") != nil {
+		t.Fatal("the hub bound a Subscription another scheduler owns")
+	}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := h.sub("ext")
+		cur.Status.BindingClusters = []string{nsB + "/edge-b"}
+		_, err := h.cs.AppsV1alpha1().Subscriptions("default").UpdateStatus(h.ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.pending(nsB, "ext-generic")
+	if h.base(nsA, "ext") != nil {
+		t.Error("bound to a cluster the scheduler did not choose")
+	}
+}
+
+func TestTemplateChangeRendersAgain(t *testing.T) {
+	h := start(t, seedObjects(subscription("app", nsFeed, deployFeed))...)
+	h.eventually("rendered", func() (bool, string) { return replicasIn(h.desc(nsA, "app-generic")) == 3, "" })
+	m := template(strings.Replace(deployJSON, `"replicas":3`, `"replicas":4`, 1))
+	old, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Get(h.ctx, m.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.ResourceVersion = old.ResourceVersion
+	if _, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Update(h.ctx, m, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the new template in both clusters", func() (bool, string) {
+		a, b := replicasIn(h.desc(nsA, "app-generic")), replicasIn(h.desc(nsB, "app-generic"))
+		return a == 4 && b == 4, fmt.Sprint(a, b)
+	})
+
+	// A template deleted: the feed fails, the clusters keep what they have.
+	before := h.pending(nsA, "app-generic")
+	if err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Delete(h.ctx, m.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("FeedNotFound", func() (bool, string) {
+		c := cond(h.sub("app").Status.Conditions, ConditionFeedsResolved)
+		return c.Reason == "FeedNotFound", fmt.Sprintf("%+v", c)
+	})
+	h.eventually("the Base says it cannot render", func() (bool, string) {
+		c := cond(h.base(nsA, "app").Status.Conditions, ConditionRendered)
+		return c.Reason == ReasonRenderFailed && strings.Contains(c.Message, `apps/v1 Deployment "foo/my-nginx"`), c.Message
+	})
+	if after := h.desc(nsA, "app-generic"); !SpecEqual(before.Spec, after.Spec) || after.DeletionTimestamp != nil {
+		t.Error("the Description changed when its template was deleted")
+	}
+}
+
+func TestDynamicDividingFollowsCapacity(t *testing.T) {
+	s := subscription("dyn", deployFeed)
+	s.Spec.SchedulingStrategy = appsv1alpha1.DividingSchedulingStrategy
+	s.Spec.DividingScheduling = &appsv1alpha1.DividingScheduling{Type: appsv1alpha1.DynamicReplicaDividingType,
+		DynamicDividing: &appsv1alpha1.DynamicDividing{Strategy: appsv1alpha1.SpreadDividingStrategy}}
+	objs := seedObjects(s)
+	objs[1].(*clusterv1beta1.ManagedCluster).Status.Allocatable[corev1.ResourcePods] = resource.MustParse("20") // a: 110 pods, b: 20
+	h := start(t, objs...)
+	h.eventually("spread by capacity", func() (bool, string) {
+		a, b := replicasIn(h.desc(nsA, "dyn-generic")), replicasIn(h.desc(nsB, "dyn-generic"))
+		return a == 3 && b == 0, fmt.Sprint(a, b) // 3 * 110/130 = 2.54 -> 3; 3 * 20/130 = 0.46 -> 0
+	})
+	mb, _ := h.cs.ClustersV1beta1().ManagedClusters(nsB).Get(h.ctx, "edge-b", metav1.GetOptions{})
+	mb.Status.Allocatable[corev1.ResourcePods] = resource.MustParse("220")
+	if _, err := h.cs.ClustersV1beta1().ManagedClusters(nsB).UpdateStatus(h.ctx, mb, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("divided again when capacity changes", func() (bool, string) {
+		a, b := replicasIn(h.desc(nsA, "dyn-generic")), replicasIn(h.desc(nsB, "dyn-generic"))
+		return a == 1 && b == 2, fmt.Sprint(a, b) // 3 * 110/330 = 1; 3 * 220/330 = 2
+	})
+}

@@ -1,0 +1,585 @@
+package apps
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/server/hub/apps/aggregate"
+	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
+	"github.com/clusternet/clusternet/pkg/server/hub/apps/render"
+	"github.com/clusternet/clusternet/pkg/server/hub/apps/scheduling"
+)
+
+// DefaultSchedulerName is the scheduler this controller is: Subscriptions
+// naming another in spec.schedulerName are bound by that one.
+const DefaultSchedulerName = "default"
+
+// retryNotServed is how soon a Subscription naming a kind the parent does
+// not serve looks again (its CRD may be installed meanwhile).
+const retryNotServed = time.Minute
+
+// syncSubscription resolves the feeds, schedules, writes the Bases and the
+// FeedInventory, and sums the status. Nothing reaches a Base unless every
+// feed resolves: a bad feed leaves every cluster as it was.
+func (c *Controller) syncSubscription(ctx context.Context, key string) (time.Duration, error) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return 0, nil
+	}
+	sub, err := c.subs.Subscriptions(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if sub.DeletionTimestamp != nil {
+		return 0, c.finalizeSubscription(ctx, sub)
+	}
+	if !slices.Contains(sub.Finalizers, appsv1alpha1.Finalizer) {
+		sub = sub.DeepCopy()
+		sub.Finalizers = append(sub.Finalizers, appsv1alpha1.Finalizer)
+		if sub, err = c.client.AppsV1alpha1().Subscriptions(ns).Update(ctx, sub, metav1.UpdateOptions{}); err != nil {
+			return 0, err
+		}
+	}
+	status := sub.Status.DeepCopy()
+	bases := c.basesOf(sub)
+
+	// 1. Feeds.
+	resolved, ferrs := c.resolve(sub)
+	if len(ferrs) > 0 {
+		return c.feedsFailed(ctx, sub, status, bases, ferrs)
+	}
+	setCondition(&status.Conditions, metav1.Condition{Type: ConditionFeedsResolved, Status: metav1.ConditionTrue, Reason: ReasonResolved,
+		Message: fmt.Sprintf("%d feeds resolve to %d objects", len(sub.Spec.Feeds), len(resolved)), ObservedGeneration: sub.Generation})
+	if err := c.ensureInventory(ctx, sub, resolved); err != nil {
+		return 0, err
+	}
+
+	// 2. Scheduling.
+	mcls, err := c.clusters.List(labels.Everything())
+	if err != nil {
+		return 0, err
+	}
+	byKey := map[string]*clusterv1beta1.ManagedCluster{}
+	// Bound is where the Subscription has a Base: the Bases are the truth
+	// (status may be behind in the cache, and acting on it could unbind).
+	boundNS := sets.New[string]()
+	for _, b := range bases {
+		if b.DeletionTimestamp == nil {
+			boundNS.Insert(b.Namespace)
+		}
+	}
+	in := scheduling.Input{Spec: &sub.Spec, Bound: sets.New[string]()}
+	for _, m := range mcls {
+		if m.DeletionTimestamp != nil {
+			continue
+		}
+		k := m.Namespace + "/" + m.Name
+		byKey[k] = m
+		if boundNS.Has(m.Namespace) {
+			in.Bound.Insert(k)
+		}
+		in.Clusters = append(in.Clusters, scheduling.Cluster{Key: k, Labels: m.Labels, Taints: m.Spec.Taints, Allocatable: m.Status.Allocatable})
+	}
+	dividing := sub.Spec.SchedulingStrategy == appsv1alpha1.DividingSchedulingStrategy
+	if dividing {
+		for _, r := range resolved {
+			if n, _, ok := feeds.Replicas(r); ok {
+				in.Workloads = append(in.Workloads, scheduling.Workload{Key: feeds.Key(r.Feed), Replicas: n, Requests: feeds.Requests(r.Template)})
+			}
+		}
+	}
+	var res scheduling.Result
+	external := sub.Spec.SchedulerName != "" && sub.Spec.SchedulerName != DefaultSchedulerName
+	if external {
+		// Another scheduler binds this Subscription: it writes
+		// status.bindingClusters (and status.replicas when dividing); the
+		// hub makes the Bases for the clusters it chose.
+		for _, ck := range status.BindingClusters {
+			if _, ok := byKey[ck]; ok {
+				res.Bindings = append(res.Bindings, ck)
+			}
+		}
+		res.Replicas = status.Replicas
+	} else {
+		res, err = scheduling.Schedule(in)
+	}
+	if err != nil {
+		msg := err.Error()
+		if setCondition(&status.Conditions, metav1.Condition{Type: ConditionScheduled, Status: metav1.ConditionFalse, Reason: ReasonInvalidClusterAffinity, Message: msg, ObservedGeneration: sub.Generation}) {
+			c.events.Event(sub, corev1.EventTypeWarning, ReasonInvalidClusterAffinity, msg)
+		}
+		setCondition(&status.Conditions, metav1.Condition{Type: ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonNotScheduled,
+			Message: "not scheduled: " + msg, ObservedGeneration: sub.Generation})
+		return 0, c.updateStatus(ctx, sub, status)
+	}
+
+	// 3. Bases: one per bound cluster, none elsewhere.
+	wanted := sets.New[string]()
+	var bound, conflicts []string
+	for _, ck := range res.Bindings {
+		cns, _, _ := strings.Cut(ck, "/")
+		wanted.Insert(cns)
+		desired := c.desiredBase(sub, byKey[ck], resolved, res.Replicas, ck)
+		ok, conflict, err := c.applyBase(ctx, sub, desired)
+		if err != nil {
+			return 0, err
+		}
+		if conflict != "" {
+			conflicts = append(conflicts, conflict)
+		}
+		if ok {
+			bound = append(bound, ck)
+		}
+	}
+	for _, b := range bases {
+		if wanted.Has(b.Namespace) || b.DeletionTimestamp != nil {
+			continue
+		}
+		klog.FromContext(ctx).Info("Unbinding cluster", "subscription", klog.KObj(sub), "base", klog.KObj(b))
+		if err := c.client.AppsV1alpha1().Bases(b.Namespace).Delete(ctx, b.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &b.UID}}); err != nil && !apierrors.IsNotFound(err) {
+			return 0, err
+		}
+		c.events.Eventf(sub, corev1.EventTypeNormal, "Unbound", "cluster %s no longer matches: deleting Base %s/%s and its Descriptions", b.Namespace, b.Namespace, b.Name)
+	}
+
+	// 4. Status.
+	if !external {
+		status.BindingClusters = bound
+		status.Replicas = nil
+	}
+	if dividing && !external {
+		status.Replicas = map[string]map[string]int32{}
+		for feed, perCluster := range res.Replicas {
+			for _, ck := range bound {
+				if status.Replicas[feed] == nil {
+					status.Replicas[feed] = map[string]int32{}
+				}
+				status.Replicas[feed][ck] = perCluster[ck]
+			}
+		}
+	}
+	status.SpecHash = specHash(&sub.Spec)
+	sched := metav1.Condition{Type: ConditionScheduled, Status: metav1.ConditionTrue, Reason: ReasonScheduled,
+		Message: fmt.Sprintf("bound to %d clusters", len(bound)), ObservedGeneration: sub.Generation}
+	if len(res.Warnings) > 0 {
+		sched.Message += "; " + strings.Join(res.Warnings, "; ")
+	}
+	switch {
+	case len(conflicts) > 0:
+		sched.Status, sched.Reason = metav1.ConditionFalse, ReasonBaseNameConflict
+		sched.Message = strings.Join(conflicts, "; ")
+	case external && len(res.Bindings) == 0:
+		sched.Status, sched.Reason = metav1.ConditionFalse, ReasonNotScheduled
+		sched.Message = fmt.Sprintf("waiting for scheduler %q (spec.schedulerName) to set status.bindingClusters", sub.Spec.SchedulerName)
+	case len(res.Bindings) == 0:
+		sched.Status, sched.Reason = metav1.ConditionFalse, ReasonNoMatchingClusters
+		sched.Message = "no ManagedCluster matches spec.subscribers[].clusterAffinity (and tolerates its taints): check the selectors against `kubectl get mcls -A --show-labels`"
+	}
+	if setCondition(&status.Conditions, sched) && sched.Status == metav1.ConditionFalse {
+		c.events.Event(sub, corev1.EventTypeWarning, sched.Reason, sched.Message)
+	}
+
+	boundSet := sets.New(bound...)
+	var aggClusters []aggregate.Cluster
+	for _, ck := range bound {
+		m := byKey[ck]
+		aggClusters = append(aggClusters, aggregate.Cluster{Namespace: m.Namespace, Name: m.Name, ID: string(m.Spec.ClusterID)})
+	}
+	rendered := c.renderedCondition(sub, boundSet)
+	if setCondition(&status.Conditions, rendered) && rendered.Status == metav1.ConditionFalse {
+		c.events.Event(sub, corev1.EventTypeWarning, rendered.Reason, rendered.Message)
+	}
+	descs, _ := c.descIndex.ByIndex(indexDescsBySubscription, sub.Namespace+"/"+sub.Name)
+	var mine []*appsv1alpha1.Description
+	for _, o := range descs {
+		if d := o.(*appsv1alpha1.Description); d.Labels[appsv1alpha1.LabelSubscriptionUID] == string(sub.UID) {
+			mine = append(mine, d)
+		}
+	}
+	fs := make([]appsv1alpha1.Feed, 0, len(resolved))
+	for _, r := range resolved {
+		fs = append(fs, r.Feed)
+	}
+	agg := aggregate.Aggregate(aggregate.Input{Feeds: fs, Clusters: aggClusters, Descriptions: mine, BaseName: sub.Name})
+	status.AggregatedStatuses = agg.Aggregated
+	status.DesiredReleases, status.CompletedReleases = agg.Desired, agg.Completed
+	ready := agg.Ready
+	ready.ObservedGeneration = sub.Generation
+	switch {
+	case sched.Status == metav1.ConditionFalse && len(bound) == 0:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonNotScheduled, "not scheduled: "+sched.Message
+	case rendered.Status == metav1.ConditionFalse:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, rendered.Reason, rendered.Message
+	case sched.Status == metav1.ConditionFalse && ready.Status == metav1.ConditionTrue:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, sched.Reason, sched.Message
+	}
+	setCondition(&status.Conditions, ready)
+	return 0, c.updateStatus(ctx, sub, status)
+}
+
+// resolve resolves the feeds; a kind the parent does not serve makes the
+// mapper rediscover (at most every resetEvery) and try once more.
+func (c *Controller) resolve(sub *appsv1alpha1.Subscription) ([]feeds.Resolved, []*feeds.Error) {
+	src := &source{c: c}
+	resolved, errs := feeds.Resolve(sub.Spec.Feeds, src, c.mapper)
+	if !slices.ContainsFunc(errs, func(e *feeds.Error) bool { return e.Reason == feeds.ReasonKindNotServed }) {
+		return resolved, errs
+	}
+	c.mapperMu.Lock()
+	reset := time.Since(c.lastReset) > c.resetEvery
+	if reset {
+		c.lastReset = time.Now()
+		c.mapper.Reset()
+	}
+	c.mapperMu.Unlock()
+	if !reset {
+		return resolved, errs
+	}
+	return feeds.Resolve(sub.Spec.Feeds, src, c.mapper)
+}
+
+// feedsFailed records feeds that do not resolve and touches nothing else.
+func (c *Controller) feedsFailed(ctx context.Context, sub *appsv1alpha1.Subscription, status *appsv1alpha1.SubscriptionStatus, bases []*appsv1alpha1.Base, errs []*feeds.Error) (time.Duration, error) {
+	msgs := make([]string, 0, len(errs))
+	retry := time.Duration(0)
+	for _, e := range errs {
+		msgs = append(msgs, e.Error())
+		if e.Reason == feeds.ReasonKindNotServed {
+			retry = retryNotServed
+		}
+	}
+	msg := strings.Join(msgs, "; ")
+	changed := setCondition(&status.Conditions, metav1.Condition{Type: ConditionFeedsResolved, Status: metav1.ConditionFalse, Reason: errs[0].Reason,
+		Message: msg, ObservedGeneration: sub.Generation})
+	kept := "no cluster is changed until every feed resolves"
+	if len(bases) > 0 {
+		kept = fmt.Sprintf("the %d bound clusters keep their Descriptions as they were until every feed resolves", len(bases))
+	}
+	setCondition(&status.Conditions, metav1.Condition{Type: ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonFeedsNotResolved,
+		Message: msg + "; " + kept, ObservedGeneration: sub.Generation})
+	if changed {
+		c.events.Event(sub, corev1.EventTypeWarning, errs[0].Reason, msg+"; "+kept)
+		for _, b := range bases {
+			c.events.Eventf(b, corev1.EventTypeWarning, ReasonFeedsNotResolved, "Subscription %s/%s: %s; this Base and its Descriptions stay as they were", sub.Namespace, sub.Name, msg)
+			for _, suffix := range []string{appsv1alpha1.DescriptionGenericSuffix, appsv1alpha1.DescriptionHelmSuffix} {
+				if d, err := c.descs.Descriptions(b.Namespace).Get(b.Name + suffix); err == nil {
+					c.events.Eventf(d, corev1.EventTypeWarning, ReasonFeedsNotResolved, "Subscription %s/%s: %s; this Description stays as it was", sub.Namespace, sub.Name, msg)
+				}
+			}
+		}
+	}
+	return retry, c.updateStatus(ctx, sub, status)
+}
+
+// basesOf are the Subscription's Bases (this incarnation: same uid).
+func (c *Controller) basesOf(sub *appsv1alpha1.Subscription) []*appsv1alpha1.Base {
+	objs, _ := c.baseIndex.ByIndex(indexBasesBySubscription, sub.Namespace+"/"+sub.Name)
+	var out []*appsv1alpha1.Base
+	for _, o := range objs {
+		if b := o.(*appsv1alpha1.Base); b.Labels[appsv1alpha1.LabelSubscriptionUID] == string(sub.UID) {
+			out = append(out, b)
+		}
+	}
+	slices.SortFunc(out, func(a, b *appsv1alpha1.Base) int { return strings.Compare(a.Namespace, b.Namespace) })
+	return out
+}
+
+func subscriptionLabels(sub *appsv1alpha1.Subscription, clusterID string) map[string]string {
+	return map[string]string{
+		appsv1alpha1.LabelSubscriptionName:      sub.Name,
+		appsv1alpha1.LabelSubscriptionNamespace: sub.Namespace,
+		appsv1alpha1.LabelSubscriptionUID:       string(sub.UID),
+		appsv1alpha1.LabelClusterID:             clusterID,
+	}
+}
+
+func (c *Controller) desiredBase(sub *appsv1alpha1.Subscription, m *clusterv1beta1.ManagedCluster, resolved []feeds.Resolved, replicas map[string]map[string]int32, clusterKey string) *appsv1alpha1.Base {
+	b := &appsv1alpha1.Base{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:       sub.Name,
+			Namespace:  m.Namespace,
+			Labels:     subscriptionLabels(sub, string(m.Spec.ClusterID)),
+			Finalizers: []string{appsv1alpha1.Finalizer},
+		},
+		Spec: appsv1alpha1.BaseSpec{Feeds: make([]appsv1alpha1.Feed, 0, len(resolved))},
+	}
+	var settings []render.ReplicaSetting
+	for _, r := range resolved {
+		b.Spec.Feeds = append(b.Spec.Feeds, r.Feed)
+		k := feeds.Key(r.Feed)
+		if perCluster, ok := replicas[k]; ok {
+			_, path, _ := feeds.Replicas(r)
+			settings = append(settings, render.ReplicaSetting{Feed: k, Path: path, Replicas: perCluster[clusterKey]})
+		}
+	}
+	b.Annotations = map[string]string{AnnotationSubscriptionGeneration: strconv.FormatInt(sub.Generation, 10)}
+	if s := encodeReplicas(settings); s != "" {
+		b.Annotations[AnnotationReplicas] = s
+	}
+	return b
+}
+
+// applyBase creates or updates one Base. ok says the Base is the
+// Subscription's now; conflict explains a name taken by another
+// Subscription (left untouched).
+func (c *Controller) applyBase(ctx context.Context, sub *appsv1alpha1.Subscription, want *appsv1alpha1.Base) (ok bool, conflict string, err error) {
+	client := c.client.AppsV1alpha1().Bases(want.Namespace)
+	have, err := c.bases.Bases(want.Namespace).Get(want.Name)
+	if apierrors.IsNotFound(err) {
+		if _, err := client.Create(ctx, want, metav1.CreateOptions{}); err != nil {
+			return false, "", err
+		}
+		klog.FromContext(ctx).Info("Bound cluster", "subscription", klog.KObj(sub), "base", klog.KObj(want))
+		c.events.Eventf(sub, corev1.EventTypeNormal, "Bound", "bound to the cluster of namespace %s: created Base %s/%s", want.Namespace, want.Namespace, want.Name)
+		return true, "", nil
+	}
+	if err != nil {
+		return false, "", err
+	}
+	if uid := have.Labels[appsv1alpha1.LabelSubscriptionUID]; uid != string(sub.UID) {
+		sameName := have.Labels[appsv1alpha1.LabelSubscriptionNamespace] == sub.Namespace && have.Labels[appsv1alpha1.LabelSubscriptionName] == sub.Name
+		if !sameName {
+			owner := "something other than a Subscription"
+			if k := subscriptionKeyOf(have); k != "" {
+				owner = "Subscription " + k
+			}
+			msg := fmt.Sprintf("Base %s/%s already belongs to %s: Bases are named after their Subscription, one per cluster: rename this Subscription to deploy to that cluster",
+				have.Namespace, have.Name, owner)
+			return false, msg, nil
+		}
+		// Left by an earlier Subscription of the same name: it goes first.
+		if have.DeletionTimestamp == nil {
+			if err := client.Delete(ctx, have.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &have.UID}}); err != nil && !apierrors.IsNotFound(err) {
+				return false, "", err
+			}
+		}
+		return false, "", nil
+	}
+	if have.DeletionTimestamp != nil {
+		return false, "", nil // unbound a moment ago: bound again once it is gone
+	}
+	upd := have.DeepCopy()
+	for k, v := range want.Labels {
+		if upd.Labels == nil {
+			upd.Labels = map[string]string{}
+		}
+		upd.Labels[k] = v
+	}
+	if upd.Annotations == nil {
+		upd.Annotations = map[string]string{}
+	}
+	for _, k := range []string{AnnotationReplicas, AnnotationSubscriptionGeneration} {
+		if s, ok := want.Annotations[k]; ok {
+			upd.Annotations[k] = s
+		} else {
+			delete(upd.Annotations, k)
+		}
+	}
+	if len(upd.Annotations) == 0 {
+		upd.Annotations = nil
+	}
+	if !slices.Contains(upd.Finalizers, appsv1alpha1.Finalizer) {
+		upd.Finalizers = append(upd.Finalizers, appsv1alpha1.Finalizer)
+	}
+	upd.Spec = want.Spec
+	if apiequality.Semantic.DeepEqual(upd.ObjectMeta, have.ObjectMeta) && apiequality.Semantic.DeepEqual(upd.Spec, have.Spec) {
+		return true, "", nil
+	}
+	if _, err := client.Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+		return false, "", err
+	}
+	return true, "", nil
+}
+
+// ensureInventory writes the FeedInventory named after the Subscription.
+func (c *Controller) ensureInventory(ctx context.Context, sub *appsv1alpha1.Subscription, resolved []feeds.Resolved) error {
+	spec := feeds.Inventory(resolved)
+	client := c.client.AppsV1alpha1().FeedInventories(sub.Namespace)
+	have, err := c.inventory.FeedInventories(sub.Namespace).Get(sub.Name)
+	if apierrors.IsNotFound(err) {
+		fi := &appsv1alpha1.FeedInventory{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: sub.Name, Namespace: sub.Namespace,
+				Labels: map[string]string{
+					appsv1alpha1.LabelSubscriptionName: sub.Name, appsv1alpha1.LabelSubscriptionNamespace: sub.Namespace,
+					appsv1alpha1.LabelSubscriptionUID: string(sub.UID),
+				},
+				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(sub, appsv1alpha1.SchemeGroupVersion.WithKind("Subscription"))},
+			},
+			Spec: spec,
+		}
+		if _, err := client.Create(ctx, fi, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if apiequality.Semantic.DeepEqual(have.Spec, spec) && have.Labels[appsv1alpha1.LabelSubscriptionUID] == string(sub.UID) {
+		return nil
+	}
+	upd := have.DeepCopy()
+	upd.Spec = spec
+	if upd.Labels == nil {
+		upd.Labels = map[string]string{}
+	}
+	upd.Labels[appsv1alpha1.LabelSubscriptionUID] = string(sub.UID)
+	upd.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(sub, appsv1alpha1.SchemeGroupVersion.WithKind("Subscription"))}
+	_, err = client.Update(ctx, upd, metav1.UpdateOptions{})
+	return err
+}
+
+// renderedCondition sums the bound Bases' Rendered conditions.
+func (c *Controller) renderedCondition(sub *appsv1alpha1.Subscription, bound sets.Set[string]) metav1.Condition {
+	cond := metav1.Condition{Type: ConditionRendered, Status: metav1.ConditionTrue, Reason: ReasonRendered, ObservedGeneration: sub.Generation}
+	var failed, pending []string
+	reason := ""
+	n := 0
+	for _, b := range c.basesOf(sub) {
+		if b.DeletionTimestamp != nil || !boundNamespace(bound, b.Namespace) {
+			continue
+		}
+		n++
+		rc := meta.FindStatusCondition(b.Status.Conditions, ConditionRendered)
+		switch {
+		case rc == nil || rc.ObservedGeneration < b.Generation:
+			pending = append(pending, b.Namespace)
+		case rc.Status == metav1.ConditionFalse:
+			if reason == "" {
+				reason = rc.Reason
+			}
+			failed = append(failed, fmt.Sprintf("cluster of namespace %s: %s", b.Namespace, rc.Message))
+		}
+	}
+	switch {
+	case len(failed) > 0:
+		cond.Status, cond.Reason = metav1.ConditionFalse, reason
+		cond.Message = strings.Join(failed, "; ")
+	case len(pending) > 0:
+		cond.Status, cond.Reason = metav1.ConditionUnknown, ReasonRendering
+		cond.Message = fmt.Sprintf("rendering the Bases in %s", strings.Join(pending, ", "))
+	default:
+		cond.Message = fmt.Sprintf("%d Bases rendered into Descriptions", n)
+	}
+	return cond
+}
+
+func boundNamespace(bound sets.Set[string], ns string) bool {
+	for k := range bound {
+		if strings.HasPrefix(k, ns+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Controller) updateStatus(ctx context.Context, sub *appsv1alpha1.Subscription, status *appsv1alpha1.SubscriptionStatus) error {
+	if apiequality.Semantic.DeepEqual(&sub.Status, status) {
+		return nil
+	}
+	upd := sub.DeepCopy()
+	upd.Status = *status
+	_, err := c.client.AppsV1alpha1().Subscriptions(sub.Namespace).UpdateStatus(ctx, upd, metav1.UpdateOptions{})
+	return err
+}
+
+// finalizeSubscription deletes the Bases and lets the Subscription go once
+// they are gone (each Base waits for its Descriptions, each Description
+// for its deployer to clean the child).
+func (c *Controller) finalizeSubscription(ctx context.Context, sub *appsv1alpha1.Subscription) error {
+	if !slices.Contains(sub.Finalizers, appsv1alpha1.Finalizer) {
+		return nil
+	}
+	// Read the Bases live: a Base created a moment ago may not be cached yet.
+	list, err := c.client.AppsV1alpha1().Bases(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
+		LabelSelector: labels.SelectorFromSet(labels.Set{appsv1alpha1.LabelSubscriptionUID: string(sub.UID)}).String(),
+	})
+	if err != nil {
+		return err
+	}
+	for i := range list.Items {
+		b := &list.Items[i]
+		if b.DeletionTimestamp != nil {
+			continue
+		}
+		if err := c.client.AppsV1alpha1().Bases(b.Namespace).Delete(ctx, b.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &b.UID}}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	if len(list.Items) > 0 {
+		return nil // each Base's deletion brings the Subscription back here
+	}
+	if err := c.client.AppsV1alpha1().FeedInventories(sub.Namespace).Delete(ctx, sub.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	upd := sub.DeepCopy()
+	upd.Finalizers = slices.DeleteFunc(upd.Finalizers, func(f string) bool { return f == appsv1alpha1.Finalizer })
+	if _, err := c.client.AppsV1alpha1().Subscriptions(sub.Namespace).Update(ctx, upd, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	klog.FromContext(ctx).Info("Subscription cleaned up", "subscription", klog.KObj(sub))
+	return nil
+}
+
+// specHash is a 64-bit FNV hash of the spec, in hex.
+func specHash(spec *appsv1alpha1.SubscriptionSpec) string {
+	b, _ := json.Marshal(spec)
+	h := fnv.New64a()
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// source reads feeds from the informer caches.
+type source struct{ c *Controller }
+
+var _ feeds.Source = &source{}
+
+func (s *source) Manifest(name string) (*appsv1alpha1.Manifest, error) {
+	return s.c.manifests.Manifests(appsv1alpha1.ReservedNamespace).Get(name)
+}
+
+func (s *source) Manifests(group, kind string) ([]*appsv1alpha1.Manifest, error) {
+	objs, err := s.c.manIndex.ByIndex(indexManifestsByKind, feeds.KindKey(group, kind))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*appsv1alpha1.Manifest, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, o.(*appsv1alpha1.Manifest))
+	}
+	return out, nil
+}
+
+func (s *source) HelmChart(namespace, name string) (*appsv1alpha1.HelmChart, error) {
+	return s.c.charts.HelmCharts(namespace).Get(name)
+}
+
+func (s *source) HelmCharts(namespace string) ([]*appsv1alpha1.HelmChart, error) {
+	if namespace == "" {
+		return s.c.charts.List(labels.Everything())
+	}
+	return s.c.charts.HelmCharts(namespace).List(labels.Everything())
+}
