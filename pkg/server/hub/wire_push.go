@@ -1,6 +1,94 @@
 package hub
 
-import "context"
+import (
+	"context"
 
-// startGenericPusher is filled in by the generic pusher work in progress; it starts nothing yet.
-func startGenericPusher(_ context.Context, _ *Context) error { return nil }
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/deployer"
+	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
+)
+
+// startGenericPusher pushes Generic Descriptions into the children whose
+// tunnels this replica holds and whose ManagedCluster says the hub pushes
+// (sync mode Push or Dual, and the agent's AppPusher on). It acts in the
+// child through the tunnel as the cluster's agent (Transports.ChildConfig).
+// Every replica runs it; each acts only where it holds the tunnel, and looks
+// again at a cluster's Descriptions when its tunnel comes or goes here or
+// its sync mode or AppPusher changes.
+func startGenericPusher(ctx context.Context, c *Context) error {
+	clusters := c.Informers.Clusters().V1beta1().ManagedClusters()
+	lister := clusters.Lister()
+	ctl, err := deployer.NewController(deployer.Options{
+		Name:         "generic-pusher",
+		Parent:       c.Clusternet,
+		Descriptions: c.Informers.Apps().V1alpha1().Descriptions(),
+		Events:       c.Events,
+		Place:        func(namespace string) deployer.Placement { return pushPlacement(lister, c, namespace) },
+		Synced:       []cache.InformerSynced{clusters.Informer().HasSynced},
+		Workers:      c.Workers,
+	})
+	if err != nil {
+		return err
+	}
+	_, err = clusters.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if mc, ok := obj.(*clusterv1beta1.ManagedCluster); ok {
+				ctl.EnqueueNamespace(mc.Namespace)
+			}
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			old, ok1 := oldObj.(*clusterv1beta1.ManagedCluster)
+			mc, ok2 := newObj.(*clusterv1beta1.ManagedCluster)
+			if ok1 && ok2 && old.HubPushes() != mc.HubPushes() {
+				ctl.EnqueueNamespace(mc.Namespace)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if mc, ok := obj.(*clusterv1beta1.ManagedCluster); ok {
+				ctl.EnqueueNamespace(mc.Namespace)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	c.Transports.Tunnels().Watch(func(id string, up bool) {
+		if !up {
+			ctl.DropChild(id)
+		}
+		mcs, err := lister.List(labels.SelectorFromSet(labels.Set{clusterv1beta1.LabelClusterID: id}))
+		if err != nil {
+			return
+		}
+		for _, mc := range mcs {
+			ctl.EnqueueNamespace(mc.Namespace)
+		}
+	})
+	go ctl.Run(ctx)
+	return nil
+}
+
+// pushPlacement: this replica pushes to the namespace's cluster when the hub
+// pushes to it and its tunnel is here.
+func pushPlacement(lister clusterlisters.ManagedClusterLister, c *Context, namespace string) deployer.Placement {
+	mcs, err := lister.ManagedClusters(namespace).List(labels.Everything())
+	if err != nil {
+		return deployer.Placement{Decision: deployer.Skip}
+	}
+	if len(mcs) == 0 {
+		return deployer.Placement{Decision: deployer.Gone}
+	}
+	mc := mcs[0]
+	id := string(mc.Spec.ClusterID)
+	if !mc.HubPushes() || !c.Transports.Tunnels().Has(id) {
+		return deployer.Placement{Decision: deployer.Skip}
+	}
+	return deployer.Placement{Decision: deployer.Act, ClusterID: id, Config: func() *rest.Config { return c.Transports.ChildConfig(id) }}
+}

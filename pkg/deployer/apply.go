@@ -1,0 +1,389 @@
+package deployer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/utils/ptr"
+
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+)
+
+// crdEstablishTimeout bounds the wait for a CustomResourceDefinition the
+// Description applies to be served.
+var crdEstablishTimeout = 60 * time.Second
+
+var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// Child applies objects into one child cluster.
+type Child struct {
+	Dynamic dynamic.Interface
+	// Mapper is the child's RESTMapper over cached discovery, reset when a
+	// kind is not found (a CRD installed since).
+	Mapper *restmapper.DeferredDiscoveryRESTMapper
+}
+
+// NewChild builds a Child from a configuration reaching its apiserver.
+func NewChild(cfg *rest.Config) (*Child, error) {
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	disco, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Child{Dynamic: dyn, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))}, nil
+}
+
+// Mapping resolves gvk, resetting the cached discovery once on a miss.
+func (c *Child) Mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
+	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil && meta.IsNoMatchError(err) {
+		c.Mapper.Reset()
+		m, err = c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	}
+	return m, err
+}
+
+// Namespaced says whether the child serves gvk namespaced.
+func (c *Child) Namespaced(gvk schema.GroupVersionKind) (bool, error) {
+	m, err := c.Mapping(gvk)
+	if err != nil {
+		return false, err
+	}
+	return m.Scope.Name() == meta.RESTScopeNameNamespace, nil
+}
+
+func (c *Child) resource(m *meta.RESTMapping, namespace string) dynamic.ResourceInterface {
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		return c.Dynamic.Resource(m.Resource).Namespace(namespace)
+	}
+	return c.Dynamic.Resource(m.Resource)
+}
+
+// apply server-side applies o (dry-run when dryRun).
+func (c *Child) apply(ctx context.Context, m *meta.RESTMapping, o Object, dryRun bool) (*unstructured.Unstructured, error) {
+	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	return c.resource(m, o.Obj.GetNamespace()).Apply(ctx, o.Obj.GetName(), o.Obj, opts)
+}
+
+// Get reads r's copy in the child; nil, nil when there is none.
+func (c *Child) Get(ctx context.Context, r Ref) (*unstructured.Unstructured, error) {
+	m, err := c.Mapping(schema.FromAPIVersionAndKind(r.APIVersion, r.Kind))
+	if err != nil {
+		if meta.IsNoMatchError(err) {
+			return nil, nil // the kind is gone: so is the object
+		}
+		return nil, err
+	}
+	live, err := c.resource(m, r.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return live, err
+}
+
+// DryRun is what applying o would make of its copy in the child.
+func (c *Child) DryRun(ctx context.Context, o Object) (*unstructured.Unstructured, error) {
+	m, err := c.Mapping(o.Obj.GroupVersionKind())
+	if err != nil {
+		return nil, err
+	}
+	return c.apply(ctx, m, o, true)
+}
+
+// Apply applies o for real.
+func (c *Child) Apply(ctx context.Context, o Object) (*unstructured.Unstructured, error) {
+	m, err := c.Mapping(o.Obj.GroupVersionKind())
+	if err != nil {
+		return nil, err
+	}
+	return c.apply(ctx, m, o, false)
+}
+
+// ObjectError is a failure about one object: the Description's Failure reason.
+type ObjectError struct {
+	Ref Ref
+	// DryRun says the child rejected a dry-run: nothing of this attempt was
+	// left applied.
+	DryRun bool
+	Err    error
+}
+
+func (e *ObjectError) Error() string {
+	what := "applying"
+	if e.DryRun {
+		what = "validating (server-side dry-run)"
+	}
+	return fmt.Sprintf("%s %s in the child failed: %s%s", what, e.Ref, childMessage(e.Err), fixFor(e.Err))
+}
+
+func (e *ObjectError) Unwrap() error { return e.Err }
+
+func childMessage(err error) string {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && status.Status().Message != "" {
+		return status.Status().Message
+	}
+	return err.Error()
+}
+
+// fixFor says what to change, for the errors a child gives most.
+func fixFor(err error) string {
+	switch {
+	case meta.IsNoMatchError(err):
+		return "; install the kind's CustomResourceDefinition in the child, or add it to the Subscription's feeds"
+	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
+		return "; fix the object's template (or the Localization/Globalization overriding it) in the parent"
+	case apierrors.IsForbidden(err):
+		return "; grant clusternet-agent's ServiceAccount in the child the rights to apply it (deploy/agent/rbac.yaml), or fix what a policy in the child refuses"
+	case apierrors.IsNotFound(err):
+		return "; create what it refers to in the child, or add it to the Subscription's feeds"
+	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
+		return "; the child's copy conflicts with the template: delete it in the child or change the template"
+	}
+	return ""
+}
+
+// Plan is what one attempt applies: objs in apply order, and which to leave
+// untouched (opted out of drift correction and already at this version).
+type Plan struct {
+	Objects []Object
+	// Skip holds keys of objects not to apply.
+	Skip map[string]bool
+}
+
+// Result is the outcome of Deploy.
+type Result struct {
+	// Live is the child's copy of each applied object after its apply, by key.
+	Live map[string]*unstructured.Unstructured
+	// Err is the first failure, an *ObjectError when it concerns one object.
+	Err error
+}
+
+// Deploy dry-runs every object of p and, only if the child accepts all,
+// applies them for real. Objects in a Namespace or of a kind the
+// Description itself brings cannot be dry-run before those exist: the
+// Namespaces and CustomResourceDefinitions are applied first (and waited
+// for until Established), the remaining objects dry-run, and if one of
+// those fails the Namespaces and CustomResourceDefinitions this attempt
+// created are deleted again, leaving the child as it was. A failure of a
+// real apply after every dry-run passed (a webhook, a race) stops there:
+// the objects applied before it stay, and the next attempt continues.
+func (c *Child) Deploy(ctx context.Context, p Plan) Result {
+	res := Result{Live: map[string]*unstructured.Unstructured{}}
+	var todo []Object
+	for _, o := range p.Objects {
+		if !p.Skip[o.Ref().Key()] {
+			todo = append(todo, o)
+		}
+	}
+	newNamespaces := map[string]bool{}
+	for _, o := range todo {
+		if o.IsNamespace() {
+			newNamespaces[o.Obj.GetName()] = true
+		}
+	}
+	// 1. Dry-run what can be: all but objects waiting on a Namespace or a
+	// kind of this Description.
+	var deferred []Object
+	for _, o := range todo {
+		m, err := c.Mapping(o.Obj.GroupVersionKind())
+		if err != nil {
+			if meta.IsNoMatchError(err) && crdDefines(todo, o.Obj.GroupVersionKind().GroupKind()) {
+				deferred = append(deferred, o)
+				continue
+			}
+			res.Err = &ObjectError{Ref: o.Ref(), DryRun: true, Err: err}
+			return res
+		}
+		if _, err := c.apply(ctx, m, o, true); err != nil {
+			if isNamespaceNotFound(err, o.Obj.GetNamespace()) && newNamespaces[o.Obj.GetNamespace()] {
+				deferred = append(deferred, o)
+				continue
+			}
+			res.Err = &ObjectError{Ref: o.Ref(), DryRun: true, Err: err}
+			return res
+		}
+	}
+	// 2. Objects that wait on a Namespace or a CRD: create those, then dry-run.
+	if len(deferred) > 0 {
+		created, err := c.applyFoundations(ctx, todo, res.Live)
+		if err == nil {
+			err = c.dryRunAll(ctx, deferred)
+		}
+		if err != nil {
+			for _, r := range created {
+				delete(res.Live, r.Key()) // undone below
+			}
+			if rbErr := c.rollback(ctx, created); rbErr != nil {
+				err = fmt.Errorf("%w (and undoing the Namespaces and CustomResourceDefinitions it created failed: %w)", err, rbErr)
+			}
+			res.Err = err
+			return res
+		}
+	}
+	// 3. Apply for real, in order.
+	for _, o := range todo {
+		live, err := c.Apply(ctx, o)
+		if err != nil {
+			res.Err = &ObjectError{Ref: o.Ref(), Err: err}
+			return res
+		}
+		res.Live[o.Ref().Key()] = live
+		if o.IsCRD() {
+			if err := c.waitEstablished(ctx, o); err != nil {
+				res.Err = err
+				return res
+			}
+		}
+	}
+	return res
+}
+
+func (c *Child) dryRunAll(ctx context.Context, objs []Object) error {
+	for _, o := range objs {
+		if _, err := c.DryRun(ctx, o); err != nil {
+			return &ObjectError{Ref: o.Ref(), DryRun: true, Err: err}
+		}
+	}
+	return nil
+}
+
+// applyFoundations applies the Namespaces and CRDs among objs (after a
+// dry-run each), waits for the CRDs to be Established, and returns those it
+// created (that did not exist before).
+func (c *Child) applyFoundations(ctx context.Context, objs []Object, live map[string]*unstructured.Unstructured) ([]Ref, error) {
+	var created []Ref
+	for _, o := range objs {
+		if !o.IsNamespace() && !o.IsCRD() {
+			continue
+		}
+		existing, err := c.Get(ctx, o.Ref())
+		if err != nil {
+			return created, &ObjectError{Ref: o.Ref(), DryRun: true, Err: err}
+		}
+		if existing != nil && existing.GetDeletionTimestamp() != nil {
+			return created, &ObjectError{Ref: o.Ref(), DryRun: true,
+				Err: fmt.Errorf("it is being deleted in the child; it is applied again once gone")}
+		}
+		got, err := c.Apply(ctx, o)
+		if err != nil {
+			return created, &ObjectError{Ref: o.Ref(), Err: err}
+		}
+		if existing == nil {
+			created = append(created, o.Ref())
+		}
+		live[o.Ref().Key()] = got
+		if o.IsCRD() {
+			if err := c.waitEstablished(ctx, o); err != nil {
+				return created, err
+			}
+		}
+	}
+	c.Mapper.Reset()
+	return created, nil
+}
+
+// rollback deletes what applyFoundations created, CRDs before Namespaces.
+func (c *Child) rollback(ctx context.Context, created []Ref) error {
+	var errs []error
+	for _, r := range DeleteOrder(created) {
+		if _, err := c.Delete(ctx, r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Child) waitEstablished(ctx context.Context, o Object) error {
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, crdEstablishTimeout, true, func(ctx context.Context) (bool, error) {
+		crd, err := c.Dynamic.Resource(crdGVR).Get(ctx, o.Obj.GetName(), metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+		for _, cond := range conds {
+			m, _ := cond.(map[string]any)
+			if m["type"] == "Established" && m["status"] == "True" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return &ObjectError{Ref: o.Ref(), Err: fmt.Errorf("not Established within %s: check the CRD's status.conditions in the child", crdEstablishTimeout)}
+	}
+	c.Mapper.Reset()
+	return nil
+}
+
+// Delete deletes r from the child (in the background: dependents go after
+// it). It reports whether r still exists (being deleted).
+func (c *Child) Delete(ctx context.Context, r Ref) (bool, error) {
+	m, err := c.Mapping(schema.FromAPIVersionAndKind(r.APIVersion, r.Kind))
+	if err != nil {
+		if meta.IsNoMatchError(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	err = c.resource(m, r.Namespace).Delete(ctx, r.Name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("deleting %s in the child: %w", r, err)
+	}
+	return true, nil
+}
+
+// DeleteOwned deletes r if the child's copy was applied for the Description
+// namespace/name (an object another Description or a user took over is left
+// alone). It reports whether r still exists.
+func (c *Child) DeleteOwned(ctx context.Context, r Ref, namespace, name string) (bool, error) {
+	live, err := c.Get(ctx, r)
+	if err != nil || live == nil {
+		return false, err
+	}
+	if !OwnedBy(live, namespace, name) {
+		return false, nil
+	}
+	if live.GetDeletionTimestamp() != nil {
+		return true, nil
+	}
+	return c.Delete(ctx, r)
+}
+
+// isNamespaceNotFound says whether err is the child refusing an object
+// because its namespace does not exist.
+func isNamespaceNotFound(err error, namespace string) bool {
+	var status apierrors.APIStatus
+	if namespace == "" || !apierrors.IsNotFound(err) || !errors.As(err, &status) {
+		return false
+	}
+	d := status.Status().Details
+	return d != nil && d.Kind == "namespaces" && d.Name == namespace ||
+		strings.Contains(status.Status().Message, fmt.Sprintf("namespaces %q not found", namespace))
+}
+
+// The labels every applied object carries, for watching them in the child.
+var watchedLabel = appsv1alpha1.LabelDescriptionName

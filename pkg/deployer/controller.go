@@ -1,0 +1,798 @@
+package deployer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
+	appsinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/apps/v1alpha1"
+	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
+)
+
+// Event reasons on Descriptions.
+const (
+	ReasonDeployed       = "SuccessfullyDeployed"
+	ReasonDeployFailed   = "FailedDeploying"
+	ReasonPruned         = "Pruned"
+	ReasonDriftCorrected = "DriftCorrected"
+	ReasonDriftDetected  = "DriftDetected"
+	ReasonDeleted        = "DeletedFromChild"
+	ReasonDeleteFailed   = "FailedDeletingFromChild"
+)
+
+// Decision is what one deployer (a hub replica, an agent) does about the
+// Descriptions of one cluster.
+type Decision int
+
+// The decisions.
+const (
+	// Skip: someone else applies (the agent in Pull, the hub in Push, the
+	// replica holding the tunnel), or nobody can reach the cluster now.
+	Skip Decision = iota
+	// Act: this deployer applies.
+	Act
+	// Gone: the cluster is no longer registered; nothing can clean it up,
+	// so a deleted Description's finalizer is just removed.
+	Gone
+)
+
+// Placement says who applies the Descriptions of a dedicated namespace.
+type Placement struct {
+	Decision Decision
+	// ClusterID names the child (with Act).
+	ClusterID string
+	// Config reaches the child (with Act); called once per child watch.
+	Config func() *rest.Config
+}
+
+// Options build a Controller.
+type Options struct {
+	// Name names the controller in logs and metrics.
+	Name string
+	// Parent writes Descriptions (finalizer, status).
+	Parent       versioned.Interface
+	Descriptions appsinformers.DescriptionInformer
+	// Events records on Descriptions (as clusternet-hub or clusternet-agent).
+	Events record.EventRecorder
+	// Place decides, per dedicated namespace, whether this deployer acts.
+	Place func(namespace string) Placement
+	// Synced are further informers Place reads, waited for before work starts.
+	Synced  []cache.InformerSynced
+	Workers int
+	// Resync is how often a deployed Description is applied again in full
+	// (drift is corrected as it happens; this also catches what happened
+	// while nobody watched). Default 5 minutes.
+	Resync time.Duration
+}
+
+// Controller deploys Generic Descriptions into the children it may reach.
+type Controller struct {
+	opts   Options
+	lister appslisters.DescriptionLister
+	queue  workqueue.TypedRateLimitingInterface[string]
+	ctx    context.Context
+
+	mu       sync.Mutex
+	states   map[string]*descState
+	children map[string]*childWatch
+}
+
+// descState is what the controller remembers of one Description between
+// syncs. Nothing in it is needed after a restart: it starts over with a
+// full deploy, which is idempotent.
+type descState struct {
+	uid       types.UID
+	clusterID string
+	// deployed is the generation last deployed successfully (0: none yet).
+	deployed int64
+	lastFull time.Time
+	// failures count failed deploys of generation failedGen; the next
+	// attempt of that generation waits until retryAt.
+	failures  int
+	failedGen int64
+	retryAt   time.Time
+	candidate map[string]watchEvent
+}
+
+// retryBackoff paces attempts of a Description that failed: the same spec
+// fails the same way, so retry slowly (a Namespace or CRD it waits for may
+// still appear).
+var retryBackoff = wait.Backoff{Duration: 2 * time.Second, Factor: 2, Steps: 9, Cap: 5 * time.Minute}
+
+func backoffFor(failures int) time.Duration {
+	b := retryBackoff
+	var d time.Duration
+	for range min(failures, b.Steps) {
+		d = b.Step()
+	}
+	return d
+}
+
+// NewController builds a controller; Run starts it.
+func NewController(opts Options) (*Controller, error) {
+	if opts.Resync <= 0 {
+		opts.Resync = 5 * time.Minute
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 2
+	}
+	c := &Controller{
+		opts:   opts,
+		lister: opts.Descriptions.Lister(),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: opts.Name}),
+		states:   map[string]*descState{},
+		children: map[string]*childWatch{},
+	}
+	_, err := opts.Descriptions.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: c.enqueue,
+		UpdateFunc: func(oldObj, newObj any) {
+			old, ok1 := oldObj.(*appsv1alpha1.Description)
+			d, ok2 := newObj.(*appsv1alpha1.Description)
+			// Status writes (ours) change neither generation nor deletion.
+			if ok1 && ok2 && old.Generation == d.Generation && (old.DeletionTimestamp == nil) == (d.DeletionTimestamp == nil) &&
+				old.UID == d.UID && old.ResourceVersion != d.ResourceVersion && maps.Equal(old.Labels, d.Labels) {
+				return
+			}
+			c.enqueue(newObj)
+		},
+		DeleteFunc: c.enqueue,
+	})
+	return c, err
+}
+
+func (c *Controller) enqueue(obj any) {
+	if d, ok := obj.(*appsv1alpha1.Description); ok && d.Spec.Deployer != appsv1alpha1.DescriptionGenericDeployer {
+		return
+	}
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Add(key)
+}
+
+// EnqueueNamespace looks again at every Description of a dedicated
+// namespace (its cluster's tunnel or sync mode changed).
+func (c *Controller) EnqueueNamespace(namespace string) {
+	descs, err := c.lister.Descriptions(namespace).List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, d := range descs {
+		c.enqueue(d)
+	}
+}
+
+// DropChild stops watching a child (its tunnel went away from this
+// replica). Its Descriptions are deployed in full when it is reached again.
+func (c *Controller) DropChild(clusterID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w, ok := c.children[clusterID]; ok {
+		w.stop()
+		delete(c.children, clusterID)
+	}
+	for _, st := range c.states {
+		if st.clusterID == clusterID {
+			st.deployed = 0
+		}
+	}
+}
+
+// Run works until ctx ends.
+func (c *Controller) Run(ctx context.Context) {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	c.ctx = ctx
+	logger := klog.FromContext(ctx).WithValues("controller", c.opts.Name)
+	ctx = klog.NewContext(ctx, logger)
+	logger.Info("Starting controller")
+	if !cache.WaitForCacheSync(ctx.Done(), append([]cache.InformerSynced{c.opts.Descriptions.Informer().HasSynced}, c.opts.Synced...)...) {
+		return
+	}
+	for range c.opts.Workers {
+		go wait.UntilWithContext(ctx, func(ctx context.Context) {
+			for c.next(ctx) {
+			}
+		}, time.Second)
+	}
+	<-ctx.Done()
+	c.mu.Lock()
+	for id, w := range c.children {
+		w.stop()
+		delete(c.children, id)
+	}
+	c.mu.Unlock()
+	logger.Info("Stopping controller")
+}
+
+func (c *Controller) next(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	again, err := c.sync(ctx, key)
+	switch {
+	case err != nil:
+		utilruntime.HandleErrorWithContext(ctx, err, "Sync failed, will retry", "controller", c.opts.Name, "description", key)
+		c.queue.AddRateLimited(key)
+	case again > 0:
+		c.queue.Forget(key)
+		c.queue.AddAfter(key, again)
+	default:
+		c.queue.Forget(key)
+	}
+	return true
+}
+
+// observe hears a change of an object in a child.
+func (c *Controller) observe(descKey string, ev watchEvent) {
+	if !ev.statusOnly {
+		c.mu.Lock()
+		st := c.states[descKey]
+		if st != nil {
+			if st.candidate == nil {
+				st.candidate = map[string]watchEvent{}
+			}
+			st.candidate[ev.ref.Key()] = ev
+		}
+		c.mu.Unlock()
+		if st == nil {
+			return // not a Description this deployer handles
+		}
+	}
+	c.queue.Add(descKey)
+}
+
+func (c *Controller) state(key string, desc *appsv1alpha1.Description, clusterID string) *descState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.states[key]
+	if st == nil || st.uid != desc.UID || st.clusterID != clusterID {
+		st = &descState{uid: desc.UID, clusterID: clusterID}
+		c.states[key] = st
+	}
+	return st
+}
+
+// forget drops what the controller holds for key, and the child watches
+// nobody uses any more.
+func (c *Controller) forget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.states, key)
+	for id, w := range c.children {
+		w.mu.Lock()
+		delete(w.users, key)
+		unused := len(w.users) == 0
+		w.mu.Unlock()
+		if unused {
+			w.stop()
+			delete(c.children, id)
+		}
+	}
+}
+
+func (c *Controller) childFor(p Placement, key string) (*childWatch, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := c.children[p.ClusterID]
+	if !ok {
+		child, err := NewChild(p.Config())
+		if err != nil {
+			return nil, fmt.Errorf("client of cluster %s: %w", p.ClusterID, err)
+		}
+		w = newChildWatch(c.ctx, p.ClusterID, child, c.observe)
+		c.children[p.ClusterID] = w
+	}
+	w.mu.Lock()
+	w.users[key] = true
+	w.mu.Unlock()
+	return w, nil
+}
+
+func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error) {
+	namespace, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return 0, nil
+	}
+	desc, err := c.lister.Descriptions(namespace).Get(name)
+	if apierrors.IsNotFound(err) {
+		c.forget(key)
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if desc.Spec.Deployer != appsv1alpha1.DescriptionGenericDeployer {
+		return 0, nil
+	}
+	logger := klog.FromContext(ctx).WithValues("description", klog.KObj(desc))
+	ctx = klog.NewContext(ctx, logger)
+	p := c.opts.Place(namespace)
+	logger.V(4).Info("Placed", "decision", p.Decision)
+	switch p.Decision {
+	case Gone:
+		c.forget(key)
+		if desc.DeletionTimestamp != nil {
+			logger.Info("Cluster is no longer registered; removing the finalizer without cleaning up")
+			_, err := c.setFinalizer(ctx, desc, false)
+			return 0, err
+		}
+		return 0, nil
+	case Skip:
+		c.forget(key)
+		return 0, nil
+	}
+	w, err := c.childFor(p, key)
+	if err != nil {
+		return 0, err
+	}
+	st := c.state(key, desc, p.ClusterID)
+	logger.V(4).Info("Syncing", "cluster", p.ClusterID, "generation", desc.Generation, "deployed", st.deployed, "deleting", desc.DeletionTimestamp != nil)
+	if desc.DeletionTimestamp != nil {
+		return c.cleanup(ctx, w, desc)
+	}
+	if !slices.Contains(desc.Finalizers, appsv1alpha1.Finalizer) {
+		// Added before anything reaches the child, so nothing is left behind.
+		if desc, err = c.setFinalizer(ctx, desc, true); err != nil || desc == nil {
+			return 0, err
+		}
+	}
+	objs, err := Objects(desc, w.child.Namespaced)
+	if err != nil {
+		st.deployed = 0
+		return 0, c.finish(ctx, desc, nil, nil, err)
+	}
+	w.watch(append(refs(objs), statusRefs(desc)...))
+
+	if st.deployed != desc.Generation || time.Since(st.lastFull) >= c.opts.Resync {
+		if wait := time.Until(st.retryAt); wait > 0 && st.failedGen == desc.Generation {
+			return wait, nil
+		}
+		return c.deploy(ctx, w, st, desc, objs)
+	}
+	if err := c.correctDrift(ctx, w, st, desc, objs); err != nil {
+		return 0, err
+	}
+	if err := c.refreshStatus(ctx, w, st, desc, objs); err != nil {
+		return 0, err
+	}
+	return c.opts.Resync - time.Since(st.lastFull), nil
+}
+
+func statusRefs(desc *appsv1alpha1.Description) []Ref {
+	out := make([]Ref, 0, len(desc.Status.ManifestStatuses))
+	for _, ms := range desc.Status.ManifestStatuses {
+		out = append(out, RefOf(ms))
+	}
+	return out
+}
+
+// deploy applies desc in full: dry-run, apply, prune, status.
+func (c *Controller) deploy(ctx context.Context, w *childWatch, st *descState, desc *appsv1alpha1.Description, objs []Object) (time.Duration, error) {
+	logger := klog.FromContext(ctx)
+	start := time.Now()
+	// Write-ahead: the status lists every object before it is applied, so
+	// a crash after applying never loses track of what to prune.
+	written, err := c.recordIntent(ctx, desc, objs)
+	if err != nil {
+		return 0, err
+	}
+	desc = written.DeepCopy()
+	// What this Description applied before: the status as just written
+	// (the cached copy may lag behind our own last write).
+	prev := desc.Status.ManifestStatuses
+	w.watch(refs(objs))
+	w.waitSynced(ctx, refs(objs))
+	skip, err := c.unchangedOptOuts(ctx, w, desc, objs)
+	if err != nil {
+		return 0, err
+	}
+	res := w.child.Deploy(ctx, Plan{Objects: ApplyOrder(objs), Skip: skip})
+	w.watch(refs(objs)) // kinds a CRD of this Description just brought
+	var pending []appsv1alpha1.ManifestStatus
+	deployErr := res.Err
+	if deployErr == nil {
+		var errs []error
+		for _, r := range DeleteOrder(PruneSet(prev, objs)) {
+			still, err := w.child.DeleteOwned(ctx, r, desc.Namespace, desc.Name)
+			if err != nil {
+				errs = append(errs, err)
+				pending = append(pending, appsv1alpha1.ManifestStatus{Feed: r.Feed(), FeedStatus: appsv1alpha1.FeedStatus{Reason: err.Error()}})
+				continue
+			}
+			if still {
+				c.opts.Events.Eventf(desc, corev1.EventTypeNormal, ReasonPruned, "Deleted %s from the child: no longer in the Description", r)
+			}
+		}
+		if len(errs) > 0 {
+			deployErr = fmt.Errorf("pruning objects no longer in the Description: %w", errors.Join(errs...))
+		}
+	} else {
+		for _, r := range PruneSet(prev, objs) {
+			pending = append(pending, appsv1alpha1.ManifestStatus{Feed: r.Feed(), FeedStatus: appsv1alpha1.FeedStatus{Reason: reasonPrune}})
+		}
+	}
+	statuses := make([]appsv1alpha1.ManifestStatus, 0, len(objs)+len(pending))
+	for _, o := range objs {
+		live, ok := res.Live[o.Ref().Key()]
+		if !ok {
+			if live, err = w.child.Get(ctx, o.Ref()); err != nil {
+				return 0, err
+			}
+		}
+		statuses = append(statuses, c.manifestStatus(o, live, desc, skip[o.Ref().Key()]))
+	}
+	statuses = append(statuses, pending...)
+	if err := c.finish(ctx, desc, statuses, prev, deployErr); err != nil {
+		return 0, err
+	}
+	st.lastFull = time.Now()
+	if deployErr != nil {
+		st.deployed = 0
+		if st.failedGen != desc.Generation {
+			st.failedGen, st.failures = desc.Generation, 0
+		}
+		st.failures++
+		st.retryAt = time.Now().Add(backoffFor(st.failures))
+		if apierrors.IsInvalid(deployErr) || apierrors.IsBadRequest(deployErr) {
+			// The child refuses this spec as such: it fails the same way
+			// until the Description (or the child's schema) changes.
+			st.retryAt = time.Now().Add(c.opts.Resync)
+		}
+		logger.Info("Deploying failed", "reason", deployErr.Error(), "retryIn", time.Until(st.retryAt).Round(time.Second))
+		return time.Until(st.retryAt), nil
+	}
+	st.deployed, st.failures, st.retryAt = desc.Generation, 0, time.Time{}
+	logger.V(2).Info("Deployed", "objects", len(objs), "duration", time.Since(start).Round(time.Millisecond))
+	return c.opts.Resync, nil
+}
+
+// manifestStatus is o's status; keptDeleted says o is missing because it
+// was deleted by hand and opts out of drift correction (it stays deleted
+// until the Description changes).
+func (c *Controller) manifestStatus(o Object, live *unstructured.Unstructured, desc *appsv1alpha1.Description, keptDeleted bool) appsv1alpha1.ManifestStatus {
+	ms := ManifestStatusOf(o, live, desc.Namespace, desc.Name)
+	if live == nil && keptDeleted {
+		ms.Reason = reasonDeletedKept
+	}
+	return ms
+}
+
+// keptDeleted says desc's status (for its current generation) reports o as
+// deleted by hand and kept deleted.
+func keptDeleted(desc *appsv1alpha1.Description, o Object) bool {
+	if desc.Status.ObservedGeneration != desc.Generation {
+		return false
+	}
+	for _, ms := range desc.Status.ManifestStatuses {
+		if RefOf(ms).Key() == o.Ref().Key() {
+			return !ms.Applied && ms.Reason == reasonDeletedKept
+		}
+	}
+	return false
+}
+
+// unchangedOptOuts are the objects opted out of drift correction that the
+// child already holds at this version (hand edits stand), or that were
+// deleted by hand since this generation deployed (they stay deleted).
+func (c *Controller) unchangedOptOuts(ctx context.Context, w *childWatch, desc *appsv1alpha1.Description, objs []Object) (map[string]bool, error) {
+	skip := map[string]bool{}
+	for _, o := range objs {
+		live, err := w.live(ctx, o.Ref())
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case live == nil:
+			if o.DriftCorrectionDisabled() && keptDeleted(desc, o) {
+				skip[o.Ref().Key()] = true
+			}
+		case (o.DriftCorrectionDisabled() || driftCorrectionDisabled(live)) && OwnedBy(live, desc.Namespace, desc.Name) &&
+			live.GetAnnotations()[AnnotationAppliedHash] == o.Hash:
+			skip[o.Ref().Key()] = true
+		}
+	}
+	return skip, nil
+}
+
+// recordIntent lists objs in the status before they are applied, next to
+// what it already lists, and returns the Description as written.
+func (c *Controller) recordIntent(ctx context.Context, desc *appsv1alpha1.Description, objs []Object) (*appsv1alpha1.Description, error) {
+	return c.writeStatus(ctx, desc, func(status *appsv1alpha1.DescriptionStatus) {
+		known := map[string]bool{}
+		for _, ms := range status.ManifestStatuses {
+			known[RefOf(ms).Key()] = true
+		}
+		for _, o := range objs {
+			if !known[o.Ref().Key()] {
+				status.ManifestStatuses = append(status.ManifestStatuses, appsv1alpha1.ManifestStatus{Feed: o.Ref().Feed(),
+					FeedStatus: appsv1alpha1.FeedStatus{Reason: reasonNotApplied}})
+			}
+		}
+		if status.Phase == "" {
+			status.Phase = appsv1alpha1.DescriptionPhasePending
+		}
+	})
+}
+
+// finish writes the outcome of a deploy and records its events.
+func (c *Controller) finish(ctx context.Context, desc *appsv1alpha1.Description, statuses, prev []appsv1alpha1.ManifestStatus, deployErr error) error {
+	status := appsv1alpha1.DescriptionStatus{Phase: appsv1alpha1.DescriptionPhaseSuccess, ManifestStatuses: statuses, ObservedGeneration: desc.Generation}
+	if deployErr != nil {
+		status.Phase = appsv1alpha1.DescriptionPhaseFailure
+		status.Reason = deployErr.Error()
+		if statuses == nil {
+			status.ManifestStatuses = prev
+			if prev == nil {
+				status.ManifestStatuses = desc.Status.ManifestStatuses
+			}
+		}
+		var oe *ObjectError
+		if errors.As(deployErr, &oe) {
+			for i := range status.ManifestStatuses {
+				if RefOf(status.ManifestStatuses[i]).Key() == oe.Ref.Key() {
+					status.ManifestStatuses[i].Reason = oe.Error()
+				}
+			}
+		}
+	}
+	var old appsv1alpha1.DescriptionStatus
+	if _, err := c.writeStatus(ctx, desc, func(s *appsv1alpha1.DescriptionStatus) {
+		old = *s.DeepCopy()
+		*s = status
+	}); err != nil {
+		return err
+	}
+	// One event per outcome of a generation, even across restarts.
+	reported := old.Phase == status.Phase && old.ObservedGeneration == desc.Generation && old.Reason == status.Reason
+	switch {
+	case reported:
+	case deployErr == nil:
+		c.opts.Events.Eventf(desc, corev1.EventTypeNormal, ReasonDeployed, "Description %s/%s is deployed successfully", desc.Namespace, desc.Name)
+	default:
+		c.opts.Events.Event(desc, corev1.EventTypeWarning, ReasonDeployFailed, status.Reason)
+	}
+	return nil
+}
+
+// writeStatus applies mutate to the Description's status and writes it
+// unless nothing changed. On a conflict it applies mutate again to a fresh
+// copy: what mutate does not set stays as the latest writer left it.
+func (c *Controller) writeStatus(ctx context.Context, desc *appsv1alpha1.Description, mutate func(*appsv1alpha1.DescriptionStatus)) (*appsv1alpha1.Description, error) {
+	client := c.opts.Parent.AppsV1alpha1().Descriptions(desc.Namespace)
+	current := desc
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d := current.DeepCopy()
+		mutate(&d.Status)
+		if equality.Semantic.DeepEqual(d.Status, current.Status) {
+			return nil
+		}
+		written, err := client.UpdateStatus(ctx, d, metav1.UpdateOptions{FieldManager: FieldManager})
+		if err == nil {
+			current = written
+			return nil
+		}
+		if apierrors.IsConflict(err) {
+			fresh, getErr := client.Get(ctx, desc.Name, metav1.GetOptions{})
+			switch {
+			case getErr != nil:
+				return getErr
+			case fresh.UID != desc.UID:
+				return apierrors.NewNotFound(appsv1alpha1.Resource("descriptions"), desc.Name)
+			}
+			current = fresh
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("writing the status of Description %s/%s: %w", desc.Namespace, desc.Name, err)
+	}
+	return current, nil
+}
+
+// setFinalizer adds or removes the deployer's finalizer and returns the
+// Description as written (nil when it is gone).
+func (c *Controller) setFinalizer(ctx context.Context, desc *appsv1alpha1.Description, add bool) (*appsv1alpha1.Description, error) {
+	finalizers := slices.DeleteFunc(slices.Clone(desc.Finalizers), func(f string) bool { return f == appsv1alpha1.Finalizer })
+	if add {
+		finalizers = append(finalizers, appsv1alpha1.Finalizer)
+	}
+	if len(finalizers) == len(desc.Finalizers) {
+		return desc, nil
+	}
+	// resourceVersion makes it a compare-and-swap: a conflict retries.
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"finalizers": finalizers, "resourceVersion": desc.ResourceVersion}})
+	if err != nil {
+		return nil, err
+	}
+	written, err := c.opts.Parent.AppsV1alpha1().Descriptions(desc.Namespace).Patch(ctx, desc.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return written, err
+}
+
+// correctDrift checks the objects that changed in the child since the last
+// look, and re-applies (or reports) those the Description's version no
+// longer matches.
+func (c *Controller) correctDrift(ctx context.Context, w *childWatch, st *descState, desc *appsv1alpha1.Description, objs []Object) error {
+	c.mu.Lock()
+	candidates := st.candidate
+	st.candidate = nil
+	c.mu.Unlock()
+	if len(candidates) == 0 {
+		return nil
+	}
+	byKey := make(map[string]Object, len(objs))
+	for _, o := range objs {
+		byKey[o.Ref().Key()] = o
+	}
+	var errs []error
+	for k, ev := range candidates {
+		o, ok := byKey[k]
+		if !ok {
+			continue // no longer in the Description: pruned
+		}
+		live, err := w.child.Get(ctx, o.Ref())
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var wouldBe *unstructured.Unstructured
+		if live != nil {
+			if !OwnedBy(live, desc.Namespace, desc.Name) {
+				continue
+			}
+			if wouldBe, err = w.child.DryRun(ctx, o); err != nil {
+				errs = append(errs, &ObjectError{Ref: o.Ref(), DryRun: true, Err: err})
+				continue
+			}
+			if writer, _ := LastWriter(live); writer != "" {
+				ev.writer = writer
+			}
+		}
+		d := DecideDrift(o, live, wouldBe)
+		if d.Action == NoDrift {
+			continue
+		}
+		what := "was changed in the child"
+		if d.Deleted {
+			what = "was deleted from the child"
+		} else {
+			if ev.writer != "" {
+				what += " by field manager " + ev.writer
+			}
+			what += " (" + strings.Join(d.Fields, ", ") + ")"
+		}
+		klog.FromContext(ctx).Info("Drift", "object", o.Ref().String(), "change", what, "corrected", d.Action == Correct)
+		if d.Action == Report {
+			c.opts.Events.Eventf(desc, corev1.EventTypeWarning, ReasonDriftDetected, "%s %s; left as is because it has annotation %s=%s",
+				o.Ref(), what, appsv1alpha1.AnnotationDriftCorrection, DriftCorrectionDisabled)
+			continue
+		}
+		if _, err := w.child.Apply(ctx, o); err != nil {
+			errs = append(errs, &ObjectError{Ref: o.Ref(), Err: err})
+			continue
+		}
+		verb := "re-applied the Description's version"
+		if d.Deleted {
+			verb = "re-created it"
+		}
+		c.opts.Events.Eventf(desc, corev1.EventTypeWarning, ReasonDriftCorrected, "%s %s; %s", o.Ref(), what, verb)
+	}
+	if len(errs) > 0 {
+		// Look again: the failed ones are checked on the next full deploy.
+		st.deployed = 0
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// refreshStatus recomputes the object statuses from the child's copies
+// (the watch cache) and writes them when they changed.
+func (c *Controller) refreshStatus(ctx context.Context, w *childWatch, st *descState, desc *appsv1alpha1.Description, objs []Object) error {
+	statuses := make([]appsv1alpha1.ManifestStatus, 0, len(objs))
+	for _, o := range objs {
+		live, known := w.cached(o.Ref())
+		if !known || live == nil || live.GetAnnotations()[AnnotationAppliedHash] != o.Hash {
+			// The cache may not have seen our last apply yet: ask.
+			var err error
+			if live, err = w.child.Get(ctx, o.Ref()); err != nil {
+				return err
+			}
+		}
+		// This generation deployed whole: a missing object was deleted since.
+		kept := o.DriftCorrectionDisabled() && st.deployed == desc.Generation
+		statuses = append(statuses, c.manifestStatus(o, live, desc, kept))
+	}
+	_, err := c.writeStatus(ctx, desc, func(s *appsv1alpha1.DescriptionStatus) {
+		if s.ObservedGeneration == desc.Generation {
+			s.ManifestStatuses = statuses
+		}
+	})
+	return err
+}
+
+// cleanup deletes a deleted Description's objects from the child, Namespaces
+// last, and removes the finalizer once they are gone.
+func (c *Controller) cleanup(ctx context.Context, w *childWatch, desc *appsv1alpha1.Description) (time.Duration, error) {
+	if !slices.Contains(desc.Finalizers, appsv1alpha1.Finalizer) {
+		return 0, nil
+	}
+	all := statusRefs(desc)
+	if objs, err := Objects(desc, w.child.Namespaced); err == nil {
+		all = append(all, refs(objs)...)
+	}
+	seen := map[string]bool{}
+	var order []Ref
+	for _, r := range all {
+		if r.Name != "" && !seen[r.Key()] {
+			seen[r.Key()] = true
+			order = append(order, r)
+		}
+	}
+	order = DeleteOrder(order)
+	var errs []error
+	pending := 0
+	for _, namespaces := range []bool{false, true} {
+		if pending > 0 || len(errs) > 0 {
+			break // namespaces only once the rest is gone
+		}
+		for _, r := range order {
+			if isNamespace(r.GroupKind()) != namespaces {
+				continue
+			}
+			still, err := w.child.DeleteOwned(ctx, r, desc.Namespace, desc.Name)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if still {
+				pending++
+			}
+		}
+	}
+	if len(errs) > 0 {
+		err := errors.Join(errs...)
+		c.opts.Events.Eventf(desc, corev1.EventTypeWarning, ReasonDeleteFailed, "Deleting the Description's objects from the child: %v", err)
+		return 0, err
+	}
+	if pending > 0 {
+		return time.Second, nil // wait until they are gone
+	}
+	if _, err := c.setFinalizer(ctx, desc, false); err != nil {
+		return 0, err
+	}
+	c.opts.Events.Eventf(desc, corev1.EventTypeNormal, ReasonDeleted, "Deleted the Description's objects from the child (%d listed)", len(order))
+	c.forget(cache.MetaObjectToName(desc).String())
+	return 0, nil
+}
