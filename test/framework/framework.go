@@ -74,8 +74,9 @@ type Hub struct {
 
 // StartHub starts the hub on a free loopback port with a serving certificate
 // for clusternet-hub.clusternet-system.svc, registers it with an
-// ExternalName Service to localhost and an APIService, and returns once a
-// real request through the parent reaches it.
+// ExternalName Service to localhost and the APIServices of
+// proxies.clusternet.io and shadow, and returns once real requests through
+// the parent reach both.
 func StartHub(ctx context.Context, dir string, start Starter, parent *testbed.Cluster, binary string, extraArgs ...string) (*Hub, error) {
 	port, release, err := testbed.ReservePort()
 	if err != nil {
@@ -125,6 +126,17 @@ spec:
   versionPriority: 100
   caBundle: %s
   service: {name: clusternet-hub, namespace: clusternet-system, port: %d}
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1alpha1.shadow}
+spec:
+  group: shadow
+  version: v1alpha1
+  groupPriorityMinimum: 100
+  versionPriority: 100
+  caBundle: %[2]s
+  service: {name: clusternet-hub, namespace: clusternet-system, port: %[3]d}
 `, port, base64.StdEncoding.EncodeToString(ca.CertPEM), port)
 	if err := kubectl(ctx, parent, apiService, "apply", "-f", "-"); err != nil {
 		return nil, err
@@ -138,6 +150,16 @@ spec:
 	})
 	if err != nil {
 		return nil, fmt.Errorf("proxies.clusternet.io not served through the parent: %w\n%s", err, h.LogTail(3000))
+	}
+	// The shadow API answers once it has discovered the parent's resources.
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		if h.Exited() {
+			return false, fmt.Errorf("hub exited:\n%s", h.LogTail(3000))
+		}
+		return kubectl(ctx, parent, "", "get", "--raw", "/apis/shadow/v1alpha1/namespaces") == nil, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("shadow/v1alpha1 not served through the parent: %w\n%s", err, h.LogTail(3000))
 	}
 	return h, nil
 }

@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"fmt"
 	"net/http"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -18,6 +20,7 @@ import (
 
 	proxiesv1alpha1 "github.com/clusternet/clusternet/pkg/apis/proxies/v1alpha1"
 	"github.com/clusternet/clusternet/pkg/generated/openapi"
+	"github.com/clusternet/clusternet/pkg/server/hub/shadow"
 	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
 	"github.com/clusternet/clusternet/pkg/version"
 )
@@ -62,7 +65,8 @@ func longRunning(r *http.Request, ri *request.RequestInfo) bool {
 	return genericfilters.BasicLongRunningRequestCheck(sets.NewString("watch", "proxy"), sets.NewString("attach", "exec", "proxy", "log", "portforward"))(r, ri)
 }
 
-// newAPIServer builds the aggregated API server for proxies.clusternet.io.
+// newAPIServer builds the aggregated API server for proxies.clusternet.io
+// and the shadow API (shadow/v1alpha1, served by its own handler).
 func (o *Options) newAPIServer(c *Context) (*genericapiserver.GenericAPIServer, error) {
 	if o.Kubeconfig != "" {
 		if o.Recommended.CoreAPI.CoreAPIKubeconfigPath == "" {
@@ -97,6 +101,18 @@ func (o *Options) newAPIServer(c *Context) (*genericapiserver.GenericAPIServer, 
 	}
 	if err := server.InstallAPIGroup(&group); err != nil {
 		return nil, err
+	}
+	shadowAPI, err := shadow.New(shadow.Options{
+		Config:              c.Config,
+		AuthorizeRealKind:   o.ShadowAuthorizeRealKind,
+		MaxRequestBodyBytes: config.MaxRequestBodyBytes,
+		MinRequestTimeout:   time.Duration(config.MinRequestTimeout) * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("shadow API: %w", err)
+	}
+	if err := shadowAPI.Install(server); err != nil {
+		return nil, fmt.Errorf("shadow API: %w", err)
 	}
 	return server, nil
 }

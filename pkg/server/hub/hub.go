@@ -51,6 +51,9 @@ type Options struct {
 	// delegated authentication and authorization). --secure-port=0 runs
 	// the controllers alone.
 	Recommended *genericoptions.RecommendedOptions
+	// ShadowAuthorizeRealKind makes shadow API requests also need the
+	// caller's permission on the real kind (docs/shadow.md).
+	ShadowAuthorizeRealKind bool
 
 	FeatureGates featuregate.MutableFeatureGate
 	Logs         *logs.Options
@@ -59,17 +62,18 @@ type Options struct {
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{
-		Workers:              2,
-		QPS:                  50,
-		Burst:                100,
-		LeaderElect:          true,
-		LeaderElectNamespace: "clusternet-system",
-		LeaseDuration:        15 * time.Second,
-		RenewDeadline:        10 * time.Second,
-		RetryPeriod:          2 * time.Second,
-		Recommended:          newRecommendedOptions(),
-		FeatureGates:         features.NewHubGates(),
-		Logs:                 logs.NewOptions(),
+		Workers:                 2,
+		QPS:                     50,
+		Burst:                   100,
+		LeaderElect:             true,
+		LeaderElectNamespace:    "clusternet-system",
+		LeaseDuration:           15 * time.Second,
+		RenewDeadline:           10 * time.Second,
+		RetryPeriod:             2 * time.Second,
+		Recommended:             newRecommendedOptions(),
+		ShadowAuthorizeRealKind: true,
+		FeatureGates:            features.NewHubGates(),
+		Logs:                    logs.NewOptions(),
 	}
 }
 
@@ -91,6 +95,8 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	o.Recommended.Authentication.AddFlags(fss.FlagSet("authentication"))
 	o.Recommended.Authorization.AddFlags(fss.FlagSet("authorization"))
 	o.Recommended.Features.AddFlags(fss.FlagSet("features"))
+	fss.FlagSet("shadow API").BoolVar(&o.ShadowAuthorizeRealKind, "shadow-authorize-real-kind", o.ShadowAuthorizeRealKind,
+		"Require, for every shadow API request, the caller's permission for the same verb on the real kind in the parent (a template of a Secret needs Secret permissions).")
 	o.FeatureGates.AddFlag(fss.FlagSet("feature gates"))
 	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))
 	return fss

@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"regexp"
 	"strings"
 )
 
@@ -55,6 +56,8 @@ const (
 	DescriptionHelmSuffix    = "-helm"
 )
 
+var dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
 // ManifestName is the name of the Manifest holding the template of kind
 // (in group; "" for core) named name in namespace (empty when cluster-scoped).
 // It is readable and unique: the hash of all four parts tells apart tuples
@@ -70,6 +73,17 @@ func ManifestName(group, kind, namespace, name string) string {
 	}
 	parts = append(parts, strings.ToLower(name))
 	readable := strings.Join(parts, "-")
+	if !dns1123Subdomain.MatchString(readable) {
+		// Some kinds allow names no object name can hold (RBAC's
+		// "system:aggregate-to-admin"): such characters become dashes; the
+		// hash still tells the objects apart.
+		readable = strings.Trim(strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+				return r
+			}
+			return '-'
+		}, readable), "-")
+	}
 	const maxLen = 253
 	if len(readable) > maxLen-len(suffix) {
 		readable = strings.TrimRight(readable[:maxLen-len(suffix)], "-.")

@@ -18,6 +18,8 @@ func TestManifestName(t *testing.T) {
 		{"cluster-scoped", "", "Namespace", "", "foo", "namespace-foo-"},
 		{"dotted name", "apps", "Deployment", "foo", "web.v2", "deployment-foo-web.v2-"},
 		{"too long", "example.com", "Widget", "ns", long, "widget-ns-a.b-a.b"},
+		{"RBAC name", "rbac.authorization.k8s.io", "ClusterRole", "", "system:aggregate-to-Admin", "clusterrole-system-aggregate-to-admin-"},
+		{"path-segment name", "rbac.authorization.k8s.io", "Role", "ns", "a..b@c", "role-ns-a--b-c-"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := ManifestName(tc.group, tc.kind, tc.namespace, tc.obj)
