@@ -1,6 +1,51 @@
 package agent
 
-import "context"
+import (
+	"context"
+	"fmt"
 
-// runHelmPuller is filled in by work in progress; it runs nothing yet.
-func runHelmPuller(_ context.Context, _ *PullContext) error { return nil }
+	"k8s.io/klog/v2"
+
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
+	"github.com/clusternet/clusternet/pkg/helm"
+)
+
+// runHelmPuller installs, upgrades and uninstalls the HelmReleases of this
+// cluster's dedicated namespace itself when the hub does not push to it:
+// Pull mode, or Push/Dual with the AppPusher gate off. Chart pull
+// credentials come from the Secrets the hub copies into the dedicated
+// namespace (spec.chartPullSecret points at the copy).
+func runHelmPuller(ctx context.Context, c *PullContext) error {
+	if clusterv1beta1.HubPushes(c.SyncMode, c.AppPusher) {
+		klog.FromContext(ctx).Info("Helm releases are pushed by the hub; not pulling", "syncMode", c.SyncMode, "appPusher", c.AppPusher)
+		return nil
+	}
+	factory := externalversions.NewSharedInformerFactoryWithOptions(c.Parent, 0, externalversions.WithNamespace(c.Namespace))
+	cluster := helm.NewCluster(c.ChildConfig)
+	ctl, err := helm.NewReleaseController("clusternet-agent", c.Parent, c.ParentKube,
+		factory.Apps().V1alpha1().HelmReleases(), &helm.Releaser{Source: helm.NewSource()},
+		agentTarget{cluster: cluster, namespace: c.Namespace}, c.Events)
+	if err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	ctl.Run(ctx, c.Workers)
+	return nil
+}
+
+// agentTarget is this agent's own cluster, for the HelmReleases of its
+// dedicated namespace.
+type agentTarget struct {
+	cluster   *helm.Cluster
+	namespace string
+}
+
+func (t agentTarget) Target(hr *appsv1alpha1.HelmRelease) (*helm.Cluster, helm.TargetState, string) {
+	if hr.Namespace != t.namespace {
+		return nil, helm.TargetSkip, fmt.Sprintf("not in dedicated namespace %s", t.namespace)
+	}
+	return t.cluster, helm.TargetAct, ""
+}

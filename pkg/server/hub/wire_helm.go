@@ -1,9 +1,42 @@
 package hub
 
-import "context"
+import (
+	"context"
 
-// startHelm is filled in by the helm work in progress; it starts nothing yet.
-func startHelm(_ context.Context, _ *Context) error { return nil }
+	"k8s.io/utils/clock"
 
-// startHelmPusher is filled in by the helm work in progress; it starts nothing yet.
-func startHelmPusher(_ context.Context, _ *Context) error { return nil }
+	"github.com/clusternet/clusternet/pkg/helm"
+	hubhelm "github.com/clusternet/clusternet/pkg/server/hub/helm"
+)
+
+// startHelm runs the parent-side Helm controllers (leader only): the
+// HelmChart resolver, and Helm Descriptions to HelmReleases with their
+// status mirrored back.
+func startHelm(ctx context.Context, c *Context) error {
+	apps := c.Informers.Apps().V1alpha1()
+	resolver, err := hubhelm.NewResolver(c.Clusternet, c.Kube, apps.HelmCharts(), helm.NewSource(), c.Events, clock.RealClock{})
+	if err != nil {
+		return err
+	}
+	descriptions, err := hubhelm.NewDescriptions(c.Clusternet, c.Kube, apps.Descriptions(), apps.HelmCharts(),
+		apps.HelmReleases(), c.Informers.Clusters().V1beta1().ManagedClusters(), c.Events)
+	if err != nil {
+		return err
+	}
+	go resolver.Run(ctx, c.Workers)
+	go descriptions.Run(ctx, c.Workers)
+	return nil
+}
+
+// startHelmPusher applies HelmReleases to the clusters the hub pushes to
+// whose tunnel this replica holds (every replica runs it).
+func startHelmPusher(ctx context.Context, c *Context) error {
+	pusher, err := hubhelm.NewPusher(c.Clusternet, c.Kube, c.Informers.Apps().V1alpha1().HelmReleases(),
+		c.Informers.Clusters().V1beta1().ManagedClusters(), c.Transports.Tunnels(), c.Transports.ChildConfig,
+		helm.NewSource(), c.Events)
+	if err != nil {
+		return err
+	}
+	go pusher.Run(ctx, c.Workers)
+	return nil
+}

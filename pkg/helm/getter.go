@@ -1,0 +1,97 @@
+package helm
+
+import (
+	"sync"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// Cluster is one child cluster as Helm reaches it: a client configuration
+// (the agent's own, or the hub's through the cluster's tunnel) and a
+// discovery cache shared by every release installed there.
+type Cluster struct {
+	config *rest.Config
+
+	once   sync.Once
+	err    error
+	disco  discovery.CachedDiscoveryInterface
+	mapper meta.RESTMapper
+}
+
+// NewCluster returns the cluster cfg reaches.
+func NewCluster(cfg *rest.Config) *Cluster {
+	return &Cluster{config: rest.CopyConfig(cfg)}
+}
+
+func (c *Cluster) init() error {
+	c.once.Do(func() {
+		d, err := discovery.NewDiscoveryClientForConfig(rest.CopyConfig(c.config))
+		if err != nil {
+			c.err = err
+			return
+		}
+		c.disco = memory.NewMemCacheClient(d)
+		c.mapper = restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(c.disco), c.disco, nil)
+	})
+	return c.err
+}
+
+// Getter is what Helm's action configuration needs to act in namespace
+// (the release's target namespace, where its Secrets are stored too).
+func (c *Cluster) Getter(namespace string) (genericclioptions.RESTClientGetter, error) {
+	if err := c.init(); err != nil {
+		return nil, err
+	}
+	return &restClientGetter{cluster: c, namespace: namespace}, nil
+}
+
+type restClientGetter struct {
+	cluster   *Cluster
+	namespace string
+}
+
+var _ genericclioptions.RESTClientGetter = &restClientGetter{}
+
+func (g *restClientGetter) ToRESTConfig() (*rest.Config, error) {
+	return rest.CopyConfig(g.cluster.config), nil
+}
+
+func (g *restClientGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
+	return g.cluster.disco, nil
+}
+
+func (g *restClientGetter) ToRESTMapper() (meta.RESTMapper, error) {
+	return g.cluster.mapper, nil
+}
+
+// ToRawKubeConfigLoader gives Helm the namespace; there is no kubeconfig.
+func (g *restClientGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig {
+	return &namespacedConfig{
+		empty:  clientcmd.NewDefaultClientConfig(clientcmdapi.Config{}, &clientcmd.ConfigOverrides{}),
+		getter: g,
+	}
+}
+
+// namespacedConfig answers Helm's questions about the kubeconfig: the
+// namespace, and the client configuration the getter has.
+type namespacedConfig struct {
+	empty  clientcmd.ClientConfig
+	getter *restClientGetter
+}
+
+var _ clientcmd.ClientConfig = &namespacedConfig{}
+
+func (n *namespacedConfig) RawConfig() (clientcmdapi.Config, error) { return n.empty.RawConfig() }
+
+func (n *namespacedConfig) ClientConfig() (*rest.Config, error) { return n.getter.ToRESTConfig() }
+
+func (n *namespacedConfig) Namespace() (string, bool, error) { return n.getter.namespace, true, nil }
+
+func (n *namespacedConfig) ConfigAccess() clientcmd.ConfigAccess { return n.empty.ConfigAccess() }

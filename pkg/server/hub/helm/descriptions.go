@@ -1,0 +1,597 @@
+package helm
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
+	appsinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/apps/v1alpha1"
+	clusterinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/clusters/v1beta1"
+	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
+	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/helm"
+)
+
+var everything = labels.Everything()
+
+// Event reasons on Descriptions, as the generic deployer's.
+const (
+	ReasonSuccessfullyDeployed = "SuccessfullyDeployed"
+	ReasonFailedDeploying      = "FailedDeploying"
+	// ReasonAgentInstalls says the cluster's agent, not the hub, installs
+	// the releases: the cluster is in Pull mode, or in Push/Dual mode with
+	// its AppPusher gate off (then it works as in Pull mode).
+	ReasonAgentInstalls = "AgentInstalls"
+)
+
+// LabelPullSecretOf marks the copies of chart pull Secrets the hub makes in
+// a cluster's dedicated namespace; its value is the HelmRelease's name.
+const LabelPullSecretOf = "apps.clusternet.io/chart-pull-secret-of"
+
+// descriptionKind is the owner reference kind of HelmReleases.
+var descriptionKind = appsv1alpha1.SchemeGroupVersion.WithKind("Description")
+
+// chartIndex indexes Helm Descriptions by the HelmCharts they refer to.
+const chartIndex = "clusternet-helm-by-chart"
+
+// Descriptions turns each Helm Description into one HelmRelease per chart in
+// the same dedicated namespace, mirrors their status into the Description's,
+// and on deletion waits until they (and so their releases) are gone.
+type Descriptions struct {
+	client  versioned.Interface
+	kube    kubernetes.Interface
+	descs   appslisters.DescriptionLister
+	charts  appslisters.HelmChartLister
+	hrs     appslisters.HelmReleaseLister
+	mcls    clusterlisters.ManagedClusterLister
+	indexer cache.Indexer
+	events  record.EventRecorder
+	loop    *helm.WorkLoop
+
+	mu sync.Mutex
+	// installer remembers, per Description, who installs its releases as
+	// last announced in an event.
+	installer map[types.UID]string
+}
+
+// NewDescriptions watches Descriptions, HelmCharts, HelmReleases and
+// ManagedClusters through the informers.
+func NewDescriptions(client versioned.Interface, kube kubernetes.Interface,
+	descs appsinformers.DescriptionInformer, charts appsinformers.HelmChartInformer,
+	hrs appsinformers.HelmReleaseInformer, mcls clusterinformers.ManagedClusterInformer,
+	events record.EventRecorder) (*Descriptions, error) {
+	d := &Descriptions{
+		client:    client,
+		kube:      kube,
+		descs:     descs.Lister(),
+		charts:    charts.Lister(),
+		hrs:       hrs.Lister(),
+		mcls:      mcls.Lister(),
+		indexer:   descs.Informer().GetIndexer(),
+		events:    events,
+		installer: map[types.UID]string{},
+	}
+	if err := descs.Informer().AddIndexers(cache.Indexers{chartIndex: func(obj any) ([]string, error) {
+		desc, ok := obj.(*appsv1alpha1.Description)
+		if !ok || desc.Spec.Deployer != appsv1alpha1.DescriptionHelmDeployer {
+			return nil, nil
+		}
+		keys := make([]string, 0, len(desc.Spec.Charts))
+		for _, ref := range desc.Spec.Charts {
+			keys = append(keys, ref.Namespace+"/"+ref.Name)
+		}
+		return keys, nil
+	}}); err != nil {
+		return nil, err
+	}
+	d.loop = helm.NewWorkLoop("helm-descriptions", d.sync)
+	if err := d.loop.Watch(descs.Informer(), func(obj any) []string {
+		if desc, ok := obj.(*appsv1alpha1.Description); ok && desc.Spec.Deployer == appsv1alpha1.DescriptionHelmDeployer {
+			return helm.OwnKey(obj)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := d.loop.Watch(hrs.Informer(), func(obj any) []string {
+		hr, ok := obj.(*appsv1alpha1.HelmRelease)
+		if !ok {
+			return nil
+		}
+		if ref := metav1.GetControllerOf(hr); ref != nil && ref.Kind == descriptionKind.Kind && ref.APIVersion == descriptionKind.GroupVersion().String() {
+			return []string{hr.Namespace + "/" + ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := d.loop.Watch(charts.Informer(), func(obj any) []string {
+		keys := helm.OwnKey(obj)
+		if len(keys) == 0 {
+			return nil
+		}
+		return d.keysIndexed(keys[0])
+	}); err != nil {
+		return nil, err
+	}
+	if err := d.loop.Watch(mcls.Informer(), func(obj any) []string {
+		mc, ok := obj.(*clusterv1beta1.ManagedCluster)
+		if !ok {
+			return nil
+		}
+		descs, err := d.descs.Descriptions(mc.Namespace).List(everything)
+		if err != nil {
+			return nil
+		}
+		var keys []string
+		for _, desc := range descs {
+			if desc.Spec.Deployer == appsv1alpha1.DescriptionHelmDeployer {
+				keys = append(keys, desc.Namespace+"/"+desc.Name)
+			}
+		}
+		return keys
+	}); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Descriptions) keysIndexed(chartKey string) []string {
+	objs, err := d.indexer.ByIndex(chartIndex, chartKey)
+	if err != nil {
+		return nil
+	}
+	keys := make([]string, 0, len(objs))
+	for _, obj := range objs {
+		keys = append(keys, helm.OwnKey(obj)...)
+	}
+	return keys
+}
+
+// Run works until ctx ends.
+func (d *Descriptions) Run(ctx context.Context, workers int) { d.loop.Run(ctx, workers) }
+
+// NameFor is the name of the HelmRelease for chart ref of desc:
+// <base>-<chart>, where base is the Description's name without "-helm"
+// (the Subscription's, as its Base is named).
+func NameFor(desc *appsv1alpha1.Description, ref appsv1alpha1.ChartReference) string {
+	base := strings.TrimSuffix(desc.Name, appsv1alpha1.DescriptionHelmSuffix)
+	return helm.ShortName(base+"-"+ref.Name, 253)
+}
+
+// PullSecretName is the name of the copy of a chart pull Secret made for
+// HelmRelease hrName in the dedicated namespace.
+func PullSecretName(hrName string) string {
+	return helm.ShortName(hrName+"-chart-pull", 253)
+}
+
+func (d *Descriptions) sync(ctx context.Context, key string) (time.Duration, error) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return 0, nil
+	}
+	cached, err := d.descs.Descriptions(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if cached.Spec.Deployer != appsv1alpha1.DescriptionHelmDeployer {
+		return 0, nil
+	}
+	desc := cached.DeepCopy()
+	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("description", klog.KObj(desc)))
+	owned, err := d.owned(desc)
+	if err != nil {
+		return 0, err
+	}
+	if desc.DeletionTimestamp != nil {
+		return 0, d.finalize(ctx, desc, owned)
+	}
+
+	cluster := d.cluster(ns)
+	who := installer(cluster)
+	d.announce(desc, cluster, who)
+
+	states := make([]releaseState, 0, len(desc.Spec.Charts))
+	wanted := map[string]bool{}
+	for i, ref := range desc.Spec.Charts {
+		hrName := NameFor(desc, ref)
+		wanted[hrName] = true
+		st := releaseState{Name: hrName, Chart: ref, HR: owned[hrName]}
+		if err := d.ensure(ctx, desc, i, ref, &st); err != nil {
+			return 0, err
+		}
+		states = append(states, st)
+	}
+	for hrName, hr := range owned {
+		if wanted[hrName] || hr.DeletionTimestamp != nil {
+			continue
+		}
+		if err := d.deleteRelease(ctx, hr); err != nil {
+			return 0, err
+		}
+	}
+	return 0, d.updateStatus(ctx, desc, states, who)
+}
+
+// owned lists the HelmReleases in desc's namespace that desc controls, by name.
+func (d *Descriptions) owned(desc *appsv1alpha1.Description) (map[string]*appsv1alpha1.HelmRelease, error) {
+	hrs, err := d.hrs.HelmReleases(desc.Namespace).List(everything)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*appsv1alpha1.HelmRelease{}
+	for _, hr := range hrs {
+		if ref := metav1.GetControllerOf(hr); ref != nil && ref.UID == desc.UID {
+			out[hr.Name] = hr
+		}
+	}
+	return out, nil
+}
+
+// cluster is the ManagedCluster of a dedicated namespace, or nil.
+func (d *Descriptions) cluster(ns string) *clusterv1beta1.ManagedCluster {
+	mcs, err := d.mcls.ManagedClusters(ns).List(everything)
+	if err != nil || len(mcs) == 0 {
+		return nil
+	}
+	return mcs[0]
+}
+
+// installer says who installs releases in cluster, for status reasons.
+func installer(mc *clusterv1beta1.ManagedCluster) string {
+	switch {
+	case mc == nil:
+		return "the cluster's deployer (no ManagedCluster in this namespace)"
+	case mc.HubPushes():
+		return fmt.Sprintf("clusternet-hub (cluster %s, %s mode)", mc.Name, mc.Spec.SyncMode)
+	case mc.Spec.SyncMode == clusterv1beta1.PullSyncMode:
+		return fmt.Sprintf("the agent of cluster %s (Pull mode)", mc.Name)
+	default:
+		return fmt.Sprintf("the agent of cluster %s (%s mode with feature gate AppPusher off: the hub does not push to it, it works as in Pull mode)", mc.Name, mc.Spec.SyncMode)
+	}
+}
+
+// announce records an event on desc when who installs its releases changes
+// to (or starts as) the agent: the user sees who installs and why.
+func (d *Descriptions) announce(desc *appsv1alpha1.Description, mc *clusterv1beta1.ManagedCluster, who string) {
+	d.mu.Lock()
+	prev, seen := d.installer[desc.UID]
+	d.installer[desc.UID] = who
+	d.mu.Unlock()
+	if mc == nil || mc.HubPushes() || (seen && prev == who) {
+		return
+	}
+	d.events.Eventf(desc, corev1.EventTypeNormal, ReasonAgentInstalls, "Releases of Description %s/%s are installed by %s", desc.Namespace, desc.Name, who)
+}
+
+// releaseState is one chart of a Description: its HelmRelease, or why it
+// cannot have one (yet).
+type releaseState struct {
+	Name  string
+	Chart appsv1alpha1.ChartReference
+	HR    *appsv1alpha1.HelmRelease
+	// Failure or Pending say why the chart cannot be (or is not yet) installed.
+	Failure, Pending string
+}
+
+// ensure creates or updates the HelmRelease for chart i of desc, or says
+// in st why it cannot.
+func (d *Descriptions) ensure(ctx context.Context, desc *appsv1alpha1.Description, i int, ref appsv1alpha1.ChartReference, st *releaseState) error {
+	chart, err := d.charts.HelmCharts(ref.Namespace).Get(ref.Name)
+	if apierrors.IsNotFound(err) {
+		st.Failure = fmt.Sprintf("HelmChart %s/%s does not exist: create it, or remove it from the Subscription's feeds", ref.Namespace, ref.Name)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// An unresolved or missing chart leaves an existing release alone: a
+	// repository that is down for a while must not uninstall anything.
+	switch chart.Status.Phase {
+	case appsv1alpha1.HelmChartFound:
+	case appsv1alpha1.HelmChartNotFound:
+		st.Failure = fmt.Sprintf("HelmChart %s/%s is NotFound: %s", ref.Namespace, ref.Name, chart.Status.Reason)
+		return nil
+	default:
+		st.Pending = fmt.Sprintf("waiting for HelmChart %s/%s to be resolved in its repository", ref.Namespace, ref.Name)
+		return nil
+	}
+	if st.HR != nil && st.HR.DeletionTimestamp != nil {
+		st.Pending = fmt.Sprintf("waiting for the old HelmRelease %s/%s to be uninstalled", desc.Namespace, st.Name)
+		return nil
+	}
+	if other, err := d.hrs.HelmReleases(desc.Namespace).Get(st.Name); err == nil && st.HR == nil {
+		st.Failure = fmt.Sprintf("HelmRelease %s/%s exists and does not belong to Description %s: delete or rename it", other.Namespace, other.Name, desc.Name)
+		return nil
+	}
+
+	want := d.desired(desc, i, chart, st.Name)
+	if chart.Spec.ChartPullSecret != nil {
+		secretName, err := d.copyPullSecret(ctx, desc, chart, st.Name)
+		if err != nil {
+			st.Failure = err.Error()
+			return nil
+		}
+		want.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: secretName, Namespace: desc.Namespace}
+	}
+
+	hrs := d.client.AppsV1alpha1().HelmReleases(desc.Namespace)
+	if st.HR == nil {
+		created, err := hrs.Create(ctx, want, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("creating HelmRelease %s/%s: %w", desc.Namespace, st.Name, err)
+		}
+		klog.FromContext(ctx).V(2).Info("Created HelmRelease", "helmRelease", klog.KObj(created))
+		st.HR = created
+		return nil
+	}
+	cur := st.HR
+	// The release would stay behind in the old namespace or under the old
+	// name: uninstall it (delete the HelmRelease) and install anew.
+	if cur.Spec.TargetNamespace != want.Spec.TargetNamespace || helm.ReleaseName(cur) != helm.ReleaseName(want) {
+		st.Pending = fmt.Sprintf("moving release %s/%s to %s/%s: uninstalling the old one first",
+			cur.Spec.TargetNamespace, helm.ReleaseName(cur), want.Spec.TargetNamespace, helm.ReleaseName(want))
+		return d.deleteRelease(ctx, cur)
+	}
+	if equality.Semantic.DeepEqual(cur.Spec, want.Spec) && equality.Semantic.DeepEqual(cur.Labels, want.Labels) &&
+		slices.Contains(cur.Finalizers, appsv1alpha1.Finalizer) {
+		return nil
+	}
+	upd := cur.DeepCopy()
+	upd.Spec = want.Spec
+	upd.Labels = want.Labels
+	if !slices.Contains(upd.Finalizers, appsv1alpha1.Finalizer) {
+		upd.Finalizers = append(upd.Finalizers, appsv1alpha1.Finalizer)
+	}
+	updated, err := hrs.Update(ctx, upd, metav1.UpdateOptions{})
+	if err != nil {
+		return fmt.Errorf("updating HelmRelease %s/%s: %w", desc.Namespace, st.Name, err)
+	}
+	st.HR = updated
+	return nil
+}
+
+// desired is the HelmRelease for chart i of desc.
+func (d *Descriptions) desired(desc *appsv1alpha1.Description, i int, chart *appsv1alpha1.HelmChart, name string) *appsv1alpha1.HelmRelease {
+	hr := &appsv1alpha1.HelmRelease{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:       name,
+			Namespace:  desc.Namespace,
+			Labels:     maps.Clone(desc.Labels),
+			Finalizers: []string{appsv1alpha1.Finalizer},
+		},
+		Spec: appsv1alpha1.HelmReleaseSpec{HelmOptions: *chart.Spec.HelmOptions.DeepCopy()},
+	}
+	ownerRef := metav1.NewControllerRef(desc, descriptionKind)
+	ownerRef.BlockOwnerDeletion = ptr.To(false)
+	hr.OwnerReferences = []metav1.OwnerReference{*ownerRef}
+	hr.Spec.ChartPullSecret = nil
+	hr.Spec.ReleaseName = ptr.To(helm.ShortName(name, 53))
+	if i < len(desc.Spec.ChartRaw) && len(desc.Spec.ChartRaw[i]) > 0 {
+		hr.Spec.Overrides = slices.Clone(desc.Spec.ChartRaw[i])
+	}
+	return hr
+}
+
+// copyPullSecret copies chart's pull Secret (username and password only)
+// into desc's dedicated namespace, where the cluster's agent can read it in
+// Pull mode (it reads nothing outside that namespace). The HelmRelease
+// refers to the copy; credentials never go into its spec.
+func (d *Descriptions) copyPullSecret(ctx context.Context, desc *appsv1alpha1.Description, chart *appsv1alpha1.HelmChart, hrName string) (string, error) {
+	src := chart.Spec.ChartPullSecret
+	srcNS := src.Namespace
+	if srcNS == "" {
+		srcNS = chart.Namespace
+	}
+	secret, err := d.kube.CoreV1().Secrets(srcNS).Get(ctx, src.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("HelmChart %s/%s: spec.chartPullSecret %s/%s does not exist: create it with username and password keys", chart.Namespace, chart.Name, srcNS, src.Name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading chart pull Secret %s/%s: %w", srcNS, src.Name, err)
+	}
+	if _, err := helm.CredentialsFromSecret(secret); err != nil {
+		return "", fmt.Errorf("HelmChart %s/%s: %w", chart.Namespace, chart.Name, err)
+	}
+	name := PullSecretName(hrName)
+	ownerRef := metav1.NewControllerRef(desc, descriptionKind)
+	ownerRef.BlockOwnerDeletion = ptr.To(false)
+	want := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            name,
+			Namespace:       desc.Namespace,
+			Labels:          map[string]string{LabelPullSecretOf: helm.ShortName(hrName, 63)},
+			OwnerReferences: []metav1.OwnerReference{*ownerRef},
+		},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			helm.SecretUsernameKey: secret.Data[helm.SecretUsernameKey],
+			helm.SecretPasswordKey: secret.Data[helm.SecretPasswordKey],
+		},
+	}
+	secrets := d.kube.CoreV1().Secrets(desc.Namespace)
+	cur, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = secrets.Create(ctx, want, metav1.CreateOptions{})
+		return name, err
+	case err != nil:
+		return "", err
+	case equality.Semantic.DeepEqual(cur.Data, want.Data):
+		return name, nil
+	}
+	cur.Data = want.Data
+	_, err = secrets.Update(ctx, cur, metav1.UpdateOptions{})
+	return name, err
+}
+
+func (d *Descriptions) deleteRelease(ctx context.Context, hr *appsv1alpha1.HelmRelease) error {
+	err := d.client.AppsV1alpha1().HelmReleases(hr.Namespace).Delete(ctx, hr.Name, metav1.DeleteOptions{
+		Preconditions: &metav1.Preconditions{UID: &hr.UID},
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("deleting HelmRelease %s/%s: %w", hr.Namespace, hr.Name, err)
+	}
+	klog.FromContext(ctx).V(2).Info("Deleted HelmRelease", "helmRelease", klog.KObj(hr))
+	err = d.kube.CoreV1().Secrets(hr.Namespace).Delete(ctx, PullSecretName(hr.Name), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// finalize deletes desc's HelmReleases and, once they are gone (their
+// finalizers uninstall the releases), releases desc.
+func (d *Descriptions) finalize(ctx context.Context, desc *appsv1alpha1.Description, owned map[string]*appsv1alpha1.HelmRelease) error {
+	for _, hr := range owned {
+		if hr.DeletionTimestamp == nil {
+			if err := d.deleteRelease(ctx, hr); err != nil {
+				return err
+			}
+		}
+	}
+	if len(owned) > 0 {
+		// Deleting HelmReleases are reported as they go; their removal
+		// queues desc again.
+		names := slices.Sorted(maps.Keys(owned))
+		reason := fmt.Sprintf("uninstalling releases of HelmReleases %s", strings.Join(names, ", "))
+		if desc.Status.Phase != appsv1alpha1.DescriptionPhasePending || desc.Status.Reason != reason {
+			desc.Status.Phase, desc.Status.Reason = appsv1alpha1.DescriptionPhasePending, reason
+			if _, err := d.client.AppsV1alpha1().Descriptions(desc.Namespace).UpdateStatus(ctx, desc, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				return err
+			}
+		}
+		return nil
+	}
+	d.mu.Lock()
+	delete(d.installer, desc.UID)
+	d.mu.Unlock()
+	i := slices.Index(desc.Finalizers, appsv1alpha1.Finalizer)
+	if i < 0 {
+		return nil
+	}
+	latest, err := d.client.AppsV1alpha1().Descriptions(desc.Namespace).Get(ctx, desc.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if i = slices.Index(latest.Finalizers, appsv1alpha1.Finalizer); i < 0 {
+		return nil
+	}
+	latest.Finalizers = slices.Delete(latest.Finalizers, i, i+1)
+	_, err = d.client.AppsV1alpha1().Descriptions(desc.Namespace).Update(ctx, latest, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func (d *Descriptions) updateStatus(ctx context.Context, desc *appsv1alpha1.Description, states []releaseState, who string) error {
+	st := DescriptionStatus(states, who)
+	st.ObservedGeneration = desc.Generation
+	if equality.Semantic.DeepEqual(desc.Status, st) {
+		return nil
+	}
+	prev := desc.Status.Phase
+	desc.Status = st
+	if _, err := d.client.AppsV1alpha1().Descriptions(desc.Namespace).UpdateStatus(ctx, desc, metav1.UpdateOptions{}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	if st.Phase == prev {
+		return nil
+	}
+	switch st.Phase {
+	case appsv1alpha1.DescriptionPhaseSuccess:
+		d.events.Eventf(desc, corev1.EventTypeNormal, ReasonSuccessfullyDeployed, "Description %s/%s is deployed successfully", desc.Namespace, desc.Name)
+	case appsv1alpha1.DescriptionPhaseFailure:
+		d.events.Event(desc, corev1.EventTypeWarning, ReasonFailedDeploying, st.Reason)
+	}
+	return nil
+}
+
+// DescriptionStatus is the status of a Helm Description whose charts are
+// in states; who installs the releases is named while they are pending.
+// Success when every release is deployed, Failure (with Helm's message)
+// when one failed or a chart cannot be installed, Pending otherwise.
+func DescriptionStatus(states []releaseState, who string) appsv1alpha1.DescriptionStatus {
+	var failures, pending []string
+	statuses := make([]appsv1alpha1.ManifestStatus, 0, len(states))
+	for _, s := range states {
+		ok, why := false, ""
+		switch hr := s.HR; {
+		case s.Failure != "":
+			failures = append(failures, s.Failure)
+			why = s.Failure
+		case s.Pending != "":
+			pending = append(pending, s.Pending)
+			why = s.Pending
+		case hr == nil:
+			why = fmt.Sprintf("creating HelmRelease %s", s.Name)
+			pending = append(pending, why)
+		case hr.Status.ObservedGeneration < hr.Generation || hr.Status.Phase == "":
+			verb := "install"
+			if hr.Status.Version > 0 {
+				verb = "upgrade"
+			}
+			why = fmt.Sprintf("HelmRelease %s: waiting for %s to %s release %s/%s", hr.Name, who, verb, hr.Spec.TargetNamespace, helm.ReleaseName(hr))
+			pending = append(pending, why)
+		case hr.Status.Phase == "deployed":
+			ok = true
+		case hr.Status.Phase == "failed":
+			why = fmt.Sprintf("HelmRelease %s: release %s/%s failed: %s", hr.Name, hr.Spec.TargetNamespace, helm.ReleaseName(hr), hr.Status.Description)
+			failures = append(failures, why)
+		default:
+			why = fmt.Sprintf("HelmRelease %s: release %s/%s is %s", hr.Name, hr.Spec.TargetNamespace, helm.ReleaseName(hr), hr.Status.Phase)
+			if hr.Status.Description != "" {
+				why += ": " + hr.Status.Description
+			}
+			pending = append(pending, why)
+		}
+		statuses = append(statuses, appsv1alpha1.ManifestStatus{
+			Feed: appsv1alpha1.Feed{
+				APIVersion: appsv1alpha1.SchemeGroupVersion.String(),
+				Kind:       "HelmChart",
+				Namespace:  s.Chart.Namespace,
+				Name:       s.Chart.Name,
+			},
+			FeedStatus: appsv1alpha1.FeedStatus{Applied: ok, Available: ok, Reason: why},
+		})
+	}
+	st := appsv1alpha1.DescriptionStatus{ManifestStatuses: statuses}
+	switch {
+	case len(failures) > 0:
+		st.Phase, st.Reason = appsv1alpha1.DescriptionPhaseFailure, strings.Join(failures, "; ")
+	case len(pending) > 0:
+		st.Phase, st.Reason = appsv1alpha1.DescriptionPhasePending, strings.Join(pending, "; ")
+	default:
+		st.Phase = appsv1alpha1.DescriptionPhaseSuccess
+	}
+	return st
+}

@@ -1,0 +1,379 @@
+package helm
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
+
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	clusternetfake "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/fake"
+	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
+)
+
+const dedicated = "clusternet-abcde"
+
+type descFixture struct {
+	t       *testing.T
+	client  *clusternetfake.Clientset
+	kube    *fake.Clientset
+	factory externalversions.SharedInformerFactory
+	d       *Descriptions
+	events  *record.FakeRecorder
+}
+
+func newDescFixture(t *testing.T, objs ...runtime.Object) *descFixture {
+	f := &descFixture{
+		t:      t,
+		client: clusternetfake.NewSimpleClientset(objs...),
+		kube: fake.NewClientset(&corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "default"},
+			Data:       map[string][]byte{"username": []byte("alice"), "password": []byte("pw"), "other": []byte("not copied")},
+		}),
+		events: record.NewFakeRecorder(100),
+	}
+	f.factory = externalversions.NewSharedInformerFactory(f.client, 0)
+	apps := f.factory.Apps().V1alpha1()
+	d, err := NewDescriptions(f.client, f.kube, apps.Descriptions(), apps.HelmCharts(), apps.HelmReleases(), f.factory.Clusters().V1beta1().ManagedClusters(), f.events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.d = d
+	return f
+}
+
+func replace[T any](t *testing.T, inf cache.SharedIndexInformer, items []T) {
+	t.Helper()
+	objs := make([]any, 0, len(items))
+	for i := range items {
+		objs = append(objs, &items[i])
+	}
+	if err := inf.GetIndexer().Replace(objs, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sync refreshes every lister from the fake client and syncs the Description.
+func (f *descFixture) sync(name string) {
+	f.t.Helper()
+	ctx := context.Background()
+	apps := f.factory.Apps().V1alpha1()
+	descs, _ := f.client.AppsV1alpha1().Descriptions("").List(ctx, metav1.ListOptions{})
+	replace(f.t, apps.Descriptions().Informer(), descs.Items)
+	charts, _ := f.client.AppsV1alpha1().HelmCharts("").List(ctx, metav1.ListOptions{})
+	replace(f.t, apps.HelmCharts().Informer(), charts.Items)
+	hrs, _ := f.client.AppsV1alpha1().HelmReleases("").List(ctx, metav1.ListOptions{})
+	replace(f.t, apps.HelmReleases().Informer(), hrs.Items)
+	mcls, _ := f.client.ClustersV1beta1().ManagedClusters("").List(ctx, metav1.ListOptions{})
+	replace(f.t, f.factory.Clusters().V1beta1().ManagedClusters().Informer(), mcls.Items)
+	if _, err := f.d.sync(ctx, dedicated+"/"+name); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *descFixture) desc(name string) *appsv1alpha1.Description {
+	f.t.Helper()
+	d, err := f.client.AppsV1alpha1().Descriptions(dedicated).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return d
+}
+
+func (f *descFixture) hr(name string) *appsv1alpha1.HelmRelease {
+	f.t.Helper()
+	hr, err := f.client.AppsV1alpha1().HelmReleases(dedicated).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return hr
+}
+
+func (f *descFixture) hrNames() []string {
+	hrs, err := f.client.AppsV1alpha1().HelmReleases(dedicated).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var names []string
+	for _, hr := range hrs.Items {
+		names = append(names, hr.Name)
+	}
+	return names
+}
+
+func (f *descFixture) setHRStatus(name string, st appsv1alpha1.HelmReleaseStatus) {
+	f.t.Helper()
+	hr := f.hr(name)
+	hr.Status = st
+	if _, err := f.client.AppsV1alpha1().HelmReleases(dedicated).UpdateStatus(context.Background(), hr, metav1.UpdateOptions{}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *descFixture) updateDesc(d *appsv1alpha1.Description) {
+	f.t.Helper()
+	if _, err := f.client.AppsV1alpha1().Descriptions(dedicated).Update(context.Background(), d, metav1.UpdateOptions{}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *descFixture) drainEvents() []string {
+	var out []string
+	for {
+		select {
+		case e := <-f.events.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+func foundChart(name, version string) *appsv1alpha1.HelmChart {
+	c := helmChart(name, "https://charts.example.com/stable", name, version)
+	c.Spec.Wait = true
+	c.Spec.HistoryLimit = ptr.To[int32](3)
+	c.Status.Phase = appsv1alpha1.HelmChartFound
+	return c
+}
+
+func managedCluster(mode clusterv1beta1.ClusterSyncMode, appPusher bool) *clusterv1beta1.ManagedCluster {
+	return &clusterv1beta1.ManagedCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "child-1", Namespace: dedicated},
+		Spec:       clusterv1beta1.ManagedClusterSpec{ClusterID: "0b9e2c4e-0000-4000-8000-000000000001", SyncMode: mode},
+		Status:     clusterv1beta1.ManagedClusterStatus{AppPusher: appPusher},
+	}
+}
+
+func helmDescription(charts ...string) *appsv1alpha1.Description {
+	d := &appsv1alpha1.Description{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "app-demo-helm", Namespace: dedicated, UID: "desc-uid",
+			Labels: map[string]string{
+				appsv1alpha1.LabelSubscriptionName: "app-demo", appsv1alpha1.LabelSubscriptionNamespace: "default",
+				appsv1alpha1.LabelSubscriptionUID: "subs-uid", appsv1alpha1.LabelClusterID: "0b9e2c4e-0000-4000-8000-000000000001",
+			},
+			Finalizers: []string{appsv1alpha1.Finalizer},
+		},
+		Spec: appsv1alpha1.DescriptionSpec{Deployer: appsv1alpha1.DescriptionHelmDeployer},
+	}
+	for _, c := range charts {
+		d.Spec.Charts = append(d.Spec.Charts, appsv1alpha1.ChartReference{Namespace: "default", Name: c})
+	}
+	return d
+}
+
+func TestDescriptionsToHelmReleases(t *testing.T) {
+	mysql := foundChart("mysql", "8.6.2")
+	mysql.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: "creds"}
+	broken := foundChart("broken", "9.9.9")
+	broken.Status = appsv1alpha1.HelmChartStatus{Phase: appsv1alpha1.HelmChartNotFound, Reason: "chart \"broken\" has no version \"9.9.9\""}
+	desc := helmDescription("mysql", "redis")
+	desc.Spec.ChartRaw = [][]byte{[]byte(`{"auth":{"database":"one"}}`)}
+	f := newDescFixture(t, mysql, foundChart("redis", "1.0.0"), broken, managedCluster(clusterv1beta1.DualSyncMode, true), desc)
+
+	f.sync("app-demo-helm")
+	if diff := cmp.Diff([]string{"app-demo-mysql", "app-demo-redis"}, f.hrNames()); diff != "" {
+		t.Fatalf("HelmReleases (-want +got):\n%s", diff)
+	}
+	got := f.hr("app-demo-mysql")
+	want := &appsv1alpha1.HelmRelease{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "app-demo-mysql", Namespace: dedicated,
+			Labels:     desc.Labels,
+			Finalizers: []string{appsv1alpha1.Finalizer},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps.clusternet.io/v1alpha1", Kind: "Description", Name: "app-demo-helm", UID: "desc-uid",
+				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(false)}},
+		},
+		Spec: appsv1alpha1.HelmReleaseSpec{
+			HelmOptions: appsv1alpha1.HelmOptions{
+				Repository: "https://charts.example.com/stable", Chart: "mysql", ChartVersion: "8.6.2", TargetNamespace: "apps",
+				Wait: true, HistoryLimit: ptr.To[int32](3),
+				ChartPullSecret: &appsv1alpha1.SecretReference{Name: "app-demo-mysql-chart-pull", Namespace: dedicated},
+			},
+			ReleaseName: ptr.To("app-demo-mysql"),
+			Overrides:   []byte(`{"auth":{"database":"one"}}`),
+		},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("HelmRelease (-want +got):\n%s", diff)
+	}
+	copied, err := f.kube.CoreV1().Secrets(dedicated).Get(context.Background(), "app-demo-mysql-chart-pull", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string][]byte{"username": []byte("alice"), "password": []byte("pw")}, copied.Data); diff != "" {
+		t.Errorf("copied pull Secret (-want +got):\n%s", diff)
+	}
+	if got := f.hr("app-demo-redis"); got.Spec.Overrides != nil || got.Spec.ChartPullSecret != nil {
+		t.Errorf("redis: overrides %q, pull secret %v", got.Spec.Overrides, got.Spec.ChartPullSecret)
+	}
+	st := f.desc("app-demo-helm").Status
+	wantReason := "HelmRelease app-demo-mysql: waiting for clusternet-hub (cluster child-1, Dual mode) to install release apps/app-demo-mysql; " +
+		"HelmRelease app-demo-redis: waiting for clusternet-hub (cluster child-1, Dual mode) to install release apps/app-demo-redis"
+	if st.Phase != appsv1alpha1.DescriptionPhasePending || st.Reason != wantReason {
+		t.Errorf("status %s %q, want Pending %q", st.Phase, st.Reason, wantReason)
+	}
+
+	t.Run("all deployed: Success and the seed's event", func(t *testing.T) {
+		f.setHRStatus("app-demo-mysql", appsv1alpha1.HelmReleaseStatus{Phase: "deployed", Version: 1})
+		f.setHRStatus("app-demo-redis", appsv1alpha1.HelmReleaseStatus{Phase: "deployed", Version: 1})
+		f.sync("app-demo-helm")
+		st := f.desc("app-demo-helm").Status
+		if st.Phase != appsv1alpha1.DescriptionPhaseSuccess || st.Reason != "" {
+			t.Errorf("status %s %q, want Success", st.Phase, st.Reason)
+		}
+		if diff := cmp.Diff([]string{"Normal SuccessfullyDeployed Description clusternet-abcde/app-demo-helm is deployed successfully"}, f.drainEvents()); diff != "" {
+			t.Errorf("events (-want +got):\n%s", diff)
+		}
+		f.sync("app-demo-helm")
+		if e := f.drainEvents(); len(e) != 0 {
+			t.Errorf("an unchanged status recorded events: %v", e)
+		}
+	})
+
+	t.Run("a failed release: Failure with Helm's message", func(t *testing.T) {
+		f.setHRStatus("app-demo-redis", appsv1alpha1.HelmReleaseStatus{Phase: "failed", Version: 2, Description: `Upgrade "app-demo-redis" failed: timed out waiting for the condition`})
+		f.sync("app-demo-helm")
+		st := f.desc("app-demo-helm").Status
+		want := `HelmRelease app-demo-redis: release apps/app-demo-redis failed: Upgrade "app-demo-redis" failed: timed out waiting for the condition`
+		if st.Phase != appsv1alpha1.DescriptionPhaseFailure || st.Reason != want {
+			t.Errorf("status %s %q, want Failure %q", st.Phase, st.Reason, want)
+		}
+		if diff := cmp.Diff([]string{"Warning FailedDeploying " + want}, f.drainEvents()); diff != "" {
+			t.Errorf("events (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("a chart NotFound: Failure naming it, no HelmRelease", func(t *testing.T) {
+		d := f.desc("app-demo-helm")
+		d.Spec.Charts = append(d.Spec.Charts, appsv1alpha1.ChartReference{Namespace: "default", Name: "broken"})
+		f.updateDesc(d)
+		f.setHRStatus("app-demo-redis", appsv1alpha1.HelmReleaseStatus{Phase: "deployed", Version: 3})
+		f.sync("app-demo-helm")
+		st := f.desc("app-demo-helm").Status
+		want := `HelmChart default/broken is NotFound: chart "broken" has no version "9.9.9"`
+		if st.Phase != appsv1alpha1.DescriptionPhaseFailure || st.Reason != want {
+			t.Errorf("status %s %q, want Failure %q", st.Phase, st.Reason, want)
+		}
+		if diff := cmp.Diff([]string{"app-demo-mysql", "app-demo-redis"}, f.hrNames()); diff != "" {
+			t.Errorf("HelmReleases (-want +got):\n%s", diff)
+		}
+		f.drainEvents()
+	})
+
+	t.Run("new values for this cluster update its HelmRelease; a chart no longer listed is deleted", func(t *testing.T) {
+		d := f.desc("app-demo-helm")
+		d.Spec.Charts = d.Spec.Charts[:1]
+		d.Spec.ChartRaw = [][]byte{[]byte(`{"auth":{"database":"two"}}`)}
+		f.updateDesc(d)
+		f.sync("app-demo-helm")
+		if got := string(f.hr("app-demo-mysql").Spec.Overrides); got != `{"auth":{"database":"two"}}` {
+			t.Errorf("overrides %s", got)
+		}
+		if diff := cmp.Diff([]string{"app-demo-mysql"}, f.hrNames()); diff != "" {
+			t.Errorf("HelmReleases (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("deletion waits for the HelmReleases, then releases the Description", func(t *testing.T) {
+		d := f.desc("app-demo-helm")
+		d.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+		f.updateDesc(d)
+		f.sync("app-demo-helm")
+		if names := f.hrNames(); len(names) != 0 {
+			t.Fatalf("HelmReleases left: %v", names)
+		}
+		if _, err := f.kube.CoreV1().Secrets(dedicated).Get(context.Background(), "app-demo-mysql-chart-pull", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("copied pull Secret left: %v", err)
+		}
+		d = f.desc("app-demo-helm")
+		if d.Status.Phase != appsv1alpha1.DescriptionPhasePending || d.Status.Reason != "uninstalling releases of HelmReleases app-demo-mysql" {
+			t.Errorf("status while uninstalling: %s %q", d.Status.Phase, d.Status.Reason)
+		}
+		if len(d.Finalizers) == 0 {
+			t.Fatal("finalizer removed before the HelmReleases were gone")
+		}
+		f.sync("app-demo-helm")
+		if got := f.desc("app-demo-helm").Finalizers; len(got) != 0 {
+			t.Errorf("finalizers left: %v", got)
+		}
+	})
+}
+
+func TestDescriptionsAgentInstalls(t *testing.T) {
+	f := newDescFixture(t, foundChart("mysql", "8.6.2"), managedCluster(clusterv1beta1.PushSyncMode, false), helmDescription("mysql"))
+	f.sync("app-demo-helm")
+	who := "the agent of cluster child-1 (Push mode with feature gate AppPusher off: the hub does not push to it, it works as in Pull mode)"
+	if diff := cmp.Diff([]string{"Normal AgentInstalls Releases of Description clusternet-abcde/app-demo-helm are installed by " + who}, f.drainEvents()); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	st := f.desc("app-demo-helm").Status
+	if want := "HelmRelease app-demo-mysql: waiting for " + who + " to install release apps/app-demo-mysql"; st.Reason != want {
+		t.Errorf("reason %q, want %q", st.Reason, want)
+	}
+	f.sync("app-demo-helm")
+	if e := f.drainEvents(); len(e) != 0 {
+		t.Errorf("announced twice: %v", e)
+	}
+}
+
+func TestDescriptionsForeignHelmRelease(t *testing.T) {
+	foreign := &appsv1alpha1.HelmRelease{ObjectMeta: metav1.ObjectMeta{Name: "app-demo-mysql", Namespace: dedicated}}
+	f := newDescFixture(t, foundChart("mysql", "8.6.2"), managedCluster(clusterv1beta1.PullSyncMode, true), helmDescription("mysql"), foreign)
+	f.sync("app-demo-helm")
+	st := f.desc("app-demo-helm").Status
+	want := "HelmRelease clusternet-abcde/app-demo-mysql exists and does not belong to Description app-demo-helm: delete or rename it"
+	if st.Phase != appsv1alpha1.DescriptionPhaseFailure || st.Reason != want {
+		t.Errorf("status %s %q, want Failure %q", st.Phase, st.Reason, want)
+	}
+}
+
+func TestDescriptionStatus(t *testing.T) {
+	hr := func(gen, observed int64, phase, description string) *appsv1alpha1.HelmRelease {
+		return &appsv1alpha1.HelmRelease{
+			ObjectMeta: metav1.ObjectMeta{Name: "x-demo", Generation: gen},
+			Spec:       appsv1alpha1.HelmReleaseSpec{HelmOptions: appsv1alpha1.HelmOptions{TargetNamespace: "apps"}},
+			Status:     appsv1alpha1.HelmReleaseStatus{Phase: phase, Description: description, ObservedGeneration: observed, Version: 1},
+		}
+	}
+	ref := appsv1alpha1.ChartReference{Namespace: "default", Name: "demo"}
+	tests := []struct {
+		name       string
+		states     []releaseState
+		wantPhase  appsv1alpha1.DescriptionPhase
+		wantReason string
+	}{
+		{name: "no charts", wantPhase: appsv1alpha1.DescriptionPhaseSuccess},
+		{name: "deployed", states: []releaseState{{Chart: ref, HR: hr(2, 2, "deployed", "")}}, wantPhase: appsv1alpha1.DescriptionPhaseSuccess},
+		{name: "spec not yet applied", states: []releaseState{{Chart: ref, HR: hr(3, 2, "deployed", "")}},
+			wantPhase: appsv1alpha1.DescriptionPhasePending, wantReason: "HelmRelease x-demo: waiting for the hub to upgrade release apps/x-demo"},
+		{name: "installing", states: []releaseState{{Chart: ref, HR: hr(1, 1, "pending-install", "Installing by clusternet-agent")}},
+			wantPhase: appsv1alpha1.DescriptionPhasePending, wantReason: "HelmRelease x-demo: release apps/x-demo is pending-install: Installing by clusternet-agent"},
+		{name: "failure wins over pending", states: []releaseState{
+			{Chart: ref, HR: hr(1, 1, "failed", "boom")},
+			{Chart: ref, Pending: "waiting for HelmChart default/b to be resolved in its repository"},
+		}, wantPhase: appsv1alpha1.DescriptionPhaseFailure, wantReason: "HelmRelease x-demo: release apps/x-demo failed: boom"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := DescriptionStatus(tc.states, "the hub")
+			if got.Phase != tc.wantPhase || got.Reason != tc.wantReason {
+				t.Errorf("got %s %q, want %s %q", got.Phase, got.Reason, tc.wantPhase, tc.wantReason)
+			}
+			if len(got.ManifestStatuses) != len(tc.states) {
+				t.Errorf("%d manifest statuses for %d charts", len(got.ManifestStatuses), len(tc.states))
+			}
+		})
+	}
+}
