@@ -38,9 +38,19 @@ func kubectl(ctx context.Context, c *testbed.Cluster, stdin string, args ...stri
 // seed's bootstrap token.
 func InstallParent(ctx context.Context, parent *testbed.Cluster) error {
 	root := Root()
+	if err := kubectl(ctx, parent, "", "apply", "--server-side", "-f", filepath.Join(root, "deploy", "crds")); err != nil {
+		return err
+	}
+	// kubectl wait fails outright on a CRD whose status has no conditions
+	// yet (".status.conditions accessor error"): ask again until all are there.
+	var last error
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		last = kubectl(ctx, parent, "", "wait", "--for=condition=Established", "--timeout=30s", "crd", "--all")
+		return last == nil, nil
+	}); err != nil {
+		return fmt.Errorf("CRDs not Established: %w: %w", err, last)
+	}
 	for _, args := range [][]string{
-		{"apply", "--server-side", "-f", filepath.Join(root, "deploy", "crds")},
-		{"wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"},
 		{"apply", "-f", filepath.Join(root, "deploy", "hub", "00-namespace.yaml"), "-f", filepath.Join(root, "deploy", "hub", "rbac.yaml"),
 			"-f", filepath.Join(root, "manifests", "samples", "cluster_bootstrap_token.yaml")},
 	} {

@@ -26,6 +26,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve-charts" {
+		if err := serveCharts(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "local-up serve-charts:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "local-up:", err)
 		os.Exit(1)
@@ -62,28 +69,44 @@ func run() error {
 	}
 	parent := tb.Parent
 	for _, args := range [][]string{{"get", "clsrr"}, {"get", "mcls", "-A", "-o", "wide"}} {
-		out, err := parent.Kubectl(ctx, args...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
+		if err := show(ctx, parent, args...); err != nil {
+			return err
 		}
-		fmt.Printf("$ kubectl %s\n%s\n", strings.Join(args, " "), out)
 	}
-	id, _ := parent.Kubectl(ctx, "get", "mcls", "-A", "-o", "jsonpath={.items[0].spec.clusterId}").Output()
+	idList, _ := parent.Kubectl(ctx, "get", "mcls", "-A", "-o", `jsonpath={range .items[*]}{.spec.clusterId}{" "}{end}`).Output()
+	ids := strings.Fields(string(idList))
+	binDir := filepath.Dir(hubBin)
+	if err := distribute(ctx, tb, binDir, ids); err != nil {
+		return fmt.Errorf("%w\nlogs are in %s; stop everything with: make local-down", err, tb.Dir)
+	}
+	for _, args := range [][]string{{"clusternet", "get", "subs", "-A"}, {"clusternet", "get", "desc", "-A"}, {"clusternet", "get", "hr", "-A"}} {
+		if err := show(ctx, parent, args...); err != nil {
+			return err
+		}
+	}
+	id := ids[0]
 	bins, _ := testbed.LocateBinaries()
 	fmt.Printf(`Clusternet is up in %s: a parent with clusternet-hub, two children registered by clusternet-agent,
-each holding a tunnel to the hub.
+each holding a tunnel to the hub, and the seed's app-demo deployed to both. It was applied from
+%s, a copy of examples/applications with three local edits: the
+children's cluster ids, apiVersion v1 for the Service feed, and a chart repository on loopback.
 
   export KUBECONFIG=%s
+  export PATH=%s:$PATH               # kubectl finds kubectl-clusternet
   alias kubectl=%s
   kubectl get clsrr                  # registrations
   kubectl get mcls -A -o wide        # child clusters and their health
+  kubectl clusternet get deploy -n foo              # the templates
+  kubectl clusternet get desc -A                    # what each child gets, and how it went
+  kubectl clusternet --cluster %s get deploy,svc -n foo   # the app in a child, through the tunnel
   # any kubectl command on a child, through the parent and the tunnel:
   kubectl --server=%s/apis/proxies.clusternet.io/v1alpha1/sockets/%s/proxy/direct get nodes
 
 Children's own kubeconfigs: %s
 Logs: %s/*.log
 Stop everything with: make local-down
-`, time.Since(start).Round(100*time.Millisecond), parent.Kubeconfig, bins.Kubectl, parent.URL, id,
+`, time.Since(start).Round(100*time.Millisecond), filepath.Join(tb.Dir, "app-demo", "applications"),
+		parent.Kubeconfig, binDir, bins.Kubectl, id, parent.URL, id,
 		strings.Join([]string{tb.Children[0].Kubeconfig, tb.Children[1].Kubeconfig}, " "), tb.Dir)
 	return nil
 }
@@ -137,6 +160,18 @@ func setUp(ctx context.Context, tb *testbed.Testbed, hubBin, agentBin string) er
 		out, err := parent.Kubectl(ctx, "get", "mcls", "-A", "-o", `jsonpath={range .items[*]}{.status.readyz}/{.status.useSocket}{"\n"}{end}`).Output()
 		return err == nil && strings.Count(string(out), "true/true") == len(tb.Children), nil
 	})
+}
+
+// show runs kubectl against c and prints the command and its output.
+func show(ctx context.Context, c *testbed.Cluster, args ...string) error {
+	cmd := c.Kubectl(ctx, args...)
+	cmd.Env = append(cmd.Env, "PATH="+filepath.Dir(os.Args[0])+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	fmt.Printf("$ kubectl %s\n%s\n", strings.Join(args, " "), out)
+	return nil
 }
 
 var argLine = regexp.MustCompile(`^\s*-\s+(--\S+)\s*$`)
