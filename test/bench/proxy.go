@@ -33,15 +33,15 @@ type proxyResults struct {
 	// parentP50 is the same GET on the parent's own API; hopP50 a request
 	// through the parent's aggregator to the hub that does no work there
 	// (its discovery document): the cost of the parent hop alone.
-	parentP50, hopP50 time.Duration
-	listBytes                                int
-	directMBps, proxyMBps                    float64
-	streams                                  int
-	streamsOpen                              time.Duration
-	getBesideStreams                         time.Duration
-	hubRSSBefore, hubRSSAfter                int64
-	tunnelPairs                              int
-	bytesPerTunnelPair                       float64
+	parentP50, hopP50         time.Duration
+	listBytes                 int
+	directMBps, proxyMBps     float64
+	streams                   int
+	streamsOpen               time.Duration
+	getBesideStreams          time.Duration
+	hubRSSBefore, hubRSSAfter int64
+	tunnelPairs               int
+	bytesPerTunnelPair        float64
 }
 
 // benchProxy compares the proxy path (client → parent → hub → tunnel →

@@ -314,6 +314,42 @@ func TestTunnelAndProxy(t *testing.T) {
 		if err == nil || !strings.Contains(errOut, "cannot get resource \"sockets/proxy\"") {
 			t.Errorf("a user without sockets/proxy rights: err=%v %s", err, errOut)
 		}
+		// Anyone may impersonate user clusternet (the seed's anonymous
+		// kubeconfigs do), but without child credentials that gets nowhere.
+		cfg = proxyKubeconfig(t, parent, id1, "direct", func(u *clientcmdapi.AuthInfo) {
+			u.Username, u.Impersonate = "system:anonymous", "clusternet"
+		})
+		_, errOut, err = kubectlWith(t, parent, cfg, "", "get", "ns")
+		if err == nil || !strings.Contains(errOut, "carries none") {
+			t.Errorf("anonymous as clusternet without credentials: err=%v %s", err, errOut)
+		}
+		// A made-up cluster id costs the hub nothing and says so.
+		cfg = proxyKubeconfig(t, parent, "00000000-0000-0000-0000-000000000000", "direct", nil)
+		_, errOut, err = kubectlWith(t, parent, cfg, "", "get", "ns", "--request-timeout=3s")
+		if err == nil || !strings.Contains(errOut, "could not find the requested resource") {
+			t.Errorf("an unknown cluster id: err=%v %s", err, errOut)
+		}
+		// An agent may not relabel its ManagedCluster to draw other
+		// clusters' Subscriptions (or their sockets).
+		ns := mustKubectl(t, parent, "", "get", "mcls", "-A", "-l", "clusters.clusternet.io/cluster-id="+id1, "-o", "jsonpath={.items[0].metadata.namespace}")
+		agentCfg := proxyKubeconfig(t, parent, id1, "direct", nil)
+		agentCfgData, err := clientcmd.LoadFromFile(agentCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range agentCfgData.Clusters {
+			c.Server = parent.URL
+		}
+		for _, u := range agentCfgData.AuthInfos {
+			*u = clientcmdapi.AuthInfo{Token: tokenA}
+		}
+		if err := clientcmd.WriteToFile(*agentCfgData, agentCfg); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, err = kubectlWith(t, parent, agentCfg, "", "label", "mcls", "-n", ns, "--all", "team=payments")
+		if err == nil || !strings.Contains(errOut, "may update only the status of its ManagedCluster") {
+			t.Errorf("an agent relabelled its ManagedCluster: err=%v %s", err, errOut)
+		}
 	})
 
 	t.Run("hub restart: proxying is back within 5s", func(t *testing.T) {

@@ -52,6 +52,7 @@ func InstallParent(ctx context.Context, parent *testbed.Cluster) error {
 	}
 	for _, args := range [][]string{
 		{"apply", "-f", filepath.Join(root, "deploy", "hub", "00-namespace.yaml"), "-f", filepath.Join(root, "deploy", "hub", "rbac.yaml"),
+			"-f", filepath.Join(root, "deploy", "hub", "admission.yaml"),
 			"-f", filepath.Join(root, "manifests", "samples", "cluster_bootstrap_token.yaml")},
 	} {
 		if err := kubectl(ctx, parent, "", args...); err != nil {

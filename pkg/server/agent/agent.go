@@ -131,19 +131,22 @@ func (o *Options) Run(ctx context.Context) error {
 		return fmt.Errorf("building the proxy into the child: %w", err)
 	}
 	go a.runTunnel(ctx, proxy)
+	// Report first: the hub decides whether it pushes here from the
+	// AppPusher this heartbeat reports, and must know before pulling starts.
+	a.heartbeat(ctx)
 	if err := a.runPullers(ctx); err != nil {
 		return fmt.Errorf("starting pull-mode controllers: %w", err)
 	}
 	ticker := time.NewTicker(o.StatusFrequency)
 	defer ticker.Stop()
 	for {
-		a.heartbeat(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
 		case <-a.kick:
 		}
+		a.heartbeat(ctx)
 	}
 }
 

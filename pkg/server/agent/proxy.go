@@ -155,7 +155,7 @@ func (p *childProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		for k, vs := range id.Extra {
 			for _, v := range vs {
-				req.Header.Add("Impersonate-Extra-"+url.PathEscape(k), v)
+				req.Header.Add("Impersonate-Extra-"+wire.EscapeExtraKey(k), v)
 			}
 		}
 		transport, upgrade = p.own, p.ownUpgrade

@@ -3,19 +3,25 @@ package agent
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	clusternetscheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
+	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
 )
 
 // PullContext is what the agent's pull-mode controllers are built from: the
@@ -33,8 +39,10 @@ type PullContext struct {
 	ClusterID types.UID
 	// ChildConfig reaches the child with the agent's own credentials.
 	ChildConfig *rest.Config
-	// SyncMode and AppPusher decide who applies: the agent when
-	// !clusterv1beta1.HubPushes(SyncMode, AppPusher).
+	// SyncMode (the ManagedCluster's spec.syncMode) and AppPusher (this
+	// agent's gate) decide who applies: the agent when
+	// !clusterv1beta1.HubPushes(SyncMode, AppPusher). Pullers run only then,
+	// and are stopped when that changes.
 	SyncMode  clusterv1beta1.ClusterSyncMode
 	AppPusher bool
 	// Events records events in the dedicated namespace of the parent, from
@@ -68,7 +76,12 @@ var agentEventScheme = func() *runtime.Scheme {
 	return s
 }()
 
-// runPullers starts the pull-mode controllers once the agent is registered.
+// runPullers runs the pull-mode controllers while this agent, not the hub,
+// applies applications here. Who applies has one source of truth, the
+// ManagedCluster in the parent (its spec.syncMode, which the hub reads too)
+// with this agent's AppPusher gate: the controllers start when
+// HubPushes turns false and stop when it turns true, so hub and agent never
+// both apply, nor neither.
 func (a *Agent) runPullers(ctx context.Context) error {
 	parentCfg := a.parentConfig(string(a.creds.Token), a.creds.CACertificate)
 	parentKube, err := kubernetes.NewForConfig(parentCfg)
@@ -77,24 +90,105 @@ func (a *Agent) runPullers(ctx context.Context) error {
 	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: parentKube.CoreV1().Events(a.creds.DedicatedNamespace)})
-	c := &PullContext{
+	base := PullContext{
 		ParentConfig: parentCfg,
 		Parent:       a.parent,
 		ParentKube:   parentKube,
 		Namespace:    a.creds.DedicatedNamespace,
 		ClusterID:    a.clusterID,
 		ChildConfig:  a.childCfg,
-		SyncMode:     clusterv1beta1.ClusterSyncMode(a.opts.ClusterSyncMode),
 		AppPusher:    a.appPusher(),
 		Events:       broadcaster.NewRecorder(agentEventScheme, corev1.EventSource{Component: "clusternet-agent"}),
 		Workers:      2,
 	}
-	for _, p := range pullers {
-		go func() {
-			if err := p.run(ctx, c); err != nil && ctx.Err() == nil {
-				a.logError(ctx, fmt.Errorf("pull controller %s: %w", p.name, err))
+	modes := make(chan clusterv1beta1.ClusterSyncMode, 1)
+	go a.watchSyncMode(ctx, modes)
+	go func() {
+		var stop func() // non-nil while the pull controllers run
+		defer func() {
+			if stop != nil {
+				stop()
 			}
 		}()
-	}
+		for {
+			var mode clusterv1beta1.ClusterSyncMode
+			select {
+			case <-ctx.Done():
+				return
+			case mode = <-modes:
+			}
+			pull := !clusterv1beta1.HubPushes(mode, base.AppPusher)
+			if pull == (stop != nil) {
+				continue
+			}
+			if !pull {
+				klog.FromContext(ctx).Info("The hub applies applications to this cluster; pull controllers stop", "syncMode", mode, "appPusher", base.AppPusher)
+				stop()
+				stop = nil
+				continue
+			}
+			klog.FromContext(ctx).Info("This agent applies applications itself; pull controllers start", "syncMode", mode, "appPusher", base.AppPusher)
+			c := base
+			c.SyncMode = mode
+			stop = a.startPullers(ctx, &c)
+		}
+	}()
 	return nil
+}
+
+// startPullers runs every puller with c until the returned stop is called;
+// stop returns once they all have.
+func (a *Agent) startPullers(ctx context.Context, c *PullContext) (stop func()) {
+	pctx, cancel := context.WithCancel(ctx)
+	var running sync.WaitGroup
+	for _, p := range pullers {
+		running.Go(func() {
+			if err := p.run(pctx, c); err != nil && pctx.Err() == nil {
+				a.logError(ctx, fmt.Errorf("pull controller %s: %w", p.name, err))
+			}
+		})
+	}
+	return func() {
+		cancel()
+		running.Wait()
+	}
+}
+
+// watchSyncMode sends the registered sync mode of this cluster's
+// ManagedCluster, now and whenever it changes, to modes (latest value only).
+func (a *Agent) watchSyncMode(ctx context.Context, modes chan clusterv1beta1.ClusterSyncMode) {
+	informers := externalversions.NewSharedInformerFactoryWithOptions(a.parent, 0,
+		externalversions.WithNamespace(a.creds.DedicatedNamespace),
+		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", a.creds.ManagedClusterName).String()
+		}))
+	var warned sync.Once
+	send := func(obj any) {
+		mc, ok := obj.(*clusterv1beta1.ManagedCluster)
+		if !ok {
+			return
+		}
+		if flag := clusterv1beta1.ClusterSyncMode(a.opts.ClusterSyncMode); mc.Spec.SyncMode != flag {
+			warned.Do(func() {
+				klog.FromContext(ctx).Info("Warning: --cluster-sync-mode differs from this cluster's ManagedCluster, which decides; edit its spec.syncMode in the parent to change it",
+					"flag", flag, "managedCluster", mc.Spec.SyncMode)
+			})
+		}
+		select { // keep only the newest mode
+		case <-modes:
+		default:
+		}
+		modes <- mc.Spec.SyncMode
+	}
+	informer := informers.Clusters().V1beta1().ManagedClusters().Informer()
+	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    send,
+		UpdateFunc: func(old, obj any) { send(obj) },
+	}); err != nil {
+		a.logError(ctx, err)
+		return
+	}
+	informers.Start(ctx.Done())
+	<-ctx.Done()
+	informers.Shutdown()
 }

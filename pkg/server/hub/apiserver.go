@@ -94,10 +94,15 @@ func (o *Options) newAPIServer(c *Context) (*genericapiserver.GenericAPIServer, 
 	if err != nil {
 		return nil, err
 	}
+	mcInformer := c.Informers.Clusters().V1beta1().ManagedClusters().Informer()
+	if err := sockets.AddClusterIDIndex(mcInformer); err != nil {
+		return nil, err
+	}
+	clusters := sockets.Clusters{Indexer: mcInformer.GetIndexer(), Synced: mcInformer.HasSynced}
 	group := genericapiserver.NewDefaultAPIGroupInfo(proxiesv1alpha1.GroupName, scheme, runtime.NewParameterCodec(scheme), codecs)
 	group.VersionedResourcesStorageMap[proxiesv1alpha1.SchemeGroupVersion.Version] = map[string]rest.Storage{
-		"sockets":       sockets.NewSocketREST(c.Transports.Tunnels(), c.Informers.Clusters().V1beta1().ManagedClusters().Lister()),
-		"sockets/proxy": sockets.NewProxyREST(c.Transports),
+		"sockets":       sockets.NewSocketREST(c.Transports.Tunnels(), clusters),
+		"sockets/proxy": sockets.NewProxyREST(c.Transports, clusters),
 	}
 	if err := server.InstallAPIGroup(&group); err != nil {
 		return nil, err

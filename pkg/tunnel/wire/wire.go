@@ -107,7 +107,7 @@ func SetIdentity(h http.Header, id Identity) {
 		}
 		for k, vs := range id.Extra {
 			for _, v := range vs {
-				h.Add(headerExtraPrefix+escapeExtraKey(k), v)
+				h.Add(headerExtraPrefix+EscapeExtraKey(k), v)
 			}
 		}
 	}
@@ -141,9 +141,11 @@ func TakeIdentity(h http.Header) Identity {
 	return id
 }
 
-// Extra keys may hold characters headers cannot (and are case-sensitive):
-// percent-encode them as Impersonate-Extra- does.
-func escapeExtraKey(k string) string {
+// EscapeExtraKey makes a user-extra key fit a header name: extra keys may
+// hold characters headers cannot (":", "@", "/") and are case-sensitive,
+// while header names are not. Every byte but [a-z0-9._-] is percent-encoded,
+// which kube-apiserver's Impersonate-Extra- decoding (url.PathUnescape) reads back.
+func EscapeExtraKey(k string) string {
 	var b strings.Builder
 	for _, c := range []byte(k) {
 		if ('a' <= c && c <= 'z') || ('0' <= c && c <= '9') || c == '-' || c == '.' || c == '_' {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	"k8s.io/apiserver/pkg/endpoints/request"
@@ -19,7 +18,6 @@ import (
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	proxiesv1alpha1 "github.com/clusternet/clusternet/pkg/apis/proxies/v1alpha1"
-	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/tunnel"
 )
 
@@ -30,7 +28,7 @@ const AgentServiceAccount = "clusternet-agent"
 // SocketREST is the tunnel endpoint: an agent's websocket lands here.
 type SocketREST struct {
 	tunnels  *tunnel.Registry
-	clusters clusterlisters.ManagedClusterLister
+	clusters Clusters
 }
 
 var (
@@ -41,7 +39,7 @@ var (
 )
 
 // NewSocketREST returns the tunnel endpoint storage.
-func NewSocketREST(tunnels *tunnel.Registry, clusters clusterlisters.ManagedClusterLister) *SocketREST {
+func NewSocketREST(tunnels *tunnel.Registry, clusters Clusters) *SocketREST {
 	return &SocketREST{tunnels: tunnels, clusters: clusters}
 }
 
@@ -83,13 +81,19 @@ func (r *SocketREST) Connect(ctx context.Context, id string, _ runtime.Object, _
 		return nil, apierrors.NewForbidden(proxiesv1alpha1.SchemeGroupVersion.WithResource("sockets").GroupResource(), id,
 			fmt.Errorf("user %q is not a cluster agent: only the ServiceAccount %s of a cluster's dedicated namespace may open its socket", user.GetName(), AgentServiceAccount))
 	}
-	clusters, err := r.clusters.ManagedClusters(ns).List(labels.SelectorFromSet(labels.Set{clusterv1beta1.LabelClusterID: id}))
+	withID, err := r.clusters.WithID(id)
 	if err != nil {
 		return nil, err
 	}
+	var clusters []*clusterv1beta1.ManagedCluster
+	for _, mc := range withID {
+		if mc.Namespace == ns {
+			clusters = append(clusters, mc)
+		}
+	}
 	if len(clusters) == 0 {
 		return nil, apierrors.NewForbidden(proxiesv1alpha1.SchemeGroupVersion.WithResource("sockets").GroupResource(), id,
-			fmt.Errorf("user %q is not the agent of cluster %s: its namespace %s holds no ManagedCluster with that id", user.GetName(), id, ns))
+			fmt.Errorf("user %q is not the agent of cluster %s: its namespace %s holds no ManagedCluster with that spec.clusterId", user.GetName(), id, ns))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		logger := klog.FromContext(req.Context()).WithValues("clusterID", id)

@@ -208,6 +208,12 @@ func resolveOne(i int, f appsv1alpha1.Feed, src Source, mapper meta.RESTMapper) 
 		if err != nil {
 			return nil, fail(ReasonNotFound, "the template of %s in Manifest %s/%s: %v: apply it again", Describe(named), m.Namespace, m.Name, err)
 		}
+		// A Manifest is trusted only for the template it says it holds (a
+		// Manifest written by hand under another template's name is not it).
+		if !holds(tmpl, gv.Group, kind, f.Namespace, f.Name) {
+			return nil, fail(ReasonNotFound, "%s has no template: Manifest %s/%s holds %s %s/%s instead: apply the template again with `kubectl clusternet apply`",
+				Describe(named), m.Namespace, m.Name, tmpl.GetKind(), tmpl.GetNamespace(), tmpl.GetName())
+		}
 		return []Resolved{{Feed: named, Index: i, Template: tmpl}}, nil
 	}
 	if !namespaced && f.Namespace != "" {
@@ -220,8 +226,8 @@ func resolveOne(i int, f appsv1alpha1.Feed, src Source, mapper meta.RESTMapper) 
 	var out []Resolved
 	for _, m := range ms {
 		tmpl, err := Template(m)
-		if err != nil {
-			continue // not readable: it cannot match
+		if err != nil || !holds(tmpl, gv.Group, kind, tmpl.GetNamespace(), tmpl.GetName()) {
+			continue // not readable, or not of this kind: it cannot match
 		}
 		if f.Namespace != "" && tmpl.GetNamespace() != f.Namespace {
 			continue
@@ -242,6 +248,12 @@ func resolveOne(i int, f appsv1alpha1.Feed, src Source, mapper meta.RESTMapper) 
 		return cmp.Or(cmp.Compare(a.Feed.Namespace, b.Feed.Namespace), cmp.Compare(a.Feed.Name, b.Feed.Name))
 	})
 	return out, nil
+}
+
+// holds says whether tmpl is the object of group and kind named namespace/name.
+func holds(tmpl *unstructured.Unstructured, group, kind, namespace, name string) bool {
+	gvk := tmpl.GroupVersionKind()
+	return gvk.Group == group && gvk.Kind == kind && tmpl.GetNamespace() == namespace && tmpl.GetName() == name
 }
 
 // notServed explains a kind the parent does not serve and suggests the
