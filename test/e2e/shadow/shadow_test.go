@@ -750,6 +750,77 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
 	}
 }
 
+// TestNamespaceTemplatesWithoutRealKindChecks: with
+// --shadow-authorize-real-kind=false, RBAC on group shadow alone decides,
+// and the parent authorizes /namespaces/team/namespaces/prod as a request
+// in team. An editor of team must not reach the Namespace template prod
+// through it (which children would receive, say, privileged): the route
+// does not exist, as in kube-apiserver.
+func TestNamespaceTemplatesWithoutRealKindChecks(t *testing.T) {
+	tb := testbed.ForTest(t, 0)
+	e2eutil.SetUpParent(t, tb.Parent, "--shadow-authorize-real-kind=false")
+	cfg, err := tb.Parent.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	prod, err := dyn.Resource(shadow("namespaces")).Create(ctx,
+		object(t, `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"prod","labels":{"pod-security.kubernetes.io/enforce":"restricted"}}}`),
+		metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2eutil.MustKubectl(t, tb.Parent, "", "create", "namespace", "team")
+	e2eutil.MustKubectl(t, tb.Parent, "", "create", "rolebinding", "carol-edit", "-n", "team", "--clusterrole=edit", "--user=carol")
+	cm := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}`
+	e2eutil.WaitFor(t, 30*time.Second, "carol may write templates in team", func(context.Context) (bool, string) {
+		out, errOut, err := e2eutil.Kubectl(t, tb.Parent, cm, "create", "--raw", "/apis/shadow/v1alpha1/namespaces/team/configmaps", "-f", "-", "--as=carol")
+		return err == nil, out + errOut
+	})
+
+	asCarol := rest.CopyConfig(cfg)
+	asCarol.Impersonate = rest.ImpersonationConfig{UserName: "carol"}
+	carol, err := kubernetes.NewForConfig(asCarol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const prodThroughTeam = "/apis/shadow/v1alpha1/namespaces/team/namespaces/prod"
+	for _, tc := range []struct {
+		method, path, body string
+	}{
+		{"GET", prodThroughTeam, ""},
+		{"GET", "/apis/shadow/v1alpha1/namespaces/team/namespaces", ""},
+		{"PATCH", prodThroughTeam, `{"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"privileged"}}}`},
+		{"PUT", prodThroughTeam, `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"prod","labels":{"pod-security.kubernetes.io/enforce":"privileged"}}}`},
+		{"DELETE", prodThroughTeam, ""},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			req := carol.CoreV1().RESTClient().Verb(tc.method).AbsPath(tc.path)
+			if tc.body != "" {
+				req = req.Body([]byte(tc.body)).SetHeader("Content-Type", "application/json")
+				if tc.method == "PATCH" {
+					req = req.SetHeader("Content-Type", string(types.MergePatchType))
+				}
+			}
+			if err := req.Do(ctx).Error(); !apierrors.IsNotFound(err) {
+				t.Errorf("carol, an editor of team, %s %s: %v, want NotFound", tc.method, tc.path, err)
+			}
+		})
+	}
+	after, err := dyn.Resource(shadow("namespaces")).Get(ctx, "prod", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the Namespace template prod: %v", err)
+	}
+	if after.GetResourceVersion() != prod.GetResourceVersion() || after.GetLabels()["pod-security.kubernetes.io/enforce"] != "restricted" {
+		t.Errorf("the Namespace template prod changed: rv %s (was %s), labels %v", after.GetResourceVersion(), prod.GetResourceVersion(), after.GetLabels())
+	}
+}
+
 func (e *env) testNamespaceDeletion(t *testing.T) {
 	ctx := e.ctx(t)
 	if _, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "real"}}, metav1.CreateOptions{}); err != nil {

@@ -144,8 +144,9 @@ func subresource(name, kind string, namespaced bool) metav1.APIResource {
 	return metav1.APIResource{Name: name, Namespaced: namespaced, Kind: kind, Verbs: metav1.Verbs{"get", "patch", "update"}}
 }
 
-// testParent is a small parent: core, apps, events.k8s.io, a CRD group and
-// a Clusternet group.
+// testParent is a small parent: core (with two cluster-scoped kinds,
+// Namespace and PersistentVolume), apps, events.k8s.io, a CRD group and a
+// Clusternet group.
 func testParent() discovered {
 	group := func(name string, versions ...string) metav1.APIGroup {
 		g := metav1.APIGroup{Name: name}
@@ -163,6 +164,7 @@ func testParent() discovered {
 		resources: map[schema.GroupVersion][]metav1.APIResource{
 			{Version: "v1"}: {
 				apiResource("namespaces", "Namespace", false, "ns"), subresource("namespaces/status", "Namespace", false),
+				apiResource("persistentvolumes", "PersistentVolume", false, "pv"), subresource("persistentvolumes/status", "PersistentVolume", false),
 				apiResource("services", "Service", true, "svc"), subresource("services/status", "Service", true),
 				apiResource("configmaps", "ConfigMap", true, "cm"), apiResource("events", "Event", true, "ev"),
 				apiResource("secrets", "Secret", true),
@@ -224,11 +226,27 @@ func newTestAPI(t *testing.T, opts ...testOption) *testAPI {
 	if err := a.apply(context.Background(), buildResources(testParent(), widgetScale)); err != nil {
 		t.Fatal(err)
 	}
-	resolver := &request.RequestInfoFactory{APIPrefixes: sets.NewString("api", "apis"), GrouplessAPIPrefixes: sets.NewString("api")}
-	handler := genericapifilters.WithRequestInfo(genericapifilters.WithAuditInit(withUser(genericapifilters.WithWarningRecorder(a))), resolver)
+	handler := genericapifilters.WithRequestInfo(genericapifilters.WithAuditInit(withUser(genericapifilters.WithWarningRecorder(a))), testResolver)
 	ta.server = httptest.NewServer(handler)
 	t.Cleanup(ta.server.Close)
 	return ta
+}
+
+// testResolver parses request info as the hub's filter chain does.
+var testResolver = &request.RequestInfoFactory{APIPrefixes: sets.NewString("api", "apis"), GrouplessAPIPrefixes: sets.NewString("api")}
+
+// requestInfo is what testResolver makes of a GET of path.
+func requestInfo(t *testing.T, path string) *request.RequestInfo {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ri, err := testResolver.NewRequestInfo(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ri
 }
 
 // withUser authenticates every request as "alice" (the name a test's

@@ -97,6 +97,32 @@ func (a *API) newScope(r *resource, kind schema.GroupVersionKind, subresource st
 // namespaced resource.
 var possiblyAcrossAllNamespacesVerbs = map[string]bool{"list": true, "watch": true, "deletecollection": true}
 
+// namespaceSubresources are what RequestInfoFactory reads as subresources
+// of a Namespace in /namespaces/<name>/<subresource>.
+var namespaceSubresources = map[string]bool{"status": true, "finalize": true}
+
+// namespacedPath is true for a request under /namespaces/<namespace>/,
+// for a resource in that namespace. RequestInfo cannot tell: it gives
+// /namespaces/foo (the Namespace foo) and /namespaces/foo/namespaces/foo
+// (no such route in kube-apiserver) the same namespace, resource and name,
+// and the parent authorizes both as requests in namespace foo. So the
+// path decides, read as RequestInfoFactory reads it.
+func namespacedPath(ri *request.RequestInfo) bool {
+	if ri.Namespace == "" {
+		return false
+	}
+	parts := strings.Split(strings.Trim(ri.Path, "/"), "/")
+	if len(parts) < 3 {
+		return false
+	}
+	parts = parts[3:] // apis, shadow, <version>
+	if len(parts) > 0 && (parts[0] == "watch" || parts[0] == "proxy") {
+		// A verb given as a path prefix (/watch/namespaces/foo).
+		parts = parts[1:]
+	}
+	return len(parts) > 2 && parts[0] == "namespaces" && !namespaceSubresources[parts[2]]
+}
+
 // ServeHTTP serves /apis/shadow and everything under it.
 func (a *API) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ri, ok := request.RequestInfoFrom(req.Context())
@@ -135,11 +161,25 @@ func (a *API) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		responsewriters.ErrorNegotiated(apierrors.NewNotFound(schema.GroupResource{Group: GroupName, Resource: ri.Resource}, ri.Name), codecs, gv, w, req)
 		return
 	}
-	// A namespaced resource needs a namespace unless listed across all of
-	// them; a cluster-scoped one has none (Namespaces carry their own name).
-	namespacedRequest := ri.Namespace != "" && !s.r.isNamespaceKind()
-	if (s.r.namespaced && !namespacedRequest && !possiblyAcrossAllNamespacesVerbs[ri.Verb]) || (!s.r.namespaced && namespacedRequest) {
+	// The routes kube-apiserver has, and no others: a namespaced resource
+	// needs a namespace unless listed across all of them; a cluster-scoped
+	// one is never under /namespaces/<namespace>/ (the Namespace kind's own
+	// /namespaces/<name> is not a namespace of the request, see
+	// namespacedPath); POST goes to collections only.
+	namespaced := namespacedPath(ri)
+	if (s.r.namespaced && !namespaced && !possiblyAcrossAllNamespacesVerbs[ri.Verb]) || (!s.r.namespaced && namespaced) {
 		responsewriters.ErrorNegotiated(apierrors.NewNotFound(s.r.groupResource(), ri.Name), codecs, gv, w, req)
+		return
+	}
+	if ri.Verb == "create" && ri.Name != "" {
+		// The parent authorized a create of that name; the body may name
+		// another object.
+		err := &apierrors.StatusError{ErrStatus: metav1.Status{
+			Status: metav1.StatusFailure, Code: http.StatusMethodNotAllowed, Reason: metav1.StatusReasonMethodNotAllowed,
+			Message: fmt.Sprintf("%s %q: an object is created by a POST to its collection, not to its own path", s.r.groupResource(), ri.Name),
+			Details: &metav1.StatusDetails{Name: ri.Name, Group: s.r.gvr.Group, Kind: s.r.gvr.Resource},
+		}}
+		responsewriters.ErrorNegotiated(err, codecs, gv, w, req)
 		return
 	}
 	var handler http.HandlerFunc
@@ -287,14 +327,17 @@ func isStrategicMergePatch(req *http.Request) bool {
 // patcherFor is the storage, except for a strategic merge patch: the patch
 // handler takes the patch's schema from the patcher's New, which must then
 // be the built-in Go type of the version the template is written in.
+// Reading the template for its version waits for the real kind's
+// permission, as every read does (without it the storage refuses the
+// patch anyway).
 func (a *API) patcherFor(s *servedResource, ri *request.RequestInfo, req *http.Request) rest.Patcher {
 	if !isStrategicMergePatch(req) {
 		return s.storage
 	}
 	gvk := s.r.gvk()
-	if len(s.r.versions) > 1 {
+	namespace := s.r.templateNamespace(ri.Namespace)
+	if len(s.r.versions) > 1 && s.r.authorizeRealKind(req.Context(), a.realKind, "patch", "", namespace, ri.Name, ri.Name) == nil {
 		// The template may be written in another version of the group.
-		namespace := s.r.templateNamespace(ri.Namespace)
 		if m, err := a.manifests.Get(req.Context(), s.r.manifestName(namespace, ri.Name), metav1.GetOptions{}); err == nil {
 			if v := m.Labels[appsv1alpha1.LabelConfigVersion]; s.r.AcceptsGroupVersion(schema.GroupVersion{Group: gvk.Group, Version: v}) {
 				gvk.Version = v

@@ -1,9 +1,11 @@
 package shadow
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -11,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/klog/v2"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 )
@@ -94,7 +97,8 @@ func (r *resource) fillManifest(m *appsv1alpha1.Manifest, u *unstructured.Unstru
 
 // objectFrom is the template a Manifest holds, with the metadata the server
 // keeps (uid, resourceVersion, creationTimestamp, generation, deletion)
-// taken from the Manifest.
+// taken from the Manifest. Its errors name neither: callers log the
+// Manifest and tell the client about the template (unreadable).
 func objectFrom(m *appsv1alpha1.Manifest) (*unstructured.Unstructured, error) {
 	raw := m.Template.Raw
 	if raw == nil && m.Template.Object != nil {
@@ -105,11 +109,11 @@ func objectFrom(m *appsv1alpha1.Manifest) (*unstructured.Unstructured, error) {
 	}
 	content := map[string]interface{}{}
 	if err := utiljson.Unmarshal(raw, &content); err != nil {
-		return nil, fmt.Errorf("manifest %s/%s holds no valid template: %w", m.Namespace, m.Name, err)
+		return nil, fmt.Errorf("the template is not a JSON object: %w", err)
 	}
 	u := &unstructured.Unstructured{Object: content}
 	if u.GetKind() == "" || u.GetAPIVersion() == "" {
-		return nil, fmt.Errorf("manifest %s/%s holds a template without apiVersion and kind", m.Namespace, m.Name)
+		return nil, errors.New("the template has no apiVersion or kind")
 	}
 	u.SetUID(m.UID)
 	u.SetResourceVersion(m.ResourceVersion)
@@ -122,9 +126,28 @@ func objectFrom(m *appsv1alpha1.Manifest) (*unstructured.Unstructured, error) {
 	return u, nil
 }
 
-// mapError turns an error about the Manifest holding template name into
-// one about the template, so clients read their own kind and name.
-func (r *resource) mapError(err error, name string) error {
+// what names template name of r for a message: `deployments.apps "x"`,
+// or the resource alone for a collection.
+func (r *resource) what(name string) string {
+	if name == "" {
+		return r.groupResource().String()
+	}
+	return fmt.Sprintf("%s %q", r.groupResource(), name)
+}
+
+// unreadable is the error for a template whose Manifest holds no valid
+// template (someone wrote the Manifest by hand): it names the template,
+// cause says what is wrong with it, and the Manifest goes to the hub's log.
+func (r *resource) unreadable(ctx context.Context, m *appsv1alpha1.Manifest, name string, cause error) error {
+	klog.FromContext(ctx).Error(cause, "A Manifest holds no valid template", "manifest", klog.KObj(m), "resource", r.groupResource(), "name", name)
+	return apierrors.NewInternalError(fmt.Errorf("%s cannot be read: %w; delete it and create it again", r.what(name), cause))
+}
+
+// mapError turns an error about the Manifest holding template
+// namespace/name (or about the Manifests of a collection, name empty) into
+// one about the template, so clients read their own kind and name, never
+// the Manifest or the reserved namespace.
+func (r *resource) mapError(ctx context.Context, err error, namespace, name string) error {
 	var status apierrors.APIStatus
 	if err == nil || !errors.As(err, &status) {
 		return err
@@ -140,23 +163,63 @@ func (r *resource) mapError(err error, name string) error {
 	case apierrors.IsInvalid(err):
 		return r.invalid(name, status.Status(), "template.")
 	case apierrors.IsForbidden(err):
-		return apierrors.NewInternalError(fmt.Errorf("clusternet-hub may not keep templates in namespace %q of the parent: %w",
-			appsv1alpha1.ReservedNamespace, err))
+		// The hub's own access to its Manifests: the parent's RBAC for
+		// the hub, or the namespace holding them being deleted. Not the
+		// client's to see in detail, and not the client's to fix.
+		klog.FromContext(ctx).Error(err, "The parent refused the hub access to templates", "resource", gr, "name", name)
+		return apierrors.NewInternalError(fmt.Errorf("%s: the parent refused clusternet-hub access to the templates it keeps; "+
+			"an administrator of the parent finds why in the hub's log", r.what(name)))
 	}
 	// Anything else (timeouts, throttling) keeps its code and reason, but
 	// names the template instead of its Manifest.
-	st := status.Status()
-	manifests := appsv1alpha1.Resource("manifests").String()
-	st.Message = strings.ReplaceAll(st.Message, manifests, gr.String())
+	manifestName := ""
+	if name != "" {
+		manifestName = r.manifestName(namespace, name)
+	}
+	return &apierrors.StatusError{ErrStatus: r.restate(status.Status(), manifestName, name)}
+}
+
+// restate turns a Status the parent gave about Manifest manifestName into
+// one about template name of r (both empty for a collection): the same
+// code and reason, the template's resource and name where the Manifest's
+// were. A message that would still show the Manifest or the reserved
+// namespace is replaced by one made of the template and the reason.
+func (r *resource) restate(st metav1.Status, manifestName, name string) metav1.Status {
+	gr := r.groupResource()
+	pairs := []string{
+		appsv1alpha1.Resource("manifests").String(), gr.String(),
+		appsv1alpha1.SchemeGroupVersion.WithKind("Manifest").GroupKind().String(), r.groupKind().String(),
+	}
+	if manifestName != "" && name != "" {
+		pairs = append(pairs, `"`+manifestName+`"`, `"`+name+`"`)
+	}
+	st.Message = strings.NewReplacer(pairs...).Replace(st.Message)
+	if revealsStorage(st.Message, manifestName) {
+		reason := string(st.Reason)
+		if reason == "" {
+			reason = http.StatusText(int(st.Code))
+		}
+		st.Message = fmt.Sprintf("%s: the parent answered %s", r.what(name), reason)
+	}
 	if st.Details != nil {
 		d := *st.Details
-		if d.Name != "" && name != "" {
-			st.Message = strings.ReplaceAll(st.Message, `"`+d.Name+`"`, `"`+name+`"`)
-		}
 		d.Group, d.Kind, d.Name = gr.Group, gr.Resource, name
+		d.Causes = nil
+		for _, c := range st.Details.Causes {
+			if !revealsStorage(c.Message, manifestName) && !revealsStorage(c.Field, manifestName) {
+				d.Causes = append(d.Causes, c)
+			}
+		}
 		st.Details = &d
 	}
-	return &apierrors.StatusError{ErrStatus: st}
+	return st
+}
+
+// revealsStorage says whether text shows where templates are kept: the
+// reserved namespace, Clusternet's apps group or a Manifest's name.
+func revealsStorage(text, manifestName string) bool {
+	return strings.Contains(text, appsv1alpha1.ReservedNamespace) || strings.Contains(text, appsv1alpha1.GroupName) ||
+		(manifestName != "" && strings.Contains(text, manifestName))
 }
 
 // invalid restates an Invalid status about the template name: field paths

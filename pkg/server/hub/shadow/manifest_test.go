@@ -1,8 +1,12 @@
 package shadow
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -113,36 +117,90 @@ func TestManifestRoundTrip(t *testing.T) {
 func TestMapError(t *testing.T) {
 	r := deploymentResource()
 	manifests := appsv1alpha1.Resource("manifests")
-	invalid := apierrors.NewInvalid(schema.GroupKind{Group: "apps.clusternet.io", Kind: "Manifest"}, "deployment-foo-x-123",
+	mname := r.manifestName("foo", "x")
+	invalid := apierrors.NewInvalid(schema.GroupKind{Group: "apps.clusternet.io", Kind: "Manifest"}, mname,
 		field.ErrorList{field.Invalid(field.NewPath("template", "metadata", "name"), "X", "must be lowercase")})
+	status := func(code int32, reason metav1.StatusReason, msg string, causes ...string) error {
+		st := metav1.Status{Status: metav1.StatusFailure, Code: code, Reason: reason, Message: msg,
+			Details: &metav1.StatusDetails{Name: mname, Group: manifests.Group, Kind: manifests.Resource}}
+		for _, c := range causes {
+			st.Details.Causes = append(st.Details.Causes, metav1.StatusCause{Message: c})
+		}
+		return &apierrors.StatusError{ErrStatus: st}
+	}
+	refused := `Internal error occurred: deployments.apps "x": the parent refused clusternet-hub access to the templates it keeps; ` +
+		`an administrator of the parent finds why in the hub's log`
 	for _, tc := range []struct {
-		name     string
-		err      error
-		wantCode int32
-		wantMsg  string
+		name       string
+		err        error
+		wantCode   int32
+		wantMsg    string
+		wantCauses []string
 	}{
-		{"not found", apierrors.NewNotFound(manifests, "deployment-foo-x-123"), http.StatusNotFound, `deployments.apps "x" not found`},
-		{"already exists", apierrors.NewAlreadyExists(manifests, "deployment-foo-x-123"), http.StatusConflict, `deployments.apps "x" already exists`},
-		{"conflict", apierrors.NewConflict(manifests, "deployment-foo-x-123", errors.New("stale")), http.StatusConflict,
-			`Operation cannot be fulfilled on deployments.apps "x": ` + optimisticLockMsg},
-		{"invalid", invalid, http.StatusUnprocessableEntity, `Deployment.apps "x" is invalid: metadata.name: Invalid value: "X": must be lowercase`},
-		{"forbidden", apierrors.NewForbidden(manifests, "m", errors.New("no")), http.StatusInternalServerError, ""},
+		{"not found", apierrors.NewNotFound(manifests, mname), http.StatusNotFound, `deployments.apps "x" not found`, nil},
+		{"already exists", apierrors.NewAlreadyExists(manifests, mname), http.StatusConflict, `deployments.apps "x" already exists`, nil},
+		{"conflict", apierrors.NewConflict(manifests, mname, errors.New("stale")), http.StatusConflict,
+			`Operation cannot be fulfilled on deployments.apps "x": ` + optimisticLockMsg, nil},
+		{"invalid", invalid, http.StatusUnprocessableEntity, `Deployment.apps "x" is invalid: metadata.name: Invalid value: "X": must be lowercase`,
+			[]string{`Invalid value: "X": must be lowercase`}},
+		{"forbidden: the hub's RBAC", apierrors.NewForbidden(manifests, mname, errors.New(`User "system:serviceaccount:clusternet-system:clusternet-hub" `+
+			`cannot get resource "manifests" in API group "apps.clusternet.io" in the namespace "clusternet-reserved"`)),
+			http.StatusInternalServerError, refused, []string{refused[len("Internal error occurred: "):]}},
+		{"forbidden: the reserved namespace terminating", apierrors.NewForbidden(manifests, mname,
+			errors.New("unable to create new content in namespace clusternet-reserved because it is being terminated")),
+			http.StatusInternalServerError, refused, []string{refused[len("Internal error occurred: "):]}},
 		{"other errors name the template", apierrors.NewServerTimeout(manifests, "get", 1), http.StatusInternalServerError,
-			"The get operation against deployments.apps could not be completed at this time, please try again."},
-		{"too many requests", apierrors.NewTooManyRequests("slow down", 1), http.StatusTooManyRequests, "slow down"},
+			"The get operation against deployments.apps could not be completed at this time, please try again.", nil},
+		{"the Manifest's quoted name becomes the template's", status(http.StatusGatewayTimeout, metav1.StatusReasonTimeout,
+			fmt.Sprintf(`Timeout: request for manifests.apps.clusternet.io %q did not complete`, mname)),
+			http.StatusGatewayTimeout, `Timeout: request for deployments.apps "x" did not complete`, nil},
+		{"a message naming the reserved namespace is replaced", status(http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
+			fmt.Sprintf(`manifests.apps.clusternet.io %q in namespace "clusternet-reserved": etcd leader changed`, mname), "clusternet-reserved is busy", "retry"),
+			http.StatusServiceUnavailable, `deployments.apps "x": the parent answered ServiceUnavailable`, []string{"retry"}},
+		{"a message naming the Manifest unquoted is replaced", status(http.StatusInternalServerError, "",
+			"reading "+mname+" failed"), http.StatusInternalServerError, `deployments.apps "x": the parent answered Internal Server Error`, nil},
+		{"too many requests", apierrors.NewTooManyRequests("slow down", 1), http.StatusTooManyRequests, "slow down", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			mapped := r.mapError(context.Background(), tc.err, "foo", "x")
 			var status apierrors.APIStatus
-			if !errors.As(r.mapError(tc.err, "x"), &status) {
-				t.Fatalf("not an API status: %v", r.mapError(tc.err, "x"))
+			if !errors.As(mapped, &status) {
+				t.Fatalf("not an API status: %v", mapped)
 			}
 			st := status.Status()
-			if st.Code != tc.wantCode || (tc.wantMsg != "" && st.Message != tc.wantMsg) {
-				t.Errorf("mapped to %d %q, want %d %q", st.Code, st.Message, tc.wantCode, tc.wantMsg)
+			if st.Code != tc.wantCode || st.Message != tc.wantMsg {
+				t.Errorf("mapped to %d %q\nwant %d %q", st.Code, st.Message, tc.wantCode, tc.wantMsg)
 			}
+			var causes []string
+			if st.Details != nil {
+				for _, c := range st.Details.Causes {
+					causes = append(causes, c.Message)
+				}
+			}
+			if diff := cmp.Diff(tc.wantCauses, causes); diff != "" {
+				t.Errorf("causes (-want +got):\n%s", diff)
+			}
+			assertNamesNoStorage(t, st, mname)
 		})
 	}
-	if got := r.mapError(errors.New("plain"), "x"); got.Error() != "plain" {
+	if got := r.mapError(context.Background(), errors.New("plain"), "foo", "x"); got.Error() != "plain" {
 		t.Errorf("a plain error became %v", got)
+	}
+}
+
+// assertNamesNoStorage fails when a Status the client gets shows where
+// templates are kept: a Manifest, its name, its group or the reserved
+// namespace.
+func assertNamesNoStorage(t *testing.T, st metav1.Status, manifestName string) {
+	t.Helper()
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	for _, secret := range []string{appsv1alpha1.ReservedNamespace, appsv1alpha1.GroupName, "manifest", "Manifest", manifestName} {
+		if secret != "" && strings.Contains(text, secret) {
+			t.Errorf("the client's Status names %q: %s", secret, text)
+		}
 	}
 }

@@ -67,12 +67,6 @@ func (r *resource) AcceptsGroupVersion(gv schema.GroupVersion) bool {
 	return false
 }
 
-// isNamespaceKind is core/v1 Namespace, whose requests carry its own name
-// as the namespace.
-func (r *resource) isNamespaceKind() bool {
-	return r.gvr.Group == "" && r.gvr.Resource == "namespaces"
-}
-
 // excludedGroup lists what the shadow API never serves: Clusternet's own
 // groups (read from the parent directly), the shadow group itself, metrics
 // (read-only, nothing to template) and apiregistration.

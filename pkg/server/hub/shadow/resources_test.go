@@ -22,6 +22,7 @@ func TestBuildResources(t *testing.T) {
 		"events v1", // core is listed before events.k8s.io
 		"horizontalpodautoscalers autoscaling/v2",
 		"namespaces v1",
+		"persistentvolumes v1",
 		"replicationcontrollers v1",
 		"secrets v1",
 		"services v1",

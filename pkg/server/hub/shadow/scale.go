@@ -90,7 +90,9 @@ func (s *scaleStorage) Get(ctx context.Context, name string, options *metav1.Get
 	return s.scaleOf(u), nil
 }
 
-// Update sets the template's replicas from a Scale (a PUT or a patch).
+// Update sets the template's replicas from a Scale (a PUT or a patch),
+// once the caller holds the real kind's permission for the scale
+// subresource (checked before the template is read).
 func (s *scaleStorage) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, _ rest.ValidateObjectFunc,
 	updateValidation rest.ValidateObjectUpdateFunc, _ bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
 	r := s.t.r
@@ -98,7 +100,9 @@ func (s *scaleStorage) Update(ctx context.Context, name string, objInfo rest.Upd
 		options = &metav1.UpdateOptions{}
 	}
 	namespace := r.templateNamespace(request.NamespaceValue(ctx))
-	verb := verbOf(ctx, "update")
+	if err := r.authorizeRealKind(ctx, s.t.realKind, verbOf(ctx, "update"), "scale", namespace, name, name); err != nil {
+		return nil, false, err
+	}
 	for attempt := 1; ; attempt++ {
 		m, tmpl, err := s.t.current(ctx, namespace, name, metav1.GetOptions{})
 		if err != nil {
@@ -133,9 +137,6 @@ func (s *scaleStorage) Update(ctx context.Context, name string, objInfo rest.Upd
 		case replicas < 0:
 			return nil, false, apierrors.NewInvalid(scaleGVK.GroupKind(), name, field.ErrorList{field.Invalid(path, replicas, "must be greater than or equal to 0")})
 		}
-		if err := r.authorizeRealKind(ctx, s.t.realKind, verb, "scale", namespace, name, name); err != nil {
-			return nil, false, err
-		}
 		if updateValidation != nil {
 			if err := updateValidation(ctx, sc, old); err != nil {
 				return nil, false, err
@@ -168,9 +169,9 @@ func (s *scaleStorage) Update(ctx context.Context, name string, objInfo rest.Upd
 			continue
 		}
 		if err != nil {
-			return nil, false, r.mapError(err, name)
+			return nil, false, r.mapError(ctx, err, namespace, name)
 		}
-		after, err := stored(updated)
+		after, err := s.t.stored(ctx, updated, name)
 		if err != nil {
 			return nil, false, err
 		}

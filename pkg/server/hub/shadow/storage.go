@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -39,13 +40,14 @@ type reservedNamespace struct {
 	exists     atomic.Bool
 }
 
+// ensure's error is for the hub's log, not for clients.
 func (n *reservedNamespace) ensure(ctx context.Context) error {
 	if n.exists.Load() {
 		return nil
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appsv1alpha1.ReservedNamespace}}
 	if _, err := n.namespaces.Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return apierrors.NewInternalError(fmt.Errorf("creating namespace %q for templates: %w", appsv1alpha1.ReservedNamespace, err))
+		return fmt.Errorf("creating namespace %q for templates: %w", appsv1alpha1.ReservedNamespace, err)
 	}
 	n.exists.Store(true)
 	return nil
@@ -105,25 +107,37 @@ func verbOf(ctx context.Context, fallback string) string {
 	return fallback
 }
 
-// owns is true when Manifest m holds the template namespace/name of this
-// resource (and not, say, a Manifest someone wrote by hand under that name).
-func (s *templateStorage) owns(m *appsv1alpha1.Manifest, u *unstructured.Unstructured, namespace, name string) bool {
-	return m.Labels[appsv1alpha1.LabelConfigGroup] == s.r.gvr.Group && m.Labels[appsv1alpha1.LabelConfigKind] == s.r.kind &&
-		u.GetKind() == s.r.kind && u.GroupVersionKind().Group == s.r.gvr.Group &&
+// labelled is true when Manifest m is labelled as holding a template of
+// this resource (and is not, say, a Manifest someone wrote by hand under
+// that name; its name already hashes the template's namespace and name).
+func (s *templateStorage) labelled(m *appsv1alpha1.Manifest) bool {
+	return m.Labels[appsv1alpha1.LabelConfigGroup] == s.r.gvr.Group && m.Labels[appsv1alpha1.LabelConfigKind] == s.r.kind
+}
+
+// owns is true when template u, read from a labelled Manifest, is
+// namespace/name of this resource.
+func (s *templateStorage) owns(u *unstructured.Unstructured, namespace, name string) bool {
+	return u.GetKind() == s.r.kind && u.GroupVersionKind().Group == s.r.gvr.Group &&
 		u.GetName() == name && u.GetNamespace() == namespace
 }
 
 // current reads the Manifest holding namespace/name and its template.
+// When the Manifest holds no readable template, it returns the Manifest
+// with the error (and no template), so that the template can still be
+// deleted.
 func (s *templateStorage) current(ctx context.Context, namespace, name string, opts metav1.GetOptions) (*appsv1alpha1.Manifest, *unstructured.Unstructured, error) {
 	m, err := s.manifests.Get(ctx, s.r.manifestName(namespace, name), opts)
 	if err != nil {
-		return nil, nil, s.r.mapError(err, name)
+		return nil, nil, s.r.mapError(ctx, err, namespace, name)
+	}
+	if !s.labelled(m) {
+		return nil, nil, apierrors.NewNotFound(s.r.groupResource(), name)
 	}
 	u, err := objectFrom(m)
 	if err != nil {
-		return nil, nil, apierrors.NewInternalError(err)
+		return m, nil, s.r.unreadable(ctx, m, name, err)
 	}
-	if !s.owns(m, u, namespace, name) {
+	if !s.owns(u, namespace, name) {
 		return nil, nil, apierrors.NewNotFound(s.r.groupResource(), name)
 	}
 	return m, u, nil
@@ -164,7 +178,7 @@ func (s *templateStorage) list(ctx context.Context, namespace string, options *m
 	}
 	manifests, err := s.manifests.List(ctx, opts)
 	if err != nil {
-		return nil, s.r.mapError(err, "")
+		return nil, s.r.mapError(ctx, err, namespace, "")
 	}
 	out := s.NewList().(*unstructured.UnstructuredList)
 	out.SetResourceVersion(manifests.ResourceVersion)
@@ -206,7 +220,7 @@ func (s *templateStorage) Watch(ctx context.Context, options *metainternalversio
 	}
 	w, err := s.manifests.Watch(ctx, opts)
 	if err != nil {
-		return nil, s.r.mapError(err, "")
+		return nil, s.r.mapError(ctx, err, namespace, "")
 	}
 	return newTemplateWatch(ctx, w, sel), nil
 }
@@ -243,20 +257,28 @@ func (s *templateStorage) checkKind(u *unstructured.Unstructured) error {
 // dry run needs when it is missing.
 func (s *templateStorage) validate(ctx context.Context, u *unstructured.Unstructured, fieldValidation string) error {
 	if err := s.reserved.ensure(ctx); err != nil {
-		return err
+		return s.cannotValidate(ctx, u, err)
 	}
 	err := s.validator.validate(ctx, s.r, u, fieldValidation)
 	if errors.Is(err, errReservedNamespaceMissing) {
 		s.reserved.exists.Store(false)
 		if err := s.reserved.ensure(ctx); err != nil {
-			return err
+			return s.cannotValidate(ctx, u, err)
 		}
 		err = s.validator.validate(ctx, s.r, u, fieldValidation)
 	}
 	if errors.Is(err, errReservedNamespaceMissing) {
-		return apierrors.NewInternalError(fmt.Errorf("namespace %q, where templates are validated, is missing", appsv1alpha1.ReservedNamespace))
+		return s.cannotValidate(ctx, u, fmt.Errorf("namespace %q, where templates are validated, is missing", appsv1alpha1.ReservedNamespace))
 	}
 	return err
+}
+
+// cannotValidate tells the client that template u cannot be validated for
+// a reason of the hub's own, which goes to the hub's log.
+func (s *templateStorage) cannotValidate(ctx context.Context, u *unstructured.Unstructured, cause error) error {
+	klog.FromContext(ctx).Error(cause, "Cannot validate templates", "resource", s.r.groupResource(), "name", u.GetName())
+	return apierrors.NewInternalError(fmt.Errorf("%s cannot be validated in the parent now; an administrator of the parent finds why in the hub's log",
+		s.r.what(u.GetName())))
 }
 
 // Create validates the template with a dry run of the real kind in the
@@ -269,19 +291,20 @@ func (s *templateStorage) Create(ctx context.Context, obj runtime.Object, create
 	if options == nil {
 		options = &metav1.CreateOptions{}
 	}
+	namespace := s.r.templateNamespace(request.NamespaceValue(ctx))
+	if err := s.r.authorizeRealKind(ctx, s.realKind, "create", "", namespace, "", u.GetName()); err != nil {
+		return nil, err
+	}
 	if err := s.checkKind(u); err != nil {
 		return nil, err
 	}
-	u.SetNamespace(s.r.templateNamespace(request.NamespaceValue(ctx)))
+	u.SetNamespace(namespace)
 	s.r.cleanTemplate(u)
 	generated := u.GetName() == "" && u.GetGenerateName() != ""
 	if generated {
 		u.SetName(names.SimpleNameGenerator.GenerateName(u.GetGenerateName()))
 	}
 	if err := s.validateMeta(u); err != nil {
-		return nil, err
-	}
-	if err := s.r.authorizeRealKind(ctx, s.realKind, "create", "", u.GetNamespace(), "", u.GetName()); err != nil {
 		return nil, err
 	}
 	if createValidation != nil {
@@ -309,7 +332,7 @@ func (s *templateStorage) Create(ctx context.Context, obj runtime.Object, create
 		created, err := s.manifests.Create(ctx, m, metav1.CreateOptions{})
 		switch {
 		case err == nil:
-			return stored(created)
+			return s.stored(ctx, created, u.GetName())
 		case apierrors.IsAlreadyExists(err) && generated && attempt < 3:
 			u.SetName(names.SimpleNameGenerator.GenerateName(u.GetGenerateName()))
 			continue
@@ -318,7 +341,7 @@ func (s *templateStorage) Create(ctx context.Context, obj runtime.Object, create
 			s.reserved.exists.Store(false)
 			continue
 		}
-		return nil, s.r.mapError(err, u.GetName())
+		return nil, s.r.mapError(ctx, err, u.GetNamespace(), u.GetName())
 	}
 }
 
@@ -338,11 +361,11 @@ func (s *templateStorage) dryRunResult(u *unstructured.Unstructured, current *ap
 	return out
 }
 
-// stored is the template a Manifest the parent just wrote holds.
-func stored(m *appsv1alpha1.Manifest) (*unstructured.Unstructured, error) {
+// stored is template name, which a Manifest the parent just wrote holds.
+func (s *templateStorage) stored(ctx context.Context, m *appsv1alpha1.Manifest, name string) (*unstructured.Unstructured, error) {
 	u, err := objectFrom(m)
 	if err != nil {
-		return nil, apierrors.NewInternalError(err)
+		return nil, s.r.unreadable(ctx, m, name, err)
 	}
 	return u, nil
 }
@@ -351,13 +374,18 @@ func stored(m *appsv1alpha1.Manifest) (*unstructured.Unstructured, error) {
 // patch. A resourceVersion in the new object must be the current one
 // (409 Conflict otherwise); without one, a write lost to another writer
 // is retried on the fresh template. Templates are never created by update.
+// The real kind's permission comes first: before it, nothing about the
+// template (whether it exists, its resourceVersion, what a JSON patch's
+// test finds in it) shows in the answer.
 func (s *templateStorage) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, _ rest.ValidateObjectFunc,
 	updateValidation rest.ValidateObjectUpdateFunc, _ bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
 	if options == nil {
 		options = &metav1.UpdateOptions{}
 	}
 	namespace := s.r.templateNamespace(request.NamespaceValue(ctx))
-	verb := verbOf(ctx, "update")
+	if err := s.r.authorizeRealKind(ctx, s.realKind, verbOf(ctx, "update"), "", namespace, name, name); err != nil {
+		return nil, false, err
+	}
 	for attempt := 1; ; attempt++ {
 		m, old, err := s.current(ctx, namespace, name, metav1.GetOptions{})
 		if err != nil {
@@ -384,9 +412,6 @@ func (s *templateStorage) Update(ctx context.Context, name string, objInfo rest.
 		if wantVersion != "" && wantVersion != m.ResourceVersion {
 			return nil, false, apierrors.NewConflict(s.r.groupResource(), name, errors.New(optimisticLockMsg))
 		}
-		if err := s.r.authorizeRealKind(ctx, s.realKind, verb, "", namespace, name, name); err != nil {
-			return nil, false, err
-		}
 		u.SetNamespace(namespace)
 		s.r.cleanTemplate(u)
 		if updateValidation != nil {
@@ -412,9 +437,9 @@ func (s *templateStorage) Update(ctx context.Context, name string, objInfo rest.
 			continue
 		}
 		if err != nil {
-			return nil, false, s.r.mapError(err, name)
+			return nil, false, s.r.mapError(ctx, err, namespace, name)
 		}
-		obj, err := stored(updated)
+		obj, err := s.stored(ctx, updated, name)
 		return obj, false, err
 	}
 }
@@ -451,7 +476,12 @@ func (s *templateStorage) delete(ctx context.Context, namespace, name string, de
 		options = &metav1.DeleteOptions{}
 	}
 	m, u, err := s.current(ctx, namespace, name, metav1.GetOptions{})
-	if err != nil {
+	switch {
+	case err != nil && u == nil && m != nil:
+		// The Manifest holds no readable template: deleting it is how the
+		// template is replaced.
+		u = s.unreadablePlaceholder(m, namespace, name)
+	case err != nil:
 		return nil, false, err
 	}
 	if err := s.checkPreconditions(options.Preconditions, m, name); err != nil {
@@ -471,21 +501,41 @@ func (s *templateStorage) delete(ctx context.Context, namespace, name string, de
 	}
 	err = s.manifests.Delete(ctx, m.Name, metav1.DeleteOptions{Preconditions: preconditions, GracePeriodSeconds: options.GracePeriodSeconds})
 	if err != nil {
-		return nil, false, s.r.mapError(err, name)
+		return nil, false, s.r.mapError(ctx, err, namespace, name)
 	}
 	if len(m.Finalizers) == 0 {
 		return u, true, nil
 	}
 	// Something (a distribution controller) holds the Manifest until it has
 	// cleaned up: the template shows its deletion until then.
-	_, marked, err := s.current(ctx, namespace, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
+	after, marked, err := s.current(ctx, namespace, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
 		return u, true, nil
-	}
-	if err != nil {
+	case err != nil && marked == nil && after != nil:
+		marked = s.unreadablePlaceholder(after, namespace, name)
+		marked.SetDeletionTimestamp(after.DeletionTimestamp)
+	case err != nil:
 		return nil, false, err
 	}
 	return marked, false, nil
+}
+
+// unreadablePlaceholder stands for a template its Manifest m no longer
+// holds readably, while it is deleted: its kind, namespace, name and the
+// Manifest's metadata.
+func (s *templateStorage) unreadablePlaceholder(m *appsv1alpha1.Manifest, namespace, name string) *unstructured.Unstructured {
+	u := s.New().(*unstructured.Unstructured)
+	if v := m.Labels[appsv1alpha1.LabelConfigVersion]; s.r.AcceptsGroupVersion(schema.GroupVersion{Group: s.r.gvr.Group, Version: v}) {
+		u.SetAPIVersion(schema.GroupVersion{Group: s.r.gvr.Group, Version: v}.String())
+	}
+	u.SetNamespace(namespace)
+	u.SetName(name)
+	u.SetUID(m.UID)
+	u.SetResourceVersion(m.ResourceVersion)
+	u.SetCreationTimestamp(m.CreationTimestamp)
+	u.SetGeneration(m.Generation)
+	return u
 }
 
 // DeleteCollection deletes the templates listOptions select, one by one.

@@ -2,8 +2,11 @@ package shadow
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/klog/v2"
@@ -13,7 +16,8 @@ import (
 
 // templateWatch turns a watch of Manifests into a watch of the templates
 // they hold: the same event types and resourceVersions, bookmarks kept,
-// errors passed through, templates the client did not select left out.
+// errors restated about the templates (same code and reason), templates
+// the client did not select left out.
 type templateWatch struct {
 	in     watch.Interface
 	sel    *templateSelection
@@ -65,14 +69,27 @@ func (w *templateWatch) run(logger klog.Logger) {
 }
 
 func (w *templateWatch) translate(logger klog.Logger, in watch.Event) (watch.Event, bool) {
+	r := w.sel.r
 	m, ok := in.Object.(*appsv1alpha1.Manifest)
-	if !ok {
-		// An ERROR event's Status, passed as it is.
-		return in, true
+	switch {
+	case ok:
+	case in.Type != watch.Error:
+		logger.Info("Skipping an event without a Manifest", "type", in.Type, "object", fmt.Sprintf("%T", in.Object))
+		return in, false
+	default:
+		// An ERROR event: its Status, told about the templates (a 410
+		// Expired stays one, so clients list again).
+		st, isStatus := in.Object.(*metav1.Status)
+		if !isStatus {
+			logger.Info("A watch of templates ended with an error that is not a Status", "object", fmt.Sprintf("%T", in.Object))
+			st = &apierrors.NewInternalError(fmt.Errorf("the watch of %s failed", r.groupResource())).ErrStatus
+		}
+		restated := r.restate(*st, "", "")
+		return watch.Event{Type: watch.Error, Object: &restated}, true
 	}
 	if in.Type == watch.Bookmark {
 		b := &unstructured.Unstructured{}
-		b.SetGroupVersionKind(w.sel.r.gvk())
+		b.SetGroupVersionKind(r.gvk())
 		b.SetResourceVersion(m.ResourceVersion)
 		b.SetAnnotations(m.Annotations)
 		return watch.Event{Type: watch.Bookmark, Object: b}, true
