@@ -2,8 +2,10 @@ package deployer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,12 +14,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
@@ -101,7 +105,9 @@ func (c *Child) Get(ctx context.Context, r Ref) (*unstructured.Unstructured, err
 	return live, err
 }
 
-// DryRun is what applying o would make of its copy in the child.
+// DryRun is what applying o would make of its copy in the child. o is
+// applied as it is: pass o.Marked(live), so the apply keeps the object's
+// AnnotationCreatedBy as it is.
 func (c *Child) DryRun(ctx context.Context, o Object) (*unstructured.Unstructured, error) {
 	m, err := c.Mapping(o.Obj.GroupVersionKind())
 	if err != nil {
@@ -110,7 +116,7 @@ func (c *Child) DryRun(ctx context.Context, o Object) (*unstructured.Unstructure
 	return c.apply(ctx, m, o, true)
 }
 
-// Apply applies o for real.
+// Apply applies o for real (o.Marked(live), as for DryRun).
 func (c *Child) Apply(ctx context.Context, o Object) (*unstructured.Unstructured, error) {
 	m, err := c.Mapping(o.Obj.GroupVersionKind())
 	if err != nil {
@@ -169,6 +175,12 @@ type Plan struct {
 	Objects []Object
 	// Skip holds keys of objects not to apply.
 	Skip map[string]bool
+	// Live finds an object's copy in the child (nil, nil when there is
+	// none), to tell objects this attempt creates (marked with
+	// AnnotationCreatedBy) from those that existed before. It may answer
+	// from a cache of the objects Clusternet applied, but must ask the child
+	// about any other. Nil: Child.Get.
+	Live func(context.Context, Ref) (*unstructured.Unstructured, error)
 }
 
 // Result is the outcome of Deploy.
@@ -190,11 +202,21 @@ type Result struct {
 // the objects applied before it stay, and the next attempt continues.
 func (c *Child) Deploy(ctx context.Context, p Plan) Result {
 	res := Result{Live: map[string]*unstructured.Unstructured{}}
+	lookup := p.Live
+	if lookup == nil {
+		lookup = c.Get
+	}
 	var todo []Object
 	for _, o := range p.Objects {
-		if !p.Skip[o.Ref().Key()] {
-			todo = append(todo, o)
+		if p.Skip[o.Ref().Key()] {
+			continue
 		}
+		live, err := lookup(ctx, o.Ref())
+		if err != nil {
+			res.Err = &ObjectError{Ref: o.Ref(), DryRun: true, Err: err}
+			return res
+		}
+		todo = append(todo, o.Marked(live))
 	}
 	newNamespaces := map[string]bool{}
 	for _, o := range todo {
@@ -268,9 +290,12 @@ func (c *Child) dryRunAll(ctx context.Context, objs []Object) error {
 	return nil
 }
 
-// applyFoundations applies the Namespaces and CRDs among objs (after a
-// dry-run each), waits for the CRDs to be Established, and returns those it
-// created (that did not exist before).
+// applyFoundations creates the Namespaces among objs that do not exist yet
+// and applies the CRDs among them (an existing CRD may be what a new version
+// of a kind needs), waits for the CRDs to be Established, and returns those
+// it created (that did not exist before). An existing Namespace is left
+// alone here: nothing waits on it, and an attempt whose dry-run fails
+// must not have changed it.
 func (c *Child) applyFoundations(ctx context.Context, objs []Object, live map[string]*unstructured.Unstructured) ([]Ref, error) {
 	var created []Ref
 	for _, o := range objs {
@@ -284,6 +309,9 @@ func (c *Child) applyFoundations(ctx context.Context, objs []Object, live map[st
 		if existing != nil && existing.GetDeletionTimestamp() != nil {
 			return created, &ObjectError{Ref: o.Ref(), DryRun: true,
 				Err: fmt.Errorf("it is being deleted in the child; it is applied again once gone")}
+		}
+		if existing != nil && o.IsNamespace() {
+			continue
 		}
 		got, err := c.Apply(ctx, o)
 		if err != nil {
@@ -303,7 +331,8 @@ func (c *Child) applyFoundations(ctx context.Context, objs []Object, live map[st
 	return created, nil
 }
 
-// rollback deletes what applyFoundations created, CRDs before Namespaces.
+// rollback deletes what applyFoundations created (and only that), CRDs
+// before Namespaces.
 func (c *Child) rollback(ctx context.Context, created []Ref) error {
 	var errs []error
 	for _, r := range DeleteOrder(created) {
@@ -356,21 +385,111 @@ func (c *Child) Delete(ctx context.Context, r Ref) (bool, error) {
 	return true, nil
 }
 
-// DeleteOwned deletes r if the child's copy was applied for the Description
-// namespace/name (an object another Description or a user took over is left
-// alone). It reports whether r still exists.
-func (c *Child) DeleteOwned(ctx context.Context, r Ref, namespace, name string) (bool, error) {
+// Remove does with r what DecideRemoval decides, given r's copy in the
+// child: deletes it, releases it, or leaves it. With RemoveDelete, the
+// object may still exist when Remove returns (it is deleted in the
+// background); an object found gone meanwhile is RemoveNothing.
+func (c *Child) Remove(ctx context.Context, r Ref, descNamespace string, sharedWith []string) (Removal, error) {
 	live, err := c.Get(ctx, r)
-	if err != nil || live == nil {
-		return false, err
+	if err != nil {
+		return RemoveNothing, err
 	}
-	if !OwnedBy(live, namespace, name) {
-		return false, nil
+	d := DecideRemoval(r, live, descNamespace, sharedWith)
+	switch d {
+	case RemoveRelease:
+		return d, c.Release(ctx, r, live)
+	case RemoveDelete:
+		still, err := c.Delete(ctx, r)
+		if err == nil && !still {
+			d = RemoveNothing
+		}
+		return d, err
 	}
-	if live.GetDeletionTimestamp() != nil {
-		return true, nil
+	return d, nil
+}
+
+// What the deployers put on every object they apply.
+var (
+	ownLabels = []string{appsv1alpha1.LabelSubscriptionName, appsv1alpha1.LabelSubscriptionNamespace,
+		appsv1alpha1.LabelDescriptionName, appsv1alpha1.LabelDescriptionNamespace}
+	ownAnnotations = []string{AnnotationAppliedHash, AnnotationCreatedBy}
+)
+
+// Release leaves r in the child as it is, but no longer Clusternet's: it
+// removes the Subscription and Description labels, Clusternet's annotations
+// and FieldManager's entries in managedFields, keeping every field's value
+// (an object that existed before Clusternet goes back to its owners with
+// what the Description last applied). live is r's copy; a conflicting
+// write meanwhile is retried on a fresh copy.
+func (c *Child) Release(ctx context.Context, r Ref, live *unstructured.Unstructured) error {
+	m, err := c.Mapping(schema.FromAPIVersionAndKind(r.APIVersion, r.Kind))
+	if err != nil {
+		if meta.IsNoMatchError(err) {
+			return nil
+		}
+		return err
 	}
-	return c.Delete(ctx, r)
+	client := c.resource(m, r.Namespace)
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		patch, err := releasePatch(live)
+		if err != nil || patch == nil {
+			return err
+		}
+		_, err = client.Patch(ctx, r.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
+		if apierrors.IsConflict(err) {
+			fresh, getErr := client.Get(ctx, r.Name, metav1.GetOptions{})
+			if getErr != nil {
+				return getErr
+			}
+			live = fresh
+		}
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("releasing %s in the child (removing Clusternet's labels and annotations): %w", r, err)
+	}
+	return nil
+}
+
+// releasePatch is the JSON merge patch Release sends (nil when there is
+// nothing to remove). It carries live's resourceVersion, so it applies only
+// to the copy it was computed from, and the managedFields without
+// FieldManager's entries; when FieldManager is the only manager, [{}],
+// which has the apiserver drop them all.
+func releasePatch(live *unstructured.Unstructured) ([]byte, error) {
+	metadata := map[string]any{}
+	remove := func(field string, have map[string]string, keys []string) {
+		gone := map[string]any{}
+		for _, k := range keys {
+			if _, ok := have[k]; ok {
+				gone[k] = nil
+			}
+		}
+		if len(gone) > 0 {
+			metadata[field] = gone
+		}
+	}
+	remove("labels", live.GetLabels(), ownLabels)
+	remove("annotations", live.GetAnnotations(), ownAnnotations)
+	managed := live.GetManagedFields()
+	others := slices.DeleteFunc(slices.Clone(managed), func(e metav1.ManagedFieldsEntry) bool { return e.Manager == FieldManager })
+	switch {
+	case len(others) == len(managed):
+	case len(others) == 0:
+		metadata["managedFields"] = []any{map[string]any{}}
+	default:
+		metadata["managedFields"] = others
+	}
+	if len(metadata) == 0 {
+		return nil, nil
+	}
+	if rv := live.GetResourceVersion(); rv != "" {
+		metadata["resourceVersion"] = rv
+	}
+	return json.Marshal(map[string]any{"metadata": metadata})
 }
 
 // isNamespaceNotFound says whether err is the child refusing an object

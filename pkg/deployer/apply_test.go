@@ -169,21 +169,44 @@ func TestDeploySkipsUnchangedOptOuts(t *testing.T) {
 	}
 }
 
-func TestDeleteOwned(t *testing.T) {
+func TestRemove(t *testing.T) {
 	fake, child := newFakeChild(t)
 	fake.put(nsFoo, namespaceObj("foo"))
-	mine := mustObjects(t, description("d", serviceObj("foo", "web")))[0]
-	theirs := mustObjects(t, description("other", serviceObj("foo", "api")))[0]
-	fake.put(svcWeb, mine.Obj.Object)
-	fake.put("/api/v1/namespaces/foo/services/api", theirs.Obj.Object)
+	created := mustObjects(t, description("d", serviceObj("foo", "web")))[0]
+	shared := mustObjects(t, description("other", serviceObj("foo", "api")))[0]
+	before := mustObjects(t, description("d", serviceObj("foo", "pre")))[0]
+	fake.put(svcWeb, created.Marked(nil).Obj.Object)
+	fake.put("/api/v1/namespaces/foo/services/api", shared.Marked(nil).Obj.Object)
+	fake.put("/api/v1/namespaces/foo/services/pre", before.Obj.Object) // labelled, not created by Clusternet
 	ctx := context.Background()
 	d := description("d")
-	for _, r := range []Ref{mine.Ref(), theirs.Ref(), {APIVersion: "v1", Kind: "ConfigMap", Namespace: "foo", Name: "gone"}} {
-		if _, err := child.DeleteOwned(ctx, r, d.Namespace, d.Name); err != nil {
+	tests := []struct {
+		r          Ref
+		sharedWith []string
+		want       Removal
+	}{
+		{created.Ref(), nil, RemoveDelete},
+		{shared.Ref(), []string{"other"}, RemoveKeep},
+		{before.Ref(), nil, RemoveRelease},
+		{Ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: "foo", Name: "gone"}, nil, RemoveNothing},
+	}
+	for _, tc := range tests {
+		got, err := child.Remove(ctx, tc.r, d.Namespace, tc.sharedWith)
+		if err != nil {
 			t.Fatal(err)
 		}
+		if got != tc.want {
+			t.Errorf("Remove(%s) = %d, want %d", tc.r, got, tc.want)
+		}
 	}
-	if diff := cmp.Diff([]string{"DELETE " + svcWeb}, fake.takeWrites()); diff != "" {
+	if diff := cmp.Diff([]string{"DELETE " + svcWeb, "PATCH /api/v1/namespaces/foo/services/pre"}, fake.takeWrites()); diff != "" {
 		t.Errorf("writes (-want +got):\n%s", diff)
+	}
+	pre, ok := fake.objects["/api/v1/namespaces/foo/services/pre"]
+	if !ok {
+		t.Fatal("the Service that existed before Clusternet is gone")
+	}
+	if l, _ := pre["metadata"].(map[string]any)["labels"].(map[string]any); len(l) > 0 {
+		t.Errorf("labels left on the released Service: %v", l)
 	}
 }

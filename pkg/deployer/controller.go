@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -42,6 +43,9 @@ const (
 	ReasonDriftDetected  = "DriftDetected"
 	ReasonDeleted        = "DeletedFromChild"
 	ReasonDeleteFailed   = "FailedDeletingFromChild"
+	// ReasonLeft: an object the Description no longer lists stays in the
+	// child: Clusternet did not create it, or another Description lists it.
+	ReasonLeft = "LeftInChild"
 )
 
 // Decision is what one deployer (a hub replica, an agent) does about the
@@ -416,26 +420,12 @@ func (c *Controller) deploy(ctx context.Context, w *childWatch, st *descState, d
 	if err != nil {
 		return 0, err
 	}
-	res := w.child.Deploy(ctx, Plan{Objects: ApplyOrder(objs), Skip: skip})
+	res := w.child.Deploy(ctx, Plan{Objects: ApplyOrder(objs), Skip: skip, Live: w.existing})
 	w.watch(refs(objs)) // kinds a CRD of this Description just brought
 	var pending []appsv1alpha1.ManifestStatus
 	deployErr := res.Err
 	if deployErr == nil {
-		var errs []error
-		for _, r := range DeleteOrder(PruneSet(prev, objs)) {
-			still, err := w.child.DeleteOwned(ctx, r, desc.Namespace, desc.Name)
-			if err != nil {
-				errs = append(errs, err)
-				pending = append(pending, appsv1alpha1.ManifestStatus{Feed: r.Feed(), FeedStatus: appsv1alpha1.FeedStatus{Reason: err.Error()}})
-				continue
-			}
-			if still {
-				c.opts.Events.Eventf(desc, corev1.EventTypeNormal, ReasonPruned, "Deleted %s from the child: no longer in the Description", r)
-			}
-		}
-		if len(errs) > 0 {
-			deployErr = fmt.Errorf("pruning objects no longer in the Description: %w", errors.Join(errs...))
-		}
+		pending, deployErr = c.prune(ctx, w, desc, PruneSet(prev, objs))
 	} else {
 		for _, r := range PruneSet(prev, objs) {
 			pending = append(pending, appsv1alpha1.ManifestStatus{Feed: r.Feed(), FeedStatus: appsv1alpha1.FeedStatus{Reason: reasonPrune}})
@@ -673,7 +663,7 @@ func (c *Controller) correctDrift(ctx context.Context, w *childWatch, st *descSt
 			if !OwnedBy(live, desc.Namespace, desc.Name) {
 				continue
 			}
-			if wouldBe, err = w.child.DryRun(ctx, o); err != nil {
+			if wouldBe, err = w.child.DryRun(ctx, o.Marked(live)); err != nil {
 				errs = append(errs, &ObjectError{Ref: o.Ref(), DryRun: true, Err: err})
 				continue
 			}
@@ -700,7 +690,7 @@ func (c *Controller) correctDrift(ctx context.Context, w *childWatch, st *descSt
 				o.Ref(), what, appsv1alpha1.AnnotationDriftCorrection, DriftCorrectionDisabled)
 			continue
 		}
-		if _, err := w.child.Apply(ctx, o); err != nil {
+		if _, err := w.child.Apply(ctx, o.Marked(live)); err != nil {
 			errs = append(errs, &ObjectError{Ref: o.Ref(), Err: err})
 			continue
 		}
@@ -721,6 +711,25 @@ func (c *Controller) correctDrift(ctx context.Context, w *childWatch, st *descSt
 // refreshStatus recomputes the object statuses from the child's copies
 // (the watch cache) and writes them when they changed.
 func (c *Controller) refreshStatus(ctx context.Context, w *childWatch, st *descState, desc *appsv1alpha1.Description, objs []Object) error {
+	generation := desc.Generation
+	if desc.Status.ObservedGeneration != generation {
+		// This generation is deployed, so its report was written: the
+		// cached copy has not seen that write yet (the child's objects
+		// often change before the parent's watch brings it back). Comparing
+		// against it would find nothing to write and leave the status as
+		// the deploy wrote it, with no later event to correct it.
+		fresh, err := c.opts.Parent.AppsV1alpha1().Descriptions(desc.Namespace).Get(ctx, desc.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if fresh.UID != desc.UID || fresh.Generation != generation {
+			return nil // changed since: its own event brings it back
+		}
+		desc = fresh
+	}
 	statuses := make([]appsv1alpha1.ManifestStatus, 0, len(objs))
 	for _, o := range objs {
 		live, known := w.cached(o.Ref())
@@ -743,8 +752,10 @@ func (c *Controller) refreshStatus(ctx context.Context, w *childWatch, st *descS
 	return err
 }
 
-// cleanup deletes a deleted Description's objects from the child, Namespaces
-// last, and removes the finalizer once they are gone.
+// cleanup removes a deleted Description's objects from the child (by
+// DecideRemoval's rules: only what Clusternet created and no other
+// Description lists is deleted), Namespaces last, and removes the finalizer
+// once those it deletes are gone.
 func (c *Controller) cleanup(ctx context.Context, w *childWatch, desc *appsv1alpha1.Description) (time.Duration, error) {
 	if !slices.Contains(desc.Finalizers, appsv1alpha1.Finalizer) {
 		return 0, nil
@@ -762,6 +773,7 @@ func (c *Controller) cleanup(ctx context.Context, w *childWatch, desc *appsv1alp
 		}
 	}
 	order = DeleteOrder(order)
+	shared := c.sharers(desc, w.child.Namespaced)
 	var errs []error
 	pending := 0
 	for _, namespaces := range []bool{false, true} {
@@ -772,7 +784,7 @@ func (c *Controller) cleanup(ctx context.Context, w *childWatch, desc *appsv1alp
 			if isNamespace(r.GroupKind()) != namespaces {
 				continue
 			}
-			still, err := w.child.DeleteOwned(ctx, r, desc.Namespace, desc.Name)
+			still, err := c.remove(ctx, w, desc, r, shared[r.Key()], false)
 			if err != nil {
 				errs = append(errs, err)
 			}
@@ -795,4 +807,110 @@ func (c *Controller) cleanup(ctx context.Context, w *childWatch, desc *appsv1alp
 	c.opts.Events.Eventf(desc, corev1.EventTypeNormal, ReasonDeleted, "Deleted the Description's objects from the child (%d listed)", len(order))
 	c.forget(cache.MetaObjectToName(desc).String())
 	return 0, nil
+}
+
+// prune removes from the child the objects desc applied before and no
+// longer lists (by DecideRemoval's rules), and returns a status entry for
+// each it could not remove, with the error.
+func (c *Controller) prune(ctx context.Context, w *childWatch, desc *appsv1alpha1.Description, gone []Ref) ([]appsv1alpha1.ManifestStatus, error) {
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	shared := c.sharers(desc, w.child.Namespaced)
+	var pending []appsv1alpha1.ManifestStatus
+	var errs []error
+	for _, r := range DeleteOrder(gone) {
+		if _, err := c.remove(ctx, w, desc, r, shared[r.Key()], true); err != nil {
+			errs = append(errs, err)
+			pending = append(pending, appsv1alpha1.ManifestStatus{Feed: r.Feed(), FeedStatus: appsv1alpha1.FeedStatus{Reason: err.Error()}})
+		}
+	}
+	if len(errs) > 0 {
+		return pending, fmt.Errorf("pruning objects no longer in the Description: %w", errors.Join(errs...))
+	}
+	return nil, nil
+}
+
+// sharers maps the key of every object another Description of desc's
+// cluster lists (a Generic one in the same dedicated namespace, not being
+// deleted) to those Descriptions' names, sorted.
+func (c *Controller) sharers(desc *appsv1alpha1.Description, namespaced func(schema.GroupVersionKind) (bool, error)) map[string][]string {
+	out := map[string][]string{}
+	descs, err := c.lister.Descriptions(desc.Namespace).List(labels.Everything())
+	if err != nil {
+		return out // a lister does not fail
+	}
+	slices.SortFunc(descs, func(a, b *appsv1alpha1.Description) int { return strings.Compare(a.Name, b.Name) })
+	for _, d := range descs {
+		if d.Name == desc.Name || d.DeletionTimestamp != nil || d.Spec.Deployer != appsv1alpha1.DescriptionGenericDeployer {
+			continue
+		}
+		for k := range ListedKeys(d, namespaced) {
+			out[k] = append(out[k], d.Name)
+		}
+	}
+	return out
+}
+
+// remove removes r from the child on behalf of desc, which no longer lists
+// it (pruning) or is deleted, and records what became of it. still says r
+// is being deleted. A Namespace the child refuses to delete (Forbidden: a
+// policy, or one of its own) is left there, released, with a Warning event:
+// retrying would fail every deploy, or hold the finalizer, forever.
+func (c *Controller) remove(ctx context.Context, w *childWatch, desc *appsv1alpha1.Description, r Ref, sharedWith []string, pruning bool) (still bool, err error) {
+	d, err := w.child.Remove(ctx, r, desc.Namespace, sharedWith)
+	if err != nil {
+		if d != RemoveDelete || !isNamespace(r.GroupKind()) || !apierrors.IsForbidden(err) {
+			return false, err
+		}
+		msg := fmt.Sprintf("The child refused to delete %s (%s); left it in the child", r, childMessage(err))
+		live, getErr := w.child.Get(ctx, r)
+		if getErr == nil && live != nil {
+			getErr = w.child.Release(ctx, r, live)
+		}
+		if getErr != nil {
+			msg += fmt.Sprintf(" (removing Clusternet's labels from it failed too: %v)", getErr)
+		} else {
+			msg += " without Clusternet's labels"
+		}
+		c.opts.Events.Event(desc, corev1.EventTypeWarning, ReasonDeleteFailed, msg)
+		return false, nil
+	}
+	logger := klog.FromContext(ctx)
+	switch d {
+	case RemoveDelete:
+		logger.V(2).Info("Deleting from the child", "object", r.String(), "pruning", pruning)
+		if pruning {
+			c.opts.Events.Eventf(desc, corev1.EventTypeNormal, ReasonPruned, "Deleted %s from the child: no longer in the Description", r)
+		}
+	case RemoveRelease:
+		why := "it existed before Clusternet applied it"
+		if isNamespace(r.GroupKind()) && systemNamespaces[r.Name] {
+			why = "it is one of the child's system namespaces"
+		}
+		logger.Info("Released in the child", "object", r.String(), "reason", why)
+		c.opts.Events.Eventf(desc, corev1.EventTypeNormal, ReasonLeft,
+			"Left %s in the child: %s; removed Clusternet's labels and annotations from it", r, why)
+	case RemoveKeep:
+		logger.V(2).Info("Left in the child for other Descriptions", "object", r.String(), "descriptions", sharedWith)
+		c.opts.Events.Eventf(desc, corev1.EventTypeNormal, ReasonLeft,
+			"Left %s in the child: Description %s still lists it", r, strings.Join(sharedWith, ", "))
+		// They take the object over: its labels may still name desc.
+		c.redeploy(desc.Namespace, sharedWith)
+	}
+	return d == RemoveDelete || d == RemoveWait, nil
+}
+
+// redeploy has the Descriptions names of namespace applied again in full.
+func (c *Controller) redeploy(namespace string, names []string) {
+	c.mu.Lock()
+	for _, n := range names {
+		if st := c.states[namespace+"/"+n]; st != nil {
+			st.deployed = 0
+		}
+	}
+	c.mu.Unlock()
+	for _, n := range names {
+		c.queue.Add(namespace + "/" + n)
+	}
 }

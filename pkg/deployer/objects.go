@@ -10,13 +10,15 @@
 //   - each object is labelled with the Subscription and the Description it
 //     comes from, and annotated with the hash of what was applied;
 //   - objects the Description listed before (status.manifestStatuses) and no
-//     longer lists are deleted (pruned);
+//     longer lists are deleted (pruned), but only those Clusternet created
+//     (annotation apps.clusternet.io/created-by) and no other Description of
+//     the cluster still lists: what existed before is only released;
 //   - status.phase, status.reason and one status.manifestStatuses entry per
 //     object, kept current by watching the objects in the child;
 //   - hand edits and deletions in the child are reported and reverted,
 //     unless the object carries apps.clusternet.io/drift-correction=disabled;
-//   - a deleted Description's objects are deleted from the child before its
-//     finalizer is removed.
+//   - a deleted Description's objects are removed from the child, by the same
+//     rules as pruning, before its finalizer is removed.
 //
 // It imports only Clusternet's API packages and client-go.
 package deployer
@@ -46,6 +48,16 @@ const FieldManager = "clusternet"
 // correction is disabled is re-applied only when this differs from the
 // Description's version: hand edits stand until the Description changes.
 const AnnotationAppliedHash = "apps.clusternet.io/applied-hash"
+
+// AnnotationCreatedBy on an object in a child names the Description
+// ("<namespace>/<name>") whose apply created it: the object did not exist
+// before Clusternet applied it. It is set only by the apply that creates the
+// object and carried over by every later apply (whichever Description makes
+// it). Only objects carrying it are ever deleted; an object that existed
+// before (a namespace a team already had, "default") is updated as the
+// Description says, but on prune or cleanup only released: Clusternet's
+// labels, annotations and field ownership are removed, the object stays.
+const AnnotationCreatedBy = "apps.clusternet.io/created-by"
 
 // DriftCorrectionDisabled is the value of
 // appsv1alpha1.AnnotationDriftCorrection that opts an object out of drift correction.
@@ -97,6 +109,33 @@ type Object struct {
 	Obj   *unstructured.Unstructured
 	// Hash is the hash of Obj without the hash annotation.
 	Hash string
+	// Creator is the Description ("<namespace>/<name>") o comes from: the
+	// value of AnnotationCreatedBy when applying o creates it.
+	Creator string
+}
+
+// Marked is o as it is applied over live, its copy in the child (nil when
+// there is none): with the AnnotationCreatedBy live carries, or with o's
+// Creator when there is no live copy (the apply creates the object). Every
+// Description applies with the same field manager, so an apply without the
+// annotation would remove it: each apply carries it over, and an object
+// that existed before Clusternet never gets it.
+func (o Object) Marked(live *unstructured.Unstructured) Object {
+	creator := o.Creator
+	if live != nil {
+		creator = live.GetAnnotations()[AnnotationCreatedBy]
+	}
+	if creator == "" {
+		return o
+	}
+	o.Obj = o.Obj.DeepCopy()
+	annotations := o.Obj.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[AnnotationCreatedBy] = creator
+	o.Obj.SetAnnotations(annotations)
+	return o
 }
 
 // Ref is o's identity.
@@ -188,6 +227,7 @@ func Objects(desc *appsv1alpha1.Description, namespaced func(schema.GroupVersion
 		u.SetLabels(labels)
 		annotations := u.GetAnnotations()
 		delete(annotations, AnnotationAppliedHash)
+		delete(annotations, AnnotationCreatedBy) // decided per apply (Object.Marked)
 		if len(annotations) == 0 {
 			annotations = nil
 		}
@@ -203,7 +243,7 @@ func Objects(desc *appsv1alpha1.Description, namespaced func(schema.GroupVersion
 			annotations[AnnotationAppliedHash] = hash
 			u.SetAnnotations(annotations)
 		}
-		o := Object{Index: i, Obj: u, Hash: hash}
+		o := Object{Index: i, Obj: u, Hash: hash, Creator: desc.Namespace + "/" + desc.Name}
 		if j, dup := seen[o.Ref().Key()]; dup {
 			return nil, fmt.Errorf("spec.raw[%d] and spec.raw[%d] are both %s: list each object once", j, i, o.Ref())
 		}
@@ -259,9 +299,9 @@ func DeleteOrder(refs []Ref) []Ref {
 	return out
 }
 
-// PruneSet is what to delete from the child: objects the Description's
-// status lists (it applied them) that are no longer among objs. The child's
-// copy is deleted only if it still carries the Description's labels.
+// PruneSet is what to remove from the child: objects the Description's
+// status lists (it applied them) that are no longer among objs. What
+// becomes of each is DecideRemoval's.
 func PruneSet(previous []appsv1alpha1.ManifestStatus, objs []Object) []Ref {
 	want := make(map[string]bool, len(objs))
 	for _, o := range objs {
@@ -276,6 +316,97 @@ func PruneSet(previous []appsv1alpha1.ManifestStatus, objs []Object) []Ref {
 		}
 		seen[r.Key()] = true
 		out = append(out, r)
+	}
+	return out
+}
+
+// Removal is what becomes of an object in a child when a Description stops
+// listing it: it was pruned from the Description, or the Description is
+// deleted.
+type Removal int
+
+// The removals.
+const (
+	// RemoveNothing: the child has no copy, or its copy is not Clusternet's
+	// for this cluster (no Description label of the cluster's dedicated
+	// namespace: a user took it over, or it was released already).
+	RemoveNothing Removal = iota
+	// RemoveKeep: another Description of the cluster still lists it: it is
+	// left as it is, for that Description.
+	RemoveKeep
+	// RemoveRelease: Clusternet did not create it (no AnnotationCreatedBy:
+	// it existed before), or it is one of the child's system namespaces: it
+	// stays, without Clusternet's labels, annotations and field ownership.
+	RemoveRelease
+	// RemoveWait: Clusternet created it and it is being deleted already.
+	RemoveWait
+	// RemoveDelete: Clusternet created it and nothing else lists it.
+	RemoveDelete
+)
+
+// systemNamespaces are the child's own: never deleted, even if Clusternet
+// re-created one (the apiserver refuses to delete the first three anyway).
+var systemNamespaces = map[string]bool{"default": true, "kube-system": true, "kube-public": true, "kube-node-lease": true}
+
+// DecideRemoval decides about live, the child's copy of r (nil when there
+// is none), when a Description of the dedicated namespace descNamespace
+// stops listing r. sharedWith are the other Descriptions of that cluster,
+// not being deleted, that still list r.
+//
+// The rule: Clusternet deletes only what it created, and only once no
+// Description of the cluster lists it any more; a Namespace it created goes
+// with whatever is in it. Anything that existed before is released.
+func DecideRemoval(r Ref, live *unstructured.Unstructured, descNamespace string, sharedWith []string) Removal {
+	if live == nil {
+		return RemoveNothing
+	}
+	if l := live.GetLabels(); l[appsv1alpha1.LabelDescriptionName] == "" || l[appsv1alpha1.LabelDescriptionNamespace] != descNamespace {
+		return RemoveNothing
+	}
+	switch {
+	case len(sharedWith) > 0:
+		return RemoveKeep
+	case live.GetAnnotations()[AnnotationCreatedBy] == "", isNamespace(r.GroupKind()) && systemNamespaces[r.Name]:
+		return RemoveRelease
+	case live.GetDeletionTimestamp() != nil:
+		return RemoveWait
+	}
+	return RemoveDelete
+}
+
+// ListedKeys are the keys of the objects d lists: in spec.raw (what it is
+// about to apply) and in status.manifestStatuses (what it applied, or
+// started to). Namespaced defaults namespaces as Objects does; entries that
+// do not decode are left out (Objects reports them).
+func ListedKeys(d *appsv1alpha1.Description, namespaced func(schema.GroupVersionKind) (bool, error)) map[string]bool {
+	out := map[string]bool{}
+	for _, ms := range d.Status.ManifestStatuses {
+		if ms.Name != "" {
+			out[RefOf(ms).Key()] = true
+		}
+	}
+	for _, raw := range d.Spec.Raw {
+		var m struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Metadata   struct {
+				Name      string `json:"name"`
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+		}
+		if err := json.Unmarshal(raw.Raw, &m); err != nil || m.Kind == "" || m.Metadata.Name == "" {
+			continue
+		}
+		r := Ref{APIVersion: m.APIVersion, Kind: m.Kind, Namespace: m.Metadata.Namespace, Name: m.Metadata.Name}
+		if namespacedKind, err := namespaced(schema.FromAPIVersionAndKind(m.APIVersion, m.Kind)); err == nil {
+			switch {
+			case !namespacedKind:
+				r.Namespace = ""
+			case r.Namespace == "":
+				r.Namespace = "default"
+			}
+		}
+		out[r.Key()] = true
 	}
 	return out
 }

@@ -150,6 +150,16 @@ func (w *childWatch) live(ctx context.Context, r Ref) (*unstructured.Unstructure
 	return w.child.Get(ctx, r)
 }
 
+// existing is r's copy in the child, to tell what an apply creates from
+// what existed before: from the cache when it holds r (the cache only sees
+// objects carrying Clusternet's labels), read from the child otherwise.
+func (w *childWatch) existing(ctx context.Context, r Ref) (*unstructured.Unstructured, error) {
+	if u, _ := w.cached(r); u != nil {
+		return u, nil
+	}
+	return w.child.Get(ctx, r)
+}
+
 // waitSynced waits (briefly) for the informers of refs' kinds to sync.
 func (w *childWatch) waitSynced(ctx context.Context, refs []Ref) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)

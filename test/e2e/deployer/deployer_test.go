@@ -79,6 +79,7 @@ func TestGenericDescriptions(t *testing.T) {
 				{"an opted-out object deleted by hand stays deleted", e.keepsOptedOutDeletion},
 				{"a bad object fails the Description and applies nothing", e.badObject},
 				{"deleting the Description deletes its objects", e.deletes},
+				{"what existed before Clusternet stays when the Description goes", e.keepsPreExisting},
 				{"a restart mid-rollout completes it", e.restartMidRollout},
 			} {
 				if !t.Run(step.name, step.run) {
@@ -407,6 +408,90 @@ func (e *env) deletes(t *testing.T) {
 		}
 	}
 	e.waitEvent(t, appDemo, "DeletedFromChild", "Deleted the Description's objects from the child")
+}
+
+// keepsPreExisting delivers a Description listing a namespace a team
+// already had (with its own data in it), the child's "default" namespace
+// and a ConfigMap of its own, then deletes it: only the ConfigMap goes;
+// both namespaces stay, no longer carrying anything of Clusternet, and the
+// Description's deletion does not hang on "default".
+func (e *env) keepsPreExisting(t *testing.T) {
+	const name = "monitoring-generic"
+	mustKubectl(t, e.child.Cluster, "", "create", "namespace", "monitoring")
+	t.Cleanup(func() { _, _, _ = kubectl(t, e.child.Cluster, "", "delete", "namespace", "monitoring", "--wait=false") })
+	mustKubectl(t, e.child.Cluster, "", "label", "namespace", "monitoring", "team=observability")
+	mustKubectl(t, e.child.Cluster, "", "create", "configmap", "team-data", "-n", "monitoring", "--from-literal=alerts=on")
+
+	ns := []byte(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"monitoring","labels":{"purpose":"metrics"}}}`)
+	def := []byte(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"}}`)
+	cm := []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ours","namespace":"monitoring"},"data":{"from":"clusternet"}}`)
+	e.create(t, e2eutil.GenericDescription(e.child, "monitoring", ns, def, cm))
+	e.waitPhase(t, name, appsv1alpha1.DescriptionPhaseSuccess, 60*time.Second)
+
+	// Adopted: labelled for the Description, not marked as created by it.
+	meta := func(args ...string) (labels, annotations map[string]string, managers string) {
+		t.Helper()
+		out := mustKubectl(t, e.child.Cluster, "", append([]string{"get"}, append(args, "-o", "json")...)...)
+		var o metav1.PartialObjectMetadata
+		if err := json.Unmarshal([]byte(out), &o); err != nil {
+			t.Fatal(err)
+		}
+		var m []string
+		for _, mf := range o.ManagedFields {
+			m = append(m, mf.Manager+"/"+string(mf.Operation))
+		}
+		return o.Labels, o.Annotations, strings.Join(m, ",")
+	}
+	createdBy := "apps.clusternet.io/created-by"
+	for _, args := range [][]string{{"namespace", "monitoring"}, {"namespace", "default"}} {
+		labels, annotations, _ := meta(args...)
+		if labels[appsv1alpha1.LabelDescriptionName] != name {
+			t.Errorf("%s: labels %v, want %s=%s", strings.Join(args, " "), labels, appsv1alpha1.LabelDescriptionName, name)
+		}
+		if v, ok := annotations[createdBy]; ok {
+			t.Errorf("%s existed before Clusternet, but carries %s=%s", strings.Join(args, " "), createdBy, v)
+		}
+	}
+	if _, annotations, _ := meta("configmap", "ours", "-n", "monitoring"); annotations[createdBy] != e.child.Namespace+"/"+name {
+		t.Errorf("ConfigMap monitoring/ours annotations %v, want %s=%s/%s", annotations, createdBy, e.child.Namespace, name)
+	}
+
+	mustKubectl(t, e.parent, "", "delete", "desc", "-n", e.child.Namespace, name, "--wait=false")
+	waitFor(t, 60*time.Second, "Description "+name+" deleted", func(ctx context.Context) (bool, string) {
+		d, err := e.descriptions().Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			return false, fmt.Sprintf("finalizers %v, phase %q, reason %q", d.Finalizers, d.Status.Phase, d.Status.Reason)
+		}
+		return apierrors.IsNotFound(err), err.Error()
+	})
+	e.waitGone(t, "configmap", "ours", "-n", "monitoring")
+	if phase := mustKubectl(t, e.child.Cluster, "", "get", "namespace", "monitoring", "-o", "jsonpath={.status.phase}"); phase != "Active" {
+		t.Errorf("namespace monitoring is %q, want it Active: it existed before Clusternet", phase)
+	}
+	if data := mustKubectl(t, e.child.Cluster, "", "get", "configmap", "team-data", "-n", "monitoring", "-o", "jsonpath={.data.alerts}"); data != "on" {
+		t.Errorf("the team's ConfigMap monitoring/team-data holds alerts=%q, want on", data)
+	}
+	for _, args := range [][]string{{"namespace", "monitoring"}, {"namespace", "default"}} {
+		labels, annotations, managers := meta(args...)
+		for k := range labels {
+			if strings.HasPrefix(k, "apps.clusternet.io/") {
+				t.Errorf("%s still has label %s after its Description is gone", strings.Join(args, " "), k)
+			}
+		}
+		for k := range annotations {
+			if strings.HasPrefix(k, "apps.clusternet.io/") {
+				t.Errorf("%s still has annotation %s after its Description is gone", strings.Join(args, " "), k)
+			}
+		}
+		if strings.Contains(managers, "clusternet/") {
+			t.Errorf("%s still lists field manager clusternet: %s", strings.Join(args, " "), managers)
+		}
+	}
+	if labels, _, _ := meta("namespace", "monitoring"); labels["team"] != "observability" || labels["purpose"] != "metrics" {
+		t.Errorf("namespace monitoring labels %v: want the team's (team=observability) and what the Description set (purpose=metrics)", labels)
+	}
+	e.waitEvent(t, name, "LeftInChild", "Left Namespace monitoring in the child: it existed before Clusternet applied it")
+	e.waitEvent(t, name, "LeftInChild", "Left Namespace default in the child: it is one of the child's system namespaces")
 }
 
 // restartMidRollout kills whoever applies (the hub for push, the agent for
