@@ -54,7 +54,21 @@ const (
 	ReasonUpgradeFailed   = "UpgradeFailed"
 	ReasonUninstalled     = "Uninstalled"
 	ReasonUninstallFailed = "UninstallFailed"
+	// ReasonNotVerified: a Verifier refused the HelmRelease; nothing was
+	// installed, upgraded or uninstalled for it.
+	ReasonNotVerified = "NotVerified"
 )
+
+// Verifier decides whether a process may act on a HelmRelease at all. The
+// hub has one: it acts in the child as the cluster's agent and reads
+// Secrets of the parent as itself, so it acts only on the HelmReleases it
+// made, never on whatever the agent (which may write anything in its
+// dedicated namespace) or anyone else writes there.
+type Verifier interface {
+	// Verify returns "" when hr may be applied (or, being deleted,
+	// uninstalled), or why not. An error is a failure to find out, retried.
+	Verify(ctx context.Context, hr *appsv1alpha1.HelmRelease) (refusal string, err error)
+}
 
 // ReleaseController installs, upgrades and uninstalls the releases of
 // HelmReleases in child clusters. The hub runs one for the clusters it
@@ -71,10 +85,16 @@ type ReleaseController struct {
 	targets  Targeter
 	events   record.EventRecorder
 	loop     *WorkLoop
+
+	// Verifier, when set (before Run), must accept a HelmRelease before
+	// anything is done for it. Nil accepts every HelmRelease the Targeter
+	// gives to this process (the agent: its own dedicated namespace).
+	Verifier Verifier
 }
 
 // NewReleaseController watches HelmReleases through informer; client
-// updates them, kube reads their chart pull Secrets (in their namespace).
+// updates them, kube reads their chart pull Secrets (only in the
+// HelmRelease's own namespace).
 func NewReleaseController(deployer string, client versioned.Interface, kube kubernetes.Interface,
 	informer appsinformers.HelmReleaseInformer, releaser *Releaser, targets Targeter, events record.EventRecorder) (*ReleaseController, error) {
 	c := &ReleaseController{
@@ -151,6 +171,15 @@ func (c *ReleaseController) sync(ctx context.Context, key string) (time.Duration
 		}
 		return 0, nil
 	}
+	if c.Verifier != nil {
+		refusal, err := c.Verifier.Verify(ctx, hr)
+		if err != nil {
+			return 0, err
+		}
+		if refusal != "" {
+			return 0, c.refuse(ctx, hr, refusal)
+		}
+	}
 
 	if hr.DeletionTimestamp != nil {
 		if !slices.Contains(hr.Finalizers, appsv1alpha1.Finalizer) {
@@ -177,7 +206,7 @@ func (c *ReleaseController) sync(ctx context.Context, key string) (time.Duration
 		hr = updated
 	}
 
-	creds, err := ReadCredentials(ctx, c.kube, hr.Spec.ChartPullSecret, hr.Namespace)
+	creds, err := ReadCredentials(ctx, c.kube, hr.Spec.ChartPullSecret, "HelmRelease", hr.Namespace)
 	if err != nil {
 		st := hr.Status
 		st.Phase = release.StatusFailed.String()
@@ -210,6 +239,26 @@ func (c *ReleaseController) sync(ctx context.Context, key string) (time.Duration
 		return 0, applyErr
 	}
 	return res.Decision.After, nil
+}
+
+// refuse leaves a HelmRelease the Verifier refused alone: no install,
+// upgrade, Secret read or status write. One being deleted is let go (its
+// finalizer removed) without uninstalling anything, so that it does not
+// stay forever.
+func (c *ReleaseController) refuse(ctx context.Context, hr *appsv1alpha1.HelmRelease, why string) error {
+	logger := klog.FromContext(ctx)
+	if hr.DeletionTimestamp == nil {
+		logger.Info("Not applying an unverified HelmRelease", "why", why)
+		c.events.Eventf(hr, corev1.EventTypeWarning, ReasonNotVerified, "%s does not apply this HelmRelease: %s", c.Deployer, why)
+		return nil
+	}
+	if !slices.Contains(hr.Finalizers, appsv1alpha1.Finalizer) {
+		return nil
+	}
+	logger.Info("Letting an unverified HelmRelease go without uninstalling", "why", why)
+	c.events.Eventf(hr, corev1.EventTypeWarning, ReasonNotVerified, "%s lets this HelmRelease go without uninstalling release %s/%s: %s; if that release should go, uninstall it in the child (helm uninstall -n %s %s)",
+		c.Deployer, hr.Spec.TargetNamespace, ReleaseName(hr), why, hr.Spec.TargetNamespace, ReleaseName(hr))
+	return c.removeFinalizer(ctx, hr)
 }
 
 func (c *ReleaseController) record(hr *appsv1alpha1.HelmRelease, res Result, err error) {

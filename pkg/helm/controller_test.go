@@ -41,6 +41,7 @@ type controllerFixture struct {
 	releases *storage.Storage
 	events   *record.FakeRecorder
 	targets  *stubTargets
+	kube     *kubefakeclient.Clientset
 }
 
 func newControllerFixture(t *testing.T, objs ...runtime.Object) *controllerFixture {
@@ -58,11 +59,15 @@ func newControllerFixture(t *testing.T, objs ...runtime.Object) *controllerFixtu
 			Log:          func(string, ...any) {},
 		}, nil
 	}}
-	kube := kubefakeclient.NewClientset(&corev1.Secret{
+	f.kube = kubefakeclient.NewClientset(&corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "pull", Namespace: "clusternet-abcde"},
 		Data:       map[string][]byte{"username": []byte("u")},
+	}, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "registry-creds", Namespace: "kube-system"},
+		Type:       corev1.SecretTypeBasicAuth,
+		Data:       map[string][]byte{"username": []byte("admin"), "password": []byte("secret")},
 	})
-	ctl, err := NewReleaseController("clusternet-test", f.client, kube, f.factory.Apps().V1alpha1().HelmReleases(), releaser, f.targets, f.events)
+	ctl, err := NewReleaseController("clusternet-test", f.client, f.kube, f.factory.Apps().V1alpha1().HelmReleases(), releaser, f.targets, f.events)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,9 +182,11 @@ func TestReleaseControllerErrors(t *testing.T) {
 	badSecret.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: "pull"}
 	noSecret := newHR("no-secret")
 	noSecret.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: "missing"}
+	otherNamespace := newHR("other-namespace")
+	otherNamespace.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: "registry-creds", Namespace: "kube-system"}
 	gone := newHR("gone")
 	gone.DeletionTimestamp = &metav1.Time{Time: time.Now()}
-	f := newControllerFixture(t, badSecret, noSecret, gone)
+	f := newControllerFixture(t, badSecret, noSecret, otherNamespace, gone)
 
 	tests := []struct {
 		name string
@@ -189,6 +196,9 @@ func TestReleaseControllerErrors(t *testing.T) {
 			Description: `chart pull Secret clusternet-abcde/pull must have non-empty "username" and "password" keys: add them (kubectl create secret generic pull --from-literal=username=... --from-literal=password=...)`}},
 		{name: "no-secret", want: appsv1alpha1.HelmReleaseStatus{Phase: "failed", ObservedGeneration: 3,
 			Description: `spec.chartPullSecret clusternet-abcde/missing does not exist: create it with username and password keys, or remove spec.chartPullSecret`}},
+		{name: "other-namespace", want: appsv1alpha1.HelmReleaseStatus{Phase: "failed", ObservedGeneration: 3,
+			Description: `spec.chartPullSecret.namespace "kube-system" is not the HelmRelease's namespace "clusternet-abcde": a chart pull Secret is read only from the HelmRelease's own namespace: ` +
+				`create Secret "registry-creds" in namespace "clusternet-abcde" and remove spec.chartPullSecret.namespace`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -201,6 +211,12 @@ func TestReleaseControllerErrors(t *testing.T) {
 		})
 	}
 
+	for _, a := range f.kube.Actions() {
+		if a.GetResource().Resource == "secrets" && a.GetNamespace() != "clusternet-abcde" {
+			t.Errorf("a Secret was requested outside the HelmReleases' namespace: %s %s", a.GetVerb(), a.GetNamespace())
+		}
+	}
+
 	t.Run("a deleted HelmRelease of a cluster that is gone is released", func(t *testing.T) {
 		f.targets.state = TargetGone
 		if err := f.sync("gone"); err != nil {
@@ -210,4 +226,103 @@ func TestReleaseControllerErrors(t *testing.T) {
 			t.Errorf("finalizers left: %v", got.Finalizers)
 		}
 	})
+}
+
+type stubVerifier struct{ refusal string }
+
+func (s *stubVerifier) Verify(context.Context, *appsv1alpha1.HelmRelease) (string, error) {
+	return s.refusal, nil
+}
+
+func TestReleaseControllerVerifier(t *testing.T) {
+	repo := helmrepo.NewRepo(t)
+	repo.Add(t, helmrepo.DemoChart("demo", "0.1.0"))
+	hr := &appsv1alpha1.HelmRelease{
+		ObjectMeta: metav1.ObjectMeta{Name: "sub-demo", Namespace: "clusternet-abcde", Generation: 1},
+		Spec: appsv1alpha1.HelmReleaseSpec{HelmOptions: appsv1alpha1.HelmOptions{
+			Repository: repo.URL, Chart: "demo", ChartVersion: "0.1.0", TargetNamespace: "apps",
+			ChartPullSecret: &appsv1alpha1.SecretReference{Name: "registry-creds", Namespace: "kube-system"}}},
+	}
+	f := newControllerFixture(t, hr)
+	verifier := &stubVerifier{refusal: "not made here"}
+	f.ctl.Verifier = verifier
+
+	if err := f.sync("sub-demo"); err != nil {
+		t.Fatal(err)
+	}
+	got := f.get("sub-demo")
+	if len(got.Finalizers) != 0 || !cmp.Equal(got.Status, appsv1alpha1.HelmReleaseStatus{}) {
+		t.Errorf("a refused HelmRelease was changed: finalizers %v, status %+v", got.Finalizers, got.Status)
+	}
+	if _, err := f.releases.History("sub-demo"); !errors.Is(err, driver.ErrReleaseNotFound) {
+		t.Errorf("a refused HelmRelease was installed: %v", err)
+	}
+	if n := len(f.kube.Actions()); n != 0 {
+		t.Errorf("a refused HelmRelease's Secret was read: %v", f.kube.Actions())
+	}
+	if diff := cmp.Diff([]string{"Warning NotVerified clusternet-test does not apply this HelmRelease: not made here"}, f.drainEvents()); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+
+	// Accepted, without the foreign pull Secret: installed.
+	got.Spec.ChartPullSecret = nil
+	if _, err := f.client.AppsV1alpha1().HelmReleases("clusternet-abcde").Update(context.Background(), got, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	verifier.refusal = ""
+	if err := f.sync("sub-demo"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.get("sub-demo"); got.Status.Phase != "deployed" {
+		t.Fatalf("not installed once accepted: %+v", got.Status)
+	}
+	f.drainEvents()
+
+	// Deleted but refused: let go without uninstalling.
+	got = f.get("sub-demo")
+	got.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	if _, err := f.client.AppsV1alpha1().HelmReleases("clusternet-abcde").Update(context.Background(), got, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	verifier.refusal = "not made here"
+	if err := f.sync("sub-demo"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.get("sub-demo"); len(got.Finalizers) != 0 {
+		t.Errorf("finalizers left: %v", got.Finalizers)
+	}
+	if _, err := f.releases.History("sub-demo"); err != nil {
+		t.Errorf("the release of a refused HelmRelease was uninstalled: %v", err)
+	}
+	want := "Warning NotVerified clusternet-test lets this HelmRelease go without uninstalling release apps/sub-demo: not made here; " +
+		"if that release should go, uninstall it in the child (helm uninstall -n apps sub-demo)"
+	if diff := cmp.Diff([]string{want}, f.drainEvents()); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
+func TestCheckPullSecretNamespace(t *testing.T) {
+	tests := []struct {
+		name string
+		ref  *appsv1alpha1.SecretReference
+		want string
+	}{
+		{name: "none"},
+		{name: "namespace left out", ref: &appsv1alpha1.SecretReference{Name: "creds"}},
+		{name: "own namespace", ref: &appsv1alpha1.SecretReference{Name: "creds", Namespace: "team-a"}},
+		{name: "another namespace", ref: &appsv1alpha1.SecretReference{Name: "registry-creds", Namespace: "kube-system"},
+			want: `spec.chartPullSecret.namespace "kube-system" is not the HelmChart's namespace "team-a": a chart pull Secret is read only from the HelmChart's own namespace: ` +
+				`create Secret "registry-creds" in namespace "team-a" and remove spec.chartPullSecret.namespace`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if err := CheckPullSecretNamespace(tc.ref, "HelmChart", "team-a"); err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("got %q,\nwant %q", got, tc.want)
+			}
+		})
+	}
 }

@@ -29,22 +29,35 @@ func CredentialsFromSecret(secret *corev1.Secret) (*Credentials, error) {
 	return &Credentials{Username: string(user), Password: string(pass)}, nil
 }
 
-// ReadCredentials reads the Secret ref names (in defaultNamespace when ref
-// has none); nil ref means no credentials.
-func ReadCredentials(ctx context.Context, kube kubernetes.Interface, ref *appsv1alpha1.SecretReference, defaultNamespace string) (*Credentials, error) {
+// CheckPullSecretNamespace refuses a chart pull Secret outside namespace,
+// the namespace of the object of kind (HelmChart, HelmRelease) that names
+// it in spec.chartPullSecret. Whoever may write that object must not be
+// able to make Clusternet read, and send to a repository of their choosing,
+// a Secret of a namespace they have no access to.
+func CheckPullSecretNamespace(ref *appsv1alpha1.SecretReference, kind, namespace string) error {
+	if ref == nil || ref.Namespace == "" || ref.Namespace == namespace {
+		return nil
+	}
+	return fmt.Errorf("spec.chartPullSecret.namespace %q is not the %s's namespace %q: a chart pull Secret is read only from the %s's own namespace: create Secret %q in namespace %q and remove spec.chartPullSecret.namespace",
+		ref.Namespace, kind, namespace, kind, ref.Name, namespace)
+}
+
+// ReadCredentials reads the chart pull Secret ref names for an object of
+// kind (HelmChart, HelmRelease) in namespace; a Secret of another namespace
+// is refused (CheckPullSecretNamespace). A nil ref means no credentials.
+func ReadCredentials(ctx context.Context, kube kubernetes.Interface, ref *appsv1alpha1.SecretReference, kind, namespace string) (*Credentials, error) {
 	if ref == nil {
 		return nil, nil
 	}
-	ns := ref.Namespace
-	if ns == "" {
-		ns = defaultNamespace
+	if err := CheckPullSecretNamespace(ref, kind, namespace); err != nil {
+		return nil, err
 	}
-	secret, err := kube.CoreV1().Secrets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+	secret, err := kube.CoreV1().Secrets(namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("spec.chartPullSecret %s/%s does not exist: create it with username and password keys, or remove spec.chartPullSecret", ns, ref.Name)
+		return nil, fmt.Errorf("spec.chartPullSecret %s/%s does not exist: create it with username and password keys, or remove spec.chartPullSecret", namespace, ref.Name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading spec.chartPullSecret %s/%s: %w", ns, ref.Name, err)
+		return nil, fmt.Errorf("reading spec.chartPullSecret %s/%s: %w", namespace, ref.Name, err)
 	}
 	return CredentialsFromSecret(secret)
 }

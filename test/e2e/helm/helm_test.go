@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,7 +80,10 @@ spec:
 }
 
 type suite struct {
-	t           *testing.T
+	t *testing.T
+	// attacker is a repository that must never be asked: it records
+	// every request with the Basic auth it carried.
+	attacker    *recorder
 	parent      *testbed.Cluster
 	cs          versioned.Interface
 	push, pull  *e2eutil.Child
@@ -108,6 +112,10 @@ func TestHelm(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 	s.unreachable = dead.URL + "/charts"
+	s.attacker = newRecorder(t)
+	// A Secret the hub (cluster-admin) could read and nobody else should.
+	mustKubectl(t, s.parent, "", "create", "secret", "generic", "registry-creds", "-n", "kube-system",
+		"--type=kubernetes.io/basic-auth", "--from-literal=username=admin", "--from-literal=password=parent-secret")
 
 	mustKubectl(t, s.parent, strings.Join([]string{
 		helmChartYAML("mysql", s.repo.URL, "mysql", "8.6.2"),
@@ -117,7 +125,10 @@ func TestHelm(t *testing.T) {
 	}, "---\n"), "apply", "-f", "-")
 
 	t.Run("charts are Found or NotFound with the reason", s.charts)
+	t.Run("a pull Secret of another namespace is refused", s.foreignPullSecret)
 	t.Run("Helm Descriptions deploy in both clusters", s.deploy)
+	t.Run("the hub ignores HelmReleases it did not make", s.forgedHelmRelease)
+	t.Run("HelmCharts of one name from two namespaces fail the Description", s.nameClash)
 	t.Run("a version bump upgrades every cluster", s.upgrade)
 	t.Run("values for one cluster change only its release", s.perClusterValues)
 	t.Run("a failing install reports Helm's message", s.failedInstall)
@@ -125,6 +136,7 @@ func TestHelm(t *testing.T) {
 	t.Run("deleting a Description uninstalls", s.uninstall)
 	t.Run("a Dual cluster with AppPusher off is installed by its agent", s.appPusherOff)
 	t.Run("the seed's Subscription flow", s.subscription)
+	t.Run("a private chart through a Subscription uses a copy of its pull Secret", s.privateChart)
 }
 
 func (s *suite) charts(t *testing.T) {
@@ -487,4 +499,183 @@ spec:
 		_, err := s.cs.AppsV1alpha1().Subscriptions("default").Get(ctx, "app-demo", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
+}
+
+// recorder is an http server on loopback recording the requests it gets.
+type recorder struct {
+	URL string
+	mu  sync.Mutex
+	got []string
+}
+
+func newRecorder(t *testing.T) *recorder {
+	r := &recorder{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		user, pass, _ := req.BasicAuth()
+		r.mu.Lock()
+		r.got = append(r.got, fmt.Sprintf("%s %s as %q:%q", req.Method, req.URL.Path, user, pass))
+		r.mu.Unlock()
+		http.NotFound(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	r.URL = srv.URL
+	return r
+}
+
+func (r *recorder) requests() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+func (s *suite) foreignPullSecret(t *testing.T) {
+	mustKubectl(t, s.parent, helmChartYAML("steal", s.attacker.URL, "mysql", "8.6.2",
+		"  chartPullSecret:", "    name: registry-creds", "    namespace: kube-system"), "apply", "-f", "-")
+	defer mustKubectl(t, s.parent, "", "delete", "chart", "steal")
+	want := `NotFound|spec.chartPullSecret.namespace "kube-system" is not the HelmChart's namespace "default": a chart pull Secret is read only from the HelmChart's own namespace: ` +
+		`create Secret "registry-creds" in namespace "default" and remove spec.chartPullSecret.namespace`
+	waitFor(t, wait, "HelmChart steal NotFound with the reason", func(context.Context) (bool, string) {
+		out, errOut, err := kubectl(t, s.parent, "", "get", "chart", "steal", "-o", "jsonpath={.status.phase}|{.status.reason}")
+		if err != nil {
+			return false, errOut
+		}
+		return out == want, out
+	})
+	if got := s.attacker.requests(); len(got) != 0 {
+		t.Errorf("the repository of the HelmChart was asked: %v", got)
+	}
+}
+
+func (s *suite) forgedHelmRelease(t *testing.T) {
+	// What the cluster's agent (every verb in its dedicated namespace)
+	// could write: a repository of its own, a parent Secret, no owner.
+	forged := fmt.Sprintf(`apiVersion: apps.clusternet.io/v1alpha1
+kind: HelmRelease
+metadata:
+  name: forged
+  namespace: %s
+  finalizers: [%s]
+spec:
+  repo: %s
+  chart: mysql
+  version: 8.6.2
+  targetNamespace: %s
+  chartPullSecret:
+    name: registry-creds
+    namespace: kube-system
+`, s.push.Namespace, appsv1alpha1.Finalizer, s.attacker.URL, targetNamespace)
+	mustKubectl(t, s.parent, forged, "apply", "-f", "-")
+	want := "clusternet-hub: clusternet-hub does not apply this HelmRelease: it has no controller owner reference to a Description: the hub applies only the HelmReleases it makes from Helm Descriptions"
+	waitFor(t, wait, "a NotVerified event on HelmRelease forged", func(context.Context) (bool, string) {
+		out, errOut, err := kubectl(t, s.parent, "", "get", "events", "-n", s.push.Namespace,
+			"--field-selector", "involvedObject.kind=HelmRelease,involvedObject.name=forged,reason=NotVerified",
+			"-o", "jsonpath={range .items[*]}{.source.component}: {.message}{end}")
+		if err != nil {
+			return false, errOut
+		}
+		return out == want, out
+	})
+	if got := s.hrStatus(t, s.push.Namespace, "forged"); got != "8.6.2  " {
+		t.Errorf("HelmRelease forged has a status: %q", got)
+	}
+	if got := s.attacker.requests(); len(got) != 0 {
+		t.Errorf("the forged repository was asked: %v", got)
+	}
+	for _, r := range s.helmLs(t, s.push) {
+		if r.Name == "forged" {
+			t.Errorf("the forged release was installed: %+v", r)
+		}
+	}
+	// Deleted: let go without uninstalling anything.
+	mustKubectl(t, s.parent, "", "delete", "hr", "-n", s.push.Namespace, "forged", "--wait=false")
+	waitFor(t, wait, "HelmRelease forged gone", func(ctx context.Context) (bool, string) {
+		_, err := s.cs.AppsV1alpha1().HelmReleases(s.push.Namespace).Get(ctx, "forged", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	if got := s.attacker.requests(); len(got) != 0 {
+		t.Errorf("the forged repository was asked: %v", got)
+	}
+}
+
+func (s *suite) nameClash(t *testing.T) {
+	mustKubectl(t, s.parent, "", "create", "namespace", "other")
+	other := strings.Replace(helmChartYAML("mysql", s.repo.URL, "mysql", "8.6.2"), "namespace: default", "namespace: other", 1)
+	mustKubectl(t, s.parent, other, "apply", "-f", "-")
+	waitFor(t, wait, "HelmChart other/mysql Found", func(context.Context) (bool, string) {
+		out, _, _ := kubectl(t, s.parent, "", "get", "chart", "-n", "other", "mysql", "-o", "jsonpath={.status.phase}")
+		return out == "Found", out
+	})
+	d := e2eutil.HelmDescription(s.push, "clash", []string{"mysql"})
+	d.Spec.Charts = append(d.Spec.Charts, appsv1alpha1.ChartReference{Namespace: "other", Name: "mysql"})
+	s.createDescription(t, d)
+	want := fmt.Sprintf("HelmCharts default/mysql, other/mysql would all be installed as HelmRelease %s/clash-mysql (HelmReleases are named <subscription>-<HelmChart name>), "+
+		"so none of them is installed or changed: feed only one HelmChart of each name to a Subscription: rename all but one of them, or feed them from separate Subscriptions", s.push.Namespace)
+	waitFor(t, wait, "Description clash-helm Failure", func(context.Context) (bool, string) {
+		phase, reason := s.descStatus(t, s.push.Namespace, "clash-helm")
+		return phase == "Failure" && reason == want, phase + ": " + reason
+	})
+	if _, _, err := kubectl(t, s.parent, "", "get", "hr", "-n", s.push.Namespace, "clash-mysql"); err == nil {
+		t.Errorf("HelmRelease clash-mysql was made")
+	}
+	s.deleteDescription(t, s.push.Namespace, "clash-helm")
+	mustKubectl(t, s.parent, "", "delete", "namespace", "other", "--wait=false")
+}
+
+func (s *suite) privateChart(t *testing.T) {
+	private := helmrepo.NewRepo(t, helmrepo.WithBasicAuth("alice", "pw"))
+	private.Add(t, helmrepo.DemoChart("vault", "1.0.0"))
+	mustKubectl(t, s.parent, "", "create", "secret", "generic", "vault-creds", "-n", "default",
+		"--type=kubernetes.io/basic-auth", "--from-literal=username=alice", "--from-literal=password=pw")
+	mustKubectl(t, s.parent, helmChartYAML("vault", private.URL, "vault", "1.0.0",
+		"  chartPullSecret:", "    name: vault-creds"), "apply", "-f", "-")
+	sub := fmt.Sprintf(`apiVersion: apps.clusternet.io/v1alpha1
+kind: Subscription
+metadata:
+  name: private
+  namespace: default
+spec:
+  subscribers:
+    - clusterAffinity:
+        matchExpressions:
+          - key: clusters.clusternet.io/cluster-id
+            operator: In
+            values: [%s, %s]
+  feeds:
+    - apiVersion: apps.clusternet.io/v1alpha1
+      kind: HelmChart
+      name: vault
+      namespace: default
+`, s.push.ID, s.pull.ID)
+	mustKubectl(t, s.parent, sub, "apply", "-f", "-")
+	want := [][]string{{"NAMESPACE", "NAME", "DEPLOYER", "STATUS"}}
+	for _, ns := range slices.Sorted(slices.Values([]string{s.push.Namespace, s.pull.Namespace})) {
+		want = append(want, []string{ns, "private-helm", "Helm", "Success"})
+	}
+	waitTable(t, s.parent, "the private chart's Descriptions Success", want, "get", "desc", "-A", "-l", appsv1alpha1.LabelSubscriptionName+"=private", "--sort-by=.metadata.namespace")
+	for c, who := range map[*e2eutil.Child]string{s.push: "clusternet-hub", s.pull: "clusternet-agent"} {
+		if diff := cmp.Diff([]release{{Name: "private-vault", Chart: "vault-1.0.0", Status: "deployed", Revision: 1}}, s.helmLs(t, c)); diff != "" {
+			t.Errorf("helm ls in %s (-want +got):\n%s", c.Cluster.Name, diff)
+		}
+		// Installed with the copy in the dedicated namespace, by whom the mode says.
+		got := mustKubectl(t, s.parent, "", "get", "hr", "-n", c.Namespace, "private-vault", "-o", "jsonpath={.spec.chartPullSecret.namespace}/{.spec.chartPullSecret.name}")
+		if want := c.Namespace + "/private-vault-chart-pull"; got != want {
+			t.Errorf("HelmRelease private-vault in %s: chartPullSecret %q, want %q", c.Namespace, got, want)
+		}
+		got = mustKubectl(t, s.parent, "", "get", "events", "-n", c.Namespace,
+			"--field-selector", "involvedObject.kind=HelmRelease,involvedObject.name=private-vault,reason=Installed", "-o", "jsonpath={.items[*].source.component}")
+		if got != who {
+			t.Errorf("private-vault in %s installed by %q, want %s", c.Namespace, got, who)
+		}
+	}
+	mustKubectl(t, s.parent, "", "delete", "subs", "-n", "default", "private", "--wait=false")
+	for _, c := range []*e2eutil.Child{s.push, s.pull} {
+		waitFor(t, wait, "private release uninstalled from "+c.Cluster.Name, func(context.Context) (bool, string) {
+			rels := s.helmLs(t, c)
+			return len(rels) == 0, fmt.Sprint(rels)
+		})
+		waitFor(t, wait, "the pull Secret's copy gone from "+c.Namespace, func(ctx context.Context) (bool, string) {
+			out, _, _ := kubectl(t, s.parent, "", "get", "secrets", "-n", c.Namespace, "-l", "apps.clusternet.io/chart-pull-secret-of", "-o", "name")
+			return out == "", out
+		})
+	}
 }

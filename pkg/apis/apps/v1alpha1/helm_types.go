@@ -46,7 +46,10 @@ type HelmOptions struct {
 	// +optional
 	SkipCRDs bool `json:"skipCRDs,omitempty"`
 
-	// ChartPullSecret holds repository credentials (username/password keys).
+	// ChartPullSecret names a Secret with username and password keys: the
+	// repository's credentials. It is read only from this object's own
+	// namespace: chartPullSecret.namespace must be empty or equal to it (a
+	// HelmChart naming another namespace is NotFound, saying so).
 	// +optional
 	ChartPullSecret *SecretReference `json:"chartPullSecret,omitempty"`
 
@@ -64,8 +67,11 @@ type HelmOptions struct {
 
 // SecretReference names a Secret.
 type SecretReference struct {
+	// Name of the Secret.
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
+	// Namespace of the Secret: empty or the namespace of the object that
+	// refers to it (a Secret of another namespace is refused).
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
 }

@@ -29,6 +29,7 @@ import (
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/helm"
+	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
 )
 
 var everything = labels.Everything()
@@ -215,12 +216,22 @@ func (d *Descriptions) sync(ctx context.Context, key string) (time.Duration, err
 
 	states := make([]releaseState, 0, len(desc.Spec.Charts))
 	wanted := map[string]bool{}
+	clashes := nameClashes(desc)
+	var again time.Duration
 	for i, ref := range desc.Spec.Charts {
 		hrName := NameFor(desc, ref)
 		wanted[hrName] = true
 		st := releaseState{Name: hrName, Chart: ref, HR: owned[hrName]}
-		if err := d.ensure(ctx, desc, i, ref, &st); err != nil {
+		if clash, ok := clashes[hrName]; ok {
+			// Writing the HelmRelease for one chart and then for the other
+			// would upgrade the release back and forth forever: touch
+			// neither (and keep an existing HelmRelease as it is).
+			st.Failure = clash
+		} else if err := d.ensure(ctx, desc, i, ref, &st); err != nil {
 			return 0, err
+		}
+		if st.retry > 0 && (again == 0 || st.retry < again) {
+			again = st.retry
 		}
 		states = append(states, st)
 	}
@@ -232,7 +243,48 @@ func (d *Descriptions) sync(ctx context.Context, key string) (time.Duration, err
 			return 0, err
 		}
 	}
-	return 0, d.updateStatus(ctx, desc, states, who)
+	return again, d.updateStatus(ctx, desc, states, who)
+}
+
+// nameClashes finds the charts of desc that would share a HelmRelease
+// (HelmCharts of the same name in different namespaces: the HelmRelease
+// name has no namespace in it) and says, by HelmRelease name, why none of
+// them is installed.
+func nameClashes(desc *appsv1alpha1.Description) map[string]string {
+	byName := map[string][]string{}
+	var order []string
+	for _, ref := range desc.Spec.Charts {
+		name := NameFor(desc, ref)
+		if _, ok := byName[name]; !ok {
+			order = append(order, name)
+		}
+		byName[name] = append(byName[name], ref.Namespace+"/"+ref.Name)
+	}
+	out := map[string]string{}
+	for _, name := range order {
+		charts := byName[name]
+		if len(charts) < 2 {
+			continue
+		}
+		out[name] = fmt.Sprintf("HelmCharts %s would all be installed as HelmRelease %s/%s (HelmReleases are named <subscription>-<HelmChart name>), so none of them is installed or changed: "+
+			"feed only one HelmChart of each name to a Subscription: rename all but one of them, or feed them from separate Subscriptions",
+			strings.Join(charts, ", "), desc.Namespace, name)
+	}
+	return out
+}
+
+// chartOf is the index in desc.Spec.Charts of the one chart whose
+// HelmRelease is named hrName, or why there is none.
+func chartOf(desc *appsv1alpha1.Description, hrName string) (int, string) {
+	if clash, ok := nameClashes(desc)[hrName]; ok {
+		return -1, clash
+	}
+	for i, ref := range desc.Spec.Charts {
+		if NameFor(desc, ref) == hrName {
+			return i, ""
+		}
+	}
+	return -1, fmt.Sprintf("Description %s/%s lists no HelmChart whose HelmRelease is named %s", desc.Namespace, desc.Name, hrName)
 }
 
 // owned lists the HelmReleases in desc's namespace that desc controls, by name.
@@ -294,6 +346,8 @@ type releaseState struct {
 	HR    *appsv1alpha1.HelmRelease
 	// Failure or Pending say why the chart cannot be (or is not yet) installed.
 	Failure, Pending string
+	// retry, when positive, asks to look at the Description again then.
+	retry time.Duration
 }
 
 // ensure creates or updates the HelmRelease for chart i of desc, or says
@@ -327,14 +381,23 @@ func (d *Descriptions) ensure(ctx context.Context, desc *appsv1alpha1.Descriptio
 		return nil
 	}
 
-	want := d.desired(desc, i, chart, st.Name)
+	want := DesiredRelease(desc, i, chart, st.Name)
 	if chart.Spec.ChartPullSecret != nil {
-		secretName, err := d.copyPullSecret(ctx, desc, chart, st.Name)
-		if err != nil {
+		failure, pending, err := d.mayCopyPullSecret(ctx, desc, chart)
+		switch {
+		case err != nil:
+			return err
+		case failure != "":
+			st.Failure = failure
+			return nil
+		case pending != "":
+			st.Pending, st.retry = pending, bindingRecheck
+			return nil
+		}
+		if err := d.copyPullSecret(ctx, desc, chart, st.Name); err != nil {
 			st.Failure = err.Error()
 			return nil
 		}
-		want.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: secretName, Namespace: desc.Namespace}
 	}
 
 	hrs := d.client.AppsV1alpha1().HelmReleases(desc.Namespace)
@@ -373,8 +436,10 @@ func (d *Descriptions) ensure(ctx context.Context, desc *appsv1alpha1.Descriptio
 	return nil
 }
 
-// desired is the HelmRelease for chart i of desc.
-func (d *Descriptions) desired(desc *appsv1alpha1.Description, i int, chart *appsv1alpha1.HelmChart, name string) *appsv1alpha1.HelmRelease {
+// DesiredRelease is the HelmRelease named name for chart i of desc. Its
+// chart pull Secret, when chart has one, is the copy in desc's namespace
+// (PullSecretName), never chart's own.
+func DesiredRelease(desc *appsv1alpha1.Description, i int, chart *appsv1alpha1.HelmChart, name string) *appsv1alpha1.HelmRelease {
 	hr := &appsv1alpha1.HelmRelease{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:       name,
@@ -388,6 +453,9 @@ func (d *Descriptions) desired(desc *appsv1alpha1.Description, i int, chart *app
 	ownerRef.BlockOwnerDeletion = ptr.To(false)
 	hr.OwnerReferences = []metav1.OwnerReference{*ownerRef}
 	hr.Spec.ChartPullSecret = nil
+	if chart.Spec.ChartPullSecret != nil {
+		hr.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: PullSecretName(name), Namespace: desc.Namespace}
+	}
 	hr.Spec.ReleaseName = ptr.To(helm.ShortName(name, 53))
 	if i < len(desc.Spec.ChartRaw) && len(desc.Spec.ChartRaw[i]) > 0 {
 		hr.Spec.Overrides = slices.Clone(desc.Spec.ChartRaw[i])
@@ -395,25 +463,91 @@ func (d *Descriptions) desired(desc *appsv1alpha1.Description, i int, chart *app
 	return hr
 }
 
-// copyPullSecret copies chart's pull Secret (username and password only)
-// into desc's dedicated namespace, where the cluster's agent can read it in
-// Pull mode (it reads nothing outside that namespace). The HelmRelease
-// refers to the copy; credentials never go into its spec.
-func (d *Descriptions) copyPullSecret(ctx context.Context, desc *appsv1alpha1.Description, chart *appsv1alpha1.HelmChart, hrName string) (string, error) {
-	src := chart.Spec.ChartPullSecret
-	srcNS := src.Namespace
-	if srcNS == "" {
-		srcNS = chart.Namespace
+// bindingRecheck is how soon a Description waiting for its Subscription to
+// list its cluster in status.bindingClusters is looked at again (the
+// Subscription's status is written just after its Bases).
+const bindingRecheck = 5 * time.Second
+
+// mayCopyPullSecret says whether chart's pull Secret may be copied for
+// desc: only for a Description of a Subscription (its labels, UID
+// included) that feeds chart and is bound to desc's cluster. Anyone who may
+// write in a dedicated namespace (the cluster's agent may write anything
+// there) could otherwise write a Description naming any HelmChart and get
+// its credentials copied where they can read them. failure says why not;
+// pending, that the Subscription does not list the cluster yet.
+func (d *Descriptions) mayCopyPullSecret(ctx context.Context, desc *appsv1alpha1.Description, chart *appsv1alpha1.HelmChart) (failure, pending string, err error) {
+	deny := func(format string, args ...any) string {
+		return fmt.Sprintf("HelmChart %s/%s: its spec.chartPullSecret is copied only for the Descriptions of a Subscription that feeds it to the cluster, and ", chart.Namespace, chart.Name) +
+			fmt.Sprintf(format, args...)
 	}
-	secret, err := d.kube.CoreV1().Secrets(srcNS).Get(ctx, src.Name, metav1.GetOptions{})
+	name, ns, uid := desc.Labels[appsv1alpha1.LabelSubscriptionName], desc.Labels[appsv1alpha1.LabelSubscriptionNamespace], desc.Labels[appsv1alpha1.LabelSubscriptionUID]
+	if name == "" || ns == "" {
+		return deny("Description %s/%s has no %s and %s labels", desc.Namespace, desc.Name, appsv1alpha1.LabelSubscriptionName, appsv1alpha1.LabelSubscriptionNamespace), "", nil
+	}
+	sub, err := d.client.AppsV1alpha1().Subscriptions(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return "", fmt.Errorf("HelmChart %s/%s: spec.chartPullSecret %s/%s does not exist: create it with username and password keys", chart.Namespace, chart.Name, srcNS, src.Name)
+		return deny("Subscription %s/%s (labels of Description %s/%s) does not exist", ns, name, desc.Namespace, desc.Name), "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("reading chart pull Secret %s/%s: %w", srcNS, src.Name, err)
+		return "", "", fmt.Errorf("reading Subscription %s/%s of Description %s/%s: %w", ns, name, desc.Namespace, desc.Name, err)
+	}
+	if string(sub.UID) != uid {
+		return deny("Subscription %s/%s has UID %q, not %q as label %s of Description %s/%s says", ns, name, sub.UID, uid, appsv1alpha1.LabelSubscriptionUID, desc.Namespace, desc.Name), "", nil
+	}
+	if !feedsChart(sub, chart) {
+		return deny("Subscription %s/%s does not feed it", ns, name), "", nil
+	}
+	if !slices.ContainsFunc(sub.Status.BindingClusters, func(c string) bool { return strings.HasPrefix(c, desc.Namespace+"/") }) {
+		return "", fmt.Sprintf("waiting for Subscription %s/%s to list the cluster of namespace %s in status.bindingClusters before copying the chart pull Secret of HelmChart %s/%s",
+			ns, name, desc.Namespace, chart.Namespace, chart.Name), nil
+	}
+	return "", "", nil
+}
+
+// feedsChart says whether one of sub's feeds selects chart, by name or by
+// feedSelector.
+func feedsChart(sub *appsv1alpha1.Subscription, chart *appsv1alpha1.HelmChart) bool {
+	for _, f := range sub.Spec.Feeds {
+		if !feeds.IsChart(f) {
+			continue
+		}
+		if f.Name != "" {
+			if f.Name == chart.Name && f.Namespace == chart.Namespace {
+				return true
+			}
+			continue
+		}
+		if f.FeedSelector == nil || (f.Namespace != "" && f.Namespace != chart.Namespace) {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(f.FeedSelector)
+		if err == nil && sel.Matches(labels.Set(chart.Labels)) {
+			return true
+		}
+	}
+	return false
+}
+
+// copyPullSecret copies chart's pull Secret (username and password only),
+// which is read only from chart's own namespace, into desc's dedicated
+// namespace as PullSecretName(hrName), where the cluster's agent can read
+// it in Pull mode (it reads nothing outside that namespace) and the hub's
+// pusher reads it in Push mode. The HelmRelease refers to the copy;
+// credentials never go into its spec.
+func (d *Descriptions) copyPullSecret(ctx context.Context, desc *appsv1alpha1.Description, chart *appsv1alpha1.HelmChart, hrName string) error {
+	src := chart.Spec.ChartPullSecret
+	if err := helm.CheckPullSecretNamespace(src, "HelmChart", chart.Namespace); err != nil {
+		return fmt.Errorf("HelmChart %s/%s: %w", chart.Namespace, chart.Name, err)
+	}
+	secret, err := d.kube.CoreV1().Secrets(chart.Namespace).Get(ctx, src.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("HelmChart %s/%s: spec.chartPullSecret %s/%s does not exist: create it with username and password keys", chart.Namespace, chart.Name, chart.Namespace, src.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("reading chart pull Secret %s/%s: %w", chart.Namespace, src.Name, err)
 	}
 	if _, err := helm.CredentialsFromSecret(secret); err != nil {
-		return "", fmt.Errorf("HelmChart %s/%s: %w", chart.Namespace, chart.Name, err)
+		return fmt.Errorf("HelmChart %s/%s: %w", chart.Namespace, chart.Name, err)
 	}
 	name := PullSecretName(hrName)
 	ownerRef := metav1.NewControllerRef(desc, descriptionKind)
@@ -436,15 +570,15 @@ func (d *Descriptions) copyPullSecret(ctx context.Context, desc *appsv1alpha1.De
 	switch {
 	case apierrors.IsNotFound(err):
 		_, err = secrets.Create(ctx, want, metav1.CreateOptions{})
-		return name, err
+		return err
 	case err != nil:
-		return "", err
+		return err
 	case equality.Semantic.DeepEqual(cur.Data, want.Data):
-		return name, nil
+		return nil
 	}
 	cur.Data = want.Data
 	_, err = secrets.Update(ctx, cur, metav1.UpdateOptions{})
-	return name, err
+	return err
 }
 
 func (d *Descriptions) deleteRelease(ctx context.Context, hr *appsv1alpha1.HelmRelease) error {
@@ -547,7 +681,10 @@ func DescriptionStatus(states []releaseState, who string) appsv1alpha1.Descripti
 		ok, why := false, ""
 		switch hr := s.HR; {
 		case s.Failure != "":
-			failures = append(failures, s.Failure)
+			// Charts whose names clash share one reason: say it once.
+			if !slices.Contains(failures, s.Failure) {
+				failures = append(failures, s.Failure)
+			}
 			why = s.Failure
 		case s.Pending != "":
 			pending = append(pending, s.Pending)

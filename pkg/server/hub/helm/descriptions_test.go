@@ -2,6 +2,7 @@ package helm
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -63,8 +65,9 @@ func replace[T any](t *testing.T, inf cache.SharedIndexInformer, items []T) {
 	}
 }
 
-// sync refreshes every lister from the fake client and syncs the Description.
-func (f *descFixture) sync(name string) {
+// sync refreshes every lister from the fake client and syncs the
+// Description; it returns when the Description asks to be looked at again.
+func (f *descFixture) sync(name string) time.Duration {
 	f.t.Helper()
 	ctx := context.Background()
 	apps := f.factory.Apps().V1alpha1()
@@ -76,9 +79,11 @@ func (f *descFixture) sync(name string) {
 	replace(f.t, apps.HelmReleases().Informer(), hrs.Items)
 	mcls, _ := f.client.ClustersV1beta1().ManagedClusters("").List(ctx, metav1.ListOptions{})
 	replace(f.t, f.factory.Clusters().V1beta1().ManagedClusters().Informer(), mcls.Items)
-	if _, err := f.d.sync(ctx, dedicated+"/"+name); err != nil {
+	again, err := f.d.sync(ctx, dedicated+"/"+name)
+	if err != nil {
 		f.t.Fatal(err)
 	}
+	return again
 }
 
 func (f *descFixture) desc(name string) *appsv1alpha1.Description {
@@ -173,6 +178,20 @@ func helmDescription(charts ...string) *appsv1alpha1.Description {
 	return d
 }
 
+// subscription is Subscription default/app-demo (UID subs-uid, as
+// helmDescription's labels say) feeding HelmCharts default/<chart>, bound
+// to the cluster of the dedicated namespace.
+func subscription(charts ...string) *appsv1alpha1.Subscription {
+	sub := &appsv1alpha1.Subscription{
+		ObjectMeta: metav1.ObjectMeta{Name: "app-demo", Namespace: "default", UID: "subs-uid"},
+		Status:     appsv1alpha1.SubscriptionStatus{BindingClusters: []string{dedicated + "/child-1"}},
+	}
+	for _, c := range charts {
+		sub.Spec.Feeds = append(sub.Spec.Feeds, appsv1alpha1.Feed{APIVersion: "apps.clusternet.io/v1alpha1", Kind: "HelmChart", Namespace: "default", Name: c})
+	}
+	return sub
+}
+
 func TestDescriptionsToHelmReleases(t *testing.T) {
 	mysql := foundChart("mysql", "8.6.2")
 	mysql.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: "creds"}
@@ -180,7 +199,7 @@ func TestDescriptionsToHelmReleases(t *testing.T) {
 	broken.Status = appsv1alpha1.HelmChartStatus{Phase: appsv1alpha1.HelmChartNotFound, Reason: "chart \"broken\" has no version \"9.9.9\""}
 	desc := helmDescription("mysql", "redis")
 	desc.Spec.ChartRaw = [][]byte{[]byte(`{"auth":{"database":"one"}}`)}
-	f := newDescFixture(t, mysql, foundChart("redis", "1.0.0"), broken, managedCluster(clusterv1beta1.DualSyncMode, true), desc)
+	f := newDescFixture(t, mysql, foundChart("redis", "1.0.0"), broken, managedCluster(clusterv1beta1.DualSyncMode, true), desc, subscription("mysql", "redis"))
 
 	f.sync("app-demo-helm")
 	if diff := cmp.Diff([]string{"app-demo-mysql", "app-demo-redis"}, f.hrNames()); diff != "" {
@@ -376,4 +395,185 @@ func TestDescriptionStatus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// secretReadsOutside lists the Secret requests kube got outside namespaces.
+func secretReadsOutside(kube *fake.Clientset, namespaces ...string) []string {
+	var out []string
+	for _, a := range kube.Actions() {
+		if a.GetResource().Resource == "secrets" && !slices.Contains(namespaces, a.GetNamespace()) {
+			out = append(out, a.GetVerb()+" "+a.GetNamespace())
+		}
+	}
+	return out
+}
+
+func TestDescriptionsChartPullSecretRules(t *testing.T) {
+	notBound := subscription("mysql")
+	notBound.Status.BindingClusters = []string{"clusternet-other/child-2"}
+	otherUID := subscription("mysql")
+	otherUID.UID = "another-uid"
+	bySelector := subscription()
+	bySelector.Spec.Feeds = []appsv1alpha1.Feed{{APIVersion: "apps.clusternet.io/v1alpha1", Kind: "HelmChart", Namespace: "default",
+		FeedSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}
+	const denied = "HelmChart default/mysql: its spec.chartPullSecret is copied only for the Descriptions of a Subscription that feeds it to the cluster, and "
+	tests := []struct {
+		name string
+		ref  appsv1alpha1.SecretReference
+		sub  *appsv1alpha1.Subscription
+		// wantPhase and wantReason are the Description's status; wantHR,
+		// whether the HelmRelease (and the Secret's copy) exists.
+		wantPhase  appsv1alpha1.DescriptionPhase
+		wantReason string
+		wantHR     bool
+		wantAgain  time.Duration
+	}{
+		{name: "a Secret of another namespace is refused", ref: appsv1alpha1.SecretReference{Name: "registry-creds", Namespace: "kube-system"}, sub: subscription("mysql"),
+			wantPhase: appsv1alpha1.DescriptionPhaseFailure,
+			wantReason: `HelmChart default/mysql: spec.chartPullSecret.namespace "kube-system" is not the HelmChart's namespace "default": a chart pull Secret is read only from the HelmChart's own namespace: ` +
+				`create Secret "registry-creds" in namespace "default" and remove spec.chartPullSecret.namespace`},
+		{name: "the HelmChart's own namespace may be named", ref: appsv1alpha1.SecretReference{Name: "creds", Namespace: "default"}, sub: subscription("mysql"),
+			wantPhase: appsv1alpha1.DescriptionPhasePending, wantHR: true},
+		{name: "a Description of no Subscription gets no copy", ref: appsv1alpha1.SecretReference{Name: "creds"},
+			wantPhase:  appsv1alpha1.DescriptionPhaseFailure,
+			wantReason: denied + "Subscription default/app-demo (labels of Description clusternet-abcde/app-demo-helm) does not exist"},
+		{name: "a Description whose Subscription label has another UID gets no copy", ref: appsv1alpha1.SecretReference{Name: "creds"}, sub: otherUID,
+			wantPhase:  appsv1alpha1.DescriptionPhaseFailure,
+			wantReason: denied + `Subscription default/app-demo has UID "another-uid", not "subs-uid" as label apps.clusternet.io/subs.uid of Description clusternet-abcde/app-demo-helm says`},
+		{name: "a Subscription that does not feed the chart gives no copy", ref: appsv1alpha1.SecretReference{Name: "creds"}, sub: subscription("redis"),
+			wantPhase:  appsv1alpha1.DescriptionPhaseFailure,
+			wantReason: denied + "Subscription default/app-demo does not feed it"},
+		{name: "a Subscription not bound to the cluster (yet) waits", ref: appsv1alpha1.SecretReference{Name: "creds"}, sub: notBound,
+			wantPhase:  appsv1alpha1.DescriptionPhasePending,
+			wantReason: "waiting for Subscription default/app-demo to list the cluster of namespace clusternet-abcde in status.bindingClusters before copying the chart pull Secret of HelmChart default/mysql",
+			wantAgain:  bindingRecheck},
+		{name: "a chart fed by feedSelector", ref: appsv1alpha1.SecretReference{Name: "creds"}, sub: bySelector,
+			wantPhase: appsv1alpha1.DescriptionPhasePending, wantHR: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			chart := foundChart("mysql", "8.6.2")
+			chart.Labels = map[string]string{"app": "db"}
+			chart.Spec.ChartPullSecret = &tc.ref
+			objs := []runtime.Object{chart, managedCluster(clusterv1beta1.DualSyncMode, true), helmDescription("mysql")}
+			if tc.sub != nil {
+				objs = append(objs, tc.sub)
+			}
+			f := newDescFixture(t, objs...)
+			if _, err := f.kube.CoreV1().Secrets("kube-system").Create(context.Background(), &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Name: "registry-creds", Namespace: "kube-system"},
+				Type:       corev1.SecretTypeBasicAuth,
+				Data:       map[string][]byte{"username": []byte("admin"), "password": []byte("secret")},
+			}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			f.kube.ClearActions()
+
+			again := f.sync("app-demo-helm")
+			st := f.desc("app-demo-helm").Status
+			if tc.wantHR {
+				// Pending on the HelmRelease being installed.
+				tc.wantReason = "HelmRelease app-demo-mysql: waiting for clusternet-hub (cluster child-1, Dual mode) to install release apps/app-demo-mysql"
+			}
+			if st.Phase != tc.wantPhase || st.Reason != tc.wantReason {
+				t.Errorf("status %s %q,\nwant %s %q", st.Phase, st.Reason, tc.wantPhase, tc.wantReason)
+			}
+			if again != tc.wantAgain {
+				t.Errorf("looked at again after %s, want %s", again, tc.wantAgain)
+			}
+			var wantHRs []string
+			if tc.wantHR {
+				wantHRs = []string{"app-demo-mysql"}
+			}
+			if diff := cmp.Diff(wantHRs, f.hrNames()); diff != "" {
+				t.Errorf("HelmReleases (-want +got):\n%s", diff)
+			}
+			_, err := f.kube.CoreV1().Secrets(dedicated).Get(context.Background(), "app-demo-mysql-chart-pull", metav1.GetOptions{})
+			if copied := err == nil; copied != tc.wantHR {
+				t.Errorf("pull Secret copied: %t (%v), want %t", copied, err, tc.wantHR)
+			}
+			if reads := secretReadsOutside(f.kube, "default", dedicated); len(reads) != 0 {
+				t.Errorf("Secrets requested outside the HelmChart's and the dedicated namespace: %v", reads)
+			}
+		})
+	}
+}
+
+func TestDescriptionsChartNameClash(t *testing.T) {
+	chartIn := func(ns, repo string) *appsv1alpha1.HelmChart {
+		c := foundChart("mysql", "8.6.2")
+		c.Namespace, c.UID, c.Spec.Repository = ns, types.UID("uid-"+ns), repo
+		return c
+	}
+	desc := helmDescription()
+	desc.Spec.Charts = []appsv1alpha1.ChartReference{{Namespace: "ns1", Name: "mysql"}}
+	desc.Spec.ChartRaw = [][]byte{[]byte(`{"from":"ns1"}`)}
+	f := newDescFixture(t, chartIn("ns1", "https://one.example.com"), chartIn("ns2", "https://two.example.com"),
+		managedCluster(clusterv1beta1.DualSyncMode, true), desc)
+	f.sync("app-demo-helm")
+	before := f.hr("app-demo-mysql")
+	if before.Spec.Repository != "https://one.example.com" {
+		t.Fatalf("HelmRelease of ns1/mysql has repo %q", before.Spec.Repository)
+	}
+	f.drainEvents()
+
+	// The seed's naming keeps <subscription>-<chart name>: ns2/mysql would be
+	// the same HelmRelease. Neither chart may rewrite it.
+	d := f.desc("app-demo-helm")
+	d.Spec.Charts = append(d.Spec.Charts, appsv1alpha1.ChartReference{Namespace: "ns2", Name: "mysql"})
+	d.Spec.ChartRaw = append(d.Spec.ChartRaw, []byte(`{"from":"ns2"}`))
+	f.updateDesc(d)
+	want := "HelmCharts ns1/mysql, ns2/mysql would all be installed as HelmRelease clusternet-abcde/app-demo-mysql (HelmReleases are named <subscription>-<HelmChart name>), " +
+		"so none of them is installed or changed: feed only one HelmChart of each name to a Subscription: rename all but one of them, or feed them from separate Subscriptions"
+	for range 3 {
+		f.sync("app-demo-helm")
+		got := f.hr("app-demo-mysql")
+		if got.ResourceVersion != before.ResourceVersion || got.Spec.Repository != "https://one.example.com" || string(got.Spec.Overrides) != `{"from":"ns1"}` {
+			t.Fatalf("the HelmRelease was rewritten: repo %q, overrides %s, resourceVersion %s -> %s",
+				got.Spec.Repository, got.Spec.Overrides, before.ResourceVersion, got.ResourceVersion)
+		}
+		st := f.desc("app-demo-helm").Status
+		if st.Phase != appsv1alpha1.DescriptionPhaseFailure || st.Reason != want {
+			t.Fatalf("status %s %q,\nwant Failure %q", st.Phase, st.Reason, want)
+		}
+		var reasons []string
+		for _, ms := range st.ManifestStatuses {
+			reasons = append(reasons, ms.Namespace+"/"+ms.Name+": "+ms.Reason)
+		}
+		if diff := cmp.Diff([]string{"ns1/mysql: " + want, "ns2/mysql: " + want}, reasons); diff != "" {
+			t.Errorf("manifest statuses (-want +got):\n%s", diff)
+		}
+	}
+	if diff := cmp.Diff([]string{"Warning FailedDeploying " + want}, f.drainEvents()); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"app-demo-mysql"}, f.hrNames()); diff != "" {
+		t.Errorf("HelmReleases (-want +got):\n%s", diff)
+	}
+
+	t.Run("from the start: no HelmRelease at all", func(t *testing.T) {
+		desc := helmDescription()
+		desc.Spec.Charts = []appsv1alpha1.ChartReference{{Namespace: "ns1", Name: "mysql"}, {Namespace: "ns2", Name: "mysql"}}
+		f := newDescFixture(t, chartIn("ns1", "https://one.example.com"), chartIn("ns2", "https://two.example.com"),
+			managedCluster(clusterv1beta1.DualSyncMode, true), desc)
+		f.sync("app-demo-helm")
+		if names := f.hrNames(); len(names) != 0 {
+			t.Errorf("HelmReleases made: %v", names)
+		}
+		if st := f.desc("app-demo-helm").Status; st.Phase != appsv1alpha1.DescriptionPhaseFailure || st.Reason != want {
+			t.Errorf("status %s %q,\nwant Failure %q", st.Phase, st.Reason, want)
+		}
+	})
+
+	t.Run("removing one of them installs the other", func(t *testing.T) {
+		d := f.desc("app-demo-helm")
+		d.Spec.Charts = d.Spec.Charts[1:]
+		d.Spec.ChartRaw = d.Spec.ChartRaw[1:]
+		f.updateDesc(d)
+		f.sync("app-demo-helm")
+		got := f.hr("app-demo-mysql")
+		if got.Spec.Repository != "https://two.example.com" || string(got.Spec.Overrides) != `{"from":"ns2"}` {
+			t.Errorf("HelmRelease: repo %q, overrides %s; want ns2/mysql's", got.Spec.Repository, got.Spec.Overrides)
+		}
+	})
 }

@@ -2,9 +2,16 @@ package helm
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
@@ -32,7 +39,8 @@ type Pusher struct {
 }
 
 // NewPusher watches HelmReleases and ManagedClusters; childConfig(id)
-// reaches cluster id through its tunnel.
+// reaches cluster id through its tunnel. It applies only the HelmReleases
+// MadeByHub accepts.
 func NewPusher(client versioned.Interface, kube kubernetes.Interface, hrs appsinformers.HelmReleaseInformer,
 	mcls clusterinformers.ManagedClusterInformer, tunnels Tunnels, childConfig func(id string) *rest.Config,
 	source *helm.Source, events record.EventRecorder) (*Pusher, error) {
@@ -41,6 +49,9 @@ func NewPusher(client versioned.Interface, kube kubernetes.Interface, hrs appsin
 	if err != nil {
 		return nil, err
 	}
+	// The hub acts in the child as its agent and reads parent Secrets as
+	// itself: it applies only the HelmReleases it made, as it makes them.
+	rc.Verifier = MadeByHub{Client: client}
 	p := &Pusher{ReleaseController: rc}
 	// A ManagedCluster that changes (AppPusher switched, sync mode) may
 	// change who applies its releases.
@@ -104,4 +115,107 @@ func (t *tunnelTargets) Target(hr *appsv1alpha1.HelmRelease) (*helm.Cluster, hel
 		t.clusters[id] = c
 	}
 	return c, helm.TargetAct, ""
+}
+
+// MadeByHub accepts only the HelmReleases the hub's Helm Description
+// controller made, exactly as it makes them now from their Description and
+// HelmChart (DesiredRelease). The cluster's agent may write anything in its
+// dedicated namespace, owner references and labels included, so neither is
+// proof on its own: what cannot be forged is the spec the hub derives
+// itself from objects the agent cannot write (the HelmChart) or whose UID
+// it cannot choose (the Description). A spec that differs in anything (a
+// repository, a chart pull Secret other than the copy the hub made in the
+// dedicated namespace, ...) is refused until the controller rewrites it.
+// Descriptions and HelmCharts are read from the API, not a cache.
+type MadeByHub struct {
+	Client versioned.Interface
+}
+
+var _ helm.Verifier = MadeByHub{}
+
+// Verify implements helm.Verifier.
+func (v MadeByHub) Verify(ctx context.Context, hr *appsv1alpha1.HelmRelease) (string, error) {
+	ref := metav1.GetControllerOf(hr)
+	if ref == nil || ref.Kind != descriptionKind.Kind || ref.APIVersion != descriptionKind.GroupVersion().String() {
+		return "it has no controller owner reference to a Description: the hub applies only the HelmReleases it makes from Helm Descriptions", nil
+	}
+	desc, err := v.Client.AppsV1alpha1().Descriptions(hr.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Sprintf("its owner Description %s/%s does not exist", hr.Namespace, ref.Name), nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading Description %s/%s, owner of HelmRelease %s/%s: %w", hr.Namespace, ref.Name, hr.Namespace, hr.Name, err)
+	}
+	if desc.UID != ref.UID {
+		return fmt.Sprintf("its owner reference names Description %s/%s with UID %s, but that Description's UID is %s", hr.Namespace, ref.Name, ref.UID, desc.UID), nil
+	}
+	if desc.Spec.Deployer != appsv1alpha1.DescriptionHelmDeployer {
+		return fmt.Sprintf("its owner Description %s/%s is not a Helm Description (deployer %q)", desc.Namespace, desc.Name, desc.Spec.Deployer), nil
+	}
+	if hr.DeletionTimestamp != nil {
+		// Uninstalling reads no Secret and reaches no repository; the spec
+		// of a HelmRelease being deleted may be an older one (a chart no
+		// longer listed, a release moving), so its owner is what is checked.
+		return "", nil
+	}
+	if desc.DeletionTimestamp != nil {
+		return fmt.Sprintf("its Description %s/%s is being deleted: its releases are uninstalled, not applied", desc.Namespace, desc.Name), nil
+	}
+	i, why := chartOf(desc, hr.Name)
+	if why != "" {
+		return why, nil
+	}
+	cref := desc.Spec.Charts[i]
+	chart, err := v.Client.AppsV1alpha1().HelmCharts(cref.Namespace).Get(ctx, cref.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Sprintf("HelmChart %s/%s of Description %s/%s does not exist", cref.Namespace, cref.Name, desc.Namespace, desc.Name), nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading HelmChart %s/%s of Description %s/%s: %w", cref.Namespace, cref.Name, desc.Namespace, desc.Name, err)
+	}
+	want := DesiredRelease(desc, i, chart, hr.Name)
+	differ, err := specDiff(want.Spec, hr.Spec)
+	if err != nil {
+		return "", err
+	}
+	if len(differ) > 0 {
+		return fmt.Sprintf("its spec is not what the hub makes from Description %s/%s and HelmChart %s/%s (%s differ): the hub applies only the HelmReleases it makes, as it makes them (its Helm Description controller writes this one again)",
+			desc.Namespace, desc.Name, chart.Namespace, chart.Name, strings.Join(differ, ", ")), nil
+	}
+	return "", nil
+}
+
+// specDiff names the fields in which two HelmRelease specs differ, as
+// they are written in JSON (so that a nil and an empty value are equal, as
+// the API stores them).
+func specDiff(a, b appsv1alpha1.HelmReleaseSpec) ([]string, error) {
+	fields := func(spec appsv1alpha1.HelmReleaseSpec) (map[string]any, error) {
+		raw, err := json.Marshal(spec)
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		return m, json.Unmarshal(raw, &m)
+	}
+	ma, err := fields(a)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := fields(b)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(ma)) {
+		if !reflect.DeepEqual(ma[k], mb[k]) {
+			out = append(out, "spec."+k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(mb)) {
+		if _, ok := ma[k]; !ok {
+			out = append(out, "spec."+k)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

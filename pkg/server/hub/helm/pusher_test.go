@@ -1,10 +1,17 @@
 package helm
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
@@ -67,5 +74,155 @@ func TestTunnelTargets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMadeByHub(t *testing.T) {
+	mysql := foundChart("mysql", "8.6.2")
+	mysql.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: "creds"}
+	desc := helmDescription("mysql")
+	desc.Spec.ChartRaw = [][]byte{[]byte(`{"a":1}`)}
+	made := func() *appsv1alpha1.HelmRelease { return DesiredRelease(desc, 0, mysql, "app-demo-mysql") }
+	with := func(change func(hr *appsv1alpha1.HelmRelease)) *appsv1alpha1.HelmRelease {
+		hr := made()
+		change(hr)
+		return hr
+	}
+	deleting := func(hr *appsv1alpha1.HelmRelease) { hr.DeletionTimestamp = &metav1.Time{Time: time.Now()} }
+	otherDesc := helmDescription("mysql")
+	otherDesc.Name, otherDesc.UID, otherDesc.Spec.Deployer = "app-demo-generic", "generic-uid", appsv1alpha1.DescriptionGenericDeployer
+	const differ = "its spec is not what the hub makes from Description clusternet-abcde/app-demo-helm and HelmChart default/mysql (%s differ): " +
+		"the hub applies only the HelmReleases it makes, as it makes them (its Helm Description controller writes this one again)"
+	tests := []struct {
+		name string
+		hr   *appsv1alpha1.HelmRelease
+		want string
+	}{
+		{name: "as the hub makes it", hr: made()},
+		{name: "no owner reference (the agent wrote it)", hr: with(func(hr *appsv1alpha1.HelmRelease) { hr.OwnerReferences = nil }),
+			want: "it has no controller owner reference to a Description: the hub applies only the HelmReleases it makes from Helm Descriptions"},
+		{name: "an owner reference with a made-up UID", hr: with(func(hr *appsv1alpha1.HelmRelease) { hr.OwnerReferences[0].UID = "forged" }),
+			want: "its owner reference names Description clusternet-abcde/app-demo-helm with UID forged, but that Description's UID is desc-uid"},
+		{name: "an owner that does not exist", hr: with(func(hr *appsv1alpha1.HelmRelease) { hr.OwnerReferences[0].Name = "gone-helm" }),
+			want: "its owner Description clusternet-abcde/gone-helm does not exist"},
+		{name: "a generic Description as owner", hr: with(func(hr *appsv1alpha1.HelmRelease) {
+			hr.OwnerReferences[0].Name, hr.OwnerReferences[0].UID = otherDesc.Name, otherDesc.UID
+		}), want: `its owner Description clusternet-abcde/app-demo-generic is not a Helm Description (deployer "Generic")`},
+		{name: "a name the Description does not make", hr: with(func(hr *appsv1alpha1.HelmRelease) { hr.Name = "app-demo-other" }),
+			want: "Description clusternet-abcde/app-demo-helm lists no HelmChart whose HelmRelease is named app-demo-other"},
+		{name: "the repository changed (credentials would go there)", hr: with(func(hr *appsv1alpha1.HelmRelease) { hr.Spec.Repository = "https://attacker.example" }),
+			want: fmt.Sprintf(differ, "spec.repo")},
+		{name: "a parent Secret as pull Secret", hr: with(func(hr *appsv1alpha1.HelmRelease) {
+			hr.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: "registry-creds", Namespace: "kube-system"}
+		}), want: fmt.Sprintf(differ, "spec.chartPullSecret")},
+		{name: "another Secret of the dedicated namespace", hr: with(func(hr *appsv1alpha1.HelmRelease) { hr.Spec.ChartPullSecret.Name = "other-chart-pull" }),
+			want: fmt.Sprintf(differ, "spec.chartPullSecret")},
+		{name: "values and target changed", hr: with(func(hr *appsv1alpha1.HelmRelease) {
+			hr.Spec.Overrides, hr.Spec.TargetNamespace = []byte(`{"a":2}`), "kube-system"
+		}), want: fmt.Sprintf(differ, "spec.overrides, spec.targetNamespace")},
+		{name: "deleting, with an older spec: uninstalled", hr: with(func(hr *appsv1alpha1.HelmRelease) {
+			deleting(hr)
+			hr.Spec.TargetNamespace = "old"
+		})},
+		{name: "deleting, not made by the hub", hr: with(func(hr *appsv1alpha1.HelmRelease) {
+			deleting(hr)
+			hr.OwnerReferences = nil
+		}), want: "it has no controller owner reference to a Description: the hub applies only the HelmReleases it makes from Helm Descriptions"},
+	}
+	client := clusternetfake.NewSimpleClientset(mysql, desc, otherDesc)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := MadeByHub{Client: client}.Verify(context.Background(), tc.hr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("Verify = %q,\nwant %q", got, tc.want)
+			}
+		})
+	}
+
+	t.Run("a HelmChart changed since: refused until the HelmRelease is made again", func(t *testing.T) {
+		changed := mysql.DeepCopy()
+		changed.Spec.ChartVersion = "8.6.3"
+		client := clusternetfake.NewSimpleClientset(changed, desc)
+		got, err := MadeByHub{Client: client}.Verify(context.Background(), made())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf(differ, "spec.version"); got != want {
+			t.Errorf("Verify = %q,\nwant %q", got, want)
+		}
+		if got, _ := (MadeByHub{Client: client}).Verify(context.Background(), DesiredRelease(desc, 0, changed, "app-demo-mysql")); got != "" {
+			t.Errorf("the HelmRelease made again is refused: %q", got)
+		}
+	})
+
+	t.Run("charts whose names clash", func(t *testing.T) {
+		clash := helmDescription("mysql")
+		clash.Spec.Charts = append(clash.Spec.Charts, appsv1alpha1.ChartReference{Namespace: "other", Name: "mysql"})
+		client := clusternetfake.NewSimpleClientset(mysql, clash)
+		got, err := MadeByHub{Client: client}.Verify(context.Background(), DesiredRelease(clash, 0, mysql, "app-demo-mysql"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(got, "HelmCharts default/mysql, other/mysql would all be installed as HelmRelease clusternet-abcde/app-demo-mysql") {
+			t.Errorf("Verify = %q", got)
+		}
+	})
+}
+
+// TestPusherIgnoresForgedHelmReleases runs the hub's pusher on a HelmRelease
+// the cluster's agent could write in its dedicated namespace: a repository
+// of its choosing and a parent Secret as pull Secret. The hub reads no
+// Secret and acts in no child; it says why in an event.
+func TestPusherIgnoresForgedHelmReleases(t *testing.T) {
+	const id = "0b9e2c4e-0000-4000-8000-000000000001"
+	desc := helmDescription("mysql")
+	forged := DesiredRelease(desc, 0, foundChart("mysql", "8.6.2"), "app-demo-mysql")
+	forged.Spec.Repository = "https://attacker.example"
+	forged.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: "registry-creds", Namespace: "kube-system"}
+	client := clusternetfake.NewSimpleClientset(foundChart("mysql", "8.6.2"), desc, forged, managedCluster(clusterv1beta1.PushSyncMode, true))
+	kube := fake.NewClientset(&corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "registry-creds", Namespace: "kube-system"},
+		Type:       corev1.SecretTypeBasicAuth,
+		Data:       map[string][]byte{"username": []byte("admin"), "password": []byte("secret")},
+	})
+	factory := externalversions.NewSharedInformerFactory(client, 0)
+	events := record.NewFakeRecorder(10)
+	p, err := NewPusher(client, kube, factory.Apps().V1alpha1().HelmReleases(), factory.Clusters().V1beta1().ManagedClusters(),
+		fakeTunnels{id: true}, func(string) *rest.Config { return &rest.Config{Host: "https://127.0.0.1:1"} }, helm.NewSource(), events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	factory.Start(ctx.Done())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Run(ctx, 1)
+	}()
+	select {
+	case e := <-events.Events:
+		want := "Warning NotVerified clusternet-hub does not apply this HelmRelease: its spec is not what the hub makes from Description clusternet-abcde/app-demo-helm and HelmChart default/mysql " +
+			"(spec.chartPullSecret, spec.repo differ): the hub applies only the HelmReleases it makes, as it makes them (its Helm Description controller writes this one again)"
+		if e != want {
+			t.Errorf("event %q,\nwant %q", e, want)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no event from the pusher")
+	}
+	cancel()
+	<-done
+	if reads := secretReadsOutside(kube); len(reads) != 0 {
+		t.Errorf("the pusher requested Secrets: %v", reads)
+	}
+	hr, err := client.AppsV1alpha1().HelmReleases(dedicated).Get(context.Background(), "app-demo-mysql", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hr.Status.Phase != "" || len(hr.Finalizers) != 1 {
+		t.Errorf("the pusher changed the forged HelmRelease: status %+v, finalizers %v", hr.Status, hr.Finalizers)
 	}
 }

@@ -175,7 +175,7 @@ func (r *Resolver) forget() {
 
 // Check looks chart up in its repository and returns the status it should have.
 func (r *Resolver) Check(ctx context.Context, chart *appsv1alpha1.HelmChart) appsv1alpha1.HelmChartStatus {
-	creds, err := helm.ReadCredentials(ctx, r.kube, chart.Spec.ChartPullSecret, chart.Namespace)
+	creds, err := helm.ReadCredentials(ctx, r.kube, chart.Spec.ChartPullSecret, "HelmChart", chart.Namespace)
 	if err != nil {
 		return appsv1alpha1.HelmChartStatus{Phase: appsv1alpha1.HelmChartNotFound, Reason: err.Error()}
 	}

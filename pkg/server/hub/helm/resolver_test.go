@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,5 +202,51 @@ func TestResolverRechecks(t *testing.T) {
 	st, _ = f.sync("demo")
 	if st.Phase != appsv1alpha1.HelmChartNotFound {
 		t.Fatalf("after a spec change: %+v", st)
+	}
+}
+
+// TestResolverPullSecretOfAnotherNamespace: someone who may create
+// HelmCharts only in their namespace names a Secret of kube-system and a
+// repository of theirs. The resolver refuses without reading the Secret or
+// reaching the repository.
+func TestResolverPullSecretOfAnotherNamespace(t *testing.T) {
+	var requests []string
+	var mu sync.Mutex
+	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		user, pass, _ := r.BasicAuth()
+		requests = append(requests, r.URL.Path+" as "+user+":"+pass)
+		http.NotFound(w, r)
+	}))
+	defer attacker.Close()
+	chart := helmChart("steal", attacker.URL, "demo", "1.0.0")
+	chart.Namespace = "team-a"
+	chart.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: "registry-creds", Namespace: "kube-system"}
+	kube := kubefake.NewClientset(&corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "registry-creds", Namespace: "kube-system"},
+		Type:       corev1.SecretTypeBasicAuth,
+		Data:       map[string][]byte{"username": []byte("admin"), "password": []byte("secret")},
+	})
+	client := clusternetfake.NewSimpleClientset(chart)
+	factory := externalversions.NewSharedInformerFactory(client, 0)
+	r, err := NewResolver(client, kube, factory.Apps().V1alpha1().HelmCharts(), helm.NewSource(), record.NewFakeRecorder(10), clocktesting.NewFakeClock(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r.Check(context.Background(), chart)
+	want := appsv1alpha1.HelmChartStatus{Phase: appsv1alpha1.HelmChartNotFound,
+		Reason: `spec.chartPullSecret.namespace "kube-system" is not the HelmChart's namespace "team-a": a chart pull Secret is read only from the HelmChart's own namespace: ` +
+			`create Secret "registry-creds" in namespace "team-a" and remove spec.chartPullSecret.namespace`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("status (-want +got):\n%s", diff)
+	}
+	if actions := kube.Actions(); len(actions) != 0 {
+		t.Errorf("Secrets were requested: %v", actions)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(requests) != 0 {
+		t.Errorf("the repository was asked: %v", requests)
 	}
 }
