@@ -79,7 +79,7 @@ test-e2e: testbed-build ## End-to-end tests on real kube-apiservers, etcd, contr
 
 .PHONY: bench
 bench: build testbed-build ## Benchmarks on the real testbed; results go to docs/benchmarks.md.
-	$(GO) run ./test/bench --hub $(BIN)/hub --agent $(BIN)/agent --out docs/benchmarks.md
+	$(GO) run ./test/bench --hub $(BIN)/hub --agent $(BIN)/agent --plugin $(BIN)/kubectl-clusternet --out docs/benchmarks.md
 
 .PHONY: testbed-build
 testbed-build: ## Build (or find cached) etcd, Kubernetes and kwok binaries.
@@ -96,7 +96,7 @@ testbed-down: build ## Stop the testbed that testbed-up started.
 ##@ Verify
 
 .PHONY: verify
-verify: verify-fmt verify-vet verify-lint verify-tidy verify-generated ## Everything CI checks besides tests.
+verify: verify-fmt verify-vet verify-lint verify-tidy verify-generated verify-docs verify-krew ## Everything CI checks besides tests.
 
 .PHONY: verify-fmt
 verify-fmt: $(TOOLS)/goimports ## gofmt and goimports leave every file as it is.
@@ -125,6 +125,45 @@ verify-generated: generate ## Generated code matches its sources.
 	@git diff --exit-code -- pkg/apis pkg/generated deploy/crds || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
 	@untracked=$$(git ls-files --others --exclude-standard -- pkg/apis pkg/generated deploy/crds); \
 	if [ -n "$$untracked" ]; then echo "generated files not committed: $$untracked"; exit 1; fi
+
+.PHONY: verify-docs
+verify-docs: docs ## docs/cli is what the commands generate.
+	@git diff --exit-code -- docs/cli || { echo "docs/cli is stale: run 'make docs' and commit"; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- docs/cli); \
+	if [ -n "$$untracked" ]; then echo "generated docs not committed: $$untracked"; exit 1; fi
+
+.PHONY: verify-krew
+verify-krew: ## plugins/clusternet.yaml is a valid krew manifest and agrees with .krew.yaml.
+	$(GO) run ./hack/krew verify
+	@# krew's own validator, on the platforms krew runs on (it does not know linux/s390x).
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	$(GO) run ./hack/krew krew-index > "$$dir/clusternet.yaml" && \
+	"$$(bash hack/krew-build.sh)/validate-krew-manifest" -skip-install -manifest "$$dir/clusternet.yaml"
+
+##@ Docs and release
+
+.PHONY: docs
+docs: ## Generate docs/cli (one page per command) from the plugin's commands.
+	LC_ALL=C LANG=C LC_MESSAGES=C $(GO) run ./hack/cli-docs docs/cli
+
+RELEASE_DIR       ?= $(CURDIR)/_output/release
+# Archives are reproducible: the build date is the commit's, not the clock's.
+RELEASE_DATE      ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo $(BUILD_DATE))
+RELEASE_PLATFORMS ?= darwin/amd64 darwin/arm64 linux/amd64 linux/arm64 linux/ppc64le linux/s390x linux/386 linux/arm
+
+.PHONY: release
+release: ## kubectl-clusternet archives for every platform, VERSION stamped, and sha256 checksums in _output/release.
+	VERSION='$(VERSION)' LDFLAGS='$(subst buildDate=$(BUILD_DATE),buildDate=$(RELEASE_DATE),$(LDFLAGS))' \
+		PLATFORMS='$(RELEASE_PLATFORMS)' OUT='$(RELEASE_DIR)' bash hack/release.sh
+
+.PHONY: krew-manifest
+krew-manifest: ## Render plugins/clusternet.yaml from .krew.yaml for VERSION and the archives `make release` built.
+	$(GO) run ./hack/krew render --version '$(VERSION)' --checksums '$(RELEASE_DIR)/checksums.txt' > plugins/clusternet.yaml.tmp
+	mv plugins/clusternet.yaml.tmp plugins/clusternet.yaml
+
+.PHONY: krew-build
+krew-build: ## Build (or find cached) krew v0.4.4 and validate-krew-manifest from the module proxy.
+	bash hack/krew-build.sh
 
 # Tools are built from hack/tools/go.mod, which pins their versions; a go.mod
 # change there rebuilds them.

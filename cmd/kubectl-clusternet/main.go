@@ -5,12 +5,12 @@ import (
 	"os"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/component-base/cli"
 
 	clusternetcli "github.com/clusternet/clusternet/pkg/cli"
+	_ "github.com/clusternet/clusternet/pkg/cli/englishhelp" // before kubectl's packages initialize
 )
 
 func main() {
-	cmd := clusternetcli.NewCmdClusternet(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
-	os.Exit(cli.Run(cmd))
+	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	os.Exit(clusternetcli.Run(clusternetcli.NewClusternetCommand(clusternetcli.ClusternetOptions{Arguments: os.Args, IOStreams: streams})))
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,16 +15,19 @@ import (
 	clusternetversion "github.com/clusternet/clusternet/pkg/version"
 )
 
-// runCmd runs the whole plugin with args and returns stdout, stderr and the error.
+// runCmd runs the whole plugin with args, as main does, and returns stdout,
+// stderr and an error carrying what the plugin printed on failure.
 func runCmd(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	cmd := NewCmdClusternet(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	cmd.SetArgs(args)
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	err := cmd.Execute()
-	return out.String(), errOut.String(), err
+	cmd := NewClusternetCommand(ClusternetOptions{
+		Arguments: append([]string{"kubectl-clusternet"}, args...),
+		IOStreams: genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+	})
+	if code := Run(cmd); code != 0 {
+		return out.String(), errOut.String(), fmt.Errorf("exit code %d: %s", code, errOut.String())
+	}
+	return out.String(), errOut.String(), nil
 }
 
 // fakeParent serves /version like a kube-apiserver.
@@ -85,7 +89,7 @@ func TestVersion(t *testing.T) {
 				t.Fatalf("unexpected error: %v", err)
 			}
 			if tc.wantUsage {
-				if !strings.HasPrefix(out, "Usage:\n  kubectl clusternet version [flags]") {
+				if !strings.Contains(out, "Usage:\n  kubectl clusternet version [flags]") {
 					t.Errorf("a flag mistake should print usage, got:\n%s", out)
 				}
 				return

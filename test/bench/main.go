@@ -45,7 +45,12 @@ func run() error {
 	agent := flag.String("agent", "bin/agent", "clusternet-agent binary")
 	out := flag.String("out", "docs/benchmarks.md", "Markdown file to write the results into")
 	runs := flag.Int("registrations", 100, "registrations to time")
+	plugin := flag.String("plugin", "bin/kubectl-clusternet", "kubectl-clusternet binary (the cli benchmark)")
+	only := flag.String("only", "", "run only these benchmarks, comma-separated: registration, proxy, cli, distribution (default all)")
+	distClusters := flag.String("distribution-clusters", "4,8,12", "child clusters the distribution benchmark starts, one testbed per number")
+	distRuns := flag.Int("distribution-runs", 5, "Subscriptions the distribution benchmark times")
 	flag.Parse()
+	want := func(name string) bool { return *only == "" || slices.Contains(strings.Split(*only, ","), name) }
 	hubBin, err := filepath.Abs(*hub)
 	if err != nil {
 		return err
@@ -66,28 +71,65 @@ func run() error {
 	} else {
 		fmt.Fprintln(os.Stderr, "bench: keeping", dir)
 	}
+	if want("distribution") {
+		// Its own testbed of many children, before the shared one starts.
+		res, err := benchDistributions(ctx, dir, hubBin, agentBin, distributionOptions{sizes: *distClusters, runs: *distRuns})
+		if err != nil {
+			return fmt.Errorf("distribution: %w", err)
+		}
+		section := distributionSection(res)
+		fmt.Print(section)
+		if err := writeSection(*out, "distribution", section); err != nil {
+			return err
+		}
+	}
+	if !want("registration") && !want("proxy") && !want("cli") {
+		return nil // none needs the shared testbed below
+	}
 	tb, err := testbed.Up(ctx, testbed.Options{Dir: dir, Children: 1})
 	if err != nil {
 		return err
 	}
 	defer tb.Down()
 
-	durations, err := benchRegistration(ctx, tb, hubBin, agentBin, *runs)
-	if err != nil {
-		return err
+	if want("registration") {
+		durations, err := benchRegistration(ctx, tb, hubBin, agentBin, *runs)
+		if err != nil {
+			return err
+		}
+		section := registrationSection(durations)
+		fmt.Print(section)
+		if err := writeSection(*out, "registration", section); err != nil {
+			return err
+		}
 	}
-	section := registrationSection(durations)
-	fmt.Print(section)
-	if err := writeSection(*out, "registration", section); err != nil {
-		return err
+	if want("proxy") {
+		proxy, err := benchProxy(ctx, tb, hubBin, agentBin)
+		if err != nil {
+			return err
+		}
+		section := proxySection(proxy)
+		fmt.Print(section)
+		if err := writeSection(*out, "proxy", section); err != nil {
+			return err
+		}
 	}
-	proxy, err := benchProxy(ctx, tb, hubBin, agentBin)
-	if err != nil {
-		return err
+	if want("cli") {
+		pluginBin, err := filepath.Abs(*plugin)
+		if err != nil {
+			return err
+		}
+		res, err := benchCLI(ctx, tb, hubBin, agentBin, pluginBin)
+		if err != nil {
+			return err
+		}
+		section := cliSection(res)
+		fmt.Print(section)
+		if err := writeSection(*out, "cli", section); err != nil {
+			return err
+		}
 	}
-	section = proxySection(proxy)
-	fmt.Print(section)
-	return writeSection(*out, "proxy", section)
+	return nil
 }
 
 func benchRegistration(ctx context.Context, tb *testbed.Testbed, hubBin, agentBin string, runs int) ([]time.Duration, error) {
