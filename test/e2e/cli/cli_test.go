@@ -64,7 +64,11 @@ func column(out, name string) []string {
 func TestPlugin(t *testing.T) {
 	tb := testbed.ForTest(t, 2)
 	parent := tb.Parent
-	e2eutil.SetUpParent(t, parent)
+	// The seed's examples name a chart repository on the Internet: with the
+	// distribution controllers off, nothing here tries to reach it (tests
+	// talk to 127.0.0.1 only). The plugin needs the shadow API and the
+	// proxy, which stay on.
+	e2eutil.SetUpParent(t, parent, "--feature-gates=Deployer=false")
 	children := e2eutil.RegisterChildren(t, parent, tb.Children, nil)
 	child1, child2 := children[0], children[1]
 	root := testbed.RepoRoot()

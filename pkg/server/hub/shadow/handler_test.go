@@ -729,7 +729,7 @@ func TestDiscovery(t *testing.T) {
 		byName[r.Name] = r
 	}
 	wantDeployments := metav1.APIResource{Name: "deployments", SingularName: "deployment", Namespaced: true, Group: "apps", Version: "v1",
-		Kind: "Deployment", Verbs: advertisedVerbs, ShortNames: []string{"deploy"}}
+		Kind: "Deployment", Verbs: advertisedVerbs}
 	if diff := cmp.Diff(wantDeployments, byName["deployments"]); diff != "" {
 		t.Errorf("deployments (-want +got):\n%s", diff)
 	}

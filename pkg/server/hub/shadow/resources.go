@@ -256,7 +256,9 @@ func apiResources(resources map[string]*resource) []metav1.APIResource {
 			Version:      r.gvr.Version,
 			Kind:         r.kind,
 			Verbs:        advertisedVerbs,
-			ShortNames:   r.shortNames,
+			// No short names: the parent's own kinds own them. With them,
+			// plain kubectl in the parent would warn on every `get deploy`
+			// that the short name could also mean deployments.shadow.
 		})
 		if r.scale != nil {
 			out = append(out, metav1.APIResource{
