@@ -45,14 +45,24 @@ GEN_APIS    := clusters/v1beta1 apps/v1alpha1
 GEN_PKGS    := $(addprefix $(PKG)/pkg/apis/,$(GEN_APIS))
 GEN_OUT     := pkg/generated
 GEN_HEADER  := hack/boilerplate.go.txt
+# core/v1 types our types use: client-go has their apply configurations.
+GEN_EXTERNAL_APPLYCONFIGS := $(subst $(space),$(comma),$(foreach t,Taint Toleration,k8s.io/api/core/v1.$(t):k8s.io/client-go/applyconfigurations/core/v1))
 
 .PHONY: generate
-generate: $(TOOLS)/controller-gen $(TOOLS)/client-gen $(TOOLS)/lister-gen $(TOOLS)/informer-gen $(TOOLS)/openapi-gen ## Regenerate deepcopy, CRDs, clientset, listers, informers, OpenAPI.
+generate: $(TOOLS)/controller-gen $(TOOLS)/applyconfiguration-gen $(TOOLS)/client-gen $(TOOLS)/lister-gen $(TOOLS)/informer-gen $(TOOLS)/openapi-gen ## Regenerate deepcopy, CRDs, apply configurations, clientset, listers, informers, OpenAPI.
 	$(TOOLS)/controller-gen object:headerFile=$(GEN_HEADER) paths=./pkg/apis/...
 	rm -rf deploy/crds/*.yaml $(GEN_OUT)
 	$(TOOLS)/controller-gen crd:crdVersions=v1 paths=./pkg/apis/... output:crd:artifacts:config=deploy/crds
+	@# The apply configurations embed the CRDs' schema (hack/models-schema): the
+	@# fake clientset's NewClientset tracks managed fields with it.
+	schema=$$(mktemp) && trap 'rm -f "$$schema"' EXIT && \
+	$(GO) run ./hack/models-schema deploy/crds > "$$schema" && \
+	$(TOOLS)/applyconfiguration-gen --go-header-file $(GEN_HEADER) --openapi-schema "$$schema" \
+		--external-applyconfigurations $(GEN_EXTERNAL_APPLYCONFIGS) \
+		--output-dir $(GEN_OUT)/applyconfiguration --output-pkg $(PKG)/$(GEN_OUT)/applyconfiguration $(GEN_PKGS)
 	$(TOOLS)/client-gen --go-header-file $(GEN_HEADER) --clientset-name versioned \
 		--input-base $(PKG)/pkg/apis --input $(subst $(space),$(comma),$(GEN_APIS)) \
+		--apply-configuration-package $(PKG)/$(GEN_OUT)/applyconfiguration \
 		--output-dir $(GEN_OUT)/clientset --output-pkg $(PKG)/$(GEN_OUT)/clientset
 	$(TOOLS)/lister-gen --go-header-file $(GEN_HEADER) \
 		--output-dir $(GEN_OUT)/listers --output-pkg $(PKG)/$(GEN_OUT)/listers $(GEN_PKGS)

@@ -19,16 +19,15 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	"github.com/clusternet/clusternet/pkg/controller"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	appsinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/apps/v1alpha1"
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
@@ -97,8 +96,10 @@ type Options struct {
 type Controller struct {
 	opts   Options
 	lister appslisters.DescriptionLister
-	queue  workqueue.TypedRateLimitingInterface[string]
-	ctx    context.Context
+	loop   *controller.Loop
+	// queue is loop (a plain queue in tests): what observe and redeploy add.
+	queue interface{ Add(key string) }
+	ctx   context.Context
 
 	mu       sync.Mutex
 	states   map[string]*descState
@@ -145,40 +146,30 @@ func NewController(opts Options) (*Controller, error) {
 		opts.Workers = 2
 	}
 	c := &Controller{
-		opts:   opts,
-		lister: opts.Descriptions.Lister(),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: opts.Name}),
+		opts:     opts,
+		lister:   opts.Descriptions.Lister(),
 		states:   map[string]*descState{},
 		children: map[string]*childWatch{},
 	}
-	_, err := opts.Descriptions.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: c.enqueue,
-		UpdateFunc: func(oldObj, newObj any) {
-			old, ok1 := oldObj.(*appsv1alpha1.Description)
-			d, ok2 := newObj.(*appsv1alpha1.Description)
-			// Status writes (ours) change neither generation nor deletion.
-			if ok1 && ok2 && old.Generation == d.Generation && (old.DeletionTimestamp == nil) == (d.DeletionTimestamp == nil) &&
-				old.UID == d.UID && old.ResourceVersion != d.ResourceVersion && maps.Equal(old.Labels, d.Labels) {
-				return
-			}
-			c.enqueue(newObj)
-		},
-		DeleteFunc: c.enqueue,
-	})
-	return c, err
+	c.loop = controller.New(opts.Name, c.sync)
+	c.queue = c.loop
+	c.loop.WaitFor(opts.Synced...)
+	return c, c.loop.Watch(opts.Descriptions.Informer(), genericKey, controller.IgnoreUpdates(func(oldObj, newObj any) bool {
+		old, ok1 := oldObj.(*appsv1alpha1.Description)
+		d, ok2 := newObj.(*appsv1alpha1.Description)
+		// Status writes (ours) change neither generation nor deletion.
+		return ok1 && ok2 && old.Generation == d.Generation && (old.DeletionTimestamp == nil) == (d.DeletionTimestamp == nil) &&
+			old.UID == d.UID && old.ResourceVersion != d.ResourceVersion && maps.Equal(old.Labels, d.Labels)
+	}))
 }
 
-func (c *Controller) enqueue(obj any) {
+// genericKey is the key of a Generic Description; other Descriptions are
+// not the deployer's.
+func genericKey(obj any) []string {
 	if d, ok := obj.(*appsv1alpha1.Description); ok && d.Spec.Deployer != appsv1alpha1.DescriptionGenericDeployer {
-		return
+		return nil
 	}
-	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
-	if err != nil {
-		utilruntime.HandleError(err)
-		return
-	}
-	c.queue.Add(key)
+	return controller.OwnKey(obj)
 }
 
 // EnqueueNamespace looks again at every Description of a dedicated
@@ -189,7 +180,9 @@ func (c *Controller) EnqueueNamespace(namespace string) {
 		return
 	}
 	for _, d := range descs {
-		c.enqueue(d)
+		for _, k := range genericKey(d) {
+			c.queue.Add(k)
+		}
 	}
 }
 
@@ -211,49 +204,15 @@ func (c *Controller) DropChild(clusterID string) {
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
 	c.ctx = ctx
-	logger := klog.FromContext(ctx).WithValues("controller", c.opts.Name)
-	ctx = klog.NewContext(ctx, logger)
-	logger.Info("Starting controller")
-	if !cache.WaitForCacheSync(ctx.Done(), append([]cache.InformerSynced{c.opts.Descriptions.Informer().HasSynced}, c.opts.Synced...)...) {
-		return
-	}
-	for range c.opts.Workers {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) {
-			for c.next(ctx) {
-			}
-		}, time.Second)
-	}
-	<-ctx.Done()
+	c.loop.Run(ctx, c.opts.Workers)
+	// The workers have stopped: nobody watches the children any more.
 	c.mu.Lock()
 	for id, w := range c.children {
 		w.stop()
 		delete(c.children, id)
 	}
 	c.mu.Unlock()
-	logger.Info("Stopping controller")
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	again, err := c.sync(ctx, key)
-	switch {
-	case err != nil:
-		utilruntime.HandleErrorWithContext(ctx, err, "Sync failed, will retry", "controller", c.opts.Name, "description", key)
-		c.queue.AddRateLimited(key)
-	case again > 0:
-		c.queue.Forget(key)
-		c.queue.AddAfter(key, again)
-	default:
-		c.queue.Forget(key)
-	}
-	return true
 }
 
 // observe hears a change of an object in a child.

@@ -24,8 +24,7 @@ func TestWriteStatusConflictKeepsFreshFields(t *testing.T) {
 	stale.ResourceVersion = "1"
 	stale.Status = appsv1alpha1.DescriptionStatus{Phase: appsv1alpha1.DescriptionPhasePending}
 
-	// The generated fake offers only NewSimpleClientset (no apply configurations).
-	cs := fake.NewSimpleClientset(fresh)
+	cs := fake.NewClientset(fresh)
 	conflicts := 0
 	cs.PrependReactor("update", "descriptions", func(a clienttesting.Action) (bool, runtime.Object, error) {
 		u := a.(clienttesting.UpdateAction)
@@ -93,7 +92,7 @@ func TestRefreshStatusOnStaleCachedDescription(t *testing.T) {
 		ManifestStatuses: []appsv1alpha1.ManifestStatus{{Feed: webFeed, FeedStatus: appsv1alpha1.FeedStatus{Applied: true, Available: true,
 			Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3}}}}
 
-	cs := fake.NewSimpleClientset(fresh)
+	cs := fake.NewClientset(fresh)
 	c := &Controller{opts: Options{Parent: cs}}
 	w := newChildWatch(ctx, "cluster-1", child, func(string, watchEvent) {})
 	defer w.stop()

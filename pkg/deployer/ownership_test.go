@@ -166,18 +166,20 @@ type ownershipEnv struct {
 	indexer cache.Indexer
 	rec     *record.FakeRecorder
 	c       *Controller
+	// queue is what the controller queues (its loop's queue in production).
+	queue workqueue.TypedInterface[string]
 }
 
 func newOwnershipEnv(t *testing.T) *ownershipEnv {
 	fakeChild, child := newFakeChild(t)
-	cs := fake.NewSimpleClientset()
+	cs := fake.NewClientset()
 	informer := externalversions.NewSharedInformerFactory(cs, 0).Apps().V1alpha1().Descriptions()
 	rec := record.NewFakeRecorder(100)
-	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
+	queue := workqueue.NewTyped[string]()
 	t.Cleanup(queue.ShutDown)
 	w := newChildWatch(context.Background(), "cluster-1", child, func(string, watchEvent) {})
 	t.Cleanup(w.stop)
-	return &ownershipEnv{t: t, fake: fakeChild, w: w, cs: cs, indexer: informer.Informer().GetIndexer(), rec: rec,
+	return &ownershipEnv{t: t, fake: fakeChild, w: w, cs: cs, indexer: informer.Informer().GetIndexer(), rec: rec, queue: queue,
 		c: &Controller{opts: Options{Parent: cs, Events: rec}, lister: informer.Lister(), queue: queue,
 			states: map[string]*descState{}, children: map[string]*childWatch{}}}
 }
@@ -264,9 +266,9 @@ func (e *ownershipEnv) events() []string {
 
 func (e *ownershipEnv) queued() []string {
 	var out []string
-	for e.c.queue.Len() > 0 {
-		k, _ := e.c.queue.Get()
-		e.c.queue.Done(k)
+	for e.queue.Len() > 0 {
+		k, _ := e.queue.Get()
+		e.queue.Done(k)
 		out = append(out, k)
 	}
 	return out

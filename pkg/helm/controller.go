@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	"github.com/clusternet/clusternet/pkg/controller"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	appsinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/apps/v1alpha1"
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
@@ -84,7 +85,7 @@ type ReleaseController struct {
 	releaser *Releaser
 	targets  Targeter
 	events   record.EventRecorder
-	loop     *WorkLoop
+	loop     *controller.Loop
 
 	// Verifier, when set (before Run), must accept a HelmRelease before
 	// anything is done for it. Nil accepts every HelmRelease the Targeter
@@ -106,7 +107,7 @@ func NewReleaseController(deployer string, client versioned.Interface, kube kube
 		targets:  targets,
 		events:   events,
 	}
-	c.loop = NewWorkLoop("helmrelease-"+deployer, c.sync)
+	c.loop = controller.New("helmrelease-"+deployer, c.sync)
 	if err := c.loop.Watch(informer.Informer(), nil); err != nil {
 		return nil, err
 	}

@@ -46,7 +46,7 @@ type controllerFixture struct {
 
 func newControllerFixture(t *testing.T, objs ...runtime.Object) *controllerFixture {
 	t.Helper()
-	f := &controllerFixture{t: t, client: clusternetfake.NewSimpleClientset(objs...), events: record.NewFakeRecorder(100), targets: &stubTargets{state: TargetAct}}
+	f := &controllerFixture{t: t, client: clusternetfake.NewClientset(objs...), events: record.NewFakeRecorder(100), targets: &stubTargets{state: TargetAct}}
 	d := driver.NewMemory()
 	d.SetNamespace("apps")
 	f.releases = storage.Init(d)

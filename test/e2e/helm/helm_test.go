@@ -488,6 +488,32 @@ spec:
 		}
 	}
 
+	// A Localization of type Helm, in the pull cluster's dedicated namespace:
+	// other values for that cluster's release only.
+	loc := fmt.Sprintf(`apiVersion: apps.clusternet.io/v1alpha1
+kind: Localization
+metadata: {name: mysql-values, namespace: %s}
+spec:
+  overridePolicy: ApplyNow
+  feed: {apiVersion: apps.clusternet.io/v1alpha1, kind: HelmChart, name: mysql, namespace: default}
+  overrides:
+    - {name: message, type: Helm, value: '{"message": "localized"}'}
+`, s.pull.Namespace)
+	mustKubectl(t, s.parent, loc, "apply", "-f", "-")
+	s.waitReleases(t, s.pull, []release{{Name: "app-demo-mysql", Chart: "mysql-8.6.3", Status: "deployed", Revision: 2}})
+	if got := s.configMap(t, s.pull, "app-demo-mysql-config"); got != "8.6.3 localized" {
+		t.Errorf("ConfigMap in the pull cluster after the Localization: %q", got)
+	}
+	if diff := cmp.Diff([]release{{Name: "app-demo-mysql", Chart: "mysql-8.6.3", Status: "deployed", Revision: 1}}, s.helmLs(t, s.push)); diff != "" {
+		t.Errorf("the push cluster's release changed with the other cluster's Localization (-want +got):\n%s", diff)
+	}
+	// Deleting the Localization rolls the values back (a new revision).
+	mustKubectl(t, s.parent, "", "delete", "localization", "-n", s.pull.Namespace, "mysql-values")
+	s.waitReleases(t, s.pull, []release{{Name: "app-demo-mysql", Chart: "mysql-8.6.3", Status: "deployed", Revision: 3}})
+	if got := s.configMap(t, s.pull, "app-demo-mysql-config"); got != "8.6.3 hello" {
+		t.Errorf("ConfigMap in the pull cluster after the Localization was deleted: %q", got)
+	}
+
 	mustKubectl(t, s.parent, "", "delete", "subs", "-n", "default", "app-demo", "--wait=false")
 	for _, c := range []*e2eutil.Child{s.push, s.pull} {
 		waitFor(t, wait, "release uninstalled from "+c.Cluster.Name, func(context.Context) (bool, string) {

@@ -18,10 +18,10 @@ import (
 	"k8s.io/klog/v2"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/controller"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	clusterinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/clusters/v1beta1"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
-	"github.com/clusternet/clusternet/pkg/server/hub/controller"
 )
 
 // Names of what the approver creates, as the seed README shows them.
@@ -49,9 +49,9 @@ type Controller struct {
 // New returns an approver fed by the given ClusterRegistrationRequest informer.
 func New(kube kubernetes.Interface, clusternet versioned.Interface, crrs clusterinformers.ClusterRegistrationRequestInformer) (*Controller, error) {
 	c := &Controller{kube: kube, clusternet: clusternet, crrLister: crrs.Lister()}
-	loop, err := controller.New("cluster-registration", crrs.Informer(), c.sync)
-	c.Loop = loop
-	return c, err
+	c.Loop = controller.New("cluster-registration", c.sync)
+	// Deletes are queued too: sync finds nothing in the cache and does nothing.
+	return c, c.Watch(crrs.Informer(), nil)
 }
 
 // sync brings one request to its answer. Every step finds what an earlier,

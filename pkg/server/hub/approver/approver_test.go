@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	clusternetfake "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/fake"
@@ -34,13 +35,15 @@ type fixture struct {
 	kube       *kubefake.Clientset
 	clusternet *clusternetfake.Clientset
 	c          *Controller
+	// crrs is the informer's cache of requests.
+	crrs cache.Indexer
 }
 
 // newFixture wires an approver to fake clientsets. The fakes do not honour
 // generateName, so a reactor plays the API server's part.
 func newFixture(t *testing.T, crr *clusterv1beta1.ClusterRegistrationRequest) *fixture {
 	t.Helper()
-	f := &fixture{kube: kubefake.NewClientset(), clusternet: newClusternetFake(crr)}
+	f := &fixture{kube: kubefake.NewClientset(), clusternet: clusternetfake.NewClientset(crr)}
 	n := 0
 	generateName := func(action clienttesting.Action) (bool, runtime.Object, error) {
 		obj := action.(clienttesting.CreateAction).GetObject().(metav1.Object)
@@ -58,7 +61,8 @@ func newFixture(t *testing.T, crr *clusterv1beta1.ClusterRegistrationRequest) *f
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := crrs.Informer().GetIndexer().Add(crr); err != nil {
+	f.crrs = crrs.Informer().GetIndexer()
+	if err := f.crrs.Add(crr); err != nil {
 		t.Fatal(err)
 	}
 	f.c = c
@@ -195,5 +199,23 @@ func TestDenyNameMismatch(t *testing.T) {
 	}
 	if nsList, _ := f.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{}); len(nsList.Items) != 0 {
 		t.Errorf("a denied request got %d namespaces", len(nsList.Items))
+	}
+}
+
+// A deleted request's key comes through the loop too (Watch queues
+// deletes): nothing is left to answer, and nothing is touched.
+func TestDeletedRequest(t *testing.T) {
+	ctx := context.Background()
+	name := clusterv1beta1.NamePrefix + id
+	f := newFixture(t, newCRR(name))
+	if err := f.crrs.Delete(newCRR(name)); err != nil {
+		t.Fatal(err)
+	}
+	requeue, err := f.c.sync(ctx, name)
+	if requeue != 0 || err != nil {
+		t.Errorf("sync of a deleted request: requeue %s, err %v; want 0, nil", requeue, err)
+	}
+	if actions := append(f.kube.Actions(), f.clusternet.Actions()...); len(actions) != 0 {
+		t.Errorf("sync of a deleted request called the API server: %v", actions)
 	}
 }

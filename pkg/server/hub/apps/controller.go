@@ -19,10 +19,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/klog/v2"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/controller"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
@@ -76,9 +76,8 @@ type Controller struct {
 	globs      appslisters.GlobalizationLister
 	inventory  appslisters.FeedInventoryLister
 	clusters   clusterlisters.ManagedClusterLister
-	hasSynced  []cache.InformerSynced
-	subLoop    *loop
-	baseLoop   *loop
+	subLoop    *controller.Loop
+	baseLoop   *controller.Loop
 	mapperMu   sync.Mutex
 	lastReset  time.Time
 	resetEvery time.Duration
@@ -103,8 +102,11 @@ func New(o Options) (*Controller, error) {
 		inventory: invInf.Lister(), clusters: mclsInf.Lister(),
 		resetEvery: 10 * time.Second,
 	}
-	c.subLoop = newLoop("subscriptions", c.syncSubscription)
-	c.baseLoop = newLoop("bases", c.syncBase)
+	// Keys come from several informers (a template change reaches the
+	// Subscriptions and Bases that use it), so the loops are fed by the
+	// handlers below.
+	c.subLoop = controller.New("subscriptions", c.syncSubscription)
+	c.baseLoop = controller.New("bases", c.syncBase)
 
 	indexes := []struct {
 		inf     cache.SharedIndexInformer
@@ -140,29 +142,23 @@ func New(o Options) (*Controller, error) {
 		{mclsInf.Informer(), funcs(c.onManagedCluster)},
 	}
 	for _, h := range handlers {
-		if _, err := h.inf.AddEventHandler(h.h); err != nil {
+		reg, err := h.inf.AddEventHandler(h.h)
+		if err != nil {
 			return nil, err
 		}
-		c.hasSynced = append(c.hasSynced, h.inf.HasSynced)
+		// Both loops read all these caches.
+		c.subLoop.WaitFor(reg.HasSynced)
+		c.baseLoop.WaitFor(reg.HasSynced)
 	}
 	return c, nil
 }
 
-// Run runs both loops with workers each until ctx ends.
+// Run runs both loops with workers each until ctx ends, and returns once
+// they stopped.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	logger := klog.FromContext(ctx).WithValues("controller", "distribution")
-	logger.Info("Starting controller")
-	defer logger.Info("Stopping controller")
-	if !cache.WaitForCacheSync(ctx.Done(), c.hasSynced...) {
-		return
-	}
 	var wg sync.WaitGroup
-	for _, l := range []*loop{c.subLoop, c.baseLoop} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l.run(ctx, workers)
-		}()
+	for _, l := range []*controller.Loop{c.subLoop, c.baseLoop} {
+		wg.Go(func() { l.Run(ctx, workers) })
 	}
 	wg.Wait()
 }
@@ -289,7 +285,7 @@ func (c *Controller) onSubscription(old, cur any) {
 			return
 		}
 	}
-	c.subLoop.add(key(obj))
+	c.subLoop.Add(key(obj))
 }
 
 func (c *Controller) onBase(old, cur any) {
@@ -302,10 +298,10 @@ func (c *Controller) onBase(old, cur any) {
 		return
 	}
 	if k := subscriptionKeyOf(o); k != "" {
-		c.subLoop.add(k) // bindings, Rendered condition, finalizing
+		c.subLoop.Add(k) // bindings, Rendered condition, finalizing
 	}
 	if !onlyStatusChanged(old, cur) {
-		c.baseLoop.add(key(o))
+		c.baseLoop.Add(key(o))
 	}
 }
 
@@ -319,10 +315,10 @@ func (c *Controller) onDescription(old, cur any) {
 		return
 	}
 	if k := subscriptionKeyOf(d); k != "" {
-		c.subLoop.add(k) // status aggregation
+		c.subLoop.Add(k) // status aggregation
 	}
 	if base, ok := baseNameOf(d.Name); ok {
-		c.baseLoop.add(d.Namespace + "/" + base)
+		c.baseLoop.Add(d.Namespace + "/" + base)
 	}
 }
 
@@ -342,7 +338,7 @@ func (c *Controller) enqueueSubsByIndex(index, value string) {
 		return
 	}
 	for _, o := range objs {
-		c.subLoop.add(key(o))
+		c.subLoop.Add(key(o))
 	}
 }
 
@@ -352,7 +348,7 @@ func (c *Controller) enqueueBasesByIndex(index, value string) {
 		return
 	}
 	for _, o := range objs {
-		c.baseLoop.add(key(o))
+		c.baseLoop.Add(key(o))
 	}
 }
 
@@ -362,13 +358,13 @@ func (c *Controller) enqueueBasesInNamespace(ns string) {
 		return
 	}
 	for _, o := range objs {
-		c.baseLoop.add(key(o))
+		c.baseLoop.Add(key(o))
 	}
 }
 
 func (c *Controller) enqueueAllSubscriptions() {
 	for _, k := range c.subIndex.ListKeys() {
-		c.subLoop.add(k)
+		c.subLoop.Add(k)
 	}
 }
 
@@ -436,7 +432,7 @@ func (c *Controller) onFeedInventory(old, cur any) {
 	if obj == nil {
 		obj = old
 	}
-	c.subLoop.add(key(obj)) // named after its Subscription: restore it
+	c.subLoop.Add(key(obj)) // named after its Subscription: restore it
 }
 
 // onManagedCluster reacts to what scheduling and overrides read: labels,

@@ -17,50 +17,27 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
-	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/watch"
 	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned/fake"
-	clusternetscheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
 )
 
-// newClientset is the generated fake clientset built the way client-go's
-// NewClientset builds its own (a field-managed tracker; Clusternet's
-// generated fake has only the simple constructor), in front of which a
-// reactor keeps the API server's rules the controller relies on: status
-// subresources, generation bumps on spec changes, finalizers holding a
-// deletion (deletionTimestamp) until the last one is removed, uids, and
-// resourceVersion conflicts.
+// newClientset is the generated fake clientset with, in front of its
+// tracker, a reactor that keeps the API server's rules the controller relies
+// on: status subresources, generation bumps on spec changes, finalizers
+// holding a deletion (deletionTimestamp) until the last one is removed,
+// uids, and resourceVersion conflicts.
 func newClientset(objects ...runtime.Object) *fake.Clientset {
-	scheme := runtime.NewScheme()
-	if err := clusternetscheme.AddToScheme(scheme); err != nil {
-		panic(err)
-	}
-	codecs := serializer.NewCodecFactory(scheme)
-	tracker := clienttesting.NewFieldManagedObjectTracker(scheme, codecs.UniversalDecoder(), managedfields.NewDeducedTypeConverter())
-	api := &fakeAPI{tracker: tracker}
+	api := &fakeAPI{}
 	for _, obj := range objects {
 		api.stamp(obj)
-		if err := tracker.Add(obj); err != nil {
-			panic(err)
-		}
 	}
-	cs := &fake.Clientset{}
-	cs.AddReactor("*", "*", api.react)
-	cs.AddReactor("*", "*", clienttesting.ObjectReaction(tracker))
-	cs.AddWatchReactor("*", func(action clienttesting.Action) (bool, watch.Interface, error) {
-		var opts metav1.ListOptions
-		if w, ok := action.(clienttesting.WatchActionImpl); ok {
-			opts = w.ListOptions
-		}
-		w, err := tracker.Watch(action.GetResource(), action.GetNamespace(), opts)
-		return err == nil, w, err
-	})
+	cs := fake.NewClientset(objects...)
+	api.tracker = cs.Tracker()
+	cs.PrependReactor("*", "*", api.react)
 	return cs
 }
 

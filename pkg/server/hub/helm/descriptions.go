@@ -23,6 +23,7 @@ import (
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/controller"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	appsinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/apps/v1alpha1"
 	clusterinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/clusters/v1beta1"
@@ -66,7 +67,7 @@ type Descriptions struct {
 	mcls    clusterlisters.ManagedClusterLister
 	indexer cache.Indexer
 	events  record.EventRecorder
-	loop    *helm.WorkLoop
+	loop    *controller.Loop
 
 	mu sync.Mutex
 	// installer remembers, per Description, who installs its releases as
@@ -104,10 +105,10 @@ func NewDescriptions(client versioned.Interface, kube kubernetes.Interface,
 	}}); err != nil {
 		return nil, err
 	}
-	d.loop = helm.NewWorkLoop("helm-descriptions", d.sync)
+	d.loop = controller.New("helm-descriptions", d.sync)
 	if err := d.loop.Watch(descs.Informer(), func(obj any) []string {
 		if desc, ok := obj.(*appsv1alpha1.Description); ok && desc.Spec.Deployer == appsv1alpha1.DescriptionHelmDeployer {
-			return helm.OwnKey(obj)
+			return controller.OwnKey(obj)
 		}
 		return nil
 	}); err != nil {
@@ -126,7 +127,7 @@ func NewDescriptions(client versioned.Interface, kube kubernetes.Interface,
 		return nil, err
 	}
 	if err := d.loop.Watch(charts.Informer(), func(obj any) []string {
-		keys := helm.OwnKey(obj)
+		keys := controller.OwnKey(obj)
 		if len(keys) == 0 {
 			return nil
 		}
@@ -163,7 +164,7 @@ func (d *Descriptions) keysIndexed(chartKey string) []string {
 	}
 	keys := make([]string, 0, len(objs))
 	for _, obj := range objs {
-		keys = append(keys, helm.OwnKey(obj)...)
+		keys = append(keys, controller.OwnKey(obj)...)
 	}
 	return keys
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,7 +38,7 @@ type descFixture struct {
 func newDescFixture(t *testing.T, objs ...runtime.Object) *descFixture {
 	f := &descFixture{
 		t:      t,
-		client: clusternetfake.NewSimpleClientset(objs...),
+		client: clusternetfake.NewClientset(objs...),
 		kube: fake.NewClientset(&corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "default"},
 			Data:       map[string][]byte{"username": []byte("alice"), "password": []byte("pw"), "other": []byte("not copied")},
@@ -224,7 +225,8 @@ func TestDescriptionsToHelmReleases(t *testing.T) {
 			Overrides:   []byte(`{"auth":{"database":"one"}}`),
 		},
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	// What the API server adds (kind, managed fields) is not the controller's.
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreTypes(metav1.TypeMeta{}), cmpopts.IgnoreFields(metav1.ObjectMeta{}, "ManagedFields")); diff != "" {
 		t.Errorf("HelmRelease (-want +got):\n%s", diff)
 	}
 	copied, err := f.kube.CoreV1().Secrets(dedicated).Get(context.Background(), "app-demo-mysql-chart-pull", metav1.GetOptions{})

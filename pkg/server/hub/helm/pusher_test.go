@@ -47,7 +47,7 @@ func TestTunnelTargets(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			factory := externalversions.NewSharedInformerFactory(clusternetfake.NewSimpleClientset(), 0)
+			factory := externalversions.NewSharedInformerFactory(clusternetfake.NewClientset(), 0)
 			mcls := factory.Clusters().V1beta1().ManagedClusters()
 			if tc.cluster != nil {
 				if err := mcls.Informer().GetIndexer().Add(tc.cluster); err != nil {
@@ -129,7 +129,7 @@ func TestMadeByHub(t *testing.T) {
 			hr.OwnerReferences = nil
 		}), want: "it has no controller owner reference to a Description: the hub applies only the HelmReleases it makes from Helm Descriptions"},
 	}
-	client := clusternetfake.NewSimpleClientset(mysql, desc, otherDesc)
+	client := clusternetfake.NewClientset(mysql, desc, otherDesc)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := MadeByHub{Client: client}.Verify(context.Background(), tc.hr)
@@ -145,7 +145,7 @@ func TestMadeByHub(t *testing.T) {
 	t.Run("a HelmChart changed since: refused until the HelmRelease is made again", func(t *testing.T) {
 		changed := mysql.DeepCopy()
 		changed.Spec.ChartVersion = "8.6.3"
-		client := clusternetfake.NewSimpleClientset(changed, desc)
+		client := clusternetfake.NewClientset(changed, desc)
 		got, err := MadeByHub{Client: client}.Verify(context.Background(), made())
 		if err != nil {
 			t.Fatal(err)
@@ -161,7 +161,7 @@ func TestMadeByHub(t *testing.T) {
 	t.Run("charts whose names clash", func(t *testing.T) {
 		clash := helmDescription("mysql")
 		clash.Spec.Charts = append(clash.Spec.Charts, appsv1alpha1.ChartReference{Namespace: "other", Name: "mysql"})
-		client := clusternetfake.NewSimpleClientset(mysql, clash)
+		client := clusternetfake.NewClientset(mysql, clash)
 		got, err := MadeByHub{Client: client}.Verify(context.Background(), DesiredRelease(clash, 0, mysql, "app-demo-mysql"))
 		if err != nil {
 			t.Fatal(err)
@@ -182,7 +182,7 @@ func TestPusherIgnoresForgedHelmReleases(t *testing.T) {
 	forged := DesiredRelease(desc, 0, foundChart("mysql", "8.6.2"), "app-demo-mysql")
 	forged.Spec.Repository = "https://attacker.example"
 	forged.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: "registry-creds", Namespace: "kube-system"}
-	client := clusternetfake.NewSimpleClientset(foundChart("mysql", "8.6.2"), desc, forged, managedCluster(clusterv1beta1.PushSyncMode, true))
+	client := clusternetfake.NewClientset(foundChart("mysql", "8.6.2"), desc, forged, managedCluster(clusterv1beta1.PushSyncMode, true))
 	kube := fake.NewClientset(&corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "registry-creds", Namespace: "kube-system"},
 		Type:       corev1.SecretTypeBasicAuth,

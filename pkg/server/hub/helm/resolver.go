@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/clock"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	"github.com/clusternet/clusternet/pkg/controller"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	appsinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/apps/v1alpha1"
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
@@ -51,7 +52,7 @@ type Resolver struct {
 	source *helm.Source
 	events record.EventRecorder
 	clock  clock.PassiveClock
-	loop   *helm.WorkLoop
+	loop   *controller.Loop
 
 	// RecheckFound and RecheckNotFound are the re-check periods.
 	RecheckFound, RecheckNotFound time.Duration
@@ -82,7 +83,7 @@ func NewResolver(client versioned.Interface, kube kubernetes.Interface, informer
 		RecheckNotFound: DefaultRecheckNotFound,
 		checked:         map[types.UID]check{},
 	}
-	r.loop = helm.NewWorkLoop("helmchart-resolver", r.sync)
+	r.loop = controller.New("helmchart-resolver", r.sync)
 	return r, r.loop.Watch(informer.Informer(), nil)
 }
 

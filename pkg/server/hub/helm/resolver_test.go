@@ -43,7 +43,7 @@ type resolverFixture struct {
 }
 
 func newResolverFixture(t *testing.T, kubeObjs []runtime.Object, charts ...runtime.Object) *resolverFixture {
-	f := &resolverFixture{t: t, client: clusternetfake.NewSimpleClientset(charts...), clock: clocktesting.NewFakeClock(time.Now()), events: record.NewFakeRecorder(100)}
+	f := &resolverFixture{t: t, client: clusternetfake.NewClientset(charts...), clock: clocktesting.NewFakeClock(time.Now()), events: record.NewFakeRecorder(100)}
 	f.factory = externalversions.NewSharedInformerFactory(f.client, 0)
 	r, err := NewResolver(f.client, kubefake.NewClientset(kubeObjs...), f.factory.Apps().V1alpha1().HelmCharts(), helm.NewSource(), f.events, f.clock)
 	if err != nil {
@@ -228,7 +228,7 @@ func TestResolverPullSecretOfAnotherNamespace(t *testing.T) {
 		Type:       corev1.SecretTypeBasicAuth,
 		Data:       map[string][]byte{"username": []byte("admin"), "password": []byte("secret")},
 	})
-	client := clusternetfake.NewSimpleClientset(chart)
+	client := clusternetfake.NewClientset(chart)
 	factory := externalversions.NewSharedInformerFactory(client, 0)
 	r, err := NewResolver(client, kube, factory.Apps().V1alpha1().HelmCharts(), helm.NewSource(), record.NewFakeRecorder(10), clocktesting.NewFakeClock(time.Now()))
 	if err != nil {

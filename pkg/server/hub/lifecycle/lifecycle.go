@@ -15,10 +15,10 @@ import (
 	"k8s.io/utils/clock"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/controller"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	clusterinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/clusters/v1beta1"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
-	"github.com/clusternet/clusternet/pkg/server/hub/controller"
 )
 
 const (
@@ -43,9 +43,9 @@ type Controller struct {
 // New returns a lifecycle controller fed by the ManagedCluster informer.
 func New(clusternet versioned.Interface, mcls clusterinformers.ManagedClusterInformer, clk clock.PassiveClock) (*Controller, error) {
 	c := &Controller{clusternet: clusternet, lister: mcls.Lister(), clock: clk}
-	loop, err := controller.New("cluster-lifecycle", mcls.Informer(), c.sync)
-	c.Loop = loop
-	return c, err
+	c.Loop = controller.New("cluster-lifecycle", c.sync)
+	// Deletes are queued too: sync finds nothing in the cache and does nothing.
+	return c, c.Watch(mcls.Informer(), nil)
 }
 
 // sync returns how long until the cluster must be checked again.

@@ -10,6 +10,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	clusternetfake "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/fake"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
 )
 
@@ -23,7 +24,7 @@ func TestMissedHeartbeats(t *testing.T) {
 			Conditions: []metav1.Condition{{Type: clusterv1beta1.ClusterReady, Status: metav1.ConditionTrue, Reason: "ClusterReady", LastTransitionTime: metav1.NewTime(start)}},
 		},
 	}
-	cs := newClusternetFake(mcls)
+	cs := clusternetfake.NewClientset(mcls)
 	informer := externalversions.NewSharedInformerFactory(cs, 0).Clusters().V1beta1().ManagedClusters()
 	clk := clocktesting.NewFakePassiveClock(start.Add(5 * time.Second))
 	c, err := New(cs, informer, clk)
@@ -57,5 +58,24 @@ func TestMissedHeartbeats(t *testing.T) {
 	}
 	if got.Status.Readyz {
 		t.Error("readyz still true for a silent cluster")
+	}
+}
+
+// A deleted cluster's key comes through the loop too (Watch queues
+// deletes, and a pending recheck fires anyway): nothing to check, nothing
+// written, no recheck.
+func TestDeletedCluster(t *testing.T) {
+	cs := clusternetfake.NewClientset()
+	informer := externalversions.NewSharedInformerFactory(cs, 0).Clusters().V1beta1().ManagedClusters()
+	c, err := New(cs, informer, clocktesting.NewFakePassiveClock(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recheck, err := c.sync(context.Background(), "clusternet-abcde/edge")
+	if recheck != 0 || err != nil {
+		t.Errorf("sync of a deleted cluster: recheck in %s, err %v; want 0, nil", recheck, err)
+	}
+	if actions := cs.Actions(); len(actions) != 0 {
+		t.Errorf("sync of a deleted cluster called the API server: %v", actions)
 	}
 }

@@ -26,15 +26,17 @@ import (
 // gives errors about the template (never the Manifest), and the template
 // can still be deleted, as the error advises.
 func TestUnreadableTemplate(t *testing.T) {
-	notJSON := utiljson.Unmarshal([]byte("not json"), &map[string]interface{}{})
+	// JSON, but no object: the API server stores nothing but JSON.
+	const notObject = `"a string"`
+	notObjectErr := utiljson.Unmarshal([]byte(notObject), &map[string]interface{}{})
 	for _, tc := range []struct {
 		name, template, cause string
 		// finalized Manifests are only marked for deletion.
 		finalized bool
 	}{
-		{"not JSON", "not json", "the template is not a JSON object: " + notJSON.Error(), false},
+		{"not a JSON object", notObject, "the template is not a JSON object: " + notObjectErr.Error(), false},
 		{"no kind", `{"metadata":{"name":"c","namespace":"foo"}}`, "the template has no apiVersion or kind", false},
-		{"held by a finalizer", "not json", "the template is not a JSON object: " + notJSON.Error(), true},
+		{"held by a finalizer", notObject, "the template is not a JSON object: " + notObjectErr.Error(), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ta := newTestAPI(t)

@@ -34,10 +34,9 @@ var manifestsGVR = appsv1alpha1.SchemeGroupVersion.WithResource("manifests")
 
 // newManifestsFake is the generated fake with what the parent's apiserver
 // adds: uids, creation timestamps, generations, resourceVersions, and
-// optimistic concurrency on update and delete. (The simple fake: the
-// field-managed one needs an OpenAPI schema of Clusternet's types.)
+// optimistic concurrency on update and delete.
 func newManifestsFake() *clusternetfake.Clientset {
-	f := clusternetfake.NewSimpleClientset()
+	f := clusternetfake.NewClientset()
 	var rv atomic.Int64
 	rv.Store(100)
 	next := func() string { return strconv.FormatInt(rv.Add(1), 10) }

@@ -97,7 +97,7 @@ func TestFollowsCRDs(t *testing.T) {
 	disco := &stubDiscovery{}
 	disco.set(testParent(), nil)
 	a := newAPI(Options{ResyncPeriod: time.Hour}, clients{
-		manifests:  clusternetfake.NewSimpleClientset().AppsV1alpha1().Manifests("clusternet-reserved"),
+		manifests:  clusternetfake.NewClientset().AppsV1alpha1().Manifests("clusternet-reserved"),
 		namespaces: kubefake.NewClientset().CoreV1().Namespaces(),
 		dynamic:    dyn,
 		discovery:  disco,
@@ -154,7 +154,7 @@ func TestSyncWaitsForDiscoveryAndKeepsFailedGroups(t *testing.T) {
 	disco := &stubDiscovery{}
 	disco.set(testParent(), nil)
 	a := newAPI(Options{}, clients{dynamic: dyn, discovery: disco,
-		manifests: clusternetfake.NewSimpleClientset().AppsV1alpha1().Manifests("clusternet-reserved")})
+		manifests: clusternetfake.NewClientset().AppsV1alpha1().Manifests("clusternet-reserved")})
 	if err := a.sync(ctx); err != nil {
 		t.Fatal(err)
 	}

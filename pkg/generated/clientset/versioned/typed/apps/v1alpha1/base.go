@@ -12,6 +12,7 @@ import (
 	context "context"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	applyconfigurationappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
 	scheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
@@ -37,18 +38,21 @@ type BaseInterface interface {
 	List(ctx context.Context, opts v1.ListOptions) (*appsv1alpha1.BaseList, error)
 	Watch(ctx context.Context, opts v1.ListOptions) (watch.Interface, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v1.PatchOptions, subresources ...string) (result *appsv1alpha1.Base, err error)
+	Apply(ctx context.Context, base *applyconfigurationappsv1alpha1.BaseApplyConfiguration, opts v1.ApplyOptions) (result *appsv1alpha1.Base, err error)
+	// Add a +genclient:noStatus comment above the type to avoid generating ApplyStatus().
+	ApplyStatus(ctx context.Context, base *applyconfigurationappsv1alpha1.BaseApplyConfiguration, opts v1.ApplyOptions) (result *appsv1alpha1.Base, err error)
 	BaseExpansion
 }
 
 // bases implements BaseInterface
 type bases struct {
-	*gentype.ClientWithList[*appsv1alpha1.Base, *appsv1alpha1.BaseList]
+	*gentype.ClientWithListAndApply[*appsv1alpha1.Base, *appsv1alpha1.BaseList, *applyconfigurationappsv1alpha1.BaseApplyConfiguration]
 }
 
 // newBases returns a Bases
 func newBases(c *AppsV1alpha1Client, namespace string) *bases {
 	return &bases{
-		gentype.NewClientWithList[*appsv1alpha1.Base, *appsv1alpha1.BaseList](
+		gentype.NewClientWithListAndApply[*appsv1alpha1.Base, *appsv1alpha1.BaseList, *applyconfigurationappsv1alpha1.BaseApplyConfiguration](
 			"bases",
 			c.RESTClient(),
 			scheme.ParameterCodec,

@@ -12,6 +12,7 @@ import (
 	context "context"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	applyconfigurationappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
 	scheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
@@ -37,18 +38,21 @@ type DescriptionInterface interface {
 	List(ctx context.Context, opts v1.ListOptions) (*appsv1alpha1.DescriptionList, error)
 	Watch(ctx context.Context, opts v1.ListOptions) (watch.Interface, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v1.PatchOptions, subresources ...string) (result *appsv1alpha1.Description, err error)
+	Apply(ctx context.Context, description *applyconfigurationappsv1alpha1.DescriptionApplyConfiguration, opts v1.ApplyOptions) (result *appsv1alpha1.Description, err error)
+	// Add a +genclient:noStatus comment above the type to avoid generating ApplyStatus().
+	ApplyStatus(ctx context.Context, description *applyconfigurationappsv1alpha1.DescriptionApplyConfiguration, opts v1.ApplyOptions) (result *appsv1alpha1.Description, err error)
 	DescriptionExpansion
 }
 
 // descriptions implements DescriptionInterface
 type descriptions struct {
-	*gentype.ClientWithList[*appsv1alpha1.Description, *appsv1alpha1.DescriptionList]
+	*gentype.ClientWithListAndApply[*appsv1alpha1.Description, *appsv1alpha1.DescriptionList, *applyconfigurationappsv1alpha1.DescriptionApplyConfiguration]
 }
 
 // newDescriptions returns a Descriptions
 func newDescriptions(c *AppsV1alpha1Client, namespace string) *descriptions {
 	return &descriptions{
-		gentype.NewClientWithList[*appsv1alpha1.Description, *appsv1alpha1.DescriptionList](
+		gentype.NewClientWithListAndApply[*appsv1alpha1.Description, *appsv1alpha1.DescriptionList, *applyconfigurationappsv1alpha1.DescriptionApplyConfiguration](
 			"descriptions",
 			c.RESTClient(),
 			scheme.ParameterCodec,

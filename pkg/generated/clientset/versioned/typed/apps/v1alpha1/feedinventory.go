@@ -12,6 +12,7 @@ import (
 	context "context"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	applyconfigurationappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
 	scheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
@@ -35,18 +36,19 @@ type FeedInventoryInterface interface {
 	List(ctx context.Context, opts v1.ListOptions) (*appsv1alpha1.FeedInventoryList, error)
 	Watch(ctx context.Context, opts v1.ListOptions) (watch.Interface, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v1.PatchOptions, subresources ...string) (result *appsv1alpha1.FeedInventory, err error)
+	Apply(ctx context.Context, feedInventory *applyconfigurationappsv1alpha1.FeedInventoryApplyConfiguration, opts v1.ApplyOptions) (result *appsv1alpha1.FeedInventory, err error)
 	FeedInventoryExpansion
 }
 
 // feedInventories implements FeedInventoryInterface
 type feedInventories struct {
-	*gentype.ClientWithList[*appsv1alpha1.FeedInventory, *appsv1alpha1.FeedInventoryList]
+	*gentype.ClientWithListAndApply[*appsv1alpha1.FeedInventory, *appsv1alpha1.FeedInventoryList, *applyconfigurationappsv1alpha1.FeedInventoryApplyConfiguration]
 }
 
 // newFeedInventories returns a FeedInventories
 func newFeedInventories(c *AppsV1alpha1Client, namespace string) *feedInventories {
 	return &feedInventories{
-		gentype.NewClientWithList[*appsv1alpha1.FeedInventory, *appsv1alpha1.FeedInventoryList](
+		gentype.NewClientWithListAndApply[*appsv1alpha1.FeedInventory, *appsv1alpha1.FeedInventoryList, *applyconfigurationappsv1alpha1.FeedInventoryApplyConfiguration](
 			"feedinventories",
 			c.RESTClient(),
 			scheme.ParameterCodec,

@@ -12,6 +12,7 @@ import (
 	context "context"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	applyconfigurationappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
 	scheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
@@ -35,18 +36,19 @@ type GlobalizationInterface interface {
 	List(ctx context.Context, opts v1.ListOptions) (*appsv1alpha1.GlobalizationList, error)
 	Watch(ctx context.Context, opts v1.ListOptions) (watch.Interface, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v1.PatchOptions, subresources ...string) (result *appsv1alpha1.Globalization, err error)
+	Apply(ctx context.Context, globalization *applyconfigurationappsv1alpha1.GlobalizationApplyConfiguration, opts v1.ApplyOptions) (result *appsv1alpha1.Globalization, err error)
 	GlobalizationExpansion
 }
 
 // globalizations implements GlobalizationInterface
 type globalizations struct {
-	*gentype.ClientWithList[*appsv1alpha1.Globalization, *appsv1alpha1.GlobalizationList]
+	*gentype.ClientWithListAndApply[*appsv1alpha1.Globalization, *appsv1alpha1.GlobalizationList, *applyconfigurationappsv1alpha1.GlobalizationApplyConfiguration]
 }
 
 // newGlobalizations returns a Globalizations
 func newGlobalizations(c *AppsV1alpha1Client) *globalizations {
 	return &globalizations{
-		gentype.NewClientWithList[*appsv1alpha1.Globalization, *appsv1alpha1.GlobalizationList](
+		gentype.NewClientWithListAndApply[*appsv1alpha1.Globalization, *appsv1alpha1.GlobalizationList, *applyconfigurationappsv1alpha1.GlobalizationApplyConfiguration](
 			"globalizations",
 			c.RESTClient(),
 			scheme.ParameterCodec,

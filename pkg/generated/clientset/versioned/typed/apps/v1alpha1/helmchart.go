@@ -12,6 +12,7 @@ import (
 	context "context"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	applyconfigurationappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
 	scheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
@@ -37,18 +38,21 @@ type HelmChartInterface interface {
 	List(ctx context.Context, opts v1.ListOptions) (*appsv1alpha1.HelmChartList, error)
 	Watch(ctx context.Context, opts v1.ListOptions) (watch.Interface, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v1.PatchOptions, subresources ...string) (result *appsv1alpha1.HelmChart, err error)
+	Apply(ctx context.Context, helmChart *applyconfigurationappsv1alpha1.HelmChartApplyConfiguration, opts v1.ApplyOptions) (result *appsv1alpha1.HelmChart, err error)
+	// Add a +genclient:noStatus comment above the type to avoid generating ApplyStatus().
+	ApplyStatus(ctx context.Context, helmChart *applyconfigurationappsv1alpha1.HelmChartApplyConfiguration, opts v1.ApplyOptions) (result *appsv1alpha1.HelmChart, err error)
 	HelmChartExpansion
 }
 
 // helmCharts implements HelmChartInterface
 type helmCharts struct {
-	*gentype.ClientWithList[*appsv1alpha1.HelmChart, *appsv1alpha1.HelmChartList]
+	*gentype.ClientWithListAndApply[*appsv1alpha1.HelmChart, *appsv1alpha1.HelmChartList, *applyconfigurationappsv1alpha1.HelmChartApplyConfiguration]
 }
 
 // newHelmCharts returns a HelmCharts
 func newHelmCharts(c *AppsV1alpha1Client, namespace string) *helmCharts {
 	return &helmCharts{
-		gentype.NewClientWithList[*appsv1alpha1.HelmChart, *appsv1alpha1.HelmChartList](
+		gentype.NewClientWithListAndApply[*appsv1alpha1.HelmChart, *appsv1alpha1.HelmChartList, *applyconfigurationappsv1alpha1.HelmChartApplyConfiguration](
 			"helmcharts",
 			c.RESTClient(),
 			scheme.ParameterCodec,

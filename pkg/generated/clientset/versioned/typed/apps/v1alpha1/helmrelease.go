@@ -12,6 +12,7 @@ import (
 	context "context"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	applyconfigurationappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
 	scheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
@@ -37,18 +38,21 @@ type HelmReleaseInterface interface {
 	List(ctx context.Context, opts v1.ListOptions) (*appsv1alpha1.HelmReleaseList, error)
 	Watch(ctx context.Context, opts v1.ListOptions) (watch.Interface, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v1.PatchOptions, subresources ...string) (result *appsv1alpha1.HelmRelease, err error)
+	Apply(ctx context.Context, helmRelease *applyconfigurationappsv1alpha1.HelmReleaseApplyConfiguration, opts v1.ApplyOptions) (result *appsv1alpha1.HelmRelease, err error)
+	// Add a +genclient:noStatus comment above the type to avoid generating ApplyStatus().
+	ApplyStatus(ctx context.Context, helmRelease *applyconfigurationappsv1alpha1.HelmReleaseApplyConfiguration, opts v1.ApplyOptions) (result *appsv1alpha1.HelmRelease, err error)
 	HelmReleaseExpansion
 }
 
 // helmReleases implements HelmReleaseInterface
 type helmReleases struct {
-	*gentype.ClientWithList[*appsv1alpha1.HelmRelease, *appsv1alpha1.HelmReleaseList]
+	*gentype.ClientWithListAndApply[*appsv1alpha1.HelmRelease, *appsv1alpha1.HelmReleaseList, *applyconfigurationappsv1alpha1.HelmReleaseApplyConfiguration]
 }
 
 // newHelmReleases returns a HelmReleases
 func newHelmReleases(c *AppsV1alpha1Client, namespace string) *helmReleases {
 	return &helmReleases{
-		gentype.NewClientWithList[*appsv1alpha1.HelmRelease, *appsv1alpha1.HelmReleaseList](
+		gentype.NewClientWithListAndApply[*appsv1alpha1.HelmRelease, *appsv1alpha1.HelmReleaseList, *applyconfigurationappsv1alpha1.HelmReleaseApplyConfiguration](
 			"helmreleases",
 			c.RESTClient(),
 			scheme.ParameterCodec,

@@ -12,6 +12,7 @@ import (
 	context "context"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	applyconfigurationappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
 	scheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
@@ -35,18 +36,19 @@ type LocalizationInterface interface {
 	List(ctx context.Context, opts v1.ListOptions) (*appsv1alpha1.LocalizationList, error)
 	Watch(ctx context.Context, opts v1.ListOptions) (watch.Interface, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v1.PatchOptions, subresources ...string) (result *appsv1alpha1.Localization, err error)
+	Apply(ctx context.Context, localization *applyconfigurationappsv1alpha1.LocalizationApplyConfiguration, opts v1.ApplyOptions) (result *appsv1alpha1.Localization, err error)
 	LocalizationExpansion
 }
 
 // localizations implements LocalizationInterface
 type localizations struct {
-	*gentype.ClientWithList[*appsv1alpha1.Localization, *appsv1alpha1.LocalizationList]
+	*gentype.ClientWithListAndApply[*appsv1alpha1.Localization, *appsv1alpha1.LocalizationList, *applyconfigurationappsv1alpha1.LocalizationApplyConfiguration]
 }
 
 // newLocalizations returns a Localizations
 func newLocalizations(c *AppsV1alpha1Client, namespace string) *localizations {
 	return &localizations{
-		gentype.NewClientWithList[*appsv1alpha1.Localization, *appsv1alpha1.LocalizationList](
+		gentype.NewClientWithListAndApply[*appsv1alpha1.Localization, *appsv1alpha1.LocalizationList, *applyconfigurationappsv1alpha1.LocalizationApplyConfiguration](
 			"localizations",
 			c.RESTClient(),
 			scheme.ParameterCodec,

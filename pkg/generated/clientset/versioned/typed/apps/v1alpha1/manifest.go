@@ -12,6 +12,7 @@ import (
 	context "context"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	applyconfigurationappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
 	scheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
@@ -35,18 +36,19 @@ type ManifestInterface interface {
 	List(ctx context.Context, opts v1.ListOptions) (*appsv1alpha1.ManifestList, error)
 	Watch(ctx context.Context, opts v1.ListOptions) (watch.Interface, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v1.PatchOptions, subresources ...string) (result *appsv1alpha1.Manifest, err error)
+	Apply(ctx context.Context, manifest *applyconfigurationappsv1alpha1.ManifestApplyConfiguration, opts v1.ApplyOptions) (result *appsv1alpha1.Manifest, err error)
 	ManifestExpansion
 }
 
 // manifests implements ManifestInterface
 type manifests struct {
-	*gentype.ClientWithList[*appsv1alpha1.Manifest, *appsv1alpha1.ManifestList]
+	*gentype.ClientWithListAndApply[*appsv1alpha1.Manifest, *appsv1alpha1.ManifestList, *applyconfigurationappsv1alpha1.ManifestApplyConfiguration]
 }
 
 // newManifests returns a Manifests
 func newManifests(c *AppsV1alpha1Client, namespace string) *manifests {
 	return &manifests{
-		gentype.NewClientWithList[*appsv1alpha1.Manifest, *appsv1alpha1.ManifestList](
+		gentype.NewClientWithListAndApply[*appsv1alpha1.Manifest, *appsv1alpha1.ManifestList, *applyconfigurationappsv1alpha1.ManifestApplyConfiguration](
 			"manifests",
 			c.RESTClient(),
 			scheme.ParameterCodec,

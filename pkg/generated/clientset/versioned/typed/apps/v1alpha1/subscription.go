@@ -12,6 +12,7 @@ import (
 	context "context"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	applyconfigurationappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
 	scheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
@@ -37,18 +38,21 @@ type SubscriptionInterface interface {
 	List(ctx context.Context, opts v1.ListOptions) (*appsv1alpha1.SubscriptionList, error)
 	Watch(ctx context.Context, opts v1.ListOptions) (watch.Interface, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v1.PatchOptions, subresources ...string) (result *appsv1alpha1.Subscription, err error)
+	Apply(ctx context.Context, subscription *applyconfigurationappsv1alpha1.SubscriptionApplyConfiguration, opts v1.ApplyOptions) (result *appsv1alpha1.Subscription, err error)
+	// Add a +genclient:noStatus comment above the type to avoid generating ApplyStatus().
+	ApplyStatus(ctx context.Context, subscription *applyconfigurationappsv1alpha1.SubscriptionApplyConfiguration, opts v1.ApplyOptions) (result *appsv1alpha1.Subscription, err error)
 	SubscriptionExpansion
 }
 
 // subscriptions implements SubscriptionInterface
 type subscriptions struct {
-	*gentype.ClientWithList[*appsv1alpha1.Subscription, *appsv1alpha1.SubscriptionList]
+	*gentype.ClientWithListAndApply[*appsv1alpha1.Subscription, *appsv1alpha1.SubscriptionList, *applyconfigurationappsv1alpha1.SubscriptionApplyConfiguration]
 }
 
 // newSubscriptions returns a Subscriptions
 func newSubscriptions(c *AppsV1alpha1Client, namespace string) *subscriptions {
 	return &subscriptions{
-		gentype.NewClientWithList[*appsv1alpha1.Subscription, *appsv1alpha1.SubscriptionList](
+		gentype.NewClientWithListAndApply[*appsv1alpha1.Subscription, *appsv1alpha1.SubscriptionList, *applyconfigurationappsv1alpha1.SubscriptionApplyConfiguration](
 			"subscriptions",
 			c.RESTClient(),
 			scheme.ParameterCodec,

@@ -12,6 +12,7 @@ import (
 	context "context"
 
 	clustersv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	applyconfigurationclustersv1beta1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/clusters/v1beta1"
 	scheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
@@ -37,18 +38,21 @@ type ClusterRegistrationRequestInterface interface {
 	List(ctx context.Context, opts v1.ListOptions) (*clustersv1beta1.ClusterRegistrationRequestList, error)
 	Watch(ctx context.Context, opts v1.ListOptions) (watch.Interface, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v1.PatchOptions, subresources ...string) (result *clustersv1beta1.ClusterRegistrationRequest, err error)
+	Apply(ctx context.Context, clusterRegistrationRequest *applyconfigurationclustersv1beta1.ClusterRegistrationRequestApplyConfiguration, opts v1.ApplyOptions) (result *clustersv1beta1.ClusterRegistrationRequest, err error)
+	// Add a +genclient:noStatus comment above the type to avoid generating ApplyStatus().
+	ApplyStatus(ctx context.Context, clusterRegistrationRequest *applyconfigurationclustersv1beta1.ClusterRegistrationRequestApplyConfiguration, opts v1.ApplyOptions) (result *clustersv1beta1.ClusterRegistrationRequest, err error)
 	ClusterRegistrationRequestExpansion
 }
 
 // clusterRegistrationRequests implements ClusterRegistrationRequestInterface
 type clusterRegistrationRequests struct {
-	*gentype.ClientWithList[*clustersv1beta1.ClusterRegistrationRequest, *clustersv1beta1.ClusterRegistrationRequestList]
+	*gentype.ClientWithListAndApply[*clustersv1beta1.ClusterRegistrationRequest, *clustersv1beta1.ClusterRegistrationRequestList, *applyconfigurationclustersv1beta1.ClusterRegistrationRequestApplyConfiguration]
 }
 
 // newClusterRegistrationRequests returns a ClusterRegistrationRequests
 func newClusterRegistrationRequests(c *ClustersV1beta1Client) *clusterRegistrationRequests {
 	return &clusterRegistrationRequests{
-		gentype.NewClientWithList[*clustersv1beta1.ClusterRegistrationRequest, *clustersv1beta1.ClusterRegistrationRequestList](
+		gentype.NewClientWithListAndApply[*clustersv1beta1.ClusterRegistrationRequest, *clustersv1beta1.ClusterRegistrationRequestList, *applyconfigurationclustersv1beta1.ClusterRegistrationRequestApplyConfiguration](
 			"clusterregistrationrequests",
 			c.RESTClient(),
 			scheme.ParameterCodec,

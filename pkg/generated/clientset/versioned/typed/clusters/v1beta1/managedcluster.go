@@ -12,6 +12,7 @@ import (
 	context "context"
 
 	clustersv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	applyconfigurationclustersv1beta1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/clusters/v1beta1"
 	scheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
@@ -37,18 +38,21 @@ type ManagedClusterInterface interface {
 	List(ctx context.Context, opts v1.ListOptions) (*clustersv1beta1.ManagedClusterList, error)
 	Watch(ctx context.Context, opts v1.ListOptions) (watch.Interface, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v1.PatchOptions, subresources ...string) (result *clustersv1beta1.ManagedCluster, err error)
+	Apply(ctx context.Context, managedCluster *applyconfigurationclustersv1beta1.ManagedClusterApplyConfiguration, opts v1.ApplyOptions) (result *clustersv1beta1.ManagedCluster, err error)
+	// Add a +genclient:noStatus comment above the type to avoid generating ApplyStatus().
+	ApplyStatus(ctx context.Context, managedCluster *applyconfigurationclustersv1beta1.ManagedClusterApplyConfiguration, opts v1.ApplyOptions) (result *clustersv1beta1.ManagedCluster, err error)
 	ManagedClusterExpansion
 }
 
 // managedClusters implements ManagedClusterInterface
 type managedClusters struct {
-	*gentype.ClientWithList[*clustersv1beta1.ManagedCluster, *clustersv1beta1.ManagedClusterList]
+	*gentype.ClientWithListAndApply[*clustersv1beta1.ManagedCluster, *clustersv1beta1.ManagedClusterList, *applyconfigurationclustersv1beta1.ManagedClusterApplyConfiguration]
 }
 
 // newManagedClusters returns a ManagedClusters
 func newManagedClusters(c *ClustersV1beta1Client, namespace string) *managedClusters {
 	return &managedClusters{
-		gentype.NewClientWithList[*clustersv1beta1.ManagedCluster, *clustersv1beta1.ManagedClusterList](
+		gentype.NewClientWithListAndApply[*clustersv1beta1.ManagedCluster, *clustersv1beta1.ManagedClusterList, *applyconfigurationclustersv1beta1.ManagedClusterApplyConfiguration](
 			"managedclusters",
 			c.RESTClient(),
 			scheme.ParameterCodec,

@@ -10,19 +10,20 @@ package fake
 
 import (
 	v1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
-	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
+	typedappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
 	gentype "k8s.io/client-go/gentype"
 )
 
 // fakeBases implements BaseInterface
 type fakeBases struct {
-	*gentype.FakeClientWithList[*v1alpha1.Base, *v1alpha1.BaseList]
+	*gentype.FakeClientWithListAndApply[*v1alpha1.Base, *v1alpha1.BaseList, *appsv1alpha1.BaseApplyConfiguration]
 	Fake *FakeAppsV1alpha1
 }
 
-func newFakeBases(fake *FakeAppsV1alpha1, namespace string) appsv1alpha1.BaseInterface {
+func newFakeBases(fake *FakeAppsV1alpha1, namespace string) typedappsv1alpha1.BaseInterface {
 	return &fakeBases{
-		gentype.NewFakeClientWithList[*v1alpha1.Base, *v1alpha1.BaseList](
+		gentype.NewFakeClientWithListAndApply[*v1alpha1.Base, *v1alpha1.BaseList, *appsv1alpha1.BaseApplyConfiguration](
 			fake.Fake,
 			namespace,
 			v1alpha1.SchemeGroupVersion.WithResource("bases"),

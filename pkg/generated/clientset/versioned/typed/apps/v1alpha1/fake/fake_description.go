@@ -10,19 +10,20 @@ package fake
 
 import (
 	v1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
-	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
+	typedappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
 	gentype "k8s.io/client-go/gentype"
 )
 
 // fakeDescriptions implements DescriptionInterface
 type fakeDescriptions struct {
-	*gentype.FakeClientWithList[*v1alpha1.Description, *v1alpha1.DescriptionList]
+	*gentype.FakeClientWithListAndApply[*v1alpha1.Description, *v1alpha1.DescriptionList, *appsv1alpha1.DescriptionApplyConfiguration]
 	Fake *FakeAppsV1alpha1
 }
 
-func newFakeDescriptions(fake *FakeAppsV1alpha1, namespace string) appsv1alpha1.DescriptionInterface {
+func newFakeDescriptions(fake *FakeAppsV1alpha1, namespace string) typedappsv1alpha1.DescriptionInterface {
 	return &fakeDescriptions{
-		gentype.NewFakeClientWithList[*v1alpha1.Description, *v1alpha1.DescriptionList](
+		gentype.NewFakeClientWithListAndApply[*v1alpha1.Description, *v1alpha1.DescriptionList, *appsv1alpha1.DescriptionApplyConfiguration](
 			fake.Fake,
 			namespace,
 			v1alpha1.SchemeGroupVersion.WithResource("descriptions"),

@@ -10,19 +10,20 @@ package fake
 
 import (
 	v1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
-	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
+	typedappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
 	gentype "k8s.io/client-go/gentype"
 )
 
 // fakeFeedInventories implements FeedInventoryInterface
 type fakeFeedInventories struct {
-	*gentype.FakeClientWithList[*v1alpha1.FeedInventory, *v1alpha1.FeedInventoryList]
+	*gentype.FakeClientWithListAndApply[*v1alpha1.FeedInventory, *v1alpha1.FeedInventoryList, *appsv1alpha1.FeedInventoryApplyConfiguration]
 	Fake *FakeAppsV1alpha1
 }
 
-func newFakeFeedInventories(fake *FakeAppsV1alpha1, namespace string) appsv1alpha1.FeedInventoryInterface {
+func newFakeFeedInventories(fake *FakeAppsV1alpha1, namespace string) typedappsv1alpha1.FeedInventoryInterface {
 	return &fakeFeedInventories{
-		gentype.NewFakeClientWithList[*v1alpha1.FeedInventory, *v1alpha1.FeedInventoryList](
+		gentype.NewFakeClientWithListAndApply[*v1alpha1.FeedInventory, *v1alpha1.FeedInventoryList, *appsv1alpha1.FeedInventoryApplyConfiguration](
 			fake.Fake,
 			namespace,
 			v1alpha1.SchemeGroupVersion.WithResource("feedinventories"),

@@ -10,19 +10,20 @@ package fake
 
 import (
 	v1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
-	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
+	typedappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
 	gentype "k8s.io/client-go/gentype"
 )
 
 // fakeGlobalizations implements GlobalizationInterface
 type fakeGlobalizations struct {
-	*gentype.FakeClientWithList[*v1alpha1.Globalization, *v1alpha1.GlobalizationList]
+	*gentype.FakeClientWithListAndApply[*v1alpha1.Globalization, *v1alpha1.GlobalizationList, *appsv1alpha1.GlobalizationApplyConfiguration]
 	Fake *FakeAppsV1alpha1
 }
 
-func newFakeGlobalizations(fake *FakeAppsV1alpha1) appsv1alpha1.GlobalizationInterface {
+func newFakeGlobalizations(fake *FakeAppsV1alpha1) typedappsv1alpha1.GlobalizationInterface {
 	return &fakeGlobalizations{
-		gentype.NewFakeClientWithList[*v1alpha1.Globalization, *v1alpha1.GlobalizationList](
+		gentype.NewFakeClientWithListAndApply[*v1alpha1.Globalization, *v1alpha1.GlobalizationList, *appsv1alpha1.GlobalizationApplyConfiguration](
 			fake.Fake,
 			"",
 			v1alpha1.SchemeGroupVersion.WithResource("globalizations"),

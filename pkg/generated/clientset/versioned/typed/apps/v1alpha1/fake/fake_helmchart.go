@@ -10,19 +10,20 @@ package fake
 
 import (
 	v1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
-	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
+	typedappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
 	gentype "k8s.io/client-go/gentype"
 )
 
 // fakeHelmCharts implements HelmChartInterface
 type fakeHelmCharts struct {
-	*gentype.FakeClientWithList[*v1alpha1.HelmChart, *v1alpha1.HelmChartList]
+	*gentype.FakeClientWithListAndApply[*v1alpha1.HelmChart, *v1alpha1.HelmChartList, *appsv1alpha1.HelmChartApplyConfiguration]
 	Fake *FakeAppsV1alpha1
 }
 
-func newFakeHelmCharts(fake *FakeAppsV1alpha1, namespace string) appsv1alpha1.HelmChartInterface {
+func newFakeHelmCharts(fake *FakeAppsV1alpha1, namespace string) typedappsv1alpha1.HelmChartInterface {
 	return &fakeHelmCharts{
-		gentype.NewFakeClientWithList[*v1alpha1.HelmChart, *v1alpha1.HelmChartList](
+		gentype.NewFakeClientWithListAndApply[*v1alpha1.HelmChart, *v1alpha1.HelmChartList, *appsv1alpha1.HelmChartApplyConfiguration](
 			fake.Fake,
 			namespace,
 			v1alpha1.SchemeGroupVersion.WithResource("helmcharts"),

@@ -10,19 +10,20 @@ package fake
 
 import (
 	v1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
-	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
+	typedappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
 	gentype "k8s.io/client-go/gentype"
 )
 
 // fakeHelmReleases implements HelmReleaseInterface
 type fakeHelmReleases struct {
-	*gentype.FakeClientWithList[*v1alpha1.HelmRelease, *v1alpha1.HelmReleaseList]
+	*gentype.FakeClientWithListAndApply[*v1alpha1.HelmRelease, *v1alpha1.HelmReleaseList, *appsv1alpha1.HelmReleaseApplyConfiguration]
 	Fake *FakeAppsV1alpha1
 }
 
-func newFakeHelmReleases(fake *FakeAppsV1alpha1, namespace string) appsv1alpha1.HelmReleaseInterface {
+func newFakeHelmReleases(fake *FakeAppsV1alpha1, namespace string) typedappsv1alpha1.HelmReleaseInterface {
 	return &fakeHelmReleases{
-		gentype.NewFakeClientWithList[*v1alpha1.HelmRelease, *v1alpha1.HelmReleaseList](
+		gentype.NewFakeClientWithListAndApply[*v1alpha1.HelmRelease, *v1alpha1.HelmReleaseList, *appsv1alpha1.HelmReleaseApplyConfiguration](
 			fake.Fake,
 			namespace,
 			v1alpha1.SchemeGroupVersion.WithResource("helmreleases"),

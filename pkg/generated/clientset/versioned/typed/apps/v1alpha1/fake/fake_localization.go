@@ -10,19 +10,20 @@ package fake
 
 import (
 	v1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
-	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
+	typedappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
 	gentype "k8s.io/client-go/gentype"
 )
 
 // fakeLocalizations implements LocalizationInterface
 type fakeLocalizations struct {
-	*gentype.FakeClientWithList[*v1alpha1.Localization, *v1alpha1.LocalizationList]
+	*gentype.FakeClientWithListAndApply[*v1alpha1.Localization, *v1alpha1.LocalizationList, *appsv1alpha1.LocalizationApplyConfiguration]
 	Fake *FakeAppsV1alpha1
 }
 
-func newFakeLocalizations(fake *FakeAppsV1alpha1, namespace string) appsv1alpha1.LocalizationInterface {
+func newFakeLocalizations(fake *FakeAppsV1alpha1, namespace string) typedappsv1alpha1.LocalizationInterface {
 	return &fakeLocalizations{
-		gentype.NewFakeClientWithList[*v1alpha1.Localization, *v1alpha1.LocalizationList](
+		gentype.NewFakeClientWithListAndApply[*v1alpha1.Localization, *v1alpha1.LocalizationList, *appsv1alpha1.LocalizationApplyConfiguration](
 			fake.Fake,
 			namespace,
 			v1alpha1.SchemeGroupVersion.WithResource("localizations"),

@@ -10,19 +10,20 @@ package fake
 
 import (
 	v1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
-	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
+	typedappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
 	gentype "k8s.io/client-go/gentype"
 )
 
 // fakeManifests implements ManifestInterface
 type fakeManifests struct {
-	*gentype.FakeClientWithList[*v1alpha1.Manifest, *v1alpha1.ManifestList]
+	*gentype.FakeClientWithListAndApply[*v1alpha1.Manifest, *v1alpha1.ManifestList, *appsv1alpha1.ManifestApplyConfiguration]
 	Fake *FakeAppsV1alpha1
 }
 
-func newFakeManifests(fake *FakeAppsV1alpha1, namespace string) appsv1alpha1.ManifestInterface {
+func newFakeManifests(fake *FakeAppsV1alpha1, namespace string) typedappsv1alpha1.ManifestInterface {
 	return &fakeManifests{
-		gentype.NewFakeClientWithList[*v1alpha1.Manifest, *v1alpha1.ManifestList](
+		gentype.NewFakeClientWithListAndApply[*v1alpha1.Manifest, *v1alpha1.ManifestList, *appsv1alpha1.ManifestApplyConfiguration](
 			fake.Fake,
 			namespace,
 			v1alpha1.SchemeGroupVersion.WithResource("manifests"),

@@ -10,19 +10,20 @@ package fake
 
 import (
 	v1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
-	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/apps/v1alpha1"
+	typedappsv1alpha1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/apps/v1alpha1"
 	gentype "k8s.io/client-go/gentype"
 )
 
 // fakeSubscriptions implements SubscriptionInterface
 type fakeSubscriptions struct {
-	*gentype.FakeClientWithList[*v1alpha1.Subscription, *v1alpha1.SubscriptionList]
+	*gentype.FakeClientWithListAndApply[*v1alpha1.Subscription, *v1alpha1.SubscriptionList, *appsv1alpha1.SubscriptionApplyConfiguration]
 	Fake *FakeAppsV1alpha1
 }
 
-func newFakeSubscriptions(fake *FakeAppsV1alpha1, namespace string) appsv1alpha1.SubscriptionInterface {
+func newFakeSubscriptions(fake *FakeAppsV1alpha1, namespace string) typedappsv1alpha1.SubscriptionInterface {
 	return &fakeSubscriptions{
-		gentype.NewFakeClientWithList[*v1alpha1.Subscription, *v1alpha1.SubscriptionList](
+		gentype.NewFakeClientWithListAndApply[*v1alpha1.Subscription, *v1alpha1.SubscriptionList, *appsv1alpha1.SubscriptionApplyConfiguration](
 			fake.Fake,
 			namespace,
 			v1alpha1.SchemeGroupVersion.WithResource("subscriptions"),

@@ -10,19 +10,20 @@ package fake
 
 import (
 	v1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
-	clustersv1beta1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/clusters/v1beta1"
+	clustersv1beta1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/clusters/v1beta1"
+	typedclustersv1beta1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/clusters/v1beta1"
 	gentype "k8s.io/client-go/gentype"
 )
 
 // fakeClusterRegistrationRequests implements ClusterRegistrationRequestInterface
 type fakeClusterRegistrationRequests struct {
-	*gentype.FakeClientWithList[*v1beta1.ClusterRegistrationRequest, *v1beta1.ClusterRegistrationRequestList]
+	*gentype.FakeClientWithListAndApply[*v1beta1.ClusterRegistrationRequest, *v1beta1.ClusterRegistrationRequestList, *clustersv1beta1.ClusterRegistrationRequestApplyConfiguration]
 	Fake *FakeClustersV1beta1
 }
 
-func newFakeClusterRegistrationRequests(fake *FakeClustersV1beta1) clustersv1beta1.ClusterRegistrationRequestInterface {
+func newFakeClusterRegistrationRequests(fake *FakeClustersV1beta1) typedclustersv1beta1.ClusterRegistrationRequestInterface {
 	return &fakeClusterRegistrationRequests{
-		gentype.NewFakeClientWithList[*v1beta1.ClusterRegistrationRequest, *v1beta1.ClusterRegistrationRequestList](
+		gentype.NewFakeClientWithListAndApply[*v1beta1.ClusterRegistrationRequest, *v1beta1.ClusterRegistrationRequestList, *clustersv1beta1.ClusterRegistrationRequestApplyConfiguration](
 			fake.Fake,
 			"",
 			v1beta1.SchemeGroupVersion.WithResource("clusterregistrationrequests"),

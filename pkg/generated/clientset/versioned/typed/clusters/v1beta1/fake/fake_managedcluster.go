@@ -10,19 +10,20 @@ package fake
 
 import (
 	v1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
-	clustersv1beta1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/clusters/v1beta1"
+	clustersv1beta1 "github.com/clusternet/clusternet/pkg/generated/applyconfiguration/clusters/v1beta1"
+	typedclustersv1beta1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/clusters/v1beta1"
 	gentype "k8s.io/client-go/gentype"
 )
 
 // fakeManagedClusters implements ManagedClusterInterface
 type fakeManagedClusters struct {
-	*gentype.FakeClientWithList[*v1beta1.ManagedCluster, *v1beta1.ManagedClusterList]
+	*gentype.FakeClientWithListAndApply[*v1beta1.ManagedCluster, *v1beta1.ManagedClusterList, *clustersv1beta1.ManagedClusterApplyConfiguration]
 	Fake *FakeClustersV1beta1
 }
 
-func newFakeManagedClusters(fake *FakeClustersV1beta1, namespace string) clustersv1beta1.ManagedClusterInterface {
+func newFakeManagedClusters(fake *FakeClustersV1beta1, namespace string) typedclustersv1beta1.ManagedClusterInterface {
 	return &fakeManagedClusters{
-		gentype.NewFakeClientWithList[*v1beta1.ManagedCluster, *v1beta1.ManagedClusterList](
+		gentype.NewFakeClientWithListAndApply[*v1beta1.ManagedCluster, *v1beta1.ManagedClusterList, *clustersv1beta1.ManagedClusterApplyConfiguration](
 			fake.Fake,
 			namespace,
 			v1beta1.SchemeGroupVersion.WithResource("managedclusters"),
