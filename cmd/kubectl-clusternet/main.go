@@ -8,9 +8,11 @@ import (
 
 	clusternetcli "github.com/clusternet/clusternet/pkg/cli"
 	_ "github.com/clusternet/clusternet/pkg/cli/englishhelp" // before kubectl's packages initialize
+	"github.com/clusternet/clusternet/pkg/cli/startgc"
 )
 
 func main() {
+	startgc.Restore()
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 	os.Exit(clusternetcli.Run(clusternetcli.NewClusternetCommand(clusternetcli.ClusternetOptions{Arguments: os.Args, IOStreams: streams})))
 }
