@@ -62,3 +62,14 @@ func must(err error) {
 		panic(err)
 	}
 }
+
+// completeRequests completes the arguments of approve and deny with the
+// parent's ClusterRegistrationRequests.
+func completeRequests(parent parentGetter, cmds ...*cobra.Command) {
+	parentFactory := cmdutil.NewFactory(parent)
+	for _, c := range cmds {
+		c.ValidArgsFunction = func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			return utilcomp.CompGetResource(parentFactory, "clusterregistrationrequests", toComplete), cobra.ShellCompDirectiveNoFileComp
+		}
+	}
+}

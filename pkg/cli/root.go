@@ -58,6 +58,9 @@ var rootExample = templates.Examples(`
 	kubectl clusternet get deploy -n foo
 	kubectl clusternet get mcls -A
 
+	# Let a child cluster register: a bootstrap token and the commands for the child
+	kubectl clusternet create token --ttl 1h --print-join-command
+
 	# Run kubectl on one child, or list pods of every child
 	kubectl clusternet --cluster clusternet-cluster-dzqkw get pods -A
 	kubectl clusternet get pods -A --clusters all`)
@@ -146,6 +149,15 @@ func NewCmdClusternet(streams genericiooptions.IOStreams) *cobra.Command {
 	for _, c := range kubectlCmds {
 		adaptKubectlCommand(c)
 	}
+	// kubectl's `create token` makes ServiceAccount tokens, which mean
+	// nothing for templates: the plugin's makes bootstrap tokens instead.
+	for _, c := range kubectlCmds[0].Commands() {
+		if c.Name() == "token" {
+			kubectlCmds[0].RemoveCommand(c)
+		}
+	}
+	kubectlCmds[0].AddCommand(NewCmdCreateToken(parent, streams))
+	approveCmd, denyCmd := NewCmdApprove(parent, streams), NewCmdDeny(parent, streams)
 	addFanout(getCmd, parent, configFlags, streams)
 
 	groups := templates.CommandGroups{
@@ -160,6 +172,10 @@ func NewCmdClusternet(streams genericiooptions.IOStreams) *cobra.Command {
 		{
 			Message:  "Inspecting:",
 			Commands: []*cobra.Command{kubectlCmds[10], kubectlCmds[11], kubectlCmds[12]},
+		},
+		{
+			Message:  "Registering child clusters (`create token` makes a bootstrap token for them):",
+			Commands: []*cobra.Command{approveCmd, denyCmd},
 		},
 		{
 			Message: "Child clusters (and --cluster <name|id> for any kubectl command on one child):",
@@ -179,6 +195,7 @@ func NewCmdClusternet(streams genericiooptions.IOStreams) *cobra.Command {
 
 	utilcomp.SetFactoryForCompletion(f)
 	registerCompletions(cmd, f, parent)
+	completeRequests(parent, approveCmd, denyCmd)
 	return cmd
 }
 
