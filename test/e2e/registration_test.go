@@ -20,8 +20,6 @@ import (
 	"github.com/clusternet/clusternet/test/testbed"
 )
 
-const bootstrapToken = framework.BootstrapToken
-
 var (
 	setUpParent      = e2eutil.SetUpParent
 	startBinary      = e2eutil.StartBinary
@@ -37,6 +35,7 @@ func TestRegistration(t *testing.T) {
 	tb := testbed.ForTest(t, 2)
 	parent, child1, child2 := tb.Parent, tb.Children[0], tb.Children[1]
 	setUpParent(t, parent)
+	bootstrapToken := framework.BootstrapToken(parent)
 	crrs := clusternetClient(t, parent).ClustersV1beta1().ClusterRegistrationRequests()
 
 	// child1 registers the seed's way: parent URL and token from the Secret
@@ -165,13 +164,18 @@ func TestRegistration(t *testing.T) {
 
 		tokenA := mustKubectl(t, child1, "", "get", "secret", "-n", "clusternet-system", "clusternet-agent-credentials", "-o", "go-template={{.data.token | base64decode}}")
 		nsA := mustKubectl(t, parent, "", "get", "mcls", "-A", "-l", clusterv1beta1.LabelClusterID+"="+idA, "-o", "jsonpath={.items[0].metadata.namespace}")
+		nameA := mustKubectl(t, parent, "", "get", "mcls", "-A", "-l", clusterv1beta1.LabelClusterID+"="+idA, "-o", "jsonpath={.items[0].metadata.name}")
 		nsB := mustKubectl(t, parent, "", "get", "mcls", "-A", "-l", clusterv1beta1.LabelClusterID+"="+idB, "-o", "jsonpath={.items[0].metadata.namespace}")
 		for _, tc := range []struct {
 			args []string
 			want string
 		}{
-			{[]string{"get", "managedclusters.clusters.clusternet.io", "-n", nsA}, "yes"},
-			{[]string{"update", "managedclusters.clusters.clusternet.io/status", "-n", nsA}, "yes"},
+			// Its own ManagedCluster by name, and nothing else there.
+			{[]string{"get", "managedclusters.clusters.clusternet.io/" + nameA, "-n", nsA}, "yes"},
+			{[]string{"update", "managedclusters.clusters.clusternet.io/" + nameA, "--subresource=status", "-n", nsA}, "yes"},
+			{[]string{"update", "managedclusters.clusters.clusternet.io/" + nameA, "-n", nsA}, "no"},
+			{[]string{"create", "pods", "-n", nsA}, "no"},
+			{[]string{"list", "secrets", "-n", nsA}, "no"},
 			{[]string{"get", "clusterregistrationrequests.clusters.clusternet.io/clusternet-" + idA}, "yes"},
 			{[]string{"get", "managedclusters.clusters.clusternet.io", "-n", nsB}, "no"},
 			{[]string{"update", "managedclusters.clusters.clusternet.io/status", "-n", nsB}, "no"},

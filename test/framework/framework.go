@@ -14,13 +14,53 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 
+	"github.com/clusternet/clusternet/pkg/bootstraptoken"
 	"github.com/clusternet/clusternet/test/testbed"
 )
 
-// BootstrapToken is the seed's sample token, in manifests/samples.
-const BootstrapToken = "07401b.f395accd246ae52d"
+// bootstrapTokenFile, in the parent's folder, holds the token InstallParent
+// made, so local-up, tests and a later `make local-up` find it.
+const bootstrapTokenFile = "bootstrap-token"
+
+// BootstrapToken is the token InstallParent made for parent: a fresh random
+// one with an expiry, as `kubectl clusternet create token` makes, never a
+// published sample. Empty before InstallParent.
+func BootstrapToken(parent *testbed.Cluster) string {
+	b, err := os.ReadFile(filepath.Join(parent.Dir, bootstrapTokenFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// ensureBootstrapToken keeps parent's token, or makes a new one when there
+// is none or its Secret is gone.
+func ensureBootstrapToken(ctx context.Context, parent *testbed.Cluster) error {
+	cfg, err := parent.RESTConfig()
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if existing := BootstrapToken(parent); existing != "" {
+		if t, err := bootstraptoken.Parse(existing); err == nil {
+			if _, err := kube.CoreV1().Secrets(bootstraptoken.Namespace).Get(ctx, t.SecretName(), metav1.GetOptions{}); err == nil {
+				return nil
+			}
+		}
+	}
+	t, _, err := bootstraptoken.Create(ctx, kube, bootstraptoken.Options{TTL: 24 * time.Hour, Description: "made by the Clusternet testbed for its agents"})
+	if err != nil {
+		return fmt.Errorf("bootstrap token: %w", err)
+	}
+	return os.WriteFile(filepath.Join(parent.Dir, bootstrapTokenFile), []byte(t.String()+"\n"), 0o600)
+}
 
 // Root is the repository root, for deploy/ and manifests/.
 func Root() string { return testbed.RepoRoot() }
@@ -34,8 +74,8 @@ func kubectl(ctx context.Context, c *testbed.Cluster, stdin string, args ...stri
 	return nil
 }
 
-// InstallParent installs the CRDs, the hub's namespace and RBAC, and the
-// seed's bootstrap token.
+// InstallParent installs the CRDs, the hub's namespace and RBAC, and a fresh
+// bootstrap token (BootstrapToken).
 func InstallParent(ctx context.Context, parent *testbed.Cluster) error {
 	root := Root()
 	if err := kubectl(ctx, parent, "", "apply", "--server-side", "-f", filepath.Join(root, "deploy", "crds")); err != nil {
@@ -52,14 +92,13 @@ func InstallParent(ctx context.Context, parent *testbed.Cluster) error {
 	}
 	for _, args := range [][]string{
 		{"apply", "-f", filepath.Join(root, "deploy", "hub", "00-namespace.yaml"), "-f", filepath.Join(root, "deploy", "hub", "rbac.yaml"),
-			"-f", filepath.Join(root, "deploy", "hub", "admission.yaml"),
-			"-f", filepath.Join(root, "manifests", "samples", "cluster_bootstrap_token.yaml")},
+			"-f", filepath.Join(root, "deploy", "hub", "admission.yaml"), "-f", filepath.Join(root, "deploy", "hub", "flowcontrol.yaml")},
 	} {
 		if err := kubectl(ctx, parent, "", args...); err != nil {
 			return err
 		}
 	}
-	return nil
+	return ensureBootstrapToken(ctx, parent)
 }
 
 // Starter starts a program; testbed.StartProcess (a test's own) and
@@ -196,7 +235,7 @@ func (h *Hub) Restart() error {
 // using the bootstrap token; extra flags follow.
 func AgentArgs(parent, child *testbed.Cluster, extra ...string) []string {
 	return append([]string{
-		"--kubeconfig", child.Kubeconfig, "--parent-url", parent.URL, "--bootstrap-token", BootstrapToken,
+		"--kubeconfig", child.Kubeconfig, "--parent-url", parent.URL, "--bootstrap-token", BootstrapToken(parent),
 		"--parent-ca-file", parent.CAFile,
 	}, extra...)
 }

@@ -5,18 +5,19 @@ package agent
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -30,6 +31,7 @@ import (
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/features"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
+	"github.com/clusternet/clusternet/pkg/seal"
 	"github.com/clusternet/clusternet/pkg/server/command"
 	"github.com/clusternet/clusternet/pkg/version"
 )
@@ -43,15 +45,6 @@ const (
 	keyParentURL = "parentURL"
 	keyRegToken  = "regToken"
 	keyParentCA  = "parentCA"
-)
-
-// Keys of the credentials Secret.
-const (
-	keyToken              = "token"
-	keyCACert             = "caCertificate"
-	keyClusterID          = "clusterID"
-	keyDedicatedNamespace = "dedicatedNamespace"
-	keyManagedCluster     = "managedClusterName"
 )
 
 // registrationBackoff paces retries of a failed registration: quick at first
@@ -89,8 +82,12 @@ type Agent struct {
 	parentCA  []byte
 	regToken  string
 
+	// key is the agent's own: the hub seals this cluster's credentials to it.
+	key *ecdh.PrivateKey
+
 	// Set once registered.
 	creds  *Credentials
+	token  parentToken
 	parent versioned.Interface
 
 	registrationSecretMissing bool
@@ -98,16 +95,6 @@ type Agent struct {
 	tunnelUp atomic.Bool
 	// kick asks for a heartbeat now (the tunnel went up or down).
 	kick chan struct{}
-}
-
-// Credentials are what the hub gave this cluster.
-type Credentials struct {
-	ParentURL          string
-	Token              []byte
-	CACertificate      []byte
-	ClusterID          types.UID
-	DedicatedNamespace string
-	ManagedClusterName string
 }
 
 // Run registers (or reuses stored credentials) and then reports status until ctx ends.
@@ -126,6 +113,7 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	logger.Info("Registered with the parent", "parent", a.parentURL, "clusterID", a.clusterID,
 		"namespace", a.creds.DedicatedNamespace, "managedCluster", a.creds.ManagedClusterName)
+	a.forgetBootstrapToken(ctx)
 	proxy, err := newChildProxy(a.childCfg, o.ProxyAllowedHosts, a.appPusher())
 	if err != nil {
 		return fmt.Errorf("building the proxy into the child: %w", err)
@@ -147,6 +135,7 @@ func (o *Options) Run(ctx context.Context) error {
 		case <-a.kick:
 		}
 		a.heartbeat(ctx)
+		a.renewToken(ctx)
 	}
 }
 
@@ -243,6 +232,9 @@ func (a *Agent) parentConfig(token string, ca []byte) *rest.Config {
 // a registration with the bootstrap token, retried with backoff.
 func (a *Agent) register(ctx context.Context) error {
 	logger := klog.FromContext(ctx)
+	if err := a.ensureKey(ctx); err != nil {
+		return err
+	}
 	if creds, err := a.loadCredentials(ctx); err != nil {
 		logger.Error(err, "Ignoring stored credentials")
 	} else if creds != nil {
@@ -254,7 +246,9 @@ func (a *Agent) register(ctx context.Context) error {
 		logger.Error(err, "Stored parent credentials no longer work; registering again")
 	}
 	if a.regToken == "" {
-		return fmt.Errorf("no bootstrap token: set --bootstrap-token or %s in Secret %s", keyRegToken, a.opts.RegistrationSecret)
+		return fmt.Errorf("no bootstrap token: set --bootstrap-token or %s in Secret %s (the agent removes it once registered: "+
+			"if this cluster's stored credentials expired or were revoked, make a new one with 'kubectl clusternet create token' in the parent)",
+			keyRegToken, a.opts.RegistrationSecret)
 	}
 	backoff := registrationBackoff
 	for {
@@ -287,6 +281,10 @@ func (a *Agent) requestCredentials(ctx context.Context) (*Credentials, error) {
 	}
 	crrs := cs.ClustersV1beta1().ClusterRegistrationRequests()
 	name := clusterv1beta1.NamePrefix + string(a.clusterID)
+	publicKey, err := seal.MarshalPublicKey(a.key.PublicKey())
+	if err != nil {
+		return nil, err
+	}
 	crr := &clusterv1beta1.ClusterRegistrationRequest{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name,
@@ -302,6 +300,7 @@ func (a *Agent) requestCredentials(ctx context.Context) (*Credentials, error) {
 			ClusterNamespace: a.opts.ClusterNamespace,
 			SyncMode:         clusterv1beta1.ClusterSyncMode(a.opts.ClusterSyncMode),
 			ClusterLabels:    a.opts.ClusterLabels,
+			PublicKey:        publicKey,
 		},
 	}
 	if crr.Spec.ClusterName == "" {
@@ -320,6 +319,7 @@ func (a *Agent) requestCredentials(ctx context.Context) (*Credentials, error) {
 	// Backoff's Steps drop to zero once it reaches its cap, so it cannot count.
 	poll := wait.Backoff{Duration: 20 * time.Millisecond, Factor: 1.25, Steps: math.MaxInt32, Cap: 200 * time.Millisecond}
 	deadline := time.Now().Add(time.Minute)
+	var pendingOnce sync.Once
 	for {
 		got, err := crrs.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -327,21 +327,20 @@ func (a *Agent) requestCredentials(ctx context.Context) (*Credentials, error) {
 		}
 		if r := got.Status.Result; r != nil {
 			switch *r {
+			case clusterv1beta1.RequestPending:
+				if got.Status.ErrorMessage != "" {
+					pendingOnce.Do(func() {
+						klog.FromContext(ctx).Info("Registration pending", "request", name, "hub", got.Status.ErrorMessage)
+					})
+				}
 			case clusterv1beta1.RequestDenied:
 				return nil, fmt.Errorf("the hub denied ClusterRegistrationRequest %s: %s", name, got.Status.ErrorMessage)
 			case clusterv1beta1.RequestApproved:
 				if existed {
 					warnIfChanged(ctx, got.Spec, crr.Spec, a.opts)
 				}
-				if len(got.Status.Token) > 0 {
-					return &Credentials{
-						ParentURL:          a.parentURL,
-						Token:              got.Status.Token,
-						CACertificate:      got.Status.CACertificate,
-						ClusterID:          a.clusterID,
-						DedicatedNamespace: got.Status.DedicatedNamespace,
-						ManagedClusterName: got.Status.ManagedClusterName,
-					}, nil
+				if len(got.Status.SealedToken) > 0 {
+					return a.openAnswer(got)
 				}
 			}
 		}
@@ -397,62 +396,14 @@ func (a *Agent) useCredentials(ctx context.Context, creds *Credentials) error {
 	if _, err := cs.ClustersV1beta1().ManagedClusters(creds.DedicatedNamespace).Get(ctx, creds.ManagedClusterName, metav1.GetOptions{}); err != nil {
 		return fmt.Errorf("reading ManagedCluster %s/%s with the stored token: %w", creds.DedicatedNamespace, creds.ManagedClusterName, err)
 	}
-	a.creds, a.parent = creds, cs
+	a.creds = creds
+	a.token.set(string(creds.Token), creds.TokenExpiration)
+	// From here on every parent client reads the token per request, so the
+	// renewed one replaces it everywhere at once.
+	if a.parent, err = versioned.NewForConfig(a.credentialsConfig()); err != nil {
+		return err
+	}
 	return nil
-}
-
-// loadCredentials returns the stored credentials when they are for this
-// parent and this cluster; nil otherwise (a different parent means a new registration).
-func (a *Agent) loadCredentials(ctx context.Context) (*Credentials, error) {
-	secret, err := a.child.CoreV1().Secrets(a.opts.AgentNamespace).Get(ctx, CredentialsSecret, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	d := secret.Data
-	creds := &Credentials{
-		ParentURL:          string(d[keyParentURL]),
-		Token:              d[keyToken],
-		CACertificate:      d[keyCACert],
-		ClusterID:          types.UID(d[keyClusterID]),
-		DedicatedNamespace: string(d[keyDedicatedNamespace]),
-		ManagedClusterName: string(d[keyManagedCluster]),
-	}
-	if creds.ParentURL != a.parentURL || creds.ClusterID != a.clusterID {
-		return nil, nil
-	}
-	if len(creds.Token) == 0 || creds.DedicatedNamespace == "" || creds.ManagedClusterName == "" {
-		return nil, errors.New("stored credentials are incomplete")
-	}
-	return creds, nil
-}
-
-func (a *Agent) storeCredentials(ctx context.Context, creds *Credentials) error {
-	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: CredentialsSecret, Namespace: a.opts.AgentNamespace},
-		Type:       corev1.SecretTypeOpaque,
-		Data: map[string][]byte{
-			keyParentURL:          []byte(creds.ParentURL),
-			keyToken:              creds.Token,
-			keyCACert:             creds.CACertificate,
-			keyClusterID:          []byte(creds.ClusterID),
-			keyDedicatedNamespace: []byte(creds.DedicatedNamespace),
-			keyManagedCluster:     []byte(creds.ManagedClusterName),
-		},
-	}
-	secrets := a.child.CoreV1().Secrets(a.opts.AgentNamespace)
-	if _, err := a.child.CoreV1().Namespaces().Get(ctx, a.opts.AgentNamespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		if _, err := a.child.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: a.opts.AgentNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-	}
-	_, err := secrets.Create(ctx, secret, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		_, err = secrets.Update(ctx, secret, metav1.UpdateOptions{})
-	}
-	return err
 }
 
 // appPusher is the AppPusher gate: whether the hub may push applications here.

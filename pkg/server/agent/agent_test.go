@@ -33,7 +33,7 @@ func TestValidate(t *testing.T) {
 		{name: "cluster name", modify: func(o *Options) { o.ClusterName = "Edge_1" },
 			wantErr: `--cluster-name "Edge_1": a lowercase RFC 1123 label`},
 		{name: "token shape, not echoed", modify: func(o *Options) { o.BootstrapToken = "secret-value" },
-			wantErr: `--bootstrap-token: a bootstrap token looks like 07401b.f395accd246ae52d`},
+			wantErr: `--bootstrap-token: a bootstrap token looks like abcdef.0123456789abcdef`},
 		{name: "registration secret", modify: func(o *Options) { o.RegistrationSecret = "just-a-name" },
 			wantErr: `--registration-secret "just-a-name": must be namespace/name`},
 	}

@@ -72,7 +72,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 
 	reg := fss.FlagSet("registration")
 	reg.StringVar(&o.ParentURL, "parent-url", o.ParentURL, "The parent apiserver, https only (e.g. https://192.168.10.10:6443). Overrides parentURL in --registration-secret.")
-	reg.StringVar(&o.BootstrapToken, "bootstrap-token", o.BootstrapToken, "Bootstrap token to register with (e.g. 07401b.f395accd246ae52d). Overrides regToken in --registration-secret.")
+	reg.StringVar(&o.BootstrapToken, "bootstrap-token", o.BootstrapToken, "Bootstrap token to register with, as made by 'kubectl clusternet create token' in the parent (abcdef.0123456789abcdef). Overrides regToken in --registration-secret.")
 	reg.StringVar(&o.ParentCAFile, "parent-ca-file", o.ParentCAFile, "CA bundle to verify the parent with; empty uses parentCA from --registration-secret, else the system roots.")
 	reg.StringVar(&o.RegistrationSecret, "registration-secret", o.RegistrationSecret, "namespace/name of the child Secret holding parentURL, regToken and optionally parentCA.")
 	reg.StringVar(&o.ClusterName, "cluster-name", o.ClusterName, "ManagedCluster name to ask for; empty lets the hub generate one from --cluster-name-prefix.")
@@ -150,7 +150,7 @@ func validateParentURL(raw string) error {
 func validateToken(token string) error {
 	id, secret, ok := strings.Cut(token, ".")
 	if !ok || len(id) != 6 || len(secret) != 16 || !lowerAlnum(id) || !lowerAlnum(secret) {
-		return errors.New("a bootstrap token looks like 07401b.f395accd246ae52d: 6 and 16 characters of [a-z0-9] joined by a dot")
+		return errors.New("a bootstrap token looks like abcdef.0123456789abcdef: 6 and 16 characters of [a-z0-9] joined by a dot")
 	}
 	return nil
 }

@@ -83,7 +83,7 @@ var agentEventScheme = func() *runtime.Scheme {
 // HubPushes turns false and stop when it turns true, so hub and agent never
 // both apply, nor neither.
 func (a *Agent) runPullers(ctx context.Context) error {
-	parentCfg := a.parentConfig(string(a.creds.Token), a.creds.CACertificate)
+	parentCfg := a.credentialsConfig()
 	parentKube, err := kubernetes.NewForConfig(parentCfg)
 	if err != nil {
 		return err

@@ -55,12 +55,12 @@ func (a *Agent) socketURL() string {
 // this cluster's RBAC for its socket) and serves the hub's streams until the
 // tunnel closes.
 func (a *Agent) serveTunnel(ctx context.Context, handler http.Handler) error {
-	tlsConfig, err := rest.TLSConfigFor(a.parentConfig(string(a.creds.Token), a.creds.CACertificate))
+	tlsConfig, err := rest.TLSConfigFor(a.credentialsConfig())
 	if err != nil {
 		return err
 	}
 	dialer := websocket.Dialer{TLSClientConfig: tlsConfig, HandshakeTimeout: 10 * time.Second, WriteBufferPool: tunnel.WriteBufferPool}
-	ws, resp, err := dialer.DialContext(ctx, a.socketURL(), http.Header{"Authorization": {"Bearer " + string(a.creds.Token)}})
+	ws, resp, err := dialer.DialContext(ctx, a.socketURL(), http.Header{"Authorization": {"Bearer " + a.token.get()}})
 	if err != nil {
 		if resp != nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))

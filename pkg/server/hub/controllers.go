@@ -51,6 +51,8 @@ type Context struct {
 	Transports   *sockets.Transports
 	Workers      int
 	FeatureGates featuregate.FeatureGate
+	// Registration shapes how the approver answers registrations.
+	Registration approver.Options
 
 	broadcaster record.EventBroadcaster
 }
@@ -66,7 +68,7 @@ var eventScheme = func() *runtime.Scheme {
 	return s
 }()
 
-func newControllerContext(cfg *rest.Config, transports *sockets.Transports, workers int, gates featuregate.FeatureGate) (*Context, error) {
+func newControllerContext(cfg *rest.Config, transports *sockets.Transports, workers int, gates featuregate.FeatureGate, registration approver.Options) (*Context, error) {
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -96,6 +98,7 @@ func newControllerContext(cfg *rest.Config, transports *sockets.Transports, work
 		Transports:    transports,
 		Workers:       workers,
 		FeatureGates:  gates,
+		Registration:  registration,
 		broadcaster:   broadcaster,
 	}, nil
 }
@@ -112,7 +115,7 @@ type controllerStarter struct {
 // leaderControllers run only in the replica holding the lease.
 var leaderControllers = []controllerStarter{
 	{name: "approver", start: func(ctx context.Context, c *Context) error {
-		ctl, err := approver.New(c.Kube, c.Clusternet, c.Informers.Clusters().V1beta1().ClusterRegistrationRequests())
+		ctl, err := approver.New(c.Kube, c.Clusternet, c.Informers.Clusters().V1beta1().ClusterRegistrationRequests(), c.Registration)
 		if err != nil {
 			return err
 		}

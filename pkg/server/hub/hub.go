@@ -27,6 +27,7 @@ import (
 
 	"github.com/clusternet/clusternet/pkg/features"
 	"github.com/clusternet/clusternet/pkg/server/command"
+	"github.com/clusternet/clusternet/pkg/server/hub/approver"
 	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
 	"github.com/clusternet/clusternet/pkg/tunnel"
 	"github.com/clusternet/clusternet/pkg/version"
@@ -54,6 +55,8 @@ type Options struct {
 	// ShadowAuthorizeRealKind makes shadow API requests also need the
 	// caller's permission on the real kind (docs/shadow.md).
 	ShadowAuthorizeRealKind bool
+	// Registration: --registration-approval and --agent-token-ttl.
+	Registration approver.Options
 
 	FeatureGates featuregate.MutableFeatureGate
 	Logs         *logs.Options
@@ -72,6 +75,7 @@ func NewOptions() *Options {
 		RetryPeriod:             2 * time.Second,
 		Recommended:             newRecommendedOptions(),
 		ShadowAuthorizeRealKind: true,
+		Registration:            approver.DefaultOptions(),
 		FeatureGates:            features.NewHubGates(),
 		Logs:                    logs.NewOptions(),
 	}
@@ -85,6 +89,13 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Workers per controller.")
 	fs.Float32Var(&o.QPS, "kube-api-qps", o.QPS, "Requests per second to the parent apiserver.")
 	fs.IntVar(&o.Burst, "kube-api-burst", o.Burst, "Request burst to the parent apiserver.")
+	reg := fss.FlagSet("registration")
+	reg.StringVar((*string)(&o.Registration.Approval), "registration-approval", string(o.Registration.Approval),
+		"Who approves ClusterRegistrationRequests: auto (every valid request, as upstream Clusternet does) or manual (an admin, with 'kubectl clusternet approve').")
+	reg.DurationVar(&o.Registration.TokenTTL, "agent-token-ttl", o.Registration.TokenTTL,
+		"Lifetime of the token each agent gets; the hub renews it at half life. An agent offline for longer needs a new bootstrap token to register again.")
+	reg.IntVar(&o.Registration.RegistrationsPerMinute, "registrations-per-minute", o.Registration.RegistrationsPerMinute,
+		"How many new clusters the hub admits per minute (bursts of a tenth of it); more wait their turn. Anyone holding the bootstrap token may ask.")
 	le := fss.FlagSet("leader election")
 	le.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Run controllers only in the replica that holds the lease.")
 	le.StringVar(&o.LeaderElectNamespace, "leader-elect-resource-namespace", o.LeaderElectNamespace, "Namespace of the leader election Lease.")
@@ -110,6 +121,15 @@ func (o *Options) Validate() error {
 	}
 	if o.Workers < 1 {
 		errs = append(errs, fmt.Errorf("--workers %d: must be at least 1", o.Workers))
+	}
+	if a := o.Registration.Approval; a != approver.AutoApproval && a != approver.ManualApproval {
+		errs = append(errs, fmt.Errorf("--registration-approval %q: must be %q or %q", a, approver.AutoApproval, approver.ManualApproval))
+	}
+	if n := o.Registration.RegistrationsPerMinute; n < 1 {
+		errs = append(errs, fmt.Errorf("--registrations-per-minute %d: must be at least 1", n))
+	}
+	if ttl := o.Registration.TokenTTL; ttl < 10*time.Minute {
+		errs = append(errs, fmt.Errorf("--agent-token-ttl %s: must be at least 10m (the parent refuses shorter tokens)", ttl))
 	}
 	errs = append(errs, o.Recommended.SecureServing.Validate()...)
 	errs = append(errs, o.Recommended.Authentication.Validate()...)
@@ -152,7 +172,9 @@ func (o *Options) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	transports := sockets.NewTransports(tunnel.NewRegistry())
-	newContext := func() (*Context, error) { return newControllerContext(cfg, transports, o.Workers, o.FeatureGates) }
+	newContext := func() (*Context, error) {
+		return newControllerContext(cfg, transports, o.Workers, o.FeatureGates, o.Registration)
+	}
 	replica, err := newContext()
 	if err != nil {
 		return err

@@ -91,6 +91,15 @@ type ClusterRegistrationRequestSpec struct {
 	// ClusterLabels are copied onto the ManagedCluster, for subscribers to select on.
 	// +optional
 	ClusterLabels map[string]string `json:"clusterLabels,omitempty"`
+
+	// PublicKey is a PEM X25519 public key (PKIX) the agent generated and keeps
+	// in its own cluster. The hub seals the credentials it hands out to this
+	// key (status.sealedToken), so that no other holder of the bootstrap
+	// token, which may read this request, can use them. Not in upstream
+	// Clusternet: a request without it is denied.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	PublicKey []byte `json:"publicKey,omitempty"`
 }
 
 // ClusterRegistrationRequestStatus is the hub's answer.
@@ -103,9 +112,23 @@ type ClusterRegistrationRequestStatus struct {
 	// +optional
 	ErrorMessage string `json:"errorMessage,omitempty"`
 
-	// Token is a ServiceAccount token scoped to this cluster's objects in the parent.
+	// Token is upstream Clusternet's plain ServiceAccount token. This hub
+	// never fills it: anyone holding the bootstrap token may read this
+	// request, so the token is in SealedToken instead.
 	// +optional
 	Token []byte `json:"token,omitempty"`
+
+	// SealedToken is a bound, expiring ServiceAccount token scoped to this
+	// cluster's objects in the parent, sealed to spec.publicKey (package
+	// pkg/seal, with the request's name as context). The hub renews it
+	// before it expires; the agent reads the renewed one with its current
+	// token.
+	// +optional
+	SealedToken []byte `json:"sealedToken,omitempty"`
+
+	// TokenExpirationTimestamp is when the token in SealedToken expires.
+	// +optional
+	TokenExpirationTimestamp *metav1.Time `json:"tokenExpirationTimestamp,omitempty"`
 
 	// CACertificate is the parent apiserver's CA bundle, to verify it with.
 	// +optional

@@ -1095,6 +1095,9 @@ var schemaYAML = typed.YAMLObject(`types:
             type:
               scalar: string
             default: EdgeClusterSelfProvisioned
+          - name: publicKey
+            type:
+              scalar: string
           - name: syncMode
             type:
               scalar: string
@@ -1118,7 +1121,13 @@ var schemaYAML = typed.YAMLObject(`types:
           - name: result
             type:
               scalar: string
+          - name: sealedToken
+            type:
+              scalar: string
           - name: token
+            type:
+              scalar: string
+          - name: tokenExpirationTimestamp
             type:
               scalar: string
 - name: com.github.clusternet.clusternet.pkg.apis.clusters.v1beta1.ManagedCluster

@@ -1,21 +1,24 @@
 // Package approver answers ClusterRegistrationRequests: it gives each child
-// cluster a dedicated namespace, a ManagedCluster, a ServiceAccount token and
-// RBAC scoped to that cluster, then writes the credentials into the request's
-// status for the agent to pick up.
+// cluster a dedicated namespace, a ManagedCluster, a ServiceAccount with only
+// the rights its agent uses, and a bound, expiring token for it, sealed to the
+// key the agent put in its request so that no other reader of the request can
+// use it. It renews that token before it expires.
 package approver
 
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
+	"golang.org/x/time/rate"
+	"k8s.io/utils/clock"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/controller"
@@ -30,33 +33,69 @@ const (
 	ManagedClusterRole = "clusternet-managedcluster-role"
 	// AgentServiceAccount is the identity of a child's agent in its dedicated namespace.
 	AgentServiceAccount = "clusternet-agent"
-	agentTokenSecret    = "clusternet-agent-token"
-	createdByHub        = "clusternet-hub"
-	registeredByAgent   = "clusternet-agent"
-	// tokenWait bounds how long a request waits for the token controller to
-	// fill the ServiceAccount token Secret before it is retried.
-	tokenWait = 100 * time.Millisecond
+	// legacyTokenSecret is the long-lived token Secret earlier versions made;
+	// it never expires, so the approver deletes it where it finds it.
+	legacyTokenSecret = "clusternet-agent-token"
+	createdByHub      = "clusternet-hub"
+	registeredByAgent = "clusternet-agent"
 )
+
+// Approval says who approves registrations.
+type Approval string
+
+// The approval modes of --registration-approval.
+const (
+	// AutoApproval approves every valid request (the seed's flow).
+	AutoApproval Approval = "auto"
+	// ManualApproval waits for an admin to set status.result=Approved
+	// (kubectl clusternet approve).
+	ManualApproval Approval = "manual"
+)
+
+// Options are the hub flags that shape registration.
+type Options struct {
+	Approval Approval
+	// TokenTTL is how long an agent's token lives; it is renewed when half
+	// of it is left.
+	TokenTTL time.Duration
+	// RegistrationsPerMinute bounds how many new clusters are admitted
+	// (namespace, ServiceAccount, RBAC, token each); more wait their turn.
+	// Whoever holds the shared bootstrap token can ask for any number.
+	RegistrationsPerMinute int
+}
+
+// DefaultOptions are the hub's defaults: auto-approval and 7-day tokens,
+// long enough for an edge cluster to ride out a week offline.
+func DefaultOptions() Options {
+	return Options{Approval: AutoApproval, TokenTTL: 7 * 24 * time.Hour, RegistrationsPerMinute: 600}
+}
 
 // Controller approves registration requests.
 type Controller struct {
 	*controller.Loop
+	opts       Options
 	kube       kubernetes.Interface
 	clusternet versioned.Interface
 	crrLister  clusterlisters.ClusterRegistrationRequestLister
+	clock      clock.PassiveClock
+	// admissions paces new registrations; renewals of admitted ones are
+	// not counted.
+	admissions *rate.Limiter
 }
 
 // New returns an approver fed by the given ClusterRegistrationRequest informer.
-func New(kube kubernetes.Interface, clusternet versioned.Interface, crrs clusterinformers.ClusterRegistrationRequestInformer) (*Controller, error) {
-	c := &Controller{kube: kube, clusternet: clusternet, crrLister: crrs.Lister()}
+func New(kube kubernetes.Interface, clusternet versioned.Interface, crrs clusterinformers.ClusterRegistrationRequestInformer, opts Options) (*Controller, error) {
+	c := &Controller{opts: opts, kube: kube, clusternet: clusternet, crrLister: crrs.Lister(), clock: clock.RealClock{},
+		admissions: rate.NewLimiter(rate.Limit(float64(opts.RegistrationsPerMinute)/60), max(1, opts.RegistrationsPerMinute/10))}
 	c.Loop = controller.New("cluster-registration", c.sync)
 	// Deletes are queued too: sync finds nothing in the cache and does nothing.
 	return c, c.Watch(crrs.Informer(), nil)
 }
 
-// sync brings one request to its answer. Every step finds what an earlier,
-// interrupted run made (by the cluster-id label) before creating anything, so
-// a hub restart at any point leaves no duplicates.
+// sync brings one request to its answer, and keeps an approved one's RBAC
+// and token current. Every step finds what an earlier, interrupted run made
+// (by the cluster-id label) before creating anything, so a hub restart at
+// any point leaves no duplicates.
 func (c *Controller) sync(ctx context.Context, name string) (time.Duration, error) {
 	crr, err := c.crrLister.Get(name)
 	if apierrors.IsNotFound(err) {
@@ -65,20 +104,31 @@ func (c *Controller) sync(ctx context.Context, name string) (time.Duration, erro
 	if err != nil {
 		return 0, err
 	}
-	if r := crr.Status.Result; r != nil && *r == clusterv1beta1.RequestDenied {
-		return 0, nil
+	result := clusterv1beta1.RequestPending
+	if crr.Status.Result != nil {
+		result = *crr.Status.Result
 	}
-	if r := crr.Status.Result; r != nil && *r == clusterv1beta1.RequestApproved && len(crr.Status.Token) > 0 {
+	if result == clusterv1beta1.RequestDenied {
 		return 0, nil
 	}
 	logger := klog.FromContext(ctx).WithValues("request", name, "clusterID", crr.Spec.ClusterID)
 
-	if want := clusterv1beta1.NamePrefix + string(crr.Spec.ClusterID); crr.Name != want {
-		reason := fmt.Sprintf("metadata.name %q does not match spec.clusterId %q: a request must be named %q", crr.Name, crr.Spec.ClusterID, want)
+	if reason, err := c.refusal(ctx, crr); err != nil {
+		return 0, err
+	} else if reason != "" {
 		logger.Info("Denying registration", "reason", reason)
 		return 0, c.writeStatus(ctx, crr, clusterv1beta1.ClusterRegistrationRequestStatus{
 			Result: ptr(clusterv1beta1.RequestDenied), ErrorMessage: reason,
 		})
+	}
+	if c.opts.Approval == ManualApproval && result != clusterv1beta1.RequestApproved {
+		return 0, c.awaitAdmin(ctx, crr)
+	}
+	if len(crr.Status.SealedToken) == 0 {
+		if wait := c.admissionWait(); wait > 0 {
+			logger.V(2).Info("Registration waits for the rate limit", "retryIn", wait)
+			return wait, nil
+		}
 	}
 
 	ns, err := c.ensureNamespace(ctx, crr)
@@ -89,31 +139,53 @@ func (c *Controller) sync(ctx context.Context, name string) (time.Duration, erro
 	if err != nil {
 		return 0, fmt.Errorf("ManagedCluster: %w", err)
 	}
-	newServiceAccount, err := c.ensureRBAC(ctx, crr, ns)
-	if err != nil {
+	if err := c.ensureRBAC(ctx, crr, ns, mcls); err != nil {
 		return 0, fmt.Errorf("RBAC: %w", err)
 	}
-	if newServiceAccount {
-		// kube-controller-manager fills a token Secret only once its cache
-		// holds the ServiceAccount, and backs off, up to seconds, when the
-		// Secret comes first: give its cache a moment.
-		return tokenWait, nil
+	if renewIn := c.tokenFreshFor(crr); renewIn > 0 && crr.Status.DedicatedNamespace == ns && crr.Status.ManagedClusterName == mcls {
+		return renewIn, nil
 	}
-	token, ca, err := c.ensureToken(ctx, ns)
+	status, err := c.issueToken(ctx, crr, ns)
 	if err != nil {
-		return 0, fmt.Errorf("ServiceAccount token: %w", err)
+		return 0, fmt.Errorf("agent token: %w", err)
 	}
-	if token == nil {
-		// The token controller has not filled the Secret yet.
-		return tokenWait, nil
+	status.Result = ptr(clusterv1beta1.RequestApproved)
+	status.DedicatedNamespace, status.ManagedClusterName = ns, mcls
+	if result != clusterv1beta1.RequestApproved {
+		logger.Info("Approved registration", "namespace", ns, "managedCluster", mcls)
+	} else {
+		logger.V(2).Info("Renewed the agent's token", "namespace", ns, "expires", status.TokenExpirationTimestamp)
 	}
-	logger.Info("Approved registration", "namespace", ns, "managedCluster", mcls)
-	return 0, c.writeStatus(ctx, crr, clusterv1beta1.ClusterRegistrationRequestStatus{
-		Result:             ptr(clusterv1beta1.RequestApproved),
-		Token:              token,
-		CACertificate:      ca,
-		DedicatedNamespace: ns,
-		ManagedClusterName: mcls,
+	if err := c.writeStatus(ctx, crr, *status); err != nil {
+		return 0, err
+	}
+	return c.opts.TokenTTL / 2, nil
+}
+
+// admissionWait is how long a new registration must wait for its turn under
+// --registrations-per-minute; zero lets it through now.
+func (c *Controller) admissionWait() time.Duration {
+	r := c.admissions.ReserveN(c.clock.Now(), 1)
+	if !r.OK() {
+		return time.Minute
+	}
+	wait := r.DelayFrom(c.clock.Now())
+	if wait > 0 {
+		r.CancelAt(c.clock.Now()) // it comes back and asks again
+	}
+	return wait
+}
+
+// awaitAdmin marks a request Pending, saying how to answer it, once.
+func (c *Controller) awaitAdmin(ctx context.Context, crr *clusterv1beta1.ClusterRegistrationRequest) error {
+	msg := fmt.Sprintf("waiting for an admin: the hub runs with --registration-approval=manual; "+
+		"approve with 'kubectl clusternet approve %[1]s' or deny with 'kubectl clusternet deny %[1]s'", crr.Name)
+	if crr.Status.Result != nil && crr.Status.ErrorMessage == msg {
+		return nil
+	}
+	klog.FromContext(ctx).Info("Registration waits for an admin's approval", "request", crr.Name)
+	return c.writeStatus(ctx, crr, clusterv1beta1.ClusterRegistrationRequestStatus{
+		Result: ptr(clusterv1beta1.RequestPending), ErrorMessage: msg,
 	})
 }
 
@@ -128,9 +200,18 @@ func clusterSelector(id string) string {
 	return labels.Set{clusterv1beta1.LabelClusterID: id}.String()
 }
 
+// podSecurityLabels keep workloads out of dedicated namespaces: nothing of
+// Clusternet runs pods there, so only the strictest profile is allowed.
+var podSecurityLabels = map[string]string{
+	"pod-security.kubernetes.io/enforce": "restricted",
+	"pod-security.kubernetes.io/audit":   "restricted",
+	"pod-security.kubernetes.io/warn":    "restricted",
+}
+
 // ensureNamespace finds the cluster's dedicated namespace by label, or makes
-// one. It asks the API server, not a cache, so a namespace made a moment ago
-// by an interrupted run is found and not made twice.
+// one, and keeps its Pod Security labels. It asks the API server, not a
+// cache, so a namespace made a moment ago by an interrupted run is found and
+// not made twice.
 func (c *Controller) ensureNamespace(ctx context.Context, crr *clusterv1beta1.ClusterRegistrationRequest) (string, error) {
 	id := string(crr.Spec.ClusterID)
 	list, err := c.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: clusterSelector(id)})
@@ -138,7 +219,17 @@ func (c *Controller) ensureNamespace(ctx context.Context, crr *clusterv1beta1.Cl
 		return "", err
 	}
 	if len(list.Items) > 0 {
-		return list.Items[0].Name, nil
+		ns := &list.Items[0]
+		if missing := missingLabels(ns.Labels, podSecurityLabels); len(missing) > 0 {
+			ns = ns.DeepCopy()
+			for k, v := range missing {
+				ns.Labels[k] = v
+			}
+			if _, err := c.kube.CoreV1().Namespaces().Update(ctx, ns, metav1.UpdateOptions{}); err != nil {
+				return "", err
+			}
+		}
+		return ns.Name, nil
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Labels: map[string]string{
@@ -146,6 +237,9 @@ func (c *Controller) ensureNamespace(ctx context.Context, crr *clusterv1beta1.Cl
 			clusterv1beta1.LabelCreatedBy: createdByHub,
 		},
 	}}
+	for k, v := range podSecurityLabels {
+		ns.Labels[k] = v
+	}
 	if crr.Spec.ClusterNamespace != "" {
 		ns.Name = crr.Spec.ClusterNamespace
 	} else {
@@ -158,6 +252,20 @@ func (c *Controller) ensureNamespace(ctx context.Context, crr *clusterv1beta1.Cl
 	return created.Name, nil
 }
 
+func missingLabels(have, want map[string]string) map[string]string {
+	missing := map[string]string{}
+	for k, v := range want {
+		if have[k] != v {
+			missing[k] = v
+		}
+	}
+	return missing
+}
+
+// ensureManagedCluster finds or makes the cluster's ManagedCluster. Labels
+// the registration asks for are copied only when it is made: afterwards the
+// labels are the parent's admins' to set, and a registration never
+// overrides them.
 func (c *Controller) ensureManagedCluster(ctx context.Context, crr *clusterv1beta1.ClusterRegistrationRequest, ns string) (string, error) {
 	id := string(crr.Spec.ClusterID)
 	mclsClient := c.clusternet.ClustersV1beta1().ManagedClusters(ns)
@@ -201,96 +309,14 @@ func (c *Controller) ensureManagedCluster(ctx context.Context, crr *clusterv1bet
 	return created.Name, nil
 }
 
-// ensureRBAC grants the agent's ServiceAccount what the seed README shows:
-// its own request and tunnel socket parent-wide, everything in its namespace.
-// Reading the request is scoped by name, so one cluster cannot read another's
-// credentials from its request.
-func (c *Controller) ensureRBAC(ctx context.Context, crr *clusterv1beta1.ClusterRegistrationRequest, ns string) (newServiceAccount bool, err error) {
-	id := string(crr.Spec.ClusterID)
-	name := clusterv1beta1.NamePrefix + id
-	meta := func(namespace, n string) metav1.ObjectMeta {
-		return metav1.ObjectMeta{
-			Name: n, Namespace: namespace,
-			Annotations: map[string]string{clusterv1beta1.AnnotationAutoUpdate: "true"},
-			Labels: map[string]string{
-				clusterv1beta1.LabelBootstrapping: "rbac-defaults",
-				clusterv1beta1.LabelClusterID:     id,
-				clusterv1beta1.LabelCreatedBy:     createdByHub,
-			},
-		}
-	}
-	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: AgentServiceAccount, Namespace: ns}}
-
-	sa := &corev1.ServiceAccount{ObjectMeta: meta(ns, AgentServiceAccount)}
-	_, err = c.kube.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{})
-	newServiceAccount = err == nil
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return false, err
-	}
-	cr := &rbacv1.ClusterRole{
-		ObjectMeta: meta("", name),
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{clusterv1beta1.GroupName}, Resources: []string{"clusterregistrationrequests"}, Verbs: []string{"create"}},
-			{APIGroups: []string{clusterv1beta1.GroupName}, Resources: []string{"clusterregistrationrequests"}, Verbs: []string{"get"}, ResourceNames: []string{name}},
-			{APIGroups: []string{"proxies.clusternet.io"}, Resources: []string{"sockets"}, Verbs: []string{"*"}, ResourceNames: []string{id}},
-		},
-	}
-	if err := createOrKeep(c.kube.RbacV1().ClusterRoles().Create(ctx, cr, metav1.CreateOptions{})); err != nil {
-		return false, err
-	}
-	crb := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: meta("", name),
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
-		Subjects:   subject,
-	}
-	if err := createOrKeep(c.kube.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{})); err != nil {
-		return false, err
-	}
-	role := &rbacv1.Role{
-		ObjectMeta: meta(ns, ManagedClusterRole),
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}}},
-	}
-	delete(role.Labels, clusterv1beta1.LabelClusterID)
-	if err := createOrKeep(c.kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{})); err != nil {
-		return false, err
-	}
-	rb := &rbacv1.RoleBinding{
-		ObjectMeta: meta(ns, ManagedClusterRole),
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: ManagedClusterRole},
-		Subjects:   subject,
-	}
-	return newServiceAccount, createOrKeep(c.kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}))
-}
-
-// ensureToken returns the agent's long-lived ServiceAccount token and the
-// parent's CA bundle, both filled in by the token controller; nil until then.
-func (c *Controller) ensureToken(ctx context.Context, ns string) (token, ca []byte, err error) {
-	secrets := c.kube.CoreV1().Secrets(ns)
-	secret, err := secrets.Get(ctx, agentTokenSecret, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		secret, err = secrets.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:        agentTokenSecret,
-				Annotations: map[string]string{corev1.ServiceAccountNameKey: AgentServiceAccount},
-				Labels:      map[string]string{clusterv1beta1.LabelCreatedBy: createdByHub},
-			},
-			Type: corev1.SecretTypeServiceAccountToken,
-		}, metav1.CreateOptions{})
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(secret.Data[corev1.ServiceAccountTokenKey]) == 0 {
-		return nil, nil, nil
-	}
-	return secret.Data[corev1.ServiceAccountTokenKey], secret.Data[corev1.ServiceAccountRootCAKey], nil
-}
-
-func createOrKeep[T any](_ T, err error) error {
-	if apierrors.IsAlreadyExists(err) {
-		return nil
-	}
-	return err
-}
-
 func ptr[T any](v T) *T { return &v }
+
+// isReservedNamespace: namespaces a cluster may never be given, even when
+// they do not exist yet, because Kubernetes or Clusternet give them meaning.
+func isReservedNamespace(ns string) bool {
+	switch ns {
+	case "default", "clusternet-reserved", "clusternet-system":
+		return true
+	}
+	return strings.HasPrefix(ns, "kube-")
+}

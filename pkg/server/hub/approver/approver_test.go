@@ -2,10 +2,13 @@ package approver
 
 import (
 	"context"
+	"crypto/ecdh"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,37 +16,69 @@ import (
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	clusternetfake "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/fake"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
+	"github.com/clusternet/clusternet/pkg/seal"
 )
 
-const id = "dc91021d-2361-4f6d-a404-7c33b9e01118"
+const (
+	id       = "dc91021d-2361-4f6d-a404-7c33b9e01118"
+	otherID  = "0b4f8e3c-5a7d-4c1e-9f2a-6d8e1c3b5a79"
+	crrName  = "clusternet-" + id
+	tokenTTL = 24 * time.Hour
+)
 
-func newCRR(name string) *clusterv1beta1.ClusterRegistrationRequest {
-	return &clusterv1beta1.ClusterRegistrationRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
+var agentKey = func() *ecdh.PrivateKey {
+	k, err := seal.GenerateKey()
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// crrBuilder makes requests as an agent would: named after its cluster id,
+// with its public key.
+func newCRR(mutate ...func(*clusterv1beta1.ClusterRegistrationRequest)) *clusterv1beta1.ClusterRegistrationRequest {
+	pub, err := seal.MarshalPublicKey(agentKey.PublicKey())
+	if err != nil {
+		panic(err)
+	}
+	crr := &clusterv1beta1.ClusterRegistrationRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: crrName},
 		Spec: clusterv1beta1.ClusterRegistrationRequestSpec{
 			ClusterID: id, ClusterName: "edge-1", ClusterType: clusterv1beta1.EdgeCluster,
 			SyncMode: clusterv1beta1.PullSyncMode, ClusterLabels: map[string]string{"env": "edge"},
+			PublicKey: pub,
 		},
 	}
+	for _, m := range mutate {
+		m(crr)
+	}
+	return crr
 }
 
 type fixture struct {
 	kube       *kubefake.Clientset
 	clusternet *clusternetfake.Clientset
 	c          *Controller
+	clock      *clocktesting.FakeClock
 	// crrs is the informer's cache of requests.
-	crrs cache.Indexer
+	crrs   cache.Indexer
+	tokens int
 }
 
 // newFixture wires an approver to fake clientsets. The fakes do not honour
-// generateName, so a reactor plays the API server's part.
-func newFixture(t *testing.T, crr *clusterv1beta1.ClusterRegistrationRequest) *fixture {
+// generateName nor issue tokens, so reactors play the API server's part.
+func newFixture(t *testing.T, opts Options, crr *clusterv1beta1.ClusterRegistrationRequest, existing ...runtime.Object) *fixture {
 	t.Helper()
-	f := &fixture{kube: kubefake.NewClientset(), clusternet: clusternetfake.NewClientset(crr)}
+	f := &fixture{
+		kube:       kubefake.NewClientset(append(existing, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: rootCAConfigMap, Namespace: "kube-system"}, Data: map[string]string{"ca.crt": "ca"}})...),
+		clusternet: clusternetfake.NewClientset(crr),
+		clock:      clocktesting.NewFakeClock(time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)),
+	}
 	n := 0
 	generateName := func(action clienttesting.Action) (bool, runtime.Object, error) {
 		obj := action.(clienttesting.CreateAction).GetObject().(metav1.Object)
@@ -55,12 +90,23 @@ func newFixture(t *testing.T, crr *clusterv1beta1.ClusterRegistrationRequest) *f
 	}
 	f.kube.PrependReactor("create", "*", generateName)
 	f.clusternet.PrependReactor("create", "*", generateName)
+	f.kube.PrependReactor("create", "serviceaccounts", func(action clienttesting.Action) (bool, runtime.Object, error) {
+		if action.GetSubresource() != "token" {
+			return false, nil, nil
+		}
+		req := action.(clienttesting.CreateAction).GetObject().(*authenticationv1.TokenRequest).DeepCopy()
+		f.tokens++
+		req.Status.Token = fmt.Sprintf("tok-%d", f.tokens)
+		req.Status.ExpirationTimestamp = metav1.NewTime(f.clock.Now().Add(time.Duration(*req.Spec.ExpirationSeconds) * time.Second))
+		return true, req, nil
+	})
 	informers := externalversions.NewSharedInformerFactory(f.clusternet, 0)
 	crrs := informers.Clusters().V1beta1().ClusterRegistrationRequests()
-	c, err := New(f.kube, f.clusternet, crrs)
+	c, err := New(f.kube, f.clusternet, crrs, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.clock = f.clock
 	f.crrs = crrs.Informer().GetIndexer()
 	if err := f.crrs.Add(crr); err != nil {
 		t.Fatal(err)
@@ -69,58 +115,59 @@ func newFixture(t *testing.T, crr *clusterv1beta1.ClusterRegistrationRequest) *f
 	return f
 }
 
-// fillToken does what kube-controller-manager's token controller does.
-func (f *fixture) fillToken(t *testing.T, ns string) {
+// sync runs the approver once, with the cache holding what the API has.
+func (f *fixture) sync(t *testing.T) time.Duration {
 	t.Helper()
-	ctx := context.Background()
-	s, err := f.kube.CoreV1().Secrets(ns).Get(ctx, agentTokenSecret, metav1.GetOptions{})
+	crr := f.request(t)
+	if err := f.crrs.Update(crr); err != nil {
+		t.Fatal(err)
+	}
+	requeue, err := f.c.sync(context.Background(), crr.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Data = map[string][]byte{corev1.ServiceAccountTokenKey: []byte("tok"), corev1.ServiceAccountRootCAKey: []byte("ca")}
-	if _, err := f.kube.CoreV1().Secrets(ns).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	return requeue
 }
 
-func TestApproveCreatesScopedIdentity(t *testing.T) {
-	ctx := context.Background()
-	name := "clusternet-" + id
-	f := newFixture(t, newCRR(name))
+func (f *fixture) request(t *testing.T) *clusterv1beta1.ClusterRegistrationRequest {
+	t.Helper()
+	list, err := f.clusternet.ClustersV1beta1().ClusterRegistrationRequests().List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("want 1 request, got %v, %v", list, err)
+	}
+	return &list.Items[0]
+}
 
-	// First sync: namespace, ManagedCluster, RBAC and a new ServiceAccount,
-	// then a pause for kube-controller-manager's cache before the token Secret.
-	requeue, err := f.c.sync(ctx, name)
-	if err != nil {
-		t.Fatal(err)
+var autoOpts = Options{Approval: AutoApproval, TokenTTL: tokenTTL, RegistrationsPerMinute: 600}
+
+func TestApproveCreatesLeastPrivilegeIdentity(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, autoOpts, newCRR())
+	if requeue := f.sync(t); requeue != tokenTTL/2 {
+		t.Errorf("requeue %s after approval, want half the token's life %s", requeue, tokenTTL/2)
 	}
-	if requeue == 0 {
-		t.Fatal("approved before the ServiceAccount had a token")
+	// Again: everything is found, not duplicated, and the fresh token kept.
+	if requeue := f.sync(t); requeue != tokenTTL/2 {
+		t.Errorf("requeue %s on a fresh token, want %s", requeue, tokenTTL/2)
 	}
-	if list, _ := f.kube.CoreV1().Secrets("").List(ctx, metav1.ListOptions{}); len(list.Items) != 0 {
-		t.Fatalf("token Secret created with its brand-new ServiceAccount: %d secrets", len(list.Items))
+	if f.tokens != 1 {
+		t.Errorf("%d tokens issued for one fresh request, want 1", f.tokens)
 	}
-	// Second sync: the token Secret, not filled yet.
-	if requeue, err = f.c.sync(ctx, name); err != nil || requeue == 0 {
-		t.Fatalf("second sync: requeue %s, err %v; want a wait for the token controller", requeue, err)
-	}
+
 	nsList, _ := f.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 	if len(nsList.Items) != 1 {
 		t.Fatalf("want 1 dedicated namespace, got %d", len(nsList.Items))
 	}
-	ns := nsList.Items[0].Name
-	f.fillToken(t, ns)
-	// Run twice more: the second run must find, not duplicate, everything.
-	for range 2 {
-		if _, err := f.c.sync(ctx, name); err != nil {
-			t.Fatal(err)
-		}
+	ns := nsList.Items[0]
+	if diff := cmp.Diff(map[string]string{
+		clusterv1beta1.LabelClusterID: id, clusterv1beta1.LabelCreatedBy: "clusternet-hub",
+		"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/audit": "restricted", "pod-security.kubernetes.io/warn": "restricted",
+	}, ns.Labels); diff != "" {
+		t.Errorf("namespace labels (-want +got):\n%s", diff)
 	}
-
-	nsList, _ = f.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-	mclsList, _ := f.clusternet.ClustersV1beta1().ManagedClusters(ns).List(ctx, metav1.ListOptions{})
-	if len(nsList.Items) != 1 || len(mclsList.Items) != 1 {
-		t.Fatalf("duplicates after re-runs: %d namespaces, %d ManagedClusters", len(nsList.Items), len(mclsList.Items))
+	mclsList, _ := f.clusternet.ClustersV1beta1().ManagedClusters(ns.Name).List(ctx, metav1.ListOptions{})
+	if len(mclsList.Items) != 1 {
+		t.Fatalf("want 1 ManagedCluster, got %d", len(mclsList.Items))
 	}
 	mcls := mclsList.Items[0]
 	if diff := cmp.Diff(map[string]string{
@@ -129,76 +176,236 @@ func TestApproveCreatesScopedIdentity(t *testing.T) {
 	}, mcls.Labels); diff != "" {
 		t.Errorf("ManagedCluster labels (-want +got):\n%s", diff)
 	}
-	if mcls.Name != "edge-1" || mcls.Spec.SyncMode != clusterv1beta1.PullSyncMode || mcls.Spec.ClusterType != clusterv1beta1.EdgeCluster {
-		t.Errorf("ManagedCluster %s spec %+v", mcls.Name, mcls.Spec)
-	}
 
-	cr, err := f.kube.RbacV1().ClusterRoles().Get(ctx, name, metav1.GetOptions{})
+	cr, err := f.kube.RbacV1().ClusterRoles().Get(ctx, crrName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantRules := []rbacv1.PolicyRule{
-		{APIGroups: []string{"clusters.clusternet.io"}, Resources: []string{"clusterregistrationrequests"}, Verbs: []string{"create"}},
-		{APIGroups: []string{"clusters.clusternet.io"}, Resources: []string{"clusterregistrationrequests"}, Verbs: []string{"get"}, ResourceNames: []string{name}},
-		{APIGroups: []string{"proxies.clusternet.io"}, Resources: []string{"sockets"}, Verbs: []string{"*"}, ResourceNames: []string{id}},
-	}
-	if diff := cmp.Diff(wantRules, cr.Rules); diff != "" {
+	if diff := cmp.Diff([]rbacv1.PolicyRule{
+		{APIGroups: []string{"clusters.clusternet.io"}, Resources: []string{"clusterregistrationrequests"}, Verbs: []string{"get"}, ResourceNames: []string{crrName}},
+		{APIGroups: []string{"proxies.clusternet.io"}, Resources: []string{"sockets"}, Verbs: []string{"get"}, ResourceNames: []string{id}},
+	}, cr.Rules); diff != "" {
 		t.Errorf("ClusterRole rules (-want +got):\n%s", diff)
 	}
-	role, err := f.kube.RbacV1().Roles(ns).Get(ctx, ManagedClusterRole, metav1.GetOptions{})
+	role, err := f.kube.RbacV1().Roles(ns.Name).Get(ctx, ManagedClusterRole, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}}}, role.Rules); diff != "" {
-		t.Errorf("Role rules (-want +got):\n%s", diff)
-	}
-	for _, get := range []func() error{
-		func() error {
-			_, err := f.kube.RbacV1().ClusterRoleBindings().Get(ctx, name, metav1.GetOptions{})
-			return err
-		},
-		func() error {
-			_, err := f.kube.RbacV1().RoleBindings(ns).Get(ctx, ManagedClusterRole, metav1.GetOptions{})
-			return err
-		},
-	} {
-		if err := get(); err != nil {
-			t.Error(err)
+	for _, r := range role.Rules {
+		for _, v := range r.Verbs {
+			if v == "*" || v == "create" && r.Resources[0] != "events" || v == "impersonate" || v == "bind" || v == "escalate" {
+				t.Errorf("Role grants %q on %v", v, r.Resources)
+			}
+		}
+		for _, res := range r.Resources {
+			if res == "*" || res == "pods" || res == "roles" || res == "rolebindings" || res == "namespaces" {
+				t.Errorf("Role names resource %q", res)
+			}
 		}
 	}
-
-	got, err := f.clusternet.ClustersV1beta1().ClusterRegistrationRequests().Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
+	if diff := cmp.Diff(AgentNamespaceRules("edge-1"), role.Rules); diff != "" {
+		t.Errorf("Role rules (-want +got):\n%s", diff)
 	}
+	if _, err := f.kube.RbacV1().ClusterRoleBindings().Get(ctx, crrName, metav1.GetOptions{}); err != nil {
+		t.Error(err)
+	}
+	if _, err := f.kube.RbacV1().RoleBindings(ns.Name).Get(ctx, ManagedClusterRole, metav1.GetOptions{}); err != nil {
+		t.Error(err)
+	}
+
+	got := f.request(t)
+	token, err := seal.Open(agentKey, got.Status.SealedToken, []byte(crrName))
+	if err != nil || string(token) != "tok-1" {
+		t.Errorf("the agent's key opens %q, %v; want tok-1", token, err)
+	}
+	exp := metav1.NewTime(f.clock.Now().Add(tokenTTL))
 	approved := clusterv1beta1.RequestApproved
 	want := clusterv1beta1.ClusterRegistrationRequestStatus{
-		Result: &approved, Token: []byte("tok"), CACertificate: []byte("ca"), DedicatedNamespace: ns, ManagedClusterName: "edge-1",
+		Result: &approved, SealedToken: got.Status.SealedToken, TokenExpirationTimestamp: &exp,
+		CACertificate: []byte("ca"), DedicatedNamespace: ns.Name, ManagedClusterName: "edge-1",
 	}
 	if diff := cmp.Diff(want, got.Status); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
 	}
 }
 
-func TestDenyNameMismatch(t *testing.T) {
+func TestTokenRenewedAtHalfLife(t *testing.T) {
+	f := newFixture(t, autoOpts, newCRR())
+	f.sync(t)
+	f.clock.Step(tokenTTL/2 - time.Minute)
+	if requeue := f.sync(t); requeue != time.Minute || f.tokens != 1 {
+		t.Fatalf("a minute before half life: requeue %s with %d tokens, want 1m and 1", requeue, f.tokens)
+	}
+	f.clock.Step(time.Minute)
+	f.sync(t)
+	got := f.request(t)
+	token, err := seal.Open(agentKey, got.Status.SealedToken, []byte(crrName))
+	if err != nil || string(token) != "tok-2" {
+		t.Errorf("after half life the request holds %q, %v; want the renewed tok-2", token, err)
+	}
+	if want := f.clock.Now().Add(tokenTTL); !got.Status.TokenExpirationTimestamp.Time.Equal(want) {
+		t.Errorf("expiration %s, want %s", got.Status.TokenExpirationTimestamp, want)
+	}
+}
+
+// Clusters registered by an earlier version got a wildcard Role and a token
+// that never expires: both go on the next sync, unless an admin opted the
+// Role out of updates.
+func TestUpgradeNarrowsRightsAndDropsLegacyToken(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, newCRR("clusternet-someone-else"))
-	if _, err := f.c.sync(ctx, "clusternet-someone-else"); err != nil {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "clusternet-old", Labels: map[string]string{clusterv1beta1.LabelClusterID: id}}}
+	wildcard := []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}}}
+	for _, tc := range []struct {
+		name       string
+		autoUpdate string
+		wantRules  []rbacv1.PolicyRule
+	}{
+		{name: "autoupdate", autoUpdate: "true", wantRules: AgentNamespaceRules("edge-1")},
+		{name: "admin opted out", autoUpdate: "false", wantRules: wildcard},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: ManagedClusterRole, Namespace: ns.Name,
+				Annotations: map[string]string{clusterv1beta1.AnnotationAutoUpdate: tc.autoUpdate}}, Rules: wildcard}
+			legacy := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: legacyTokenSecret, Namespace: ns.Name}}
+			f := newFixture(t, autoOpts, newCRR(), ns.DeepCopy(), role, legacy)
+			f.sync(t)
+			got, err := f.kube.RbacV1().Roles(ns.Name).Get(ctx, ManagedClusterRole, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.wantRules, got.Rules); diff != "" {
+				t.Errorf("Role rules (-want +got):\n%s", diff)
+			}
+			if _, err := f.kube.CoreV1().Secrets(ns.Name).Get(ctx, legacyTokenSecret, metav1.GetOptions{}); err == nil {
+				t.Error("the never-expiring token Secret is still there")
+			}
+			gotNS, _ := f.kube.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{})
+			if gotNS.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+				t.Errorf("existing dedicated namespace labels %v lack Pod Security restricted", gotNS.Labels)
+			}
+		})
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	ctx := context.Background()
+	someonesNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}
+	otherClusterNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "clusternet-abcde", Labels: map[string]string{clusterv1beta1.LabelClusterID: otherID}}}
+	for _, tc := range []struct {
+		name     string
+		mutate   func(*clusterv1beta1.ClusterRegistrationRequest)
+		existing []runtime.Object
+		taken    *clusterv1beta1.ManagedCluster
+		want     string
+	}{
+		{
+			name:   "name does not match the cluster id",
+			mutate: func(c *clusterv1beta1.ClusterRegistrationRequest) { c.Name = "clusternet-someone-else" },
+			want:   `metadata.name "clusternet-someone-else" does not match spec.clusterId "` + id + `": a request must be named "clusternet-` + id + `"`,
+		},
+		{
+			name:   "no public key",
+			mutate: func(c *clusterv1beta1.ClusterRegistrationRequest) { c.Spec.PublicKey = nil },
+			want:   "spec.publicKey is empty: this hub hands out credentials only sealed to a key the requesting agent holds; upgrade the agent, which generates one",
+		},
+		{
+			name:   "a public key that is not one",
+			mutate: func(c *clusterv1beta1.ClusterRegistrationRequest) { c.Spec.PublicKey = []byte("hello") },
+			want:   `spec.publicKey is not a PEM X25519 public key: not a PEM "PUBLIC KEY" block`,
+		},
+		{
+			name:   "kube-system",
+			mutate: func(c *clusterv1beta1.ClusterRegistrationRequest) { c.Spec.ClusterNamespace = "kube-system" },
+			want:   `spec.clusterNamespace "kube-system" is reserved (default, kube-*, clusternet-system, clusternet-reserved): leave it empty to get a generated clusternet-xxxxx namespace`,
+		},
+		{
+			name:   "clusternet-reserved, which holds every template",
+			mutate: func(c *clusterv1beta1.ClusterRegistrationRequest) { c.Spec.ClusterNamespace = "clusternet-reserved" },
+			want:   `spec.clusterNamespace "clusternet-reserved" is reserved (default, kube-*, clusternet-system, clusternet-reserved): leave it empty to get a generated clusternet-xxxxx namespace`,
+		},
+		{
+			name:     "a namespace a team uses",
+			mutate:   func(c *clusterv1beta1.ClusterRegistrationRequest) { c.Spec.ClusterNamespace = "team-a" },
+			existing: []runtime.Object{someonesNS},
+			want:     `spec.clusterNamespace "team-a" already exists in the parent and is not this cluster's: ask for another name, or leave it empty to get a generated one`,
+		},
+		{
+			name:     "another cluster's dedicated namespace",
+			mutate:   func(c *clusterv1beta1.ClusterRegistrationRequest) { c.Spec.ClusterNamespace = "clusternet-abcde" },
+			existing: []runtime.Object{otherClusterNS},
+			want:     `spec.clusterNamespace "clusternet-abcde" already exists in the parent and is not this cluster's: ask for another name, or leave it empty to get a generated one`,
+		},
+		{
+			name:   "another cluster's name",
+			mutate: func(c *clusterv1beta1.ClusterRegistrationRequest) { c.Spec.ClusterName = "prod-1" },
+			taken: &clusterv1beta1.ManagedCluster{
+				ObjectMeta: metav1.ObjectMeta{Name: "prod-1", Namespace: "clusternet-abcde", Labels: map[string]string{clusterv1beta1.LabelClusterName: "prod-1"}},
+				Spec:       clusterv1beta1.ManagedClusterSpec{ClusterID: otherID},
+			},
+			want: `spec.clusterName "prod-1" is taken by another cluster (ManagedCluster clusternet-abcde/prod-1): ask for another name with --cluster-name, or leave it empty to get a generated one`,
+		},
+		{
+			name: "a label that claims another identity",
+			mutate: func(c *clusterv1beta1.ClusterRegistrationRequest) {
+				c.Spec.ClusterLabels[clusterv1beta1.LabelClusterID] = otherID
+			},
+			want: `spec.clusterLabels["clusters.clusternet.io/cluster-id"]: labels under "clusters.clusternet.io/" are reserved; an admin sets them on the ManagedCluster`,
+		},
+		{
+			name:   "a label value that is not one",
+			mutate: func(c *clusterv1beta1.ClusterRegistrationRequest) { c.Spec.ClusterLabels["env"] = "edge prod" },
+			want:   `spec.clusterLabels["env"] = "edge prod": not a valid label value: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			crr := newCRR(tc.mutate)
+			f := newFixture(t, autoOpts, crr, tc.existing...)
+			if tc.taken != nil {
+				if _, err := f.clusternet.ClustersV1beta1().ManagedClusters(tc.taken.Namespace).Create(ctx, tc.taken, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			nsBefore, _ := f.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+			f.sync(t)
+			got := f.request(t)
+			if got.Status.Result == nil || *got.Status.Result != clusterv1beta1.RequestDenied {
+				t.Fatalf("result = %v, want Denied", got.Status.Result)
+			}
+			if got.Status.ErrorMessage != tc.want {
+				t.Errorf("errorMessage:\n got %s\nwant %s", got.Status.ErrorMessage, tc.want)
+			}
+			if nsAfter, _ := f.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{}); len(nsAfter.Items) != len(nsBefore.Items) {
+				t.Errorf("a denied request got a namespace: %d before, %d after", len(nsBefore.Items), len(nsAfter.Items))
+			}
+			if f.tokens != 0 || len(got.Status.SealedToken) != 0 {
+				t.Errorf("a denied request got a token")
+			}
+		})
+	}
+}
+
+func TestManualApprovalWaitsForAnAdmin(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{Approval: ManualApproval, TokenTTL: tokenTTL, RegistrationsPerMinute: 600}, newCRR())
+	f.sync(t)
+	got := f.request(t)
+	want := "waiting for an admin: the hub runs with --registration-approval=manual; approve with 'kubectl clusternet approve " + crrName +
+		"' or deny with 'kubectl clusternet deny " + crrName + "'"
+	if got.Status.Result == nil || *got.Status.Result != clusterv1beta1.RequestPending || got.Status.ErrorMessage != want {
+		t.Fatalf("status %+v, want Pending with %q", got.Status, want)
+	}
+	if nsList, _ := f.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{}); len(nsList.Items) != 0 || f.tokens != 0 {
+		t.Fatalf("an unapproved request got %d namespaces and %d tokens", len(nsList.Items), f.tokens)
+	}
+	// What `kubectl clusternet approve` writes.
+	got.Status = clusterv1beta1.ClusterRegistrationRequestStatus{Result: ptr(clusterv1beta1.RequestApproved)}
+	if _, err := f.clusternet.ClustersV1beta1().ClusterRegistrationRequests().UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.clusternet.ClustersV1beta1().ClusterRegistrationRequests().Get(ctx, "clusternet-someone-else", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status.Result == nil || *got.Status.Result != clusterv1beta1.RequestDenied {
-		t.Fatalf("result = %v, want Denied", got.Status.Result)
-	}
-	want := `metadata.name "clusternet-someone-else" does not match spec.clusterId "` + id + `": a request must be named "clusternet-` + id + `"`
-	if got.Status.ErrorMessage != want {
-		t.Errorf("errorMessage = %q\nwant %q", got.Status.ErrorMessage, want)
-	}
-	if nsList, _ := f.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{}); len(nsList.Items) != 0 {
-		t.Errorf("a denied request got %d namespaces", len(nsList.Items))
+	f.sync(t)
+	got = f.request(t)
+	if token, err := seal.Open(agentKey, got.Status.SealedToken, []byte(crrName)); err != nil || string(token) != "tok-1" || got.Status.ErrorMessage != "" {
+		t.Errorf("after approval: token %q, %v, message %q", token, err, got.Status.ErrorMessage)
 	}
 }
 
@@ -206,16 +413,40 @@ func TestDenyNameMismatch(t *testing.T) {
 // deletes): nothing is left to answer, and nothing is touched.
 func TestDeletedRequest(t *testing.T) {
 	ctx := context.Background()
-	name := clusterv1beta1.NamePrefix + id
-	f := newFixture(t, newCRR(name))
-	if err := f.crrs.Delete(newCRR(name)); err != nil {
+	f := newFixture(t, autoOpts, newCRR())
+	if err := f.crrs.Delete(newCRR()); err != nil {
 		t.Fatal(err)
 	}
-	requeue, err := f.c.sync(ctx, name)
+	f.kube.ClearActions()
+	requeue, err := f.c.sync(ctx, crrName)
 	if requeue != 0 || err != nil {
 		t.Errorf("sync of a deleted request: requeue %s, err %v; want 0, nil", requeue, err)
 	}
 	if actions := append(f.kube.Actions(), f.clusternet.Actions()...); len(actions) != 0 {
 		t.Errorf("sync of a deleted request called the API server: %v", actions)
+	}
+}
+
+// Whoever holds the bootstrap token may ask for any number of clusters:
+// admissions are paced, and the rest wait their turn without an error.
+func TestRegistrationsArePaced(t *testing.T) {
+	f := newFixture(t, Options{Approval: AutoApproval, TokenTTL: tokenTTL, RegistrationsPerMinute: 6}, newCRR())
+	// The burst (a tenth of a minute's worth, at least one) is used up.
+	if wait := f.c.admissionWait(); wait != 0 {
+		t.Fatalf("first admission waits %s", wait)
+	}
+	if requeue := f.sync(t); requeue != 10*time.Second || f.tokens != 0 {
+		t.Fatalf("over the limit: requeue %s with %d tokens; want 10s (6 a minute) and none", requeue, f.tokens)
+	}
+	f.clock.Step(10 * time.Second)
+	if requeue := f.sync(t); requeue != tokenTTL/2 || f.tokens != 1 {
+		t.Fatalf("its turn: requeue %s with %d tokens; want %s and 1", requeue, f.tokens, tokenTTL/2)
+	}
+	// Renewing an admitted cluster's token is not a new admission.
+	f.c.admissionWait()
+	f.clock.Step(tokenTTL / 2)
+	f.sync(t)
+	if f.tokens != 2 {
+		t.Errorf("renewal held back by the admission limit: %d tokens, want 2", f.tokens)
 	}
 }

@@ -134,7 +134,7 @@ func setUp(ctx context.Context, tb *testbed.Testbed, hubBin, agentBin string) er
 	}
 	for _, child := range tb.Children {
 		// What `PARENTURL=... REGTOKEN=... envsubst < template | kubectl apply -f -` does.
-		secret := strings.NewReplacer("${PARENTURL}", parent.URL, "${REGTOKEN}", framework.BootstrapToken).Replace(string(template))
+		secret := strings.NewReplacer("${PARENTURL}", parent.URL, "${REGTOKEN}", framework.BootstrapToken(parent)).Replace(string(template))
 		for _, step := range []struct {
 			stdin string
 			args  []string

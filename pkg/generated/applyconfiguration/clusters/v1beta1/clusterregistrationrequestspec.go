@@ -30,6 +30,12 @@ type ClusterRegistrationRequestSpecApplyConfiguration struct {
 	SyncMode *clustersv1beta1.ClusterSyncMode `json:"syncMode,omitempty"`
 	// ClusterLabels are copied onto the ManagedCluster, for subscribers to select on.
 	ClusterLabels map[string]string `json:"clusterLabels,omitempty"`
+	// PublicKey is a PEM X25519 public key (PKIX) the agent generated and keeps
+	// in its own cluster. The hub seals the credentials it hands out to this
+	// key (status.sealedToken), so that no other holder of the bootstrap
+	// token, which may read this request, can use them. Not in upstream
+	// Clusternet: a request without it is denied.
+	PublicKey []byte `json:"publicKey,omitempty"`
 }
 
 // ClusterRegistrationRequestSpecApplyConfiguration constructs a declarative configuration of the ClusterRegistrationRequestSpec type for use with
@@ -88,6 +94,16 @@ func (b *ClusterRegistrationRequestSpecApplyConfiguration) WithClusterLabels(ent
 	}
 	for k, v := range entries {
 		b.ClusterLabels[k] = v
+	}
+	return b
+}
+
+// WithPublicKey adds the given value to the PublicKey field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the PublicKey field.
+func (b *ClusterRegistrationRequestSpecApplyConfiguration) WithPublicKey(values ...byte) *ClusterRegistrationRequestSpecApplyConfiguration {
+	for i := range values {
+		b.PublicKey = append(b.PublicKey, values[i])
 	}
 	return b
 }

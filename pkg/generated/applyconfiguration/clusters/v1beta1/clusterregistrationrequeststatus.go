@@ -10,6 +10,7 @@ package v1beta1
 
 import (
 	clustersv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // ClusterRegistrationRequestStatusApplyConfiguration represents a declarative configuration of the ClusterRegistrationRequestStatus type for use
@@ -21,8 +22,18 @@ type ClusterRegistrationRequestStatusApplyConfiguration struct {
 	Result *clustersv1beta1.ApprovedResult `json:"result,omitempty"`
 	// ErrorMessage says why a request was denied or could not be approved.
 	ErrorMessage *string `json:"errorMessage,omitempty"`
-	// Token is a ServiceAccount token scoped to this cluster's objects in the parent.
+	// Token is upstream Clusternet's plain ServiceAccount token. This hub
+	// never fills it: anyone holding the bootstrap token may read this
+	// request, so the token is in SealedToken instead.
 	Token []byte `json:"token,omitempty"`
+	// SealedToken is a bound, expiring ServiceAccount token scoped to this
+	// cluster's objects in the parent, sealed to spec.publicKey (package
+	// pkg/seal, with the request's name as context). The hub renews it
+	// before it expires; the agent reads the renewed one with its current
+	// token.
+	SealedToken []byte `json:"sealedToken,omitempty"`
+	// TokenExpirationTimestamp is when the token in SealedToken expires.
+	TokenExpirationTimestamp *v1.Time `json:"tokenExpirationTimestamp,omitempty"`
 	// CACertificate is the parent apiserver's CA bundle, to verify it with.
 	CACertificate []byte `json:"caCertificate,omitempty"`
 	// DedicatedNamespace holds this cluster's ManagedCluster and its workloads.
@@ -60,6 +71,24 @@ func (b *ClusterRegistrationRequestStatusApplyConfiguration) WithToken(values ..
 	for i := range values {
 		b.Token = append(b.Token, values[i])
 	}
+	return b
+}
+
+// WithSealedToken adds the given value to the SealedToken field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the SealedToken field.
+func (b *ClusterRegistrationRequestStatusApplyConfiguration) WithSealedToken(values ...byte) *ClusterRegistrationRequestStatusApplyConfiguration {
+	for i := range values {
+		b.SealedToken = append(b.SealedToken, values[i])
+	}
+	return b
+}
+
+// WithTokenExpirationTimestamp sets the TokenExpirationTimestamp field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the TokenExpirationTimestamp field is set to the value of the last call.
+func (b *ClusterRegistrationRequestStatusApplyConfiguration) WithTokenExpirationTimestamp(value v1.Time) *ClusterRegistrationRequestStatusApplyConfiguration {
+	b.TokenExpirationTimestamp = &value
 	return b
 }
 
