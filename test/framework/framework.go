@@ -6,6 +6,7 @@ package framework
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -14,9 +15,12 @@ import (
 	"strings"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	"github.com/clusternet/clusternet/pkg/bootstraptoken"
 	"github.com/clusternet/clusternet/test/testbed"
@@ -125,8 +129,9 @@ type Hub struct {
 // StartHub starts the hub on a free loopback port with a serving certificate
 // for clusternet-hub.clusternet-system.svc, registers it with an
 // ExternalName Service to localhost and the APIServices of
-// proxies.clusternet.io and shadow, and returns once real requests through
-// the parent reach both.
+// proxies.clusternet.io and shadow and the Subscription webhook
+// (deploy/hub/webhook.yaml), and returns once real requests through the
+// parent reach all three.
 func StartHub(ctx context.Context, dir string, start Starter, parent *testbed.Cluster, binary string, extraArgs ...string) (*Hub, error) {
 	port, release, err := testbed.ReservePort()
 	if err != nil {
@@ -211,7 +216,60 @@ spec:
 	if err != nil {
 		return nil, fmt.Errorf("shadow/v1alpha1 not served through the parent: %w\n%s", err, h.LogTail(3000))
 	}
+	if err := registerWebhook(ctx, parent, h, ca.CertPEM, port); err != nil {
+		return nil, err
+	}
 	return h, nil
+}
+
+// registerWebhook applies deploy/hub/webhook.yaml as shipped, with the
+// caBundle and the ExternalName Service's port filled in (as the
+// APIServices above), and returns once the parent calls it: a Subscription
+// whose feed cannot be checked is refused by the hub, not stored.
+func registerWebhook(ctx context.Context, parent *testbed.Cluster, h *Hub, caPEM []byte, port int) error {
+	file := filepath.Join(Root(), "deploy", "hub", "webhook.yaml")
+	shipped, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := yaml.UnmarshalStrict(shipped, &vwc); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	for i := range vwc.Webhooks {
+		cc := &vwc.Webhooks[i].ClientConfig
+		if cc.Service == nil || cc.Service.Name != "clusternet-hub" || cc.Service.Namespace != "clusternet-system" {
+			return fmt.Errorf("%s: webhook %q does not call Service clusternet-system/clusternet-hub", file, vwc.Webhooks[i].Name)
+		}
+		cc.CABundle = caPEM
+		cc.Service.Port = ptr.To(int32(port))
+	}
+	out, err := json.Marshal(vwc)
+	if err != nil {
+		return err
+	}
+	if err := kubectl(ctx, parent, string(out), "apply", "-f", "-"); err != nil {
+		return err
+	}
+	// The parent loads webhook configurations from an informer: until it
+	// has, Subscriptions would be admitted unchecked. A feed whose apiVersion
+	// does not parse is one the hub refuses; a server-side dry run stores
+	// nothing.
+	probe := `{"apiVersion": "apps.clusternet.io/v1alpha1", "kind": "Subscription",
+"metadata": {"name": "clusternet-webhook-probe", "namespace": "default"},
+"spec": {"subscribers": [{"clusterAffinity": {}}], "feeds": [{"apiVersion": "probe/of/webhook", "kind": "ConfigMap", "namespace": "default", "name": "probe"}]}}`
+	var last error
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		if h.Exited() {
+			return false, fmt.Errorf("hub exited:\n%s", h.LogTail(3000))
+		}
+		last = kubectl(ctx, parent, probe, "create", "--dry-run=server", "-f", "-")
+		return last != nil && strings.Contains(last.Error(), `admission webhook "subscriptions.apps.clusternet.io" denied the request`), nil
+	})
+	if err != nil {
+		return fmt.Errorf("the parent does not call the Subscription webhook (deploy/hub/webhook.yaml): %w: last answer: %v\n%s", err, last, h.LogTail(3000))
+	}
+	return nil
 }
 
 func (h *Hub) run() error {

@@ -3,6 +3,7 @@ package hub
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +21,7 @@ import (
 
 	proxiesv1alpha1 "github.com/clusternet/clusternet/pkg/apis/proxies/v1alpha1"
 	"github.com/clusternet/clusternet/pkg/generated/openapi"
+	"github.com/clusternet/clusternet/pkg/server/hub/admission"
 	"github.com/clusternet/clusternet/pkg/server/hub/shadow"
 	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
 	"github.com/clusternet/clusternet/pkg/version"
@@ -66,7 +68,8 @@ func longRunning(r *http.Request, ri *request.RequestInfo) bool {
 }
 
 // newAPIServer builds the aggregated API server for proxies.clusternet.io
-// and the shadow API (shadow/v1alpha1, served by its own handler).
+// and the shadow API (shadow/v1alpha1, served by its own handler), and the
+// Subscription admission webhook (admission.SubscriptionsPath).
 func (o *Options) newAPIServer(c *Context) (*genericapiserver.GenericAPIServer, error) {
 	if o.Kubeconfig != "" {
 		if o.Recommended.CoreAPI.CoreAPIKubeconfigPath == "" {
@@ -78,6 +81,13 @@ func (o *Options) newAPIServer(c *Context) (*genericapiserver.GenericAPIServer, 
 		if o.Recommended.Authorization.RemoteKubeConfigFile == "" {
 			o.Recommended.Authorization.RemoteKubeConfigFile = o.Kubeconfig
 		}
+	}
+	// The parent's apiserver calls admission webhooks without credentials
+	// (it has none to give unless its AdmissionConfiguration names a
+	// kubeconfig): the webhook path is served to anonymous callers, and
+	// decides with SubjectAccessReviews for the user the review names.
+	if o.Recommended.Authorization != nil && !slices.Contains(o.Recommended.Authorization.AlwaysAllowPaths, admission.SubscriptionsPath) {
+		o.Recommended.Authorization.WithAlwaysAllowPaths(admission.SubscriptionsPath)
 	}
 	config := genericapiserver.NewRecommendedConfig(codecs)
 	config.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
@@ -119,5 +129,11 @@ func (o *Options) newAPIServer(c *Context) (*genericapiserver.GenericAPIServer, 
 	if err := shadowAPI.Install(server); err != nil {
 		return nil, fmt.Errorf("shadow API: %w", err)
 	}
+	server.Handler.NonGoRestfulMux.Handle(admission.SubscriptionsPath, &admission.SubscriptionWebhook{Checker: &admission.SubscriptionChecker{
+		Reviews:  c.Kube.AuthorizationV1().SubjectAccessReviews(),
+		Mapper:   c.Mapper,
+		Charts:   admission.ClientCharts{Client: c.Clusternet},
+		RealKind: o.ShadowAuthorizeRealKind,
+	}})
 	return server, nil
 }
