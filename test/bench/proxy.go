@@ -61,6 +61,11 @@ func benchProxy(ctx context.Context, tb *testbed.Testbed, hubBin, agentBin strin
 		return nil, err
 	}
 	defer func() { _ = agent.Stop(10 * time.Second) }()
+	// The parent's admin reaches the child as its user name, without
+	// system:masters (docs/tunnel.md): the child grants it cluster-admin.
+	if err := framework.GrantParentAdmin(ctx, child); err != nil {
+		return nil, err
+	}
 	childCS, err := child.Clientset()
 	if err != nil {
 		return nil, err

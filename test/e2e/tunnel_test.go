@@ -63,9 +63,22 @@ func TestTunnelAndProxy(t *testing.T) {
 	impersonating := proxyKubeconfig(t, parent, id1, "direct", nil)
 
 	t.Run("impersonation: the child sees the parent's user", func(t *testing.T) {
-		out, errOut, err := kubectlWith(t, parent, impersonating, "", "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
-		if err != nil || out != "kubernetes-admin" {
-			t.Fatalf("whoami in the child = %q, %v %s", out, err, errOut)
+		// The parent's admin arrives as its user name; its system:masters
+		// stays in the parent (the child adds system:authenticated itself).
+		out, errOut, err := kubectlWith(t, parent, impersonating, "", "auth", "whoami", "-o", `jsonpath={.status.userInfo.username} {.status.userInfo.groups}`)
+		if err != nil || out != `kubernetes-admin ["system:authenticated"]` {
+			t.Errorf("whoami in the child = %q, %v %s: want kubernetes-admin without system:masters", out, err, errOut)
+		}
+		_, errOut, err = kubectlWith(t, parent, impersonating, "", "get", "nodes", "-o", "name")
+		if err == nil || !strings.Contains(errOut, `User "kubernetes-admin" cannot list resource "nodes"`) {
+			t.Errorf("get nodes before the child granted anything: err=%v %s: want the child's RBAC to refuse", err, errOut)
+		}
+		// The child's admin decides what the parent's admin may do there;
+		// every subtest below reaches child1 as cluster-admin through this.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := framework.GrantParentAdmin(ctx, child1); err != nil {
+			t.Fatal(err)
 		}
 		out, _, err = kubectlWith(t, parent, impersonating, "", "get", "nodes", "-o", "name")
 		if err != nil || strings.TrimSpace(out) != "node/child1-node-0" {
@@ -242,6 +255,7 @@ func TestTunnelAndProxy(t *testing.T) {
 	})
 
 	t.Run("seed pass-through: a child token decides in the child", func(t *testing.T) {
+		installPassThrough(t, parent)
 		mustKubectl(t, child1, "", "create", "serviceaccount", "viewer", "-n", "default")
 		mustKubectl(t, child1, "", "create", "rolebinding", "viewer", "-n", "default", "--clusterrole=view", "--serviceaccount=default:viewer")
 		token := strings.TrimSpace(mustKubectl(t, child1, "", "create", "token", "viewer", "-n", "default"))
@@ -263,6 +277,7 @@ func TestTunnelAndProxy(t *testing.T) {
 	})
 
 	t.Run("seed pass-through: a child client certificate", func(t *testing.T) {
+		installPassThrough(t, parent)
 		cert := mustKubectl(t, child1, "", "config", "view", "--raw", "-o", "jsonpath={.users[0].user.client-certificate-data}")
 		key := mustKubectl(t, child1, "", "config", "view", "--raw", "-o", "jsonpath={.users[0].user.client-key-data}")
 		cfg := proxyKubeconfig(t, parent, id1, "direct", func(u *clientcmdapi.AuthInfo) {
@@ -314,8 +329,10 @@ func TestTunnelAndProxy(t *testing.T) {
 		if err == nil || !strings.Contains(errOut, "cannot get resource \"sockets/proxy\"") {
 			t.Errorf("a user without sockets/proxy rights: err=%v %s", err, errOut)
 		}
-		// Anyone may impersonate user clusternet (the seed's anonymous
-		// kubeconfigs do), but without child credentials that gets nowhere.
+		// With the optional pass-through manifest anyone may impersonate user
+		// clusternet (the seed's anonymous kubeconfigs do), but without child
+		// credentials that gets nowhere.
+		installPassThrough(t, parent)
 		cfg = proxyKubeconfig(t, parent, id1, "direct", func(u *clientcmdapi.AuthInfo) {
 			u.Username, u.Impersonate = "system:anonymous", "clusternet"
 		})
@@ -346,9 +363,16 @@ func TestTunnelAndProxy(t *testing.T) {
 		if err := clientcmd.WriteToFile(*agentCfgData, agentCfg); err != nil {
 			t.Fatal(err)
 		}
-		_, errOut, err = kubectlWith(t, parent, agentCfg, "", "label", "mcls", "-n", ns, "--all", "team=payments")
-		if err == nil || !strings.Contains(errOut, "may update only the status of its ManagedCluster") {
+		name := mustKubectl(t, parent, "", "get", "mcls", "-n", ns, "-o", "jsonpath={.items[0].metadata.name}")
+		_, errOut, err = kubectlWith(t, parent, agentCfg, "", "label", "mcls", "-n", ns, name, "team=payments")
+		// Refused by RBAC (the agent may read and write only its status) or,
+		// were RBAC loosened, by the admission policy.
+		if err == nil || !(strings.Contains(errOut, "may update only the status of its ManagedCluster") || strings.Contains(errOut, `cannot get resource "managedclusters"`) ||
+			strings.Contains(errOut, `cannot patch resource "managedclusters"`)) {
 			t.Errorf("an agent relabelled its ManagedCluster: err=%v %s", err, errOut)
+		}
+		if got := mustKubectl(t, parent, "", "get", "mcls", "-n", ns, name, "-o", "jsonpath={.metadata.labels.team}"); got != "" {
+			t.Errorf("the agent's relabel went through: team=%q", got)
 		}
 	})
 
@@ -408,6 +432,17 @@ func TestTunnelAndProxy(t *testing.T) {
 			t.Errorf("bad path answer: %s %s", out, errOut)
 		}
 	})
+}
+
+// installPassThrough opts the parent in to the seed's anonymous credential
+// pass-through (deploy/optional/anonymous-passthrough.yaml).
+func installPassThrough(t *testing.T, parent *testbed.Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := framework.InstallPassThrough(ctx, parent); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // startKubectlProxy runs the seed's `kubectl proxy` in a child, on loopback.

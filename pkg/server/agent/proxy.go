@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -17,6 +18,9 @@ import (
 
 	"github.com/clusternet/clusternet/pkg/tunnel/wire"
 )
+
+// systemMasters is Kubernetes' superuser group, which no authorizer checks.
+const systemMasters = "system:masters"
 
 // childProxy serves the hub's requests inside the tunnel: it sends each to
 // the child (or another host the agent may dial) as the caller.
@@ -144,6 +148,16 @@ func (p *childProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	default:
 		if id.User == "" {
 			http.Error(w, "the hub sent no caller identity", http.StatusForbidden)
+			return
+		}
+		// The hub decides who the child sees (and never sends system:masters:
+		// its mapping file refuses it). Defence in depth, should a hub be
+		// wrong: system:masters bypasses this cluster's authorization, so no
+		// parent user gets it here through the proxy; this cluster's admin
+		// grants parent users rights with RBAC bindings instead.
+		if slices.Contains(id.Groups, systemMasters) {
+			http.Error(w, fmt.Sprintf("this cluster's agent does not impersonate group %q for parent user %q: it would bypass this cluster's RBAC; bind a mapped group to cluster-admin here instead (docs/tunnel.md)",
+				systemMasters, id.User), http.StatusForbidden)
 			return
 		}
 		req.Header.Set("Impersonate-User", id.User)

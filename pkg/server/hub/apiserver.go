@@ -109,10 +109,14 @@ func (o *Options) newAPIServer(c *Context) (*genericapiserver.GenericAPIServer, 
 		return nil, err
 	}
 	clusters := sockets.Clusters{Indexer: mcInformer.GetIndexer(), Synced: mcInformer.HasSynced}
+	identities, err := sockets.LoadIdentityMapping(o.IdentityMappingFile)
+	if err != nil {
+		return nil, err
+	}
 	group := genericapiserver.NewDefaultAPIGroupInfo(proxiesv1alpha1.GroupName, scheme, runtime.NewParameterCodec(scheme), codecs)
 	group.VersionedResourcesStorageMap[proxiesv1alpha1.SchemeGroupVersion.Version] = map[string]rest.Storage{
 		"sockets":       sockets.NewSocketREST(c.Transports.Tunnels(), clusters),
-		"sockets/proxy": sockets.NewProxyREST(c.Transports, clusters),
+		"sockets/proxy": sockets.NewProxyREST(c.Transports, clusters, identities),
 	}
 	if err := server.InstallAPIGroup(&group); err != nil {
 		return nil, err

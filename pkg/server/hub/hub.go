@@ -55,6 +55,9 @@ type Options struct {
 	// ShadowAuthorizeRealKind makes shadow API requests also need the
 	// caller's permission on the real kind (docs/shadow.md).
 	ShadowAuthorizeRealKind bool
+	// IdentityMappingFile maps parent users and groups to child ones on the
+	// proxy path (docs/tunnel.md); empty maps nothing.
+	IdentityMappingFile string
 	// Registration: --registration-approval and --agent-token-ttl.
 	Registration approver.Options
 
@@ -108,6 +111,8 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	o.Recommended.Features.AddFlags(fss.FlagSet("features"))
 	fss.FlagSet("shadow API").BoolVar(&o.ShadowAuthorizeRealKind, "shadow-authorize-real-kind", o.ShadowAuthorizeRealKind,
 		"Require, for every shadow API request, the caller's permission for the same verb on the real kind in the parent (a template of a Secret needs Secret permissions).")
+	fss.FlagSet("proxy").StringVar(&o.IdentityMappingFile, "identity-mapping-file", o.IdentityMappingFile,
+		"YAML file (kind IdentityMapping) mapping parent users and groups to child users and groups, per cluster label selector. Without it, system: groups and users stay in the parent (docs/tunnel.md).")
 	o.FeatureGates.AddFlag(fss.FlagSet("feature gates"))
 	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))
 	return fss

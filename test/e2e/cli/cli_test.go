@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clusternet/clusternet/test/e2e/e2eutil"
+	"github.com/clusternet/clusternet/test/framework"
 	"github.com/clusternet/clusternet/test/testbed"
 )
 
@@ -71,6 +72,20 @@ func TestPlugin(t *testing.T) {
 	e2eutil.SetUpParent(t, parent, "--feature-gates=Deployer=false")
 	children := e2eutil.RegisterChildren(t, parent, tb.Children, nil)
 	child1, child2 := children[0], children[1]
+	// --cluster reaches a child as the parent admin's user name (its
+	// system:masters stays in the parent): each child grants it; and
+	// --child-kubeconfig needs the parent's opt-in to the seed's anonymous
+	// pass-through (docs/tunnel.md).
+	grantCtx, grantCancel := context.WithTimeout(context.Background(), time.Minute)
+	defer grantCancel()
+	for _, c := range children {
+		if err := framework.GrantParentAdmin(grantCtx, c.Cluster); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := framework.InstallPassThrough(grantCtx, parent); err != nil {
+		t.Fatal(err)
+	}
 	root := testbed.RepoRoot()
 	examples := filepath.Join(root, "examples", "applications")
 

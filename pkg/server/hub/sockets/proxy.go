@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/proxy"
-	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 
@@ -23,6 +22,7 @@ import (
 type ProxyREST struct {
 	transports *Transports
 	clusters   Clusters
+	identities *IdentityMapper
 }
 
 var (
@@ -30,9 +30,10 @@ var (
 	_ rest.Connecter = &ProxyREST{}
 )
 
-// NewProxyREST returns the proxy storage.
-func NewProxyREST(transports *Transports, clusters Clusters) *ProxyREST {
-	return &ProxyREST{transports: transports, clusters: clusters}
+// NewProxyREST returns the proxy storage; identities decides as whom each
+// child sees a caller (nil maps nothing: see identity.go).
+func NewProxyREST(transports *Transports, clusters Clusters, identities *IdentityMapper) *ProxyREST {
+	return &ProxyREST{transports: transports, clusters: clusters, identities: identities}
 }
 
 // New returns an empty Socket.
@@ -64,20 +65,28 @@ func (r *ProxyREST) Connect(ctx context.Context, id string, opts runtime.Object,
 	if !ok {
 		return nil, apierrors.NewUnauthorized("no user on the request")
 	}
-	identity, err := identityOf(caller)
-	if err != nil {
-		return nil, apierrors.NewForbidden(proxiesv1alpha1.SchemeGroupVersion.WithResource("sockets/proxy").GroupResource(), id, err)
-	}
 	// Only registered clusters get a transport (and a caller's wait for a
 	// tunnel): made-up ids must not cost the hub memory or time. Before the
 	// first list of ManagedClusters arrives, every id is given the benefit
-	// of the doubt.
+	// of the doubt, unless a mapping rule needs the cluster's labels.
+	var clusterLabels []map[string]string
 	if r.clusters.Synced() {
-		if known, err := r.clusters.WithID(id); err != nil {
+		known, err := r.clusters.WithID(id)
+		if err != nil {
 			return nil, err
-		} else if len(known) == 0 {
+		}
+		if len(known) == 0 {
 			return nil, apierrors.NewNotFound(proxiesv1alpha1.SchemeGroupVersion.WithResource("sockets").GroupResource(), id)
 		}
+		for _, mc := range known {
+			clusterLabels = append(clusterLabels, mc.Labels)
+		}
+	} else if r.identities.NeedsClusterLabels() {
+		return nil, apierrors.NewServiceUnavailable("the hub has not read the ManagedClusters yet, which its identity mapping selects by label: retry in a moment")
+	}
+	identity, err := r.identities.IdentityFor(caller, clusterLabels)
+	if err != nil {
+		return nil, apierrors.NewForbidden(proxiesv1alpha1.SchemeGroupVersion.WithResource("sockets/proxy").GroupResource(), id, err)
 	}
 	transport := r.transports.For(id)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -87,31 +96,4 @@ func (r *ProxyREST) Connect(ctx context.Context, id string, opts runtime.Object,
 		h.UseLocationHost = true
 		h.ServeHTTP(w, req)
 	}), nil
-}
-
-// identityOf decides how the child sees the caller. The seed's pass-through:
-// user "clusternet" with extras carrying the child's own credentials. Anyone
-// else: impersonated by the agent, so the child's RBAC decides.
-//
-// User "clusternet" without credentials is refused, never impersonated:
-// deploy/ lets system:anonymous impersonate it (that is how the seed's
-// kubeconfigs work), so impersonating it would let anyone who reaches the
-// parent into every child as an authenticated user.
-func identityOf(u user.Info) (wire.Identity, error) {
-	extra := u.GetExtra()
-	if u.GetName() == wire.PassThroughUser {
-		if tokens := extra[wire.ExtraToken]; len(tokens) > 0 && tokens[0] != "" {
-			return wire.Identity{Token: tokens[0]}, nil
-		}
-		if certs, keys := extra[wire.ExtraCertificate], extra[wire.ExtraPrivateKey]; len(certs) > 0 && len(keys) > 0 && certs[0] != "" && keys[0] != "" {
-			return wire.Identity{Certificate: certs[0], PrivateKey: keys[0]}, nil
-		}
-		return wire.Identity{}, fmt.Errorf("user %q passes the caller's child credentials through and carries none: set user extra %s (a child token), or %s and %s (a child client certificate and key, base64 PEM), as in the seed's kubeconfig",
-			wire.PassThroughUser, wire.ExtraToken, wire.ExtraCertificate, wire.ExtraPrivateKey)
-	}
-	id := wire.Identity{User: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups(), Extra: map[string][]string{}}
-	for k, v := range extra {
-		id.Extra[k] = v
-	}
-	return id, nil
 }

@@ -42,6 +42,9 @@ func main() {
 func run() error {
 	dir := flag.String("dir", "_output/testbed", "folder for the clusters' files, logs and state")
 	bin := flag.String("bin", "bin", "folder holding the hub and agent binaries")
+	passThrough := flag.Bool("anonymous-passthrough", false,
+		"also apply deploy/optional/anonymous-passthrough.yaml: any anonymous client of the parent may then impersonate user clusternet "+
+			"to pass child credentials through (the seed's \"Visit ManagedCluster With RBAC\"); see the manifest's header for what that opens")
 	flag.Parse()
 	if _, err := testbed.Load(*dir); err == nil {
 		return fmt.Errorf("a testbed is already running in %s: run 'make local-down' first", *dir)
@@ -66,6 +69,12 @@ func run() error {
 	}
 	if err := setUp(ctx, tb, hubBin, agentBin); err != nil {
 		return fmt.Errorf("%w\nlogs are in %s; stop everything with: make local-down", err, tb.Dir)
+	}
+	if *passThrough {
+		if err := framework.InstallPassThrough(ctx, tb.Parent); err != nil {
+			return fmt.Errorf("%w\nlogs are in %s; stop everything with: make local-down", err, tb.Dir)
+		}
+		fmt.Println("local-up: applied deploy/optional/anonymous-passthrough.yaml: anonymous clients of the parent may pass child credentials through")
 	}
 	parent := tb.Parent
 	for _, args := range [][]string{{"get", "clsrr"}, {"get", "mcls", "-A", "-o", "wide"}} {
@@ -99,7 +108,8 @@ children's cluster ids, apiVersion v1 for the Service feed, and a chart reposito
   kubectl clusternet get deploy -n foo              # the templates
   kubectl clusternet get desc -A                    # what each child gets, and how it went
   kubectl clusternet --cluster %s get deploy,svc -n foo   # the app in a child, through the tunnel
-  # any kubectl command on a child, through the parent and the tunnel:
+  # any kubectl command on a child, through the parent and the tunnel (each child binds the parent's
+  # kubernetes-admin to cluster-admin: system:masters itself stays in the parent, docs/tunnel.md):
   kubectl --server=%s/apis/proxies.clusternet.io/v1alpha1/sockets/%s/proxy/direct get nodes
 
 Children's own kubeconfigs: %s
@@ -153,6 +163,14 @@ func setUp(ctx context.Context, tb *testbed.Testbed, hubBin, agentBin string) er
 		args := append([]string{"--kubeconfig", child.Kubeconfig, "--parent-ca-file", parent.CAFile}, agentArgs...)
 		if _, err := tb.Run("clusternet-agent-"+child.Name, agentBin, args...); err != nil {
 			return err
+		}
+	}
+	// The proxy forwards the parent admin as user kubernetes-admin without
+	// its system:masters group: each child's admin decides what it may do
+	// there. Here, as the children's admin, we let it do everything.
+	for _, child := range tb.Children {
+		if err := framework.GrantParentAdmin(ctx, child); err != nil {
+			return fmt.Errorf("%s: %w", child.Name, err)
 		}
 	}
 	fmt.Println("local-up: waiting for both children to register and open their tunnels...")
