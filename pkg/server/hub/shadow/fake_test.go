@@ -100,17 +100,23 @@ func newManifestsFake() *clusternetfake.Clientset {
 }
 
 // fakeValidator stands in for the parent's dry run: it refuses what
-// refuse says, and counts calls.
+// refuse says, and records each call and the user it was for.
 type fakeValidator struct {
-	mu     sync.Mutex
-	calls  []*unstructured.Unstructured
-	refuse func(u *unstructured.Unstructured) error
+	mu      sync.Mutex
+	calls   []*unstructured.Unstructured
+	authors []string
+	refuse  func(u *unstructured.Unstructured) error
 }
 
-func (v *fakeValidator) validate(_ context.Context, _ *resource, u *unstructured.Unstructured, _ string) error {
+func (v *fakeValidator) validate(ctx context.Context, _ *resource, u *unstructured.Unstructured, _ string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.calls = append(v.calls, u.DeepCopy())
+	author := "<none>"
+	if who, ok := request.UserFrom(ctx); ok {
+		author = who.GetName()
+	}
+	v.authors = append(v.authors, author)
 	if v.refuse != nil {
 		return v.refuse(u)
 	}

@@ -149,8 +149,9 @@ type clients struct {
 	manifests  appsclient.ManifestInterface
 	namespaces typedcorev1.NamespaceInterface
 	dynamic    dynamic.Interface
-	// dryRun validates templates; nil uses dynamic.
-	dryRun    dynamic.Interface
+	// authors act as a template's author to validate it; with none, no
+	// template validates (never as the hub).
+	authors   authorClients
 	discovery discovery.DiscoveryInterface
 }
 
@@ -179,7 +180,7 @@ func New(opts Options) (*API, error) {
 	// The parent's warnings about a dry run are the client's to read.
 	relaying := rest.CopyConfig(cfg)
 	relaying.WarningHandlerWithContext = relayWarnings{}
-	dryRun, err := dynamic.NewForConfig(relaying)
+	authors, err := newImpersonatingClients(relaying)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +188,7 @@ func New(opts Options) (*API, error) {
 		manifests:  clusternet.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace),
 		namespaces: kube.CoreV1().Namespaces(),
 		dynamic:    dyn,
-		dryRun:     dryRun,
+		authors:    authors,
 		discovery:  disco,
 	}), nil
 }
@@ -196,15 +197,12 @@ func newAPI(opts Options, c clients) *API {
 	if opts.ResyncPeriod == 0 {
 		opts.ResyncPeriod = 5 * time.Minute
 	}
-	if c.dryRun == nil {
-		c.dryRun = c.dynamic
-	}
 	a := &API{
 		opts:      opts,
 		manifests: c.manifests,
 		dynamic:   c.dynamic,
 		discovery: c.discovery,
-		validator: &dryRunValidator{client: c.dryRun, namespace: appsv1alpha1.ReservedNamespace},
+		validator: &dryRunValidator{authors: c.authors, namespace: appsv1alpha1.ReservedNamespace},
 		reserved:  &reservedNamespace{namespaces: c.namespaces},
 		ready:     make(chan struct{}),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(

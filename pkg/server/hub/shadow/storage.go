@@ -253,8 +253,8 @@ func (s *templateStorage) checkKind(u *unstructured.Unstructured) error {
 	return nil
 }
 
-// validate dry-runs u in the parent, creating the reserved namespace the
-// dry run needs when it is missing.
+// validate dry-runs u in the parent as the request's user, creating the
+// reserved namespace the dry run may need when it is missing.
 func (s *templateStorage) validate(ctx context.Context, u *unstructured.Unstructured, fieldValidation string) error {
 	if err := s.reserved.ensure(ctx); err != nil {
 		return s.cannotValidate(ctx, u, err)
@@ -267,8 +267,11 @@ func (s *templateStorage) validate(ctx context.Context, u *unstructured.Unstruct
 		}
 		err = s.validator.validate(ctx, s.r, u, fieldValidation)
 	}
-	if errors.Is(err, errReservedNamespaceMissing) {
+	switch {
+	case errors.Is(err, errReservedNamespaceMissing):
 		return s.cannotValidate(ctx, u, fmt.Errorf("namespace %q, where templates are validated, is missing", appsv1alpha1.ReservedNamespace))
+	case errors.Is(err, errHubCannotImpersonate):
+		return s.cannotValidate(ctx, u, err)
 	}
 	return err
 }

@@ -3,17 +3,23 @@ package shadow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/warning"
+	"k8s.io/client-go/dynamic"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	clienttesting "k8s.io/client-go/testing"
 )
@@ -22,79 +28,172 @@ type recordedWarnings []string
 
 func (w *recordedWarnings) AddWarning(_, text string) { *w = append(*w, text) }
 
+// fakeAuthors hands out one fake dynamic client and records whom each
+// client was asked to act as.
+type fakeAuthors struct {
+	client *dynamicfake.FakeDynamicClient
+	users  []user.Info
+}
+
+func (f *fakeAuthors) forUser(u user.Info) (dynamic.Interface, error) {
+	f.users = append(f.users, u)
+	return f.client, nil
+}
+
+// dryRunAnswers answers the fake parent's dry runs by namespace; a
+// namespace not listed validates.
+type dryRunAnswers map[string]error
+
+var (
+	deploymentsGR = schema.GroupResource{Group: "apps", Resource: "deployments"}
+	alice         = &user.DefaultInfo{Name: "alice", UID: "a-1", Groups: []string{"team-a-editors", "system:authenticated"},
+		Extra: map[string][]string{"scopes": {"x"}}}
+)
+
+// parentWithPodsAndRBAC is testParent with the kinds the attacks use.
+func parentWithPodsAndRBAC() discovered {
+	d := testParent()
+	core := schema.GroupVersion{Version: "v1"}
+	d.resources[core] = append(d.resources[core], apiResource("pods", "Pod", true, "po"))
+	rbac := schema.GroupVersion{Group: "rbac.authorization.k8s.io", Version: "v1"}
+	d.groups = append(d.groups, metav1.APIGroup{Name: rbac.Group,
+		Versions:         []metav1.GroupVersionForDiscovery{{GroupVersion: rbac.String(), Version: rbac.Version}},
+		PreferredVersion: metav1.GroupVersionForDiscovery{GroupVersion: rbac.String(), Version: rbac.Version}})
+	d.resources[rbac] = []metav1.APIResource{apiResource("rolebindings", "RoleBinding", true)}
+	return d
+}
+
 func TestDryRunValidator(t *testing.T) {
-	resources := buildResources(testParent(), nil)
-	invalid := apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "my-nginx", field.ErrorList{
-		field.Invalid(field.NewPath("spec", "replicas"), -1, "must be greater than or equal to 0"),
-		field.Invalid(field.NewPath("metadata", "namespace"), "clusternet-reserved", `namespace "clusternet-reserved" is not allowed here`),
-	})
+	resources := buildResources(parentWithPodsAndRBAC(), nil)
+	invalid := func(namespace string) error {
+		return apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "my-nginx", field.ErrorList{
+			field.Invalid(field.NewPath("spec", "replicas"), -1, "must be greater than or equal to 0"),
+			field.Invalid(field.NewPath("metadata", "namespace"), namespace, fmt.Sprintf("namespace %q is not allowed here", namespace)),
+		})
+	}
+	missing := func(namespace string) error {
+		return apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, namespace)
+	}
+	terminating := apierrors.NewForbidden(deploymentsGR, "my-nginx", errors.New("unable to create new content in namespace foo because it is being terminated"))
+	terminating.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause, Field: "metadata.namespace"}}
+	podSecurity := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "p",
+		errors.New(`violates PodSecurity "restricted:latest": privileged (container "c" must not set securityContext.privileged=true)`))
+	escalation := apierrors.NewForbidden(schema.GroupResource{Group: "rbac.authorization.k8s.io", Resource: "rolebindings"}, "rb",
+		errors.New(`user "alice" (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held`))
+	noImpersonation := apierrors.NewForbidden(schema.GroupResource{Resource: "users"}, "alice",
+		errors.New(`User "hub" cannot impersonate resource "users" in API group "" at the cluster scope`))
+
+	const deployment = `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"my-nginx","namespace":"foo"}}`
+	const pod = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"team-a"}}`
 	for _, tc := range []struct {
-		name         string
-		resource     string
-		object       string
-		parent       error
-		wantCode     int32
-		wantMsg      string
-		wantWarnings int
-		wantNS       string
+		name     string
+		resource string
+		object   string
+		answers  dryRunAnswers
+		// wantNS are the namespaces dry-run in, in order.
+		wantNS   []string
+		wantCode int32
+		wantMsg  string
+		wantErr  error
 	}{
-		{"valid namespaced object: dry run in the reserved namespace", "deployments",
-			`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"my-nginx","namespace":"foo"}}`, nil, 0, "", 0, "clusternet-reserved"},
-		{"cluster-scoped object: no namespace", "namespaces", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"foo"}}`, nil, 0, "", 0, ""},
+		{"valid namespaced template: dry run in its own namespace", "deployments", deployment, nil, []string{"foo"}, 0, "", nil},
+		{"cluster-scoped template: no namespace", "namespaces", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"foo"}}`, nil, []string{""}, 0, "", nil},
 		{"exists in the parent: it validated", "namespaces", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"}}`,
-			apierrors.NewAlreadyExists(schema.GroupResource{Resource: "namespaces"}, "default"), 0, "", 0, ""},
-		{"field errors name the template's namespace", "deployments",
-			`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"my-nginx","namespace":"foo"}}`, invalid, http.StatusUnprocessableEntity,
-			`Deployment.apps "my-nginx" is invalid: [spec.replicas: Invalid value: -1: must be greater than or equal to 0, metadata.namespace: Invalid value: "foo": namespace "foo" is not allowed here]`,
-			0, "clusternet-reserved"},
-		{"admission in the dry-run namespace: a warning", "services", `{"apiVersion":"v1","kind":"Service","metadata":{"name":"s","namespace":"foo"}}`,
-			apierrors.NewForbidden(schema.GroupResource{Resource: "services"}, "s", errors.New(`exceeded quota: q`)), 0, "", 1, "clusternet-reserved"},
-		{"the hub lacks RBAC: an error", "services", `{"apiVersion":"v1","kind":"Service","metadata":{"name":"s","namespace":"foo"}}`,
-			apierrors.NewForbidden(schema.GroupResource{Resource: "services"}, "", errors.New(`User "hub" cannot create resource "services"`)),
-			http.StatusForbidden, "", 0, "clusternet-reserved"},
-		{"strict field validation", "deployments", `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d","namespace":"foo"}}`,
-			apierrors.NewBadRequest(`strict decoding error: unknown field "spec.foo"`), http.StatusBadRequest, `strict decoding error: unknown field "spec.foo"`, 0, "clusternet-reserved"},
-		{"version not served", "deployments", `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d","namespace":"foo"}}`,
-			apierrors.NewNotFound(schema.GroupResource{Group: "apps", Resource: "deployments"}, ""), http.StatusBadRequest, "", 0, "clusternet-reserved"},
+			dryRunAnswers{"": apierrors.NewAlreadyExists(schema.GroupResource{Resource: "namespaces"}, "default")}, []string{""}, 0, "", nil},
+		{"own namespace missing in the parent: dry run in the reserved one", "deployments", deployment,
+			dryRunAnswers{"foo": missing("foo")}, []string{"foo", "clusternet-reserved"}, 0, "", nil},
+		{"own namespace being deleted: dry run in the reserved one", "deployments", deployment,
+			dryRunAnswers{"foo": terminating}, []string{"foo", "clusternet-reserved"}, 0, "", nil},
+		{"field errors in its own namespace: intact", "deployments", deployment, dryRunAnswers{"foo": invalid("foo")}, []string{"foo"},
+			http.StatusUnprocessableEntity,
+			`Deployment.apps "my-nginx" is invalid: [spec.replicas: Invalid value: -1: must be greater than or equal to 0, metadata.namespace: Invalid value: "foo": namespace "foo" is not allowed here]`, nil},
+		{"field errors in the reserved namespace name the template's", "deployments", deployment,
+			dryRunAnswers{"foo": missing("foo"), "clusternet-reserved": invalid("clusternet-reserved")}, []string{"foo", "clusternet-reserved"},
+			http.StatusUnprocessableEntity,
+			`Deployment.apps "my-nginx" is invalid: [spec.replicas: Invalid value: -1: must be greater than or equal to 0, metadata.namespace: Invalid value: "foo": namespace "foo" is not allowed here]`, nil},
+		{"admission refuses: an error with its message, not a warning", "pods", pod, dryRunAnswers{"team-a": podSecurity}, []string{"team-a"},
+			http.StatusForbidden, podSecurity.ErrStatus.Message, nil},
+		{"RBAC escalation check refuses: an error with its message", "rolebindings",
+			`{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"name":"rb","namespace":"team-a"}}`,
+			dryRunAnswers{"team-a": escalation}, []string{"team-a"}, http.StatusForbidden, escalation.ErrStatus.Message, nil},
+		{"a quota refuses: an error", "services", `{"apiVersion":"v1","kind":"Service","metadata":{"name":"s","namespace":"foo"}}`,
+			dryRunAnswers{"foo": apierrors.NewForbidden(schema.GroupResource{Resource: "services"}, "s", errors.New(`exceeded quota: q`))}, []string{"foo"},
+			http.StatusForbidden, `services "s" is forbidden: exceeded quota: q`, nil},
+		{"the hub may not impersonate: for an administrator", "deployments", deployment, dryRunAnswers{"foo": noImpersonation}, []string{"foo"},
+			0, "", errHubCannotImpersonate},
+		{"a webhook that cannot dry-run: refused", "deployments", deployment,
+			dryRunAnswers{"foo": apierrors.NewBadRequest(`admission webhook "w.example.com" does not support dry run`)}, []string{"foo"},
+			http.StatusBadRequest, `deployments.apps "my-nginx" cannot be validated: admission webhook "w.example.com" does not support dry run; ` +
+				`templates are validated by a dry run as their author, so an administrator of the parent must make that webhook support dry runs (sideEffects: None or NoneOnDryRun)`, nil},
+		{"strict field validation", "deployments", deployment,
+			dryRunAnswers{"foo": apierrors.NewBadRequest(`strict decoding error: unknown field "spec.foo"`)}, []string{"foo"},
+			http.StatusBadRequest, `strict decoding error: unknown field "spec.foo"`, nil},
+		{"version not served", "deployments", deployment, dryRunAnswers{"foo": apierrors.NewNotFound(deploymentsGR, "")}, []string{"foo"},
+			http.StatusBadRequest, "", nil},
+		{"reserved namespace missing too", "deployments", deployment,
+			dryRunAnswers{"foo": missing("foo"), "clusternet-reserved": missing("clusternet-reserved")}, []string{"foo", "clusternet-reserved"},
+			0, "", errReservedNamespaceMissing},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
-			var got clienttesting.CreateActionImpl
+			var got []clienttesting.CreateActionImpl
 			client.PrependReactor("create", "*", func(action clienttesting.Action) (bool, runtime.Object, error) {
-				got = action.(clienttesting.CreateActionImpl)
-				if tc.parent != nil {
-					return true, nil, tc.parent
+				create := action.(clienttesting.CreateActionImpl)
+				got = append(got, create)
+				if err := tc.answers[create.Namespace]; err != nil {
+					return true, nil, err
 				}
-				return true, got.Object, nil
+				return true, create.Object, nil
 			})
-			v := &dryRunValidator{client: client, namespace: "clusternet-reserved"}
+			authors := &fakeAuthors{client: client}
+			v := &dryRunValidator{authors: authors, namespace: "clusternet-reserved"}
 			u := &unstructured.Unstructured{}
 			if err := u.UnmarshalJSON([]byte(tc.object)); err != nil {
 				t.Fatal(err)
 			}
 			var warnings recordedWarnings
-			ctx := warning.WithWarningRecorder(context.Background(), &warnings)
+			ctx := request.WithUser(warning.WithWarningRecorder(context.Background(), &warnings), alice)
 			err := v.validate(ctx, resources[tc.resource], u, metav1.FieldValidationStrict)
 
 			var code int32
 			var msg string
 			var status apierrors.APIStatus
-			if errors.As(err, &status) {
+			switch {
+			case tc.wantErr != nil:
+				if !errors.Is(err, tc.wantErr) {
+					t.Errorf("validate = %v, want %v", err, tc.wantErr)
+				}
+			case errors.As(err, &status):
 				code, msg = status.Status().Code, status.Status().Message
-			} else if err != nil {
+			case err != nil:
 				t.Fatalf("not an API error: %v", err)
 			}
 			if code != tc.wantCode || (tc.wantMsg != "" && msg != tc.wantMsg) {
 				t.Errorf("validate = %d %q\nwant %d %q", code, msg, tc.wantCode, tc.wantMsg)
 			}
-			if len(warnings) != tc.wantWarnings {
-				t.Errorf("warnings = %q, want %d", warnings, tc.wantWarnings)
+			if len(warnings) != 0 {
+				t.Errorf("warnings = %q: a dry run's refusal is an error, never a warning", warnings)
 			}
-			if got.Namespace != tc.wantNS || got.Object.(*unstructured.Unstructured).GetNamespace() != tc.wantNS {
-				t.Errorf("dry run in namespace %q (object %q), want %q", got.Namespace, got.Object.(*unstructured.Unstructured).GetNamespace(), tc.wantNS)
+			var namespaces []string
+			for _, c := range got {
+				namespaces = append(namespaces, c.Namespace)
+				if c.Object.(*unstructured.Unstructured).GetNamespace() != c.Namespace {
+					t.Errorf("dry run in namespace %q of an object in %q", c.Namespace, c.Object.(*unstructured.Unstructured).GetNamespace())
+				}
+				if diff := cmp.Diff([]string{metav1.DryRunAll}, c.CreateOptions.DryRun); diff != "" || c.CreateOptions.FieldValidation != metav1.FieldValidationStrict {
+					t.Errorf("options %+v: not a strict dry run", c.CreateOptions)
+				}
 			}
-			if diff := cmp.Diff([]string{metav1.DryRunAll}, got.CreateOptions.DryRun); diff != "" || got.CreateOptions.FieldValidation != metav1.FieldValidationStrict {
-				t.Errorf("options %+v: not a strict dry run", got.CreateOptions)
+			if diff := cmp.Diff(tc.wantNS, namespaces); diff != "" {
+				t.Errorf("dry-run namespaces (-want +got):\n%s", diff)
+			}
+			for _, who := range authors.users {
+				if who != user.Info(alice) {
+					t.Errorf("dry run as %+v, want the request's user %+v", who, alice)
+				}
+			}
+			if len(authors.users) == 0 {
+				t.Error("no dry run as the request's user")
 			}
 			if u.GetNamespace() == "clusternet-reserved" {
 				t.Error("the template itself was moved to the dry-run namespace")
@@ -103,15 +202,27 @@ func TestDryRunValidator(t *testing.T) {
 	}
 }
 
-func TestDryRunReportsAMissingReservedNamespace(t *testing.T) {
-	client := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
-	client.PrependReactor("create", "*", func(clienttesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, "clusternet-reserved")
-	})
-	v := &dryRunValidator{client: client, namespace: "clusternet-reserved"}
-	u := &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]interface{}{"name": "c"}}}
-	if err := v.validate(context.Background(), buildResources(testParent(), nil)["configmaps"], u, ""); !errors.Is(err, errReservedNamespaceMissing) {
-		t.Errorf("validate = %v, want errReservedNamespaceMissing", err)
+func TestDryRunNeedsAnAuthor(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+	}{
+		{"no user on the request", context.Background()},
+		{"a user without a name", request.WithUser(context.Background(), &user.DefaultInfo{Groups: []string{"system:masters"}})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
+			authors := &fakeAuthors{client: client}
+			v := &dryRunValidator{authors: authors, namespace: "clusternet-reserved"}
+			u := &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]interface{}{"name": "c", "namespace": "foo"}}}
+			err := v.validate(tc.ctx, buildResources(testParent(), nil)["configmaps"], u, "")
+			if !apierrors.IsUnauthorized(err) || !strings.Contains(err.Error(), "templates are validated as their author") {
+				t.Errorf("validate = %v, want Unauthorized naming the rule", err)
+			}
+			if len(authors.users) != 0 || len(client.Actions()) != 0 {
+				t.Errorf("dry run sent (as %v, %d actions) without an author", authors.users, len(client.Actions()))
+			}
+		})
 	}
 }
 
