@@ -66,7 +66,10 @@ var dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z
 // version it was written in.
 func ManifestName(group, kind, namespace, name string) string {
 	sum := sha256.Sum256([]byte(group + "\x00" + kind + "\x00" + namespace + "\x00" + name))
-	suffix := "-" + hex.EncodeToString(sum[:])[:10]
+	// 80 bits: finding another tuple with the same name is out of reach, so
+	// nobody can take the name of a template they do not own before it is
+	// written (readers still check what a Manifest holds).
+	suffix := "-" + hex.EncodeToString(sum[:])[:20]
 	parts := []string{strings.ToLower(kind)}
 	if namespace != "" {
 		parts = append(parts, namespace)

@@ -26,6 +26,10 @@ func TestManifestName(t *testing.T) {
 			if !strings.HasPrefix(got, tc.wantPrefix) {
 				t.Errorf("ManifestName = %q, want prefix %q", got, tc.wantPrefix)
 			}
+			// 80 bits of hash: a name nobody can collide with on purpose.
+			if i := strings.LastIndex(got, "-"); len(got)-i-1 != 20 {
+				t.Errorf("ManifestName = %q ends in %d characters of hash, want 20", got, len(got)-i-1)
+			}
 			if errs := validation.IsDNS1123Subdomain(got); len(errs) > 0 {
 				t.Errorf("ManifestName = %q is not a valid object name: %v", got, errs)
 			}

@@ -252,7 +252,7 @@ func (c *Controller) renderInput(ctx context.Context, base *appsv1alpha1.Base, s
 		if err != nil {
 			return in, &render.Error{Reason: ReasonRenderFailed, Feed: f, Err: fmt.Errorf("reading the template: %w", err)}
 		}
-		tmpl, err := feeds.Template(m)
+		tmpl, err := feeds.TemplateOf(m, f)
 		if err != nil {
 			return in, &render.Error{Reason: ReasonRenderFailed, Feed: f, Err: err}
 		}

@@ -250,6 +250,22 @@ func resolveOne(i int, f appsv1alpha1.Feed, src Source, mapper meta.RESTMapper) 
 	return out, nil
 }
 
+// TemplateOf is the template Manifest m holds for feed f, or an error when m
+// holds another object: Manifest names carry a short hash, so a name alone
+// does not prove which template a Manifest is (another user may have made a
+// template whose Manifest name collides), and rendering must not ship it.
+func TemplateOf(m *appsv1alpha1.Manifest, f appsv1alpha1.Feed) (*unstructured.Unstructured, error) {
+	tmpl, err := Template(m)
+	if err != nil {
+		return nil, err
+	}
+	if !holds(tmpl, Group(f.APIVersion), f.Kind, f.Namespace, f.Name) {
+		return nil, fmt.Errorf("Manifest %s/%s holds %s %s/%s, not the template of %s: apply the template again with `kubectl clusternet apply`",
+			m.Namespace, m.Name, tmpl.GetKind(), tmpl.GetNamespace(), tmpl.GetName(), Describe(f))
+	}
+	return tmpl, nil
+}
+
 // holds says whether tmpl is the object of group and kind named namespace/name.
 func holds(tmpl *unstructured.Unstructured, group, kind, namespace, name string) bool {
 	gvk := tmpl.GroupVersionKind()

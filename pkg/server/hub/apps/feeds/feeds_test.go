@@ -336,3 +336,34 @@ func TestKeys(t *testing.T) {
 		t.Errorf("Describe = %q", got)
 	}
 }
+
+// A Manifest whose name is a feed's but which holds another user's object (a
+// hash collision, or a Manifest written by hand) is never rendered for it.
+func TestTemplateOfChecksWhatTheManifestHolds(t *testing.T) {
+	feed := appsv1alpha1.Feed{APIVersion: "v1", Kind: "Secret", Namespace: "team-a", Name: "db"}
+	own := manifest(obj("v1", "Secret", "team-a", "db", nil, nil))
+	impostor := manifest(obj("v1", "Secret", "team-b", "db", nil, nil))
+	impostor.Name = own.Name
+	for _, tc := range []struct {
+		name    string
+		m       *appsv1alpha1.Manifest
+		wantErr string
+	}{
+		{name: "its own template", m: own},
+		{name: "another object under its name", m: impostor,
+			wantErr: `Manifest clusternet-reserved/` + own.Name + ` holds Secret team-b/db, not the template of v1 Secret "team-a/db": apply the template again with ` + "`kubectl clusternet apply`"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := TemplateOf(tc.m, feed)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("error = %v\nwant %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got.GetNamespace() != "team-a" {
+				t.Fatalf("TemplateOf = %v, %v", got, err)
+			}
+		})
+	}
+}
