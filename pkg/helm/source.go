@@ -26,6 +26,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/registry"
 	"helm.sh/helm/v3/pkg/repo"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
@@ -53,6 +54,11 @@ const (
 	// ReasonInvalid: the repository answered with something that is not a
 	// chart repository or chart.
 	ReasonInvalid LookupReason = "Invalid"
+	// ReasonRefused: the host is not allowed (--chart-repository-allowed-hosts)
+	// or is a link-local/metadata address.
+	ReasonRefused LookupReason = "Refused"
+	// ReasonTooLarge: an index, chart or OCI blob exceeds its size limit.
+	ReasonTooLarge LookupReason = "TooLarge"
 )
 
 // LookupError says why a chart or version could not be found or fetched,
@@ -85,15 +91,20 @@ const fetchTimeout = 30 * time.Second
 // Source finds charts and their versions and downloads them. Downloaded
 // archives are cached in memory by repository, chart, version and
 // credentials, so re-applying a release does not fetch the chart again.
+//
+// Every request goes through one guarded transport (fetch.go): hosts are
+// checked against RepositoryOptions' allow-list and the metadata deny at
+// each request, redirect and dial, and responses are cut at their limit.
 type Source struct {
-	// Transport is used for every request; tests and the agent may set it
-	// before first use. Nil means a clone of http.DefaultTransport.
-	Transport http.RoundTripper
+	opts  RepositoryOptions
+	guard *guard
 
 	mu      sync.Mutex
 	entries map[string]*list.Element
 	lru     *list.List
 	max     int
+	// bytes is the size of the cached archives; maxBytes bounds it.
+	bytes, maxBytes int64
 	// registryConfig is a credentials file that does not exist: the OCI
 	// client must not read or write the user's helm registry config.
 	registryConfig string
@@ -104,21 +115,61 @@ type cached struct {
 	data []byte
 }
 
-// NewSource returns a Source caching up to 32 chart archives.
+// NewSource returns a Source with the default RepositoryOptions (every
+// host but link-local/metadata addresses, default size limits).
 func NewSource() *Source {
+	s, err := NewRepositoryOptions("").NewSource()
+	if err != nil {
+		panic(err) // the defaults parse
+	}
+	return s
+}
+
+// NewSource returns a Source bounded by o, caching up to 32 chart archives
+// and 8 times --chart-repository-max-chart-size of them.
+func (o *RepositoryOptions) NewSource() (*Source, error) {
+	if errs := o.Validate(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	g, err := o.newGuard()
+	if err != nil {
+		return nil, err
+	}
 	return &Source{
+		opts:           *o,
+		guard:          g,
 		entries:        map[string]*list.Element{},
 		lru:            list.New(),
 		max:            32,
+		maxBytes:       8 * o.MaxChartBytes,
 		registryConfig: filepath.Join(os.TempDir(), "clusternet-helm-no-registry-config", "config.json"),
-	}
+	}, nil
 }
 
-func (s *Source) transport() http.RoundTripper {
-	if s.Transport != nil {
-		return s.Transport
+func (s *Source) transport() http.RoundTripper { return s.guard }
+
+func (s *Source) indexLimit() limit {
+	return limit{bytes: s.opts.MaxIndexBytes, what: "chart repository index", flag: FlagMaxIndexSize}
+}
+
+func (s *Source) chartLimit() limit {
+	return limit{bytes: s.opts.MaxChartBytes, what: "chart archive", flag: FlagMaxChartSize}
+}
+
+// boundsError is the LookupError of a refused host or an oversized
+// response anywhere in err's chain, or nil.
+func boundsError(repository string, err error) error {
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		return &LookupError{Reason: ReasonRefused, Err: err,
+			Message: fmt.Sprintf("chart repository %q is refused: %v", RedactURL(repository), refused)}
 	}
-	return http.DefaultTransport.(*http.Transport).Clone()
+	var tooLarge *SizeError
+	if errors.As(err, &tooLarge) {
+		return &LookupError{Reason: ReasonTooLarge, Err: err,
+			Message: fmt.Sprintf("chart repository %q: %v", RedactURL(repository), tooLarge)}
+	}
+	return nil
 }
 
 // IsOCI says whether repository is an oci:// registry reference.
@@ -186,6 +237,12 @@ func (s *Source) Load(ctx context.Context, opts *appsv1alpha1.HelmOptions, versi
 	if err != nil {
 		return nil, err
 	}
+	if n, err := checkDecompressed(data, s.opts.MaxDecompressedChartBytes); err != nil {
+		return nil, &LookupError{Reason: ReasonTooLarge, Err: err,
+			Message: fmt.Sprintf("chart %q version %q from %q decompresses to more than %d bytes (%s; read %d before stopping): raise --%s of %s if it is legitimately that large",
+				opts.Chart, version, RedactURL(opts.Repository), s.opts.MaxDecompressedChartBytes,
+				resource.NewQuantity(s.opts.MaxDecompressedChartBytes, resource.BinarySI), n, FlagMaxDecompressedSize, s.guard.component)}
+	}
 	ch, err := loader.LoadArchive(bytes.NewReader(data))
 	if err != nil {
 		return nil, &LookupError{Reason: ReasonInvalid, Err: err,
@@ -230,18 +287,20 @@ func (s *Source) put(key string, data []byte) {
 		return
 	}
 	s.entries[key] = s.lru.PushFront(&cached{key: key, data: data})
-	for s.lru.Len() > s.max {
+	s.bytes += int64(len(data))
+	for s.lru.Len() > s.max || (s.bytes > s.maxBytes && s.lru.Len() > 1) {
 		oldest := s.lru.Back()
 		s.lru.Remove(oldest)
 		delete(s.entries, oldest.Value.(*cached).key)
+		s.bytes -= int64(len(oldest.Value.(*cached).data))
 	}
 }
 
 // --- http(s) chart repositories ---
 
-// httpGet fetches u, with creds when given.
-func (s *Source) httpGet(ctx context.Context, u string, creds *Credentials) ([]byte, int, error) {
-	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+// httpGet fetches u, with creds when given, reading at most l.
+func (s *Source) httpGet(ctx context.Context, u string, creds *Credentials, l limit) ([]byte, int, error) {
+	ctx, cancel := context.WithTimeout(withLimit(ctx, l), fetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -255,7 +314,8 @@ func (s *Source) httpGet(ctx context.Context, u string, creds *Credentials) ([]b
 		return nil, 0, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	// The guard's body fails past the limit: memory stays bounded.
+	body, err := io.ReadAll(resp.Body)
 	return body, resp.StatusCode, err
 }
 
@@ -266,7 +326,10 @@ func (s *Source) index(ctx context.Context, repository string, creds *Credential
 		return nil, &LookupError{Reason: ReasonInvalid, Err: err,
 			Message: fmt.Sprintf("spec.repo %q is not a valid URL: %v", repository, err)}
 	}
-	body, code, err := s.httpGet(ctx, indexURL, creds)
+	body, code, err := s.httpGet(ctx, indexURL, creds, s.indexLimit())
+	if bErr := boundsError(repository, err); bErr != nil {
+		return nil, bErr
+	}
 	if err != nil {
 		return nil, &LookupError{Reason: ReasonUnreachable, Err: err,
 			Message: fmt.Sprintf("chart repository %q cannot be reached: %v: check spec.repo and that the repository is up (it is checked again periodically)", repository, err)}
@@ -391,7 +454,10 @@ func (s *Source) httpPull(ctx context.Context, opts *appsv1alpha1.HelmOptions, v
 	if !sameHost(opts.Repository, chartURL) {
 		creds = nil
 	}
-	body, code, err := s.httpGet(ctx, chartURL, creds)
+	body, code, err := s.httpGet(ctx, chartURL, creds, s.chartLimit())
+	if bErr := boundsError(opts.Repository, err); bErr != nil {
+		return nil, bErr
+	}
 	if err != nil {
 		return nil, &LookupError{Reason: ReasonUnreachable, Err: err,
 			Message: fmt.Sprintf("chart %q version %q cannot be downloaded from %q: %v: check that the repository is up", opts.Chart, version, chartURL, err)}
@@ -425,10 +491,13 @@ func (t ctxTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(req.WithContext(t.ctx))
 }
 
-func (s *Source) registryClient(ctx context.Context, opts *appsv1alpha1.HelmOptions, creds *Credentials) (*registry.Client, error) {
+// registryClient talks to opts' registry through the guarded transport
+// (helm's client and oras's token fetches use the http.Client given), each
+// response read at most l.
+func (s *Source) registryClient(ctx context.Context, opts *appsv1alpha1.HelmOptions, creds *Credentials, l limit) (*registry.Client, error) {
 	options := []registry.ClientOption{
 		registry.ClientOptCredentialsFile(s.registryConfig),
-		registry.ClientOptHTTPClient(&http.Client{Transport: ctxTransport{ctx: ctx, base: s.transport()}, Timeout: fetchTimeout}),
+		registry.ClientOptHTTPClient(&http.Client{Transport: ctxTransport{ctx: withLimit(ctx, l), base: s.transport()}, Timeout: fetchTimeout}),
 	}
 	if opts.PlainHTTP {
 		options = append(options, registry.ClientOptPlainHTTP())
@@ -445,7 +514,7 @@ func ociRef(opts *appsv1alpha1.HelmOptions) string {
 }
 
 func (s *Source) ociTags(ctx context.Context, opts *appsv1alpha1.HelmOptions, creds *Credentials) ([]string, error) {
-	client, err := s.registryClient(ctx, opts, creds)
+	client, err := s.registryClient(ctx, opts, creds, s.indexLimit())
 	if err != nil {
 		return nil, err
 	}
@@ -461,6 +530,9 @@ func (s *Source) ociTags(ctx context.Context, opts *appsv1alpha1.HelmOptions, cr
 }
 
 func ociError(opts *appsv1alpha1.HelmOptions, version string, err error, creds *Credentials) error {
+	if bErr := boundsError(opts.Repository, err); bErr != nil {
+		return bErr
+	}
 	if errors.Is(err, auth.ErrBasicCredentialNotFound) {
 		// The registry asked for credentials and there are none.
 		return statusError(opts.Repository, "registry", http.StatusUnauthorized, creds)
@@ -488,7 +560,7 @@ func ociError(opts *appsv1alpha1.HelmOptions, version string, err error, creds *
 }
 
 func (s *Source) ociPull(ctx context.Context, opts *appsv1alpha1.HelmOptions, version string, creds *Credentials) ([]byte, error) {
-	client, err := s.registryClient(ctx, opts, creds)
+	client, err := s.registryClient(ctx, opts, creds, s.chartLimit())
 	if err != nil {
 		return nil, err
 	}

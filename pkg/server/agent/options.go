@@ -15,6 +15,7 @@ import (
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/features"
+	"github.com/clusternet/clusternet/pkg/helm"
 )
 
 // Options are clusternet-agent's flags.
@@ -42,6 +43,10 @@ type Options struct {
 	// beyond its own apiserver.
 	ProxyAllowedHosts []string
 
+	// ChartRepositories bound what the agent fetches from chart
+	// repositories in pull mode (--chart-repository-*, docs/helm.md).
+	ChartRepositories *helm.RepositoryOptions
+
 	FeatureGates featuregate.MutableFeatureGate
 	Logs         *logs.Options
 }
@@ -58,6 +63,7 @@ func NewOptions() *Options {
 		ClusterType:        string(clusterv1beta1.EdgeClusterSelfProvisioned),
 		ClusterSyncMode:    string(clusterv1beta1.DualSyncMode),
 		StatusFrequency:    3 * time.Minute,
+		ChartRepositories:  helm.NewRepositoryOptions("clusternet-agent"),
 		FeatureGates:       features.NewAgentGates(),
 		Logs:               logs.NewOptions(),
 	}
@@ -86,6 +92,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	tun := fss.FlagSet("tunnel")
 	tun.StringSliceVar(&o.ProxyAllowedHosts, "proxy-allowed-hosts", o.ProxyAllowedHosts, "host:port pairs, besides the child's own apiserver, that requests through the hub may reach (e.g. a kubectl proxy in the child).")
 
+	o.ChartRepositories.AddFlags(fss.FlagSet("chart repositories"))
 	o.FeatureGates.AddFlag(fss.FlagSet("feature gates"))
 	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))
 	return fss
@@ -106,6 +113,7 @@ func (o *Options) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--cluster-type %q is not supported: use EdgeClusterSelfProvisioned, EdgeCluster, CloudCluster or SelfProvisioned", o.ClusterType))
 	}
+	errs = append(errs, o.ChartRepositories.Validate()...)
 	if o.StatusFrequency < time.Second {
 		errs = append(errs, fmt.Errorf("--cluster-status-update-frequency %s: must be at least 1s", o.StatusFrequency))
 	}

@@ -24,8 +24,19 @@ func runHelmPuller(ctx context.Context, c *PullContext) error {
 	}
 	factory := externalversions.NewSharedInformerFactoryWithOptions(c.Parent, 0, externalversions.WithNamespace(c.Namespace))
 	cluster := helm.NewCluster(c.ChildConfig)
+	// Bounded by the agent's own --chart-repository-* flags: a HelmRelease
+	// names its repository, and the agent must not fetch from the child's
+	// metadata service or read an endless response for whoever wrote it.
+	repos := c.ChartRepositories
+	if repos == nil {
+		repos = helm.NewRepositoryOptions("clusternet-agent")
+	}
+	source, err := repos.NewSource()
+	if err != nil {
+		return err
+	}
 	ctl, err := helm.NewReleaseController("clusternet-agent", c.Parent, c.ParentKube,
-		factory.Apps().V1alpha1().HelmReleases(), &helm.Releaser{Source: helm.NewSource()},
+		factory.Apps().V1alpha1().HelmReleases(), &helm.Releaser{Source: source},
 		agentTarget{cluster: cluster, namespace: c.Namespace}, c.Events)
 	if err != nil {
 		return err

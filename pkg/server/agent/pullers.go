@@ -22,6 +22,7 @@ import (
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	clusternetscheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
+	"github.com/clusternet/clusternet/pkg/helm"
 )
 
 // PullContext is what the agent's pull-mode controllers are built from: the
@@ -49,6 +50,8 @@ type PullContext struct {
 	// component clusternet-agent.
 	Events  record.EventRecorder
 	Workers int
+	// ChartRepositories bound the agent's chart fetches; nil means defaults.
+	ChartRepositories *helm.RepositoryOptions
 }
 
 // A puller is one of the agent's pull-mode controllers; it runs until ctx ends.
@@ -91,15 +94,16 @@ func (a *Agent) runPullers(ctx context.Context) error {
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: parentKube.CoreV1().Events(a.creds.DedicatedNamespace)})
 	base := PullContext{
-		ParentConfig: parentCfg,
-		Parent:       a.parent,
-		ParentKube:   parentKube,
-		Namespace:    a.creds.DedicatedNamespace,
-		ClusterID:    a.clusterID,
-		ChildConfig:  a.childCfg,
-		AppPusher:    a.appPusher(),
-		Events:       broadcaster.NewRecorder(agentEventScheme, corev1.EventSource{Component: "clusternet-agent"}),
-		Workers:      2,
+		ParentConfig:      parentCfg,
+		Parent:            a.parent,
+		ParentKube:        parentKube,
+		Namespace:         a.creds.DedicatedNamespace,
+		ClusterID:         a.clusterID,
+		ChildConfig:       a.childCfg,
+		AppPusher:         a.appPusher(),
+		Events:            broadcaster.NewRecorder(agentEventScheme, corev1.EventSource{Component: "clusternet-agent"}),
+		Workers:           2,
+		ChartRepositories: a.opts.ChartRepositories,
 	}
 	modes := make(chan clusterv1beta1.ClusterSyncMode, 1)
 	go a.watchSyncMode(ctx, modes)

@@ -115,7 +115,7 @@ func (o *Options) newAPIServer(c *Context) (*genericapiserver.GenericAPIServer, 
 	}
 	group := genericapiserver.NewDefaultAPIGroupInfo(proxiesv1alpha1.GroupName, scheme, runtime.NewParameterCodec(scheme), codecs)
 	group.VersionedResourcesStorageMap[proxiesv1alpha1.SchemeGroupVersion.Version] = map[string]rest.Storage{
-		"sockets":       sockets.NewSocketREST(c.Transports.Tunnels(), clusters),
+		"sockets":       sockets.NewSocketREST(c.Transports.Tunnels(), clusters, c.Registrations()),
 		"sockets/proxy": sockets.NewProxyREST(c.Transports, clusters, identities),
 	}
 	if err := server.InstallAPIGroup(&group); err != nil {

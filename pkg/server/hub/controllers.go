@@ -23,6 +23,7 @@ import (
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	clusternetscheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
+	"github.com/clusternet/clusternet/pkg/helm"
 	"github.com/clusternet/clusternet/pkg/server/hub/approver"
 	"github.com/clusternet/clusternet/pkg/server/hub/lifecycle"
 	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
@@ -53,8 +54,17 @@ type Context struct {
 	FeatureGates featuregate.FeatureGate
 	// Registration shapes how the approver answers registrations.
 	Registration approver.Options
+	// ChartRepositories bound the hub's chart fetches; nil means defaults.
+	ChartRepositories *helm.RepositoryOptions
 
 	broadcaster record.EventBroadcaster
+}
+
+// Registrations is the record of which namespace each cluster was admitted
+// into, which tunnels and pushes are bound to.
+func (c *Context) Registrations() sockets.Registrations {
+	crrs := c.Informers.Clusters().V1beta1().ClusterRegistrationRequests()
+	return sockets.Registrations{Lister: crrs.Lister(), Synced: crrs.Informer().HasSynced}
 }
 
 // eventScheme knows Kubernetes' and Clusternet's kinds, for event references.

@@ -26,6 +26,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/clusternet/clusternet/pkg/features"
+	"github.com/clusternet/clusternet/pkg/helm"
 	"github.com/clusternet/clusternet/pkg/server/command"
 	"github.com/clusternet/clusternet/pkg/server/hub/approver"
 	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
@@ -58,8 +59,14 @@ type Options struct {
 	// IdentityMappingFile maps parent users and groups to child ones on the
 	// proxy path (docs/tunnel.md); empty maps nothing.
 	IdentityMappingFile string
+	// MaxRequestsPerCluster bounds the proxied requests in flight into one
+	// cluster (and so the streams in its tunnel).
+	MaxRequestsPerCluster int
 	// Registration: --registration-approval and --agent-token-ttl.
 	Registration approver.Options
+	// ChartRepositories bound what the hub fetches from chart repositories
+	// (--chart-repository-*, docs/helm.md).
+	ChartRepositories *helm.RepositoryOptions
 
 	FeatureGates featuregate.MutableFeatureGate
 	Logs         *logs.Options
@@ -78,7 +85,9 @@ func NewOptions() *Options {
 		RetryPeriod:             2 * time.Second,
 		Recommended:             newRecommendedOptions(),
 		ShadowAuthorizeRealKind: true,
+		MaxRequestsPerCluster:   sockets.DefaultMaxRequestsPerCluster,
 		Registration:            approver.DefaultOptions(),
+		ChartRepositories:       helm.NewRepositoryOptions("clusternet-hub"),
 		FeatureGates:            features.NewHubGates(),
 		Logs:                    logs.NewOptions(),
 	}
@@ -111,8 +120,11 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	o.Recommended.Features.AddFlags(fss.FlagSet("features"))
 	fss.FlagSet("shadow API").BoolVar(&o.ShadowAuthorizeRealKind, "shadow-authorize-real-kind", o.ShadowAuthorizeRealKind,
 		"Require, for every shadow API request, the caller's permission for the same verb on the real kind in the parent (a template of a Secret needs Secret permissions).")
+	fss.FlagSet("proxy").IntVar(&o.MaxRequestsPerCluster, "max-requests-per-cluster", o.MaxRequestsPerCluster,
+		"Requests in flight into one child cluster through its tunnel (proxied requests, watches and exec sessions count while they last); more are refused with 429.")
 	fss.FlagSet("proxy").StringVar(&o.IdentityMappingFile, "identity-mapping-file", o.IdentityMappingFile,
 		"YAML file (kind IdentityMapping) mapping parent users and groups to child users and groups, per cluster label selector. Without it, system: groups and users stay in the parent (docs/tunnel.md).")
+	o.ChartRepositories.AddFlags(fss.FlagSet("chart repositories"))
 	o.FeatureGates.AddFlag(fss.FlagSet("feature gates"))
 	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))
 	return fss
@@ -130,12 +142,16 @@ func (o *Options) Validate() error {
 	if a := o.Registration.Approval; a != approver.AutoApproval && a != approver.ManualApproval {
 		errs = append(errs, fmt.Errorf("--registration-approval %q: must be %q or %q", a, approver.AutoApproval, approver.ManualApproval))
 	}
+	if o.MaxRequestsPerCluster < 1 {
+		errs = append(errs, fmt.Errorf("--max-requests-per-cluster %d: must be at least 1", o.MaxRequestsPerCluster))
+	}
 	if n := o.Registration.RegistrationsPerMinute; n < 1 {
 		errs = append(errs, fmt.Errorf("--registrations-per-minute %d: must be at least 1", n))
 	}
 	if ttl := o.Registration.TokenTTL; ttl < 10*time.Minute {
 		errs = append(errs, fmt.Errorf("--agent-token-ttl %s: must be at least 10m (the parent refuses shorter tokens)", ttl))
 	}
+	errs = append(errs, o.ChartRepositories.Validate()...)
 	errs = append(errs, o.Recommended.SecureServing.Validate()...)
 	errs = append(errs, o.Recommended.Authentication.Validate()...)
 	errs = append(errs, o.Recommended.Authorization.Validate()...)
@@ -176,9 +192,13 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	transports := sockets.NewTransports(tunnel.NewRegistry())
+	transports := sockets.NewTransports(tunnel.NewRegistry(), o.MaxRequestsPerCluster)
 	newContext := func() (*Context, error) {
-		return newControllerContext(cfg, transports, o.Workers, o.FeatureGates, o.Registration)
+		c, err := newControllerContext(cfg, transports, o.Workers, o.FeatureGates, o.Registration)
+		if c != nil {
+			c.ChartRepositories = o.ChartRepositories
+		}
+		return c, err
 	}
 	replica, err := newContext()
 	if err != nil {

@@ -9,12 +9,26 @@ import (
 	hubhelm "github.com/clusternet/clusternet/pkg/server/hub/helm"
 )
 
+// chartSource is a chart Source bounded by the hub's --chart-repository-*
+// flags: allowed hosts, the metadata deny and size limits.
+func chartSource(c *Context) (*helm.Source, error) {
+	opts := c.ChartRepositories
+	if opts == nil {
+		opts = helm.NewRepositoryOptions("clusternet-hub")
+	}
+	return opts.NewSource()
+}
+
 // startHelm runs the parent-side Helm controllers (leader only): the
 // HelmChart resolver, and Helm Descriptions to HelmReleases with their
 // status mirrored back.
 func startHelm(ctx context.Context, c *Context) error {
 	apps := c.Informers.Apps().V1alpha1()
-	resolver, err := hubhelm.NewResolver(c.Clusternet, c.Kube, apps.HelmCharts(), helm.NewSource(), c.Events, clock.RealClock{})
+	source, err := chartSource(c)
+	if err != nil {
+		return err
+	}
+	resolver, err := hubhelm.NewResolver(c.Clusternet, c.Kube, apps.HelmCharts(), source, c.Events, clock.RealClock{})
 	if err != nil {
 		return err
 	}
@@ -31,9 +45,13 @@ func startHelm(ctx context.Context, c *Context) error {
 // startHelmPusher applies HelmReleases to the clusters the hub pushes to
 // whose tunnel this replica holds (every replica runs it).
 func startHelmPusher(ctx context.Context, c *Context) error {
+	source, err := chartSource(c)
+	if err != nil {
+		return err
+	}
 	pusher, err := hubhelm.NewPusher(c.Clusternet, c.Kube, c.Informers.Apps().V1alpha1().HelmReleases(),
 		c.Informers.Clusters().V1beta1().ManagedClusters(), c.Transports.Tunnels(), c.Transports.ChildConfig,
-		helm.NewSource(), c.Events)
+		c.Registrations().Namespace, source, c.Events)
 	if err != nil {
 		return err
 	}

@@ -22,13 +22,17 @@ import (
 func startGenericPusher(ctx context.Context, c *Context) error {
 	clusters := c.Informers.Clusters().V1beta1().ManagedClusters()
 	lister := clusters.Lister()
+	// Pushes are bound to registrations (pushPlacement): a cluster is pushed
+	// to only once its tunnel is up, which needs its approval, and the
+	// tunnel coming up requeues its namespace.
+	registrations := c.Informers.Clusters().V1beta1().ClusterRegistrationRequests().Informer()
 	ctl, err := deployer.NewController(deployer.Options{
 		Name:         "generic-pusher",
 		Parent:       c.Clusternet,
 		Descriptions: c.Informers.Apps().V1alpha1().Descriptions(),
 		Events:       c.Events,
 		Place:        func(namespace string) deployer.Placement { return pushPlacement(lister, c, namespace) },
-		Synced:       []cache.InformerSynced{clusters.Informer().HasSynced},
+		Synced:       []cache.InformerSynced{clusters.Informer().HasSynced, registrations.HasSynced},
 		Workers:      c.Workers,
 	})
 	if err != nil {
@@ -87,6 +91,11 @@ func pushPlacement(lister clusterlisters.ManagedClusterLister, c *Context, names
 	}
 	mc := mcs[0]
 	id := string(mc.Spec.ClusterID)
+	if c.Registrations().Namespace(id) != namespace {
+		// Not the namespace this cluster was admitted into: whatever the
+		// ManagedCluster here says, nothing of it is pushed into that cluster.
+		return deployer.Placement{Decision: deployer.Skip}
+	}
 	if !mc.HubPushes() || !c.Transports.Tunnels().Has(id) {
 		return deployer.Placement{Decision: deployer.Skip}
 	}

@@ -43,8 +43,8 @@ type Pusher struct {
 // MadeByHub accepts.
 func NewPusher(client versioned.Interface, kube kubernetes.Interface, hrs appsinformers.HelmReleaseInformer,
 	mcls clusterinformers.ManagedClusterInformer, tunnels Tunnels, childConfig func(id string) *rest.Config,
-	source *helm.Source, events record.EventRecorder) (*Pusher, error) {
-	targets := &tunnelTargets{mcls: mcls.Lister(), tunnels: tunnels, childConfig: childConfig, clusters: map[string]*helm.Cluster{}}
+	admittedInto func(clusterID string) string, source *helm.Source, events record.EventRecorder) (*Pusher, error) {
+	targets := &tunnelTargets{mcls: mcls.Lister(), tunnels: tunnels, childConfig: childConfig, admittedInto: admittedInto, clusters: map[string]*helm.Cluster{}}
 	rc, err := helm.NewReleaseController("clusternet-hub", client, kube, hrs, &helm.Releaser{Source: source}, targets, events)
 	if err != nil {
 		return nil, err
@@ -89,6 +89,9 @@ type tunnelTargets struct {
 	mcls        clusterlisters.ManagedClusterLister
 	tunnels     Tunnels
 	childConfig func(id string) *rest.Config
+	// admittedInto is the dedicated namespace the hub admitted a cluster
+	// into (its registration): only that namespace's releases go to it.
+	admittedInto func(clusterID string) string
 
 	mu       sync.Mutex
 	clusters map[string]*helm.Cluster
@@ -101,6 +104,9 @@ func (t *tunnelTargets) Target(hr *appsv1alpha1.HelmRelease) (*helm.Cluster, hel
 	}
 	mc := mcs[0]
 	id := string(mc.Spec.ClusterID)
+	if admitted := t.admittedInto(id); admitted != hr.Namespace {
+		return nil, helm.TargetSkip, fmt.Sprintf("cluster %s was admitted into namespace %q, not %s: nothing of this namespace is pushed into it", id, admitted, hr.Namespace)
+	}
 	if !clusterv1beta1.HubPushes(mc.Spec.SyncMode, mc.Status.AppPusher) {
 		return nil, helm.TargetSkip, fmt.Sprintf("cluster %s's agent applies (sync mode %s, AppPusher %t)", mc.Name, mc.Spec.SyncMode, mc.Status.AppPusher)
 	}

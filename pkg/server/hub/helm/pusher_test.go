@@ -32,6 +32,7 @@ func TestTunnelTargets(t *testing.T) {
 		name     string
 		cluster  *clusterv1beta1.ManagedCluster
 		tunnels  fakeTunnels
+		admitted string // the namespace the cluster's registration names; dedicated when empty
 		want     helm.TargetState
 		wantWhy  string
 		wantHost string
@@ -44,6 +45,9 @@ func TestTunnelTargets(t *testing.T) {
 		{name: "tunnel in another replica", cluster: managedCluster(clusterv1beta1.DualSyncMode, true), tunnels: fakeTunnels{},
 			want: helm.TargetSkip, wantWhy: "cluster child-1's tunnel is not held by this replica"},
 		{name: "pushed from here", cluster: managedCluster(clusterv1beta1.DualSyncMode, true), tunnels: fakeTunnels{id: true}, want: helm.TargetAct},
+		{name: "a ManagedCluster naming a cluster admitted elsewhere", cluster: managedCluster(clusterv1beta1.DualSyncMode, true), tunnels: fakeTunnels{id: true},
+			admitted: "clusternet-other", want: helm.TargetSkip,
+			wantWhy: `cluster ` + id + ` was admitted into namespace "clusternet-other", not clusternet-abcde: nothing of this namespace is pushed into it`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,7 +59,12 @@ func TestTunnelTargets(t *testing.T) {
 				}
 			}
 			var asked []string
+			admitted := dedicated
+			if tc.admitted != "" {
+				admitted = tc.admitted
+			}
 			targets := &tunnelTargets{mcls: mcls.Lister(), tunnels: tc.tunnels, clusters: map[string]*helm.Cluster{},
+				admittedInto: func(string) string { return admitted },
 				childConfig: func(id string) *rest.Config {
 					asked = append(asked, id)
 					return &rest.Config{Host: "http://cluster-" + id}
@@ -191,7 +200,8 @@ func TestPusherIgnoresForgedHelmReleases(t *testing.T) {
 	factory := externalversions.NewSharedInformerFactory(client, 0)
 	events := record.NewFakeRecorder(10)
 	p, err := NewPusher(client, kube, factory.Apps().V1alpha1().HelmReleases(), factory.Clusters().V1beta1().ManagedClusters(),
-		fakeTunnels{id: true}, func(string) *rest.Config { return &rest.Config{Host: "https://127.0.0.1:1"} }, helm.NewSource(), events)
+		fakeTunnels{id: true}, func(string) *rest.Config { return &rest.Config{Host: "https://127.0.0.1:1"} },
+		func(string) string { return dedicated }, helm.NewSource(), events)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,6 +90,13 @@ func (r *ProxyREST) Connect(ctx context.Context, id string, opts runtime.Object,
 	}
 	transport := r.transports.For(id)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		release, ok := r.transports.Acquire(id)
+		if !ok {
+			responder.Error(apierrors.NewTooManyRequests(fmt.Sprintf("cluster %s already has %d requests in flight through its tunnel, "+
+				"the most this hub allows (--max-requests-per-cluster): retry later, or end idle watches and exec sessions", id, r.transports.MaxRequests()), 1))
+			return
+		}
+		defer release()
 		location := &url.URL{Scheme: "http", Host: "cluster-" + id, Path: "/" + strings.TrimPrefix(proxyOpts.Path, "/"), RawQuery: req.URL.RawQuery}
 		wire.SetIdentity(req.Header, identity)
 		h := proxy.NewUpgradeAwareHandler(location, transport, false, false, proxy.NewErrorResponder(responder))

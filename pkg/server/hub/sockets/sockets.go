@@ -27,8 +27,9 @@ const AgentServiceAccount = "clusternet-agent"
 
 // SocketREST is the tunnel endpoint: an agent's websocket lands here.
 type SocketREST struct {
-	tunnels  *tunnel.Registry
-	clusters Clusters
+	tunnels       *tunnel.Registry
+	clusters      Clusters
+	registrations Registrations
 }
 
 var (
@@ -39,8 +40,8 @@ var (
 )
 
 // NewSocketREST returns the tunnel endpoint storage.
-func NewSocketREST(tunnels *tunnel.Registry, clusters Clusters) *SocketREST {
-	return &SocketREST{tunnels: tunnels, clusters: clusters}
+func NewSocketREST(tunnels *tunnel.Registry, clusters Clusters, registrations Registrations) *SocketREST {
+	return &SocketREST{tunnels: tunnels, clusters: clusters, registrations: registrations}
 }
 
 // New returns an empty Socket.
@@ -80,6 +81,14 @@ func (r *SocketREST) Connect(ctx context.Context, id string, _ runtime.Object, _
 	if err != nil || sa != AgentServiceAccount {
 		return nil, apierrors.NewForbidden(proxiesv1alpha1.SchemeGroupVersion.WithResource("sockets").GroupResource(), id,
 			fmt.Errorf("user %q is not a cluster agent: only the ServiceAccount %s of a cluster's dedicated namespace may open its socket", user.GetName(), AgentServiceAccount))
+	}
+	if !r.registrations.HasSynced() {
+		return nil, apierrors.NewServiceUnavailable("the hub has not read the registrations yet: retry in a moment")
+	}
+	if registered := r.registrations.Namespace(id); registered != ns {
+		return nil, apierrors.NewForbidden(proxiesv1alpha1.SchemeGroupVersion.WithResource("sockets").GroupResource(), id,
+			fmt.Errorf("user %q is not the agent of cluster %s: the hub admitted that cluster into namespace %q (ClusterRegistrationRequest %s%s), not %s",
+				user.GetName(), id, registered, clusterv1beta1.NamePrefix, id, ns))
 	}
 	withID, err := r.clusters.WithID(id)
 	if err != nil {

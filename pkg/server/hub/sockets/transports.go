@@ -23,15 +23,54 @@ const dialWait = 5 * time.Second
 // alone a new TLS handshake. The proxy and the hub's own clients share them.
 type Transports struct {
 	tunnels *tunnel.Registry
+	// maxRequests bounds the requests in flight into one cluster, and so
+	// the streams open in its tunnel and the bytes buffered for them (each
+	// stream's window is bounded): one caller, or one slow child, cannot
+	// make the hub hold an unbounded number of either.
+	maxRequests int
 
 	mu         sync.Mutex
 	transports map[string]*http.Transport
+	// inFlight counts requests per cluster; a cluster with none has no entry.
+	inFlight map[string]int
 }
 
-// NewTransports returns transports over the tunnels in tunnels.
-func NewTransports(tunnels *tunnel.Registry) *Transports {
-	return &Transports{tunnels: tunnels, transports: map[string]*http.Transport{}}
+// DefaultMaxRequestsPerCluster is --max-requests-per-cluster's default:
+// room for hundreds of watches and exec sessions per cluster.
+const DefaultMaxRequestsPerCluster = 512
+
+// NewTransports returns transports over the tunnels in tunnels, with at most
+// maxRequestsPerCluster requests in flight into each cluster.
+func NewTransports(tunnels *tunnel.Registry, maxRequestsPerCluster int) *Transports {
+	return &Transports{tunnels: tunnels, maxRequests: maxRequestsPerCluster,
+		transports: map[string]*http.Transport{}, inFlight: map[string]int{}}
 }
+
+// Acquire takes one of cluster id's request slots; release gives it back.
+// ok is false when all are taken: the caller must refuse the request (429)
+// rather than queue it, since watches and exec sessions hold their slot for
+// as long as they last.
+func (t *Transports) Acquire(id string) (release func(), ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.inFlight[id] >= t.maxRequests {
+		return nil, false
+	}
+	t.inFlight[id]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			if t.inFlight[id]--; t.inFlight[id] <= 0 {
+				delete(t.inFlight, id)
+			}
+		})
+	}, true
+}
+
+// MaxRequests is the per-cluster bound Acquire enforces.
+func (t *Transports) MaxRequests() int { return t.maxRequests }
 
 // Tunnels is the registry the transports dial through.
 func (t *Transports) Tunnels() *tunnel.Registry { return t.tunnels }
@@ -50,7 +89,9 @@ func (t *Transports) For(id string) *http.Transport {
 			return t.tunnels.Dial(ctx, id)
 		},
 		MaxIdleConnsPerHost: 256,
-		IdleConnTimeout:     90 * time.Second,
+		// The hub's own clients (pushers) share the bound on streams.
+		MaxConnsPerHost: t.maxRequests,
+		IdleConnTimeout: 90 * time.Second,
 		// Content encoding passes through untouched: the client asked for
 		// what it asked for, and the child answers it.
 		DisableCompression: true,

@@ -1,0 +1,67 @@
+package sockets
+
+import (
+	"context"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/client-go/tools/cache"
+
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/tunnel"
+)
+
+// A tunnel is the agent's of the namespace the hub admitted its cluster
+// into, whatever ManagedCluster another namespace holds.
+func TestSocketBoundToTheRegistration(t *testing.T) {
+	const id = "dc91021d-2361-4f6d-a404-7c33b9e01118"
+	informer := cache.NewSharedIndexInformer(&cache.ListWatch{}, &clusterv1beta1.ManagedCluster{}, 0, cache.Indexers{})
+	if err := AddClusterIDIndex(informer); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"clusternet-real", "clusternet-forged"} {
+		if err := informer.GetIndexer().Add(&clusterv1beta1.ManagedCluster{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "c"}, Spec: clusterv1beta1.ManagedClusterSpec{ClusterID: types.UID(id)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crrs := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	approved := clusterv1beta1.RequestApproved
+	if err := crrs.Add(&clusterv1beta1.ClusterRegistrationRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: clusterv1beta1.NamePrefix + id},
+		Spec:       clusterv1beta1.ClusterRegistrationRequestSpec{ClusterID: types.UID(id)},
+		Status:     clusterv1beta1.ClusterRegistrationRequestStatus{Result: &approved, DedicatedNamespace: "clusternet-real"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := NewSocketREST(tunnel.NewRegistry(), Clusters{Indexer: informer.GetIndexer()},
+		Registrations{Lister: clusterlisters.NewClusterRegistrationRequestLister(crrs)})
+	for _, tc := range []struct {
+		name, user, wantErr string
+	}{
+		{name: "the admitted namespace's agent", user: "system:serviceaccount:clusternet-real:clusternet-agent"},
+		{name: "an agent of a namespace holding a ManagedCluster with that id", user: "system:serviceaccount:clusternet-forged:clusternet-agent",
+			wantErr: `sockets.proxies.clusternet.io "` + id + `" is forbidden: user "system:serviceaccount:clusternet-forged:clusternet-agent" is not the agent of cluster ` + id +
+				`: the hub admitted that cluster into namespace "clusternet-real" (ClusterRegistrationRequest clusternet-` + id + `), not clusternet-forged`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := request.WithUser(context.Background(), &user.DefaultInfo{Name: tc.user})
+			_, err := r.Connect(ctx, id, nil, nil)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if !apierrors.IsForbidden(err) || err.Error() != tc.wantErr {
+				t.Fatalf("error %v\nwant %s", err, tc.wantErr)
+			}
+		})
+	}
+}
