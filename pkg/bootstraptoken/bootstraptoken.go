@@ -38,18 +38,21 @@ const (
 	// DefaultTTL is how long a token lives unless told otherwise, as kubeadm's.
 	DefaultTTL = 24 * time.Hour
 
-	// The Secret's keys, as the authenticator reads them.
-	KeyTokenID       = "token-id"
-	KeyTokenSecret   = "token-secret"
-	KeyExpiration    = "expiration"
-	KeyDescription   = "description"
-	KeyExtraGroups   = "auth-extra-groups"
-	KeyUsageAuthn    = "usage-bootstrap-authentication"
 	idLength         = 6
 	secretLength     = 16
 	alphabet         = "abcdefghijklmnopqrstuvwxyz0123456789"
 	extraGroupPrefix = "system:bootstrappers:"
 	createAttempts   = 3
+)
+
+// The Secret's keys, as the authenticator reads them.
+const (
+	KeyTokenID     = "token-id"
+	KeyTokenSecret = "token-secret"
+	KeyExpiration  = "expiration"
+	KeyDescription = "description"
+	KeyExtraGroups = "auth-extra-groups"
+	KeyUsageAuthn  = "usage-bootstrap-authentication"
 )
 
 // tokenPattern is the shape kube-apiserver accepts: [a-z0-9]{6}.[a-z0-9]{16}.

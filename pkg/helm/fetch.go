@@ -160,7 +160,7 @@ func parseAllowedHosts(entries []string) ([]hostRule, error) {
 		}
 		r, err := parseHostRule(e)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--%s entry %q: %v: write host, host:port, *.example.com or a CIDR such as 10.0.0.0/8", FlagAllowedHosts, raw, err))
+			errs = append(errs, fmt.Errorf("--%s entry %q: %w: write host, host:port, *.example.com or a CIDR such as 10.0.0.0/8", FlagAllowedHosts, raw, err))
 			continue
 		}
 		rules = append(rules, r)
@@ -489,11 +489,11 @@ func checkDecompressed(data []byte, max int64) (int64, error) {
 		return 0, nil // not gzip: the loader says what is wrong with it
 	}
 	defer func() { _ = zr.Close() }()
-	n, err := io.Copy(io.Discard, io.LimitReader(zr, max+1))
+	// A corrupt stream is the loader's to report: only the count matters here.
+	n, _ := io.Copy(io.Discard, io.LimitReader(zr, max+1))
 	if n > max {
 		return n, errTooLarge
 	}
-	// A corrupt stream is the loader's to report.
 	return n, nil
 }
 

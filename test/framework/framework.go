@@ -267,7 +267,7 @@ func registerWebhook(ctx context.Context, parent *testbed.Cluster, h *Hub, caPEM
 		return last != nil && strings.Contains(last.Error(), `admission webhook "subscriptions.apps.clusternet.io" denied the request`), nil
 	})
 	if err != nil {
-		return fmt.Errorf("the parent does not call the Subscription webhook (deploy/hub/webhook.yaml): %w: last answer: %v\n%s", err, last, h.LogTail(3000))
+		return fmt.Errorf("the parent does not call the Subscription webhook (deploy/hub/webhook.yaml): %w: last answer: %s\n%s", err, fmt.Sprint(last), h.LogTail(3000))
 	}
 	return nil
 }

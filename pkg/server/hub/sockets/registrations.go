@@ -17,7 +17,8 @@ type Registrations struct {
 	Synced func() bool
 }
 
-// HasSynced: until the requests are read, nothing can be told registered.
+// HasSynced says whether the requests were read: until then, nothing can be
+// told registered.
 func (r Registrations) HasSynced() bool { return r.Synced == nil || r.Synced() }
 
 // Namespace is the dedicated namespace cluster id was admitted into, or ""
