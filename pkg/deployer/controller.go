@@ -101,6 +101,10 @@ type Controller struct {
 	queue interface{ Add(key string) }
 	ctx   context.Context
 
+	// after is time.After (a fake in tests): it bounds how long a deploy
+	// waits for the child's informers.
+	after func(time.Duration) <-chan time.Time
+
 	mu       sync.Mutex
 	states   map[string]*descState
 	children map[string]*childWatch
@@ -109,9 +113,27 @@ type Controller struct {
 // descState is what the controller remembers of one Description between
 // syncs. Nothing in it is needed after a restart: it starts over with a
 // full deploy, which is idempotent.
+//
+// Locking: every field is read and written with Controller.mu held, and
+// the lock is never held across a call to the child or the parent. A sync
+// reads a copy of the progress (taken by state, under the lock), decides
+// and deploys from that copy, and writes its outcome back under the lock
+// (recordDeploy). Other goroutines reset deployed meanwhile (DropChild
+// when the tunnel goes away, redeploy when another Description takes
+// objects over, a failed drift correction), and a deploy that started
+// before such a reset must not mark its generation deployed over it, or
+// the full deploy after a reconnect waits for the next resync. Only the
+// sync of the Description writes the rest of the progress (the work queue
+// never hands one key to two workers at once).
 type descState struct {
 	uid       types.UID
 	clusterID string
+	descProgress
+	candidate map[string]watchEvent
+}
+
+// descProgress is how far the deploys of a Description got.
+type descProgress struct {
 	// deployed is the generation last deployed successfully (0: none yet).
 	deployed int64
 	lastFull time.Time
@@ -120,7 +142,22 @@ type descState struct {
 	failures  int
 	failedGen int64
 	retryAt   time.Time
-	candidate map[string]watchEvent
+	// resets counts the resets of deployed: a sync whose copy holds fewer
+	// started before the latest one.
+	resets uint64
+}
+
+// resetLocked has st deployed in full on its next sync. c.mu is held.
+func (st *descState) resetLocked() {
+	st.deployed = 0
+	st.resets++
+}
+
+// reset has st deployed in full on its next sync.
+func (c *Controller) reset(st *descState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st.resetLocked()
 }
 
 // retryBackoff paces attempts of a Description that failed: the same spec
@@ -197,7 +234,7 @@ func (c *Controller) DropChild(clusterID string) {
 	}
 	for _, st := range c.states {
 		if st.clusterID == clusterID {
-			st.deployed = 0
+			st.resetLocked()
 		}
 	}
 }
@@ -234,7 +271,9 @@ func (c *Controller) observe(descKey string, ev watchEvent) {
 	c.queue.Add(descKey)
 }
 
-func (c *Controller) state(key string, desc *appsv1alpha1.Description, clusterID string) *descState {
+// state is what the controller remembers of key, and a copy of its
+// progress for the sync to read (see descState).
+func (c *Controller) state(key string, desc *appsv1alpha1.Description, clusterID string) (*descState, descProgress) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.states[key]
@@ -242,7 +281,7 @@ func (c *Controller) state(key string, desc *appsv1alpha1.Description, clusterID
 		st = &descState{uid: desc.UID, clusterID: clusterID}
 		c.states[key] = st
 	}
-	return st
+	return st, st.descProgress
 }
 
 // forget drops what the controller holds for key, and the child watches
@@ -273,6 +312,9 @@ func (c *Controller) childFor(p Placement, key string) (*childWatch, error) {
 			return nil, fmt.Errorf("client of cluster %s: %w", p.ClusterID, err)
 		}
 		w = newChildWatch(c.ctx, p.ClusterID, child, c.observe)
+		if c.after != nil {
+			w.after = c.after
+		}
 		c.children[p.ClusterID] = w
 	}
 	w.mu.Lock()
@@ -318,8 +360,8 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	if err != nil {
 		return 0, err
 	}
-	st := c.state(key, desc, p.ClusterID)
-	logger.V(4).Info("Syncing", "cluster", p.ClusterID, "generation", desc.Generation, "deployed", st.deployed, "deleting", desc.DeletionTimestamp != nil)
+	st, seen := c.state(key, desc, p.ClusterID)
+	logger.V(4).Info("Syncing", "cluster", p.ClusterID, "generation", desc.Generation, "deployed", seen.deployed, "deleting", desc.DeletionTimestamp != nil)
 	if desc.DeletionTimestamp != nil {
 		return c.cleanup(ctx, w, desc)
 	}
@@ -331,24 +373,24 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	}
 	objs, err := Objects(desc, w.child.Namespaced)
 	if err != nil {
-		st.deployed = 0
+		c.reset(st)
 		return 0, c.finish(ctx, desc, nil, nil, err)
 	}
 	w.watch(append(refs(objs), statusRefs(desc)...))
 
-	if st.deployed != desc.Generation || time.Since(st.lastFull) >= c.opts.Resync {
-		if wait := time.Until(st.retryAt); wait > 0 && st.failedGen == desc.Generation {
+	if seen.deployed != desc.Generation || time.Since(seen.lastFull) >= c.opts.Resync {
+		if wait := time.Until(seen.retryAt); wait > 0 && seen.failedGen == desc.Generation {
 			return wait, nil
 		}
-		return c.deploy(ctx, w, st, desc, objs)
+		return c.deploy(ctx, w, st, seen, desc, objs)
 	}
 	if err := c.correctDrift(ctx, w, st, desc, objs); err != nil {
 		return 0, err
 	}
-	if err := c.refreshStatus(ctx, w, st, desc, objs); err != nil {
+	if err := c.refreshStatus(ctx, w, seen.deployed, desc, objs); err != nil {
 		return 0, err
 	}
-	return c.opts.Resync - time.Since(st.lastFull), nil
+	return c.opts.Resync - time.Since(seen.lastFull), nil
 }
 
 func statusRefs(desc *appsv1alpha1.Description) []Ref {
@@ -359,8 +401,9 @@ func statusRefs(desc *appsv1alpha1.Description) []Ref {
 	return out
 }
 
-// deploy applies desc in full: dry-run, apply, prune, status.
-func (c *Controller) deploy(ctx context.Context, w *childWatch, st *descState, desc *appsv1alpha1.Description, objs []Object) (time.Duration, error) {
+// deploy applies desc in full: dry-run, apply, prune, status. seen is the
+// progress st held when the sync began.
+func (c *Controller) deploy(ctx context.Context, w *childWatch, st *descState, seen descProgress, desc *appsv1alpha1.Description, objs []Object) (time.Duration, error) {
 	logger := klog.FromContext(ctx)
 	start := time.Now()
 	// Write-ahead: the status lists every object before it is applied, so
@@ -404,25 +447,46 @@ func (c *Controller) deploy(ctx context.Context, w *childWatch, st *descState, d
 	if err := c.finish(ctx, desc, statuses, prev, deployErr); err != nil {
 		return 0, err
 	}
-	st.lastFull = time.Now()
+	again, kept := c.recordDeploy(st, seen, desc.Generation, deployErr)
+	if deployErr != nil {
+		logger.Info("Deploying failed", "reason", deployErr.Error(), "retryIn", again.Round(time.Second))
+		return again, nil
+	}
+	logger.V(2).Info("Deployed", "objects", len(objs), "duration", time.Since(start).Round(time.Millisecond), "resetMeanwhile", !kept)
+	return again, nil
+}
+
+// recordDeploy writes the outcome of a deploy of generation, begun from
+// seen, into st, and says when to look at it again. A reset of st since
+// seen stands (kept is false): the deploy may have run against the child
+// as it was before (a tunnel since gone), so the next sync deploys in full
+// again.
+func (c *Controller) recordDeploy(st *descState, seen descProgress, generation int64, deployErr error) (again time.Duration, kept bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	st.lastFull = now
 	if deployErr != nil {
 		st.deployed = 0
-		if st.failedGen != desc.Generation {
-			st.failedGen, st.failures = desc.Generation, 0
+		if st.failedGen != generation {
+			st.failedGen, st.failures = generation, 0
 		}
 		st.failures++
-		st.retryAt = time.Now().Add(backoffFor(st.failures))
+		st.retryAt = now.Add(backoffFor(st.failures))
 		if apierrors.IsInvalid(deployErr) || apierrors.IsBadRequest(deployErr) {
 			// The child refuses this spec as such: it fails the same way
 			// until the Description (or the child's schema) changes.
-			st.retryAt = time.Now().Add(c.opts.Resync)
+			st.retryAt = now.Add(c.opts.Resync)
 		}
-		logger.Info("Deploying failed", "reason", deployErr.Error(), "retryIn", time.Until(st.retryAt).Round(time.Second))
-		return time.Until(st.retryAt), nil
+		return st.retryAt.Sub(now), true
 	}
-	st.deployed, st.failures, st.retryAt = desc.Generation, 0, time.Time{}
-	logger.V(2).Info("Deployed", "objects", len(objs), "duration", time.Since(start).Round(time.Millisecond))
-	return c.opts.Resync, nil
+	st.failures, st.retryAt = 0, time.Time{}
+	if st.resets != seen.resets {
+		// Whoever reset it queues it, or will once the child is reached.
+		return c.opts.Resync, false
+	}
+	st.deployed = generation
+	return c.opts.Resync, true
 }
 
 // manifestStatus is o's status; keptDeleted says o is missing because it
@@ -661,15 +725,16 @@ func (c *Controller) correctDrift(ctx context.Context, w *childWatch, st *descSt
 	}
 	if len(errs) > 0 {
 		// Look again: the failed ones are checked on the next full deploy.
-		st.deployed = 0
+		c.reset(st)
 		return errors.Join(errs...)
 	}
 	return nil
 }
 
 // refreshStatus recomputes the object statuses from the child's copies
-// (the watch cache) and writes them when they changed.
-func (c *Controller) refreshStatus(ctx context.Context, w *childWatch, st *descState, desc *appsv1alpha1.Description, objs []Object) error {
+// (the watch cache) and writes them when they changed. deployed is the
+// generation last deployed in full, as the sync read it.
+func (c *Controller) refreshStatus(ctx context.Context, w *childWatch, deployed int64, desc *appsv1alpha1.Description, objs []Object) error {
 	generation := desc.Generation
 	if desc.Status.ObservedGeneration != generation {
 		// This generation is deployed, so its report was written: the
@@ -700,7 +765,7 @@ func (c *Controller) refreshStatus(ctx context.Context, w *childWatch, st *descS
 			}
 		}
 		// This generation deployed whole: a missing object was deleted since.
-		kept := o.DriftCorrectionDisabled() && st.deployed == desc.Generation
+		kept := o.DriftCorrectionDisabled() && deployed == desc.Generation
 		statuses = append(statuses, c.manifestStatus(o, live, desc, kept))
 	}
 	_, err := c.writeStatus(ctx, desc, func(s *appsv1alpha1.DescriptionStatus) {
@@ -865,7 +930,7 @@ func (c *Controller) redeploy(namespace string, names []string) {
 	c.mu.Lock()
 	for _, n := range names {
 		if st := c.states[namespace+"/"+n]; st != nil {
-			st.deployed = 0
+			st.resetLocked()
 		}
 	}
 	c.mu.Unlock()

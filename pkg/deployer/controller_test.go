@@ -2,13 +2,20 @@ package deployer
 
 import (
 	"context"
+	"net/http"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
 	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned/fake"
@@ -96,7 +103,7 @@ func TestRefreshStatusOnStaleCachedDescription(t *testing.T) {
 	c := &Controller{opts: Options{Parent: cs}}
 	w := newChildWatch(ctx, "cluster-1", child, func(string, watchEvent) {})
 	defer w.stop()
-	if err := c.refreshStatus(ctx, w, &descState{uid: fresh.UID, clusterID: "cluster-1", deployed: 2}, stale, objs); err != nil {
+	if err := c.refreshStatus(ctx, w, 2, stale, objs); err != nil {
 		t.Fatal(err)
 	}
 	got, err := cs.AppsV1alpha1().Descriptions(fresh.Namespace).Get(ctx, fresh.Name, metav1.GetOptions{})
@@ -108,5 +115,158 @@ func TestRefreshStatusOnStaleCachedDescription(t *testing.T) {
 			Replicas: 7, ReadyReplicas: 7, AvailableReplicas: 7}}}}
 	if diff := cmp.Diff(want, got.Status); diff != "" {
 		t.Errorf("status after the refresh (-want +got):\n%s", diff)
+	}
+}
+
+const demoKey = "clusternet-abcde/app-demo-generic"
+
+// newSyncEnv is an ownershipEnv whose controller acts for cluster-1
+// through the fake child, for whole syncs (c.sync) as a worker runs them.
+func newSyncEnv(t *testing.T) *ownershipEnv {
+	e := newOwnershipEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // stops the child watches the syncs start
+	config := &rest.Config{Host: e.fake.url, QPS: -1}
+	e.c.ctx = ctx
+	e.c.opts.Resync = 5 * time.Minute
+	e.c.opts.Place = func(string) Placement {
+		return Placement{Decision: Act, ClusterID: "cluster-1", Config: func() *rest.Config { return config }}
+	}
+	return e
+}
+
+// A reset of what a Description has deployed (its child's tunnel went
+// away: DropChild; another Description takes its objects over: redeploy)
+// made while a deploy of it is under way stands: the next sync deploys in
+// full again rather than believing the deploy that started before. Lost,
+// the Description waits for the next resync (5 minutes) after a reconnect.
+func TestResetDuringDeployIsKept(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reset func(c *Controller)
+	}{
+		{name: "DropChild", reset: func(c *Controller) { c.DropChild("cluster-1") }},
+		{name: "redeploy", reset: func(c *Controller) { c.redeploy("clusternet-abcde", []string{"app-demo-generic"}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newSyncEnv(t)
+			e.store(description("app-demo-generic", namespaceObj("foo")))
+			// The deploy's apply of Namespace foo waits until the reset is made.
+			applying, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			e.fake.mu.Lock()
+			e.fake.hold = func(r *http.Request) {
+				if r.Method == http.MethodPatch && r.URL.Path == nsFoo && r.URL.Query().Get("dryRun") == "" {
+					once.Do(func() {
+						close(applying)
+						<-release
+					})
+				}
+			}
+			e.fake.mu.Unlock()
+
+			done := make(chan error, 1)
+			go func() {
+				_, err := e.c.sync(ctx, demoKey)
+				done <- err
+			}()
+			<-applying
+			tc.reset(e.c)
+			close(release)
+			if err := <-done; err != nil {
+				t.Fatalf("the sync during the %s: %v", tc.name, err)
+			}
+			if got := e.fake.takeWrites(); !slices.Contains(got, "APPLY "+nsFoo) {
+				t.Fatalf("writes of the first sync: %q, want APPLY %s", got, nsFoo)
+			}
+
+			if _, err := e.c.sync(ctx, demoKey); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.fake.takeWrites(); !slices.Contains(got, "APPLY "+nsFoo) {
+				t.Errorf("writes of the sync after the %s: %q; want the Description applied again in full (APPLY %s)", tc.name, got, nsFoo)
+			}
+		})
+	}
+}
+
+// A kind the child refuses to list (RBAC) never syncs its informer: the
+// deploy that first meets it waits syncTimeout for it, and later deploys
+// through the same child watch do not wait for it again (it would hold one
+// of the two workers that long on every deploy). The kinds that sync are
+// still waited for and served from their caches.
+func TestUnsyncableKindCostsOneWait(t *testing.T) {
+	ctx := context.Background()
+	e := newSyncEnv(t)
+	e.fake.mu.Lock()
+	e.fake.forbidList["configmaps"] = true
+	e.fake.mu.Unlock()
+	// Each bounded wait hands the test its timer, which the test fires.
+	waits := make(chan chan time.Time)
+	e.c.after = func(d time.Duration) <-chan time.Time {
+		if d != syncTimeout {
+			t.Errorf("waited for informers up to %s, want %s", d, syncTimeout)
+		}
+		fire := make(chan time.Time, 1)
+		waits <- fire
+		return fire
+	}
+	e.store(description("app-demo-generic", namespaceObj("foo"), configMapObj("foo", "data")))
+	startSync := func() chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := e.c.sync(ctx, demoKey)
+			done <- err
+		}()
+		return done
+	}
+
+	done := startSync()
+	fire := <-waits // the first deploy waits for namespaces and configmaps
+	e.c.mu.Lock()
+	w := e.c.children["cluster-1"]
+	e.c.mu.Unlock()
+	w.mu.Lock()
+	namespaces := w.informers[schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}]
+	w.mu.Unlock()
+	bounded, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if !cache.WaitForCacheSync(bounded.Done(), namespaces.HasSynced) {
+		t.Fatal("the informer of namespaces did not sync")
+	}
+	fire <- time.Now() // configmaps cannot sync: time is up
+	if err := <-done; err != nil {
+		t.Fatalf("first deploy: %v", err)
+	}
+
+	// A new generation: deployed in full again, through the same watch.
+	d, err := e.cs.AppsV1alpha1().Descriptions("clusternet-abcde").Get(ctx, "app-demo-generic", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Generation = 2
+	e.store(d)
+	e.fake.takeWrites()
+	done = startSync()
+	select {
+	case fire := <-waits:
+		t.Errorf("the second deploy waited up to %s again for informers, though configmaps cannot sync and namespaces did", syncTimeout)
+		fire <- time.Now()
+		err = <-done
+	case err = <-done:
+	}
+	if err != nil {
+		t.Fatalf("second deploy: %v", err)
+	}
+	if got := e.fake.takeWrites(); !slices.Contains(got, "APPLY /api/v1/namespaces/foo/configmaps/data") {
+		t.Errorf("writes of the second deploy: %q, want the ConfigMap applied", got)
+	}
+	known := map[string]bool{}
+	for _, r := range []Ref{{APIVersion: "v1", Kind: "Namespace", Name: "foo"}, {APIVersion: "v1", Kind: "ConfigMap", Namespace: "foo", Name: "data"}} {
+		_, known[r.Kind] = w.cached(r)
+	}
+	if diff := cmp.Diff(map[string]bool{"Namespace": true, "ConfigMap": false}, known); diff != "" {
+		t.Errorf("kinds the watch cache knows (-want +got):\n%s", diff)
 	}
 }

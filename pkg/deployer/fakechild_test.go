@@ -6,12 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 )
@@ -23,9 +25,17 @@ import (
 // in it along). It refuses objects in namespaces it does not hold and the
 // deletion of "default", "kube-system" and "kube-public" as the real
 // NamespaceLifecycle admission does, rejects Deployments with negative
-// replicas as invalid, and records every write.
+// replicas as invalid, and records every write. It lists and watches too
+// (a watch streams what the collection holds, then no change until the
+// request ends), and refuses both for the resources in forbidList as RBAC
+// would.
 type fakeChild struct {
 	t *testing.T
+	// done ends the watches still open when the test ends: the server
+	// cannot close while a handler runs.
+	done chan struct{}
+	// url is the server's address, for a rest.Config.
+	url string
 
 	mu      sync.Mutex
 	objects map[string]map[string]any // by path
@@ -39,6 +49,11 @@ type fakeChild struct {
 	rejectReal map[string]bool
 	// rejectDelete holds paths of objects whose deletion a policy refuses.
 	rejectDelete map[string]bool
+	// forbidList holds resources (plural names) RBAC lets nobody list or watch.
+	forbidList map[string]bool
+	// hold, when set, sees every request before it is served (outside mu),
+	// so a test can hold one back.
+	hold func(r *http.Request)
 }
 
 type fakeResource struct {
@@ -55,10 +70,13 @@ var fakeResources = []fakeResource{
 }
 
 func newFakeChild(t *testing.T) (*fakeChild, *Child) {
-	f := &fakeChild{t: t, objects: map[string]map[string]any{}, owned: map[string]map[string]bool{},
-		rejectReal: map[string]bool{}, rejectDelete: map[string]bool{}}
+	f := &fakeChild{t: t, done: make(chan struct{}), objects: map[string]map[string]any{}, owned: map[string]map[string]bool{},
+		rejectReal: map[string]bool{}, rejectDelete: map[string]bool{}, forbidList: map[string]bool{}}
 	srv := httptest.NewServer(f)
+	f.url = srv.URL
 	t.Cleanup(srv.Close)
+	// Before srv.Close (cleanups run last first): it waits for open watches.
+	t.Cleanup(func() { close(f.done) })
 	child, err := NewChild(&rest.Config{Host: srv.URL, QPS: -1}) // no client-side throttling
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +109,15 @@ func (f *fakeChild) status(w http.ResponseWriter, code int, reason metav1.Status
 }
 
 func (f *fakeChild) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	hold := f.hold
+	f.mu.Unlock()
+	if hold != nil {
+		hold(r)
+	}
+	if f.collection(w, r) {
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.discovery(w, r) {
@@ -305,16 +332,23 @@ func mergeJSON(target, patch any) any {
 	return t
 }
 
-// parse splits an object path into its resource, namespace and name.
-func (f *fakeChild) parse(path string) (fakeResource, string, string, bool) {
+// splitGroupVersion splits a resource path into its group and version and
+// the parts after them.
+func splitGroupVersion(path string) (gv, rest []string, ok bool) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
-	var gv []string
 	switch {
 	case len(parts) > 2 && parts[0] == "api":
-		gv, parts = []string{"", parts[1]}, parts[2:]
+		return []string{"", parts[1]}, parts[2:], true
 	case len(parts) > 3 && parts[0] == "apis":
-		gv, parts = parts[1:3], parts[3:]
-	default:
+		return parts[1:3], parts[3:], true
+	}
+	return nil, nil, false
+}
+
+// parse splits an object path into its resource, namespace and name.
+func (f *fakeChild) parse(path string) (fakeResource, string, string, bool) {
+	gv, parts, ok := splitGroupVersion(path)
+	if !ok {
 		return fakeResource{}, "", "", false
 	}
 	ns := ""
@@ -330,6 +364,111 @@ func (f *fakeChild) parse(path string) (fakeResource, string, string, bool) {
 		}
 	}
 	return fakeResource{}, "", "", false
+}
+
+// parseCollection splits a collection path into its resource and
+// namespace ("" for all of them).
+func (f *fakeChild) parseCollection(path string) (fakeResource, string, bool) {
+	gv, parts, ok := splitGroupVersion(path)
+	if !ok {
+		return fakeResource{}, "", false
+	}
+	ns := ""
+	if len(parts) == 3 && parts[0] == "namespaces" {
+		ns, parts = parts[1], parts[2:]
+	}
+	if len(parts) != 1 {
+		return fakeResource{}, "", false
+	}
+	for _, res := range f.resources() {
+		if res.group == gv[0] && res.version == gv[1] && res.resource == parts[0] && (ns == "" || res.namespaced) {
+			return res, ns, true
+		}
+	}
+	return fakeResource{}, "", false
+}
+
+// collection answers a list or a watch of a collection, and says whether
+// r was one. A watch streams what the collection holds when asked to
+// (sendInitialEvents, as informers do), then stays open without a change
+// until the request or the test ends.
+func (f *fakeChild) collection(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	f.mu.Lock()
+	res, ns, ok := f.parseCollection(r.URL.Path)
+	if !ok {
+		f.mu.Unlock()
+		return false
+	}
+	q := r.URL.Query()
+	watching := q.Get("watch") == "true" || q.Get("watch") == "1"
+	if f.forbidList[res.resource] {
+		verb := "list"
+		if watching {
+			verb = "watch"
+		}
+		f.status(w, http.StatusForbidden, metav1.StatusReasonForbidden, res.resource, "", fmt.Sprintf(
+			"%s is forbidden: User %q cannot %s resource %q in API group %q at the cluster scope", res.resource, "clusternet", verb, res.resource, res.group))
+		f.mu.Unlock()
+		return true
+	}
+	selector, err := labels.Parse(q.Get("labelSelector"))
+	if err != nil {
+		f.status(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, res.kind, "", err.Error())
+		f.mu.Unlock()
+		return true
+	}
+	var paths []string
+	for p, o := range f.objects {
+		r2, ns2, _, ok := f.parse(p)
+		meta, _ := o["metadata"].(map[string]any)
+		l, _ := meta["labels"].(map[string]any)
+		set := labels.Set{}
+		for k, v := range l {
+			set[k] = fmt.Sprint(v)
+		}
+		if ok && r2 == res && (ns == "" || ns2 == ns) && selector.Matches(set) {
+			paths = append(paths, p)
+		}
+	}
+	sort.Strings(paths)
+	items := make([]any, 0, len(paths))
+	for _, p := range paths {
+		items = append(items, runtime.DeepCopyJSON(f.objects[p]))
+	}
+	apiVersion := res.version
+	if res.group != "" {
+		apiVersion = res.group + "/" + res.version
+	}
+	rv := strconv.Itoa(f.rv)
+	if !watching {
+		f.write(w, http.StatusOK, map[string]any{"apiVersion": apiVersion, "kind": res.kind + "List",
+			"metadata": map[string]any{"resourceVersion": rv}, "items": items})
+		f.mu.Unlock()
+		return true
+	}
+	f.mu.Unlock()
+
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	if q.Get("sendInitialEvents") == "true" {
+		for _, o := range items {
+			_ = enc.Encode(map[string]any{"type": "ADDED", "object": o})
+		}
+		_ = enc.Encode(map[string]any{"type": "BOOKMARK", "object": map[string]any{"apiVersion": apiVersion, "kind": res.kind,
+			"metadata": map[string]any{"resourceVersion": rv, "annotations": map[string]any{"k8s.io/initial-events-end": "true"}}}})
+	}
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	select {
+	case <-r.Context().Done():
+	case <-f.done:
+	}
+	return true
 }
 
 // discovery answers the legacy discovery documents.

@@ -2,6 +2,8 @@ package deployer
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 )
@@ -25,9 +28,18 @@ type childWatch struct {
 	cancel context.CancelFunc
 	// observe hears every change of a watched object.
 	observe func(descKey string, ev watchEvent)
+	// after is time.After (a fake in tests); it bounds waitSynced.
+	after func(time.Duration) <-chan time.Time
 
 	mu        sync.Mutex
 	informers map[schema.GroupVersionResource]cache.SharedIndexInformer
+	// unsynced are the resources whose informer did not sync within the
+	// syncTimeout a deploy waited for it (the child refuses to list or
+	// watch them: RBAC, say). Deploys do not wait for them again until they
+	// sync or the watch starts over (DropChild): each wait would hold a
+	// worker. Meanwhile their objects are read from the child, not the
+	// cache, and their drift is corrected by the periodic full deploys.
+	unsynced map[schema.GroupVersionResource]bool
 	// users are the keys of the Descriptions deployed through this child.
 	users map[string]bool
 }
@@ -44,8 +56,9 @@ type watchEvent struct {
 
 func newChildWatch(ctx context.Context, id string, child *Child, observe func(string, watchEvent)) *childWatch {
 	ctx, cancel := context.WithCancel(ctx)
-	return &childWatch{id: id, child: child, ctx: ctx, cancel: cancel, observe: observe,
-		informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{}, users: map[string]bool{}}
+	return &childWatch{id: id, child: child, ctx: ctx, cancel: cancel, observe: observe, after: time.After,
+		informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{}, unsynced: map[schema.GroupVersionResource]bool{},
+		users: map[string]bool{}}
 }
 
 func (w *childWatch) stop() { w.cancel() }
@@ -160,21 +173,70 @@ func (w *childWatch) existing(ctx context.Context, r Ref) (*unstructured.Unstruc
 	return w.child.Get(ctx, r)
 }
 
-// waitSynced waits (briefly) for the informers of refs' kinds to sync.
+// syncTimeout bounds how long a deploy waits for informers to sync.
+const syncTimeout = 10 * time.Second
+
+// waitSynced waits, at most syncTimeout, for the informers of refs' kinds
+// to sync, so that what changes in the child after the deploy reaches
+// observe as a change (an informer that lists later sees it as it is).
+// A kind that does not sync in time costs that wait once per watch: it is
+// remembered in unsynced and not waited for again until it syncs.
 func (w *childWatch) waitSynced(ctx context.Context, refs []Ref) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	var synced []cache.InformerSynced
+	var gvrs []schema.GroupVersionResource
 	for _, r := range refs {
 		m, err := w.child.Mapping(schema.FromAPIVersionAndKind(r.APIVersion, r.Kind))
 		if err != nil {
 			continue
 		}
-		w.mu.Lock()
-		if inf, ok := w.informers[m.Resource]; ok {
-			synced = append(synced, inf.HasSynced)
-		}
-		w.mu.Unlock()
+		gvrs = append(gvrs, m.Resource)
 	}
-	cache.WaitForCacheSync(ctx.Done(), synced...)
+	pending := map[schema.GroupVersionResource]cache.InformerSynced{}
+	w.mu.Lock()
+	for _, gvr := range gvrs {
+		inf, ok := w.informers[gvr]
+		switch {
+		case !ok:
+		case inf.HasSynced():
+			delete(w.unsynced, gvr)
+		case !w.unsynced[gvr]:
+			pending[gvr] = inf.HasSynced
+		}
+	}
+	w.mu.Unlock()
+	if len(pending) == 0 {
+		return
+	}
+
+	timeout := w.after(syncTimeout)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	timedOut := make(chan struct{})
+	go func() {
+		select {
+		case <-timeout:
+			close(timedOut)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if cache.WaitForCacheSync(ctx.Done(), slices.Collect(maps.Values(pending))...) {
+		return
+	}
+	select {
+	case <-timedOut:
+	default:
+		return // the sync was cancelled: that says nothing of the kinds
+	}
+	var names []string
+	w.mu.Lock()
+	for gvr, synced := range pending {
+		if !synced() {
+			w.unsynced[gvr] = true
+			names = append(names, gvr.GroupResource().String())
+		}
+	}
+	w.mu.Unlock()
+	slices.Sort(names)
+	klog.FromContext(ctx).Info("Informers did not sync in time; deploys no longer wait for them, and their drift is corrected by full deploys only until they sync",
+		"cluster", w.id, "timeout", syncTimeout, "resources", names)
 }
