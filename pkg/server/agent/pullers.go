@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -107,54 +108,87 @@ func (a *Agent) runPullers(ctx context.Context) error {
 	}
 	modes := make(chan clusterv1beta1.ClusterSyncMode, 1)
 	go a.watchSyncMode(ctx, modes)
-	go func() {
-		var stop func() // non-nil while the pull controllers run
-		defer func() {
-			if stop != nil {
-				stop()
-			}
-		}()
-		for {
-			var mode clusterv1beta1.ClusterSyncMode
-			select {
-			case <-ctx.Done():
-				return
-			case mode = <-modes:
-			}
-			pull := !clusterv1beta1.HubPushes(mode, base.AppPusher)
-			if pull == (stop != nil) {
-				continue
-			}
-			if !pull {
-				klog.FromContext(ctx).Info("The hub applies applications to this cluster; pull controllers stop", "syncMode", mode, "appPusher", base.AppPusher)
-				stop()
-				stop = nil
-				continue
-			}
-			klog.FromContext(ctx).Info("This agent applies applications itself; pull controllers start", "syncMode", mode, "appPusher", base.AppPusher)
-			c := base
-			c.SyncMode = mode
-			stop = a.startPullers(ctx, &c)
-		}
-	}()
+	go a.followSyncMode(ctx, modes, base, pullers, defaultPullerBackoff)
 	return nil
 }
 
-// startPullers runs every puller with c until the returned stop is called;
-// stop returns once they all have.
-func (a *Agent) startPullers(ctx context.Context, c *PullContext) (stop func()) {
+// followSyncMode runs ps with base while the modes received say this agent
+// pulls, and stops them when they say the hub pushes, until ctx ends.
+func (a *Agent) followSyncMode(ctx context.Context, modes <-chan clusterv1beta1.ClusterSyncMode, base PullContext, ps []puller, b backoff) {
+	var stop func() // non-nil while the pull controllers run
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	for {
+		var mode clusterv1beta1.ClusterSyncMode
+		select {
+		case <-ctx.Done():
+			return
+		case mode = <-modes:
+		}
+		pull := !clusterv1beta1.HubPushes(mode, base.AppPusher)
+		if pull == (stop != nil) {
+			continue
+		}
+		if !pull {
+			klog.FromContext(ctx).Info("The hub applies applications to this cluster; pull controllers stop", "syncMode", mode, "appPusher", base.AppPusher)
+			stop()
+			stop = nil
+			continue
+		}
+		klog.FromContext(ctx).Info("This agent applies applications itself; pull controllers start", "syncMode", mode, "appPusher", base.AppPusher)
+		c := base
+		c.SyncMode = mode
+		stop = a.startPullers(ctx, &c, ps, b)
+	}
+}
+
+// backoff is how long a failed puller waits before it runs again: initial
+// after the first failure, doubling up to max.
+type backoff struct{ initial, max time.Duration }
+
+var defaultPullerBackoff = backoff{initial: time.Second, max: time.Minute}
+
+// startPullers runs every puller of ps with c until the returned stop is
+// called; stop returns once they all have.
+func (a *Agent) startPullers(ctx context.Context, c *PullContext, ps []puller, b backoff) (stop func()) {
 	pctx, cancel := context.WithCancel(ctx)
 	var running sync.WaitGroup
-	for _, p := range pullers {
-		running.Go(func() {
-			if err := p.run(pctx, c); err != nil && pctx.Err() == nil {
-				a.logError(ctx, fmt.Errorf("pull controller %s: %w", p.name, err))
-			}
-		})
+	for _, p := range ps {
+		running.Go(func() { a.runPuller(pctx, p, c, b) })
 	}
 	return func() {
 		cancel()
 		running.Wait()
+	}
+}
+
+// runPuller runs p until ctx ends. A run that fails (say, the parent
+// refused a list while the agent's RBAC was being set up) is started again
+// after a backoff: otherwise nobody would apply this cluster's applications
+// until its sync mode changed.
+func (a *Agent) runPuller(ctx context.Context, p puller, c *PullContext, b backoff) {
+	delay := b.initial
+	for {
+		began := time.Now()
+		err := p.run(ctx, c)
+		if err == nil || ctx.Err() != nil {
+			return // done, or asked to stop
+		}
+		if time.Since(began) > b.max {
+			delay = b.initial // it ran a while: a new failure, not the same one again
+		}
+		a.logError(ctx, fmt.Errorf("pull controller %s: %w; restarting in %s", p.name, err, delay))
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		delay = min(2*delay, b.max)
 	}
 }
 

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -58,7 +59,15 @@ type Context struct {
 	ChartRepositories *helm.RepositoryOptions
 
 	broadcaster record.EventBroadcaster
+	// cancel ends the controllers start ran; running holds while their
+	// goroutines (started with Go) run, so that shutdown can wait for them.
+	cancel  context.CancelFunc
+	running sync.WaitGroup
 }
+
+// Go runs f, a controller's Run, in a goroutine that shutdown waits for:
+// the next leader term must not start while this one's workers still write.
+func (c *Context) Go(f func()) { c.running.Go(f) }
 
 // Registrations is the record of which namespace each cluster was admitted
 // into, which tunnels and pushes are bound to.
@@ -113,8 +122,9 @@ func newControllerContext(cfg *rest.Config, transports *sockets.Transports, work
 	}, nil
 }
 
-// A controllerStarter builds one controller from c and starts it; it runs
-// until ctx ends. Informers it asks for are started after every starter ran.
+// A controllerStarter builds one controller from c and starts it with c.Go;
+// it runs until ctx ends. Informers it asks for are started after every
+// starter ran.
 type controllerStarter struct {
 	name  string
 	start func(ctx context.Context, c *Context) error
@@ -129,7 +139,7 @@ var leaderControllers = []controllerStarter{
 		if err != nil {
 			return err
 		}
-		go ctl.Run(ctx, c.Workers)
+		c.Go(func() { ctl.Run(ctx, c.Workers) })
 		return nil
 	}},
 	{name: "lifecycle", start: func(ctx context.Context, c *Context) error {
@@ -137,7 +147,7 @@ var leaderControllers = []controllerStarter{
 		if err != nil {
 			return err
 		}
-		go ctl.Run(ctx, c.Workers)
+		c.Go(func() { ctl.Run(ctx, c.Workers) })
 		return nil
 	}},
 	// Application distribution (wire_apps.go): Subscriptions to Bases to
@@ -157,14 +167,18 @@ var replicaControllers = []controllerStarter{
 	{name: "helm-pusher", start: startHelmPusher, gate: features.Deployer},
 }
 
-// start runs the starters and then the informers they asked for.
+// start runs the starters and then the informers they asked for, until
+// shutdown. If a starter fails, what the others started is stopped before
+// start returns the error.
 func (c *Context) start(ctx context.Context, starters []controllerStarter) error {
+	ctx, c.cancel = context.WithCancel(ctx)
 	c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.Kube.CoreV1().Events("")})
 	for _, s := range starters {
 		if s.gate != "" && !c.FeatureGates.Enabled(s.gate) {
 			continue
 		}
 		if err := s.start(ctx, c); err != nil {
+			c.shutdown()
 			return fmt.Errorf("controller %s: %w", s.name, err)
 		}
 	}
@@ -173,7 +187,13 @@ func (c *Context) start(ctx context.Context, starters []controllerStarter) error
 	return nil
 }
 
+// shutdown stops what start started and returns once the controllers and
+// informers have stopped.
 func (c *Context) shutdown() {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.running.Wait()
 	c.Informers.Shutdown()
 	c.KubeInformers.Shutdown()
 	c.broadcaster.Shutdown()

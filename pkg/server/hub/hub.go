@@ -222,27 +222,30 @@ func (o *Options) Run(ctx context.Context) error {
 	if err := replica.start(ctx, replicaControllers); err != nil {
 		return err
 	}
-	controllers := func(ctx context.Context) {
-		// A fresh context per term as leader: its informers stop with the term.
+	// A fresh Context per term as leader: its informers and workers stop
+	// with the term, and its wait returns once they have.
+	startLeader := func(ctx context.Context) (wait func(), err error) {
 		c, err := newContext()
-		if err == nil {
-			err = c.start(ctx, leaderControllers)
-		}
 		if err != nil {
-			logger.Error(err, "Starting the controllers")
-			return
+			return nil, fmt.Errorf("leader controllers: %w", err)
 		}
-		<-ctx.Done()
-		c.shutdown()
+		if err := c.start(ctx, leaderControllers); err != nil {
+			return nil, fmt.Errorf("leader controllers: %w", err)
+		}
+		return c.shutdown, nil
 	}
+	elect := noElection
 	if o.LeaderElect {
-		if err := o.leaderElect(ctx, replica.Kube, controllers); err != nil {
+		if elect, err = o.leaseElector(replica.Kube); err != nil {
 			return err
 		}
-	} else {
-		controllers(ctx)
 	}
+	termErr := runTerms(ctx, elect, startLeader)
+	cancel() // a failed term stops the API server too: the hub exits
 	replica.shutdown()
+	if termErr != nil {
+		return termErr
+	}
 	select {
 	case err := <-serverErr:
 		return err
@@ -251,36 +254,55 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 }
 
-func (o *Options) leaderElect(ctx context.Context, kube kubernetes.Interface, run func(context.Context)) error {
-	logger := klog.FromContext(ctx)
+// leaseElector stands for the "clusternet-hub" Lease in
+// --leader-elect-resource-namespace. Losing it (say, the parent apiserver
+// was away longer than the renew deadline) ends the term, not the hub: it
+// keeps serving tunnels and proxying, and runTerms stands again.
+func (o *Options) leaseElector(kube kubernetes.Interface) (elector, error) {
 	id, err := os.Hostname()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	id = fmt.Sprintf("%s_%d", id, os.Getpid())
+	return o.newLeaseElector(kube, id)
+}
+
+func (o *Options) newLeaseElector(kube kubernetes.Interface, id string) (elector, error) {
 	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, o.LeaderElectNamespace, "clusternet-hub",
 		kube.CoreV1(), kube.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: id})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// Losing the lease (say, the parent apiserver was away longer than the
-	// renew deadline) stops the controllers, not the hub: it keeps serving
-	// tunnels and proxying, and stands for election again.
-	for ctx.Err() == nil {
-		leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
-			Lock:            lock,
-			LeaseDuration:   o.LeaseDuration,
-			RenewDeadline:   o.RenewDeadline,
-			RetryPeriod:     o.RetryPeriod,
+	config := func(onStarted func(context.Context), logger klog.Logger) leaderelection.LeaderElectionConfig {
+		return leaderelection.LeaderElectionConfig{
+			Lock:          lock,
+			LeaseDuration: o.LeaseDuration,
+			RenewDeadline: o.RenewDeadline,
+			RetryPeriod:   o.RetryPeriod,
+			// runTerms cancels the elector's context only once the term's
+			// workers stopped (or never started): the lease is handed on
+			// then, not while they still write.
 			ReleaseOnCancel: true,
 			Name:            "clusternet-hub",
 			Callbacks: leaderelection.LeaderCallbacks{
-				OnStartedLeading: run,
-				OnStoppedLeading: func() { logger.Info("Stopped leading; standing for election again", "identity", id) },
+				OnStartedLeading: onStarted,
+				OnStoppedLeading: func() { logger.Info("Stopped leading", "identity", id) },
 			},
-		})
+		}
 	}
-	return nil
+	// Check the durations once here, so that standing later cannot fail.
+	if _, err := leaderelection.NewLeaderElector(config(func(context.Context) {}, klog.Background())); err != nil {
+		return nil, fmt.Errorf("leader election: %w", err)
+	}
+	return func(ctx context.Context, onStarted func(context.Context)) {
+		le, err := leaderelection.NewLeaderElector(config(onStarted, klog.FromContext(ctx)))
+		if err != nil { // checked above
+			klog.FromContext(ctx).Error(err, "Leader election")
+			<-ctx.Done()
+			return
+		}
+		le.Run(ctx)
+	}, nil
 }
 
 func (o *Options) restConfig() (*rest.Config, error) {

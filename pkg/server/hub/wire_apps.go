@@ -15,6 +15,6 @@ func startDistribution(ctx context.Context, c *Context) error {
 	if err != nil {
 		return err
 	}
-	go ctl.Run(ctx, c.Workers)
+	c.Go(func() { ctl.Run(ctx, c.Workers) })
 	return nil
 }

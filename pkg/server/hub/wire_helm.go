@@ -37,8 +37,8 @@ func startHelm(ctx context.Context, c *Context) error {
 	if err != nil {
 		return err
 	}
-	go resolver.Run(ctx, c.Workers)
-	go descriptions.Run(ctx, c.Workers)
+	c.Go(func() { resolver.Run(ctx, c.Workers) })
+	c.Go(func() { descriptions.Run(ctx, c.Workers) })
 	return nil
 }
 
@@ -55,6 +55,6 @@ func startHelmPusher(ctx context.Context, c *Context) error {
 	if err != nil {
 		return err
 	}
-	go pusher.Run(ctx, c.Workers)
+	c.Go(func() { pusher.Run(ctx, c.Workers) })
 	return nil
 }

@@ -75,7 +75,7 @@ func startGenericPusher(ctx context.Context, c *Context) error {
 			ctl.EnqueueNamespace(mc.Namespace)
 		}
 	})
-	go ctl.Run(ctx)
+	c.Go(func() { ctl.Run(ctx) })
 	return nil
 }
 
