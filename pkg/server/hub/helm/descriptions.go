@@ -70,9 +70,20 @@ type Descriptions struct {
 	loop    *controller.Loop
 
 	mu sync.Mutex
-	// installer remembers, per Description, who installs its releases as
-	// last announced in an event.
-	installer map[types.UID]string
+	// installer remembers, per Description key (namespace/name), who
+	// installs its releases as last announced in an event. It is keyed by
+	// the queue's key, not the UID, so that a sync that finds the
+	// Description gone (it may never pass through the finalizer path) can
+	// forget it: the key is all such a sync knows.
+	installer map[string]announced
+}
+
+// announced is what Descriptions.installer remembers of one Description:
+// who installs the releases of the Description with that UID (a Description
+// made again under the same name is announced anew).
+type announced struct {
+	uid types.UID
+	who string
 }
 
 // NewDescriptions watches Descriptions, HelmCharts, HelmReleases and
@@ -90,7 +101,7 @@ func NewDescriptions(client versioned.Interface, kube kubernetes.Interface,
 		mcls:      mcls.Lister(),
 		indexer:   descs.Informer().GetIndexer(),
 		events:    events,
-		installer: map[types.UID]string{},
+		installer: map[string]announced{},
 	}
 	if err := descs.Informer().AddIndexers(cache.Indexers{chartIndex: func(obj any) ([]string, error) {
 		desc, ok := obj.(*appsv1alpha1.Description)
@@ -193,12 +204,16 @@ func (d *Descriptions) sync(ctx context.Context, key string) (time.Duration, err
 	}
 	cached, err := d.descs.Descriptions(ns).Get(name)
 	if apierrors.IsNotFound(err) {
+		// Gone without the finalizer path (removed with the finalizer, or
+		// made without one): forget it here, or the map only grows.
+		d.forget(key)
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
 	if cached.Spec.Deployer != appsv1alpha1.DescriptionHelmDeployer {
+		d.forget(key)
 		return 0, nil
 	}
 	desc := cached.DeepCopy()
@@ -329,14 +344,23 @@ func installer(mc *clusterv1beta1.ManagedCluster) string {
 // announce records an event on desc when who installs its releases changes
 // to (or starts as) the agent: the user sees who installs and why.
 func (d *Descriptions) announce(desc *appsv1alpha1.Description, mc *clusterv1beta1.ManagedCluster, who string) {
+	key := desc.Namespace + "/" + desc.Name
 	d.mu.Lock()
-	prev, seen := d.installer[desc.UID]
-	d.installer[desc.UID] = who
+	prev, seen := d.installer[key]
+	d.installer[key] = announced{uid: desc.UID, who: who}
 	d.mu.Unlock()
-	if mc == nil || mc.HubPushes() || (seen && prev == who) {
+	if mc == nil || mc.HubPushes() || (seen && prev.uid == desc.UID && prev.who == who) {
 		return
 	}
 	d.events.Eventf(desc, corev1.EventTypeNormal, ReasonAgentInstalls, "Releases of Description %s/%s are installed by %s", desc.Namespace, desc.Name, who)
+}
+
+// forget drops what is remembered of the Description with key
+// (namespace/name).
+func (d *Descriptions) forget(key string) {
+	d.mu.Lock()
+	delete(d.installer, key)
+	d.mu.Unlock()
 }
 
 // releaseState is one chart of a Description: its HelmRelease, or why it
@@ -574,25 +598,68 @@ func (d *Descriptions) copyPullSecret(ctx context.Context, desc *appsv1alpha1.De
 		return err
 	case err != nil:
 		return err
-	case equality.Semantic.DeepEqual(cur.Data, want.Data):
+	case equality.Semantic.DeepEqual(cur.Data, want.Data) && equality.Semantic.DeepEqual(cur.OwnerReferences, want.OwnerReferences):
 		return nil
 	}
+	// A copy left by an earlier Description of the same name is taken over:
+	// its owner would have the garbage collector delete it under this
+	// Description's release, and deleteRelease deletes only the copies of
+	// the HelmRelease's own Description.
 	cur.Data = want.Data
+	cur.OwnerReferences = want.OwnerReferences
+	if cur.Labels == nil {
+		cur.Labels = map[string]string{}
+	}
+	maps.Copy(cur.Labels, want.Labels)
 	_, err = secrets.Update(ctx, cur, metav1.UpdateOptions{})
 	return err
 }
 
+// deleteRelease deletes hr and then its chart pull Secret copy, each only
+// while it is still the object this controller knows: both names are
+// derived from the HelmRelease's name, so a newer HelmRelease of that name
+// (a Description made again, a cache that lags) uses a copy of the same
+// name, which must outlive the older HelmRelease.
 func (d *Descriptions) deleteRelease(ctx context.Context, hr *appsv1alpha1.HelmRelease) error {
 	err := d.client.AppsV1alpha1().HelmReleases(hr.Namespace).Delete(ctx, hr.Name, metav1.DeleteOptions{
 		Preconditions: &metav1.Preconditions{UID: &hr.UID},
 	})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+	switch {
+	case apierrors.IsConflict(err):
+		// A newer HelmRelease (another UID) has the name: the copy is its
+		// copy now. Its own Description deletes both when their time comes.
+		klog.FromContext(ctx).V(2).Info("HelmRelease was replaced by a newer one, keeping it and its chart pull Secret copy", "helmRelease", klog.KObj(hr), "uid", hr.UID)
+		return nil
+	case err != nil && !apierrors.IsNotFound(err):
 		return fmt.Errorf("deleting HelmRelease %s/%s: %w", hr.Namespace, hr.Name, err)
+	case err == nil:
+		klog.FromContext(ctx).V(2).Info("Deleted HelmRelease", "helmRelease", klog.KObj(hr))
 	}
-	klog.FromContext(ctx).V(2).Info("Deleted HelmRelease", "helmRelease", klog.KObj(hr))
-	err = d.kube.CoreV1().Secrets(hr.Namespace).Delete(ctx, PullSecretName(hr.Name), metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return err
+	return d.deletePullSecretCopy(ctx, hr)
+}
+
+// deletePullSecretCopy deletes the chart pull Secret copy of hr when the
+// Description that controls hr controls it too, guarded by the copy's UID:
+// a Conflict means a newer copy took the name between the read and the
+// delete, and that one stays (no second, unguarded delete).
+func (d *Descriptions) deletePullSecretCopy(ctx context.Context, hr *appsv1alpha1.HelmRelease) error {
+	secrets := d.kube.CoreV1().Secrets(hr.Namespace)
+	name := PullSecretName(hr.Name)
+	secret, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading chart pull Secret copy %s/%s of HelmRelease %s: %w", hr.Namespace, name, hr.Name, err)
+	}
+	owner, secretOwner := metav1.GetControllerOf(hr), metav1.GetControllerOf(secret)
+	if owner == nil || secretOwner == nil || owner.UID != secretOwner.UID {
+		// Another Description's copy (or no one's): not hr's to delete.
+		return nil
+	}
+	err = secrets.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &secret.UID}})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("deleting chart pull Secret copy %s/%s of HelmRelease %s: %w", hr.Namespace, name, hr.Name, err)
 	}
 	return nil
 }
@@ -620,9 +687,7 @@ func (d *Descriptions) finalize(ctx context.Context, desc *appsv1alpha1.Descript
 		}
 		return nil
 	}
-	d.mu.Lock()
-	delete(d.installer, desc.UID)
-	d.mu.Unlock()
+	d.forget(desc.Namespace + "/" + desc.Name)
 	i := slices.Index(desc.Finalizers, appsv1alpha1.Finalizer)
 	if i < 0 {
 		return nil

@@ -2,6 +2,7 @@ package helm
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -12,8 +13,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
@@ -578,4 +581,110 @@ func TestDescriptionsChartNameClash(t *testing.T) {
 			t.Errorf("HelmRelease: repo %q, overrides %s; want ns2/mysql's", got.Spec.Repository, got.Spec.Overrides)
 		}
 	})
+}
+
+// TestDescriptionsForgetGoneDescriptions: a Description that goes without
+// passing through its finalizer (removed with it, or never given one)
+// leaves nothing behind in the controller's memory once its key is synced.
+func TestDescriptionsForgetGoneDescriptions(t *testing.T) {
+	f := newDescFixture(t, foundChart("mysql", "8.6.2"), managedCluster(clusterv1beta1.PullSyncMode, true), helmDescription("mysql"))
+	f.sync("app-demo-helm")
+	if got := len(f.d.installer); got != 1 {
+		t.Fatalf("installer entries after the first sync: %d, want 1", got)
+	}
+	if err := f.client.AppsV1alpha1().Descriptions(dedicated).Delete(context.Background(), "app-demo-helm", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.sync("app-demo-helm")
+	if got := len(f.d.installer); got != 0 {
+		t.Errorf("installer entries after the Description is gone: %d, want 0", got)
+	}
+}
+
+// TestDescriptionsKeepNewerPullSecretCopy: deleting a HelmRelease (its
+// chart no longer listed) deletes its chart pull Secret copy only while
+// both are still the ones this Description made. When the API refuses a
+// UID precondition (a newer HelmRelease or copy took the name), the newer
+// copy, which a newer release reads, stays.
+func TestDescriptionsKeepNewerPullSecretCopy(t *testing.T) {
+	conflict := func(resource, name string) error {
+		return apierrors.NewConflict(schema.GroupResource{Resource: resource}, name, errors.New("Precondition failed: UID in precondition does not match the UID in record"))
+	}
+	tests := []struct {
+		name string
+		// react installs the reactor standing for the newer object.
+		react func(f *descFixture)
+	}{
+		{name: "the HelmRelease was replaced by a newer one", react: func(f *descFixture) {
+			f.client.PrependReactor("delete", "helmreleases", func(a clienttesting.Action) (bool, runtime.Object, error) {
+				return true, nil, conflict("helmreleases", a.(clienttesting.DeleteAction).GetName())
+			})
+		}},
+		{name: "the pull Secret copy was replaced by a newer one", react: func(f *descFixture) {
+			f.kube.PrependReactor("delete", "secrets", func(a clienttesting.Action) (bool, runtime.Object, error) {
+				del := a.(clienttesting.DeleteAction)
+				if del.GetDeleteOptions().Preconditions == nil || del.GetDeleteOptions().Preconditions.UID == nil {
+					return false, nil, nil
+				}
+				return true, nil, conflict("secrets", del.GetName())
+			})
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mysql := foundChart("mysql", "8.6.2")
+			mysql.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: "creds"}
+			f := newDescFixture(t, mysql, foundChart("redis", "1.0.0"), managedCluster(clusterv1beta1.DualSyncMode, true),
+				helmDescription("mysql", "redis"), subscription("mysql", "redis"))
+			f.sync("app-demo-helm")
+			if _, err := f.kube.CoreV1().Secrets(dedicated).Get(context.Background(), "app-demo-mysql-chart-pull", metav1.GetOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			d := f.desc("app-demo-helm")
+			d.Spec.Charts = d.Spec.Charts[1:]
+			f.updateDesc(d)
+			tc.react(f)
+			f.kube.ClearActions()
+
+			f.sync("app-demo-helm")
+			if _, err := f.kube.CoreV1().Secrets(dedicated).Get(context.Background(), "app-demo-mysql-chart-pull", metav1.GetOptions{}); err != nil {
+				t.Errorf("the newer pull Secret copy is gone: %v", err)
+			}
+			for _, a := range f.kube.Actions() {
+				if del, ok := a.(clienttesting.DeleteAction); ok && a.GetResource().Resource == "secrets" {
+					if p := del.GetDeleteOptions().Preconditions; p == nil || p.UID == nil {
+						t.Errorf("Secret %s/%s deleted without a UID precondition", del.GetNamespace(), del.GetName())
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestDescriptionsTakeOverPullSecretCopy: a copy left by an earlier
+// Description of the same name (same data, another owner) is given to the
+// current one, so that deleting its HelmRelease deletes the copy, and the
+// garbage collector does not delete it for the earlier owner.
+func TestDescriptionsTakeOverPullSecretCopy(t *testing.T) {
+	mysql := foundChart("mysql", "8.6.2")
+	mysql.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: "creds"}
+	f := newDescFixture(t, mysql, managedCluster(clusterv1beta1.DualSyncMode, true), helmDescription("mysql"), subscription("mysql"))
+	if _, err := f.kube.CoreV1().Secrets(dedicated).Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "app-demo-mysql-chart-pull", Namespace: dedicated, OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: "apps.clusternet.io/v1alpha1", Kind: "Description", Name: "app-demo-helm", UID: "earlier-uid", Controller: ptr.To(true)}}},
+		Data: map[string][]byte{"username": []byte("alice"), "password": []byte("pw")},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.sync("app-demo-helm")
+	copied, err := f.kube.CoreV1().Secrets(dedicated).Get(context.Background(), "app-demo-mysql-chart-pull", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if owner := metav1.GetControllerOf(copied); owner == nil || owner.UID != "desc-uid" {
+		t.Errorf("copy's controller %v, want Description UID desc-uid", owner)
+	}
+	if got := copied.Labels[LabelPullSecretOf]; got != "app-demo-mysql" {
+		t.Errorf("copy's label %s=%q, want app-demo-mysql", LabelPullSecretOf, got)
+	}
 }
