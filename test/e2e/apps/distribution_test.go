@@ -26,6 +26,7 @@ import (
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	"github.com/clusternet/clusternet/test/e2e/e2eutil"
 	"github.com/clusternet/clusternet/test/framework"
+	"github.com/clusternet/clusternet/test/helmrepo"
 	"github.com/clusternet/clusternet/test/testbed"
 )
 
@@ -66,6 +67,8 @@ type env struct {
 	hub      *framework.Hub
 	children []*e2eutil.Child
 	ghost    struct{ ns, name, id string }
+	// chartRepo is the URL of the chart repository the test serves.
+	chartRepo string
 }
 
 func (e *env) desc(ns, name string) *appsv1alpha1.Description {
@@ -200,47 +203,45 @@ func setUp(t *testing.T) *env {
 		t.Fatal(err)
 	}
 
-	// The seed's HelmChart, pointed at a repository on loopback.
-	repoURL := e2eutil.ServeChartRepo(t, e2eutil.Chart{Name: "mysql", Version: "8.6.2"})
-	mustKubectl(t, e.parent, strings.Replace(example(t, "01-helmchart.yaml"), "https://charts.bitnami.com/bitnami", repoURL, 1), "apply", "-f", "-")
-	e.chartFound()
-	if e2eutil.ShadowServed(t, e.parent) {
-		t.Log("templates are written through the shadow API")
-	} else {
-		t.Log("the parent does not serve the shadow API: templates are written as Manifests")
+	// The seed's HelmChart, pointed at a chart repository on loopback (the
+	// one test/e2e/helm serves) that holds its chart and version, so the
+	// hub's resolver has something real to find.
+	repo := helmrepo.NewRepo(t)
+	repo.Add(t, helmrepo.DemoChart("mysql", "8.6.2"))
+	e.chartRepo = repo.URL
+	seedChart := example(t, "01-helmchart.yaml")
+	if !strings.Contains(seedChart, "https://charts.bitnami.com/bitnami") {
+		t.Fatal("01-helmchart.yaml no longer names https://charts.bitnami.com/bitnami: update setUp")
 	}
+	mustKubectl(t, e.parent, strings.Replace(seedChart, "https://charts.bitnami.com/bitnami", repo.URL, 1), "apply", "-f", "-")
+	e.chartFound()
 	for _, f := range []string{"02-namespace.yaml", "03-deployment.yaml", "04-service.yaml"} {
 		e2eutil.CreateTemplate(t, e.parent, example(t, f))
 	}
 	return e
 }
 
-// chartFound waits for the hub to look the HelmChart up. A hub built
-// without the Helm resolver leaves status.phase empty: the test then says
-// Found itself, as the resolver would for the chart it serves.
+// chartFound waits for the hub's resolver to look the HelmChart up in the
+// repository and mark it Found, and for its ChartFound event. Nothing else
+// writes the status: a resolver that never looks, cannot reach the
+// repository or misreads its index fails the test here.
 func (e *env) chartFound() {
 	e.t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(20 * time.Second)
-	waitFor(e.t, 30*time.Second, "HelmChart default/mysql Found", func(context.Context) (bool, string) {
+	waitFor(e.t, 60*time.Second, "the hub's resolver marking HelmChart default/mysql Found", func(context.Context) (bool, string) {
 		ch, err := e.cs.AppsV1alpha1().HelmCharts("default").Get(ctx, "mysql", metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
-		switch ch.Status.Phase {
-		case appsv1alpha1.HelmChartFound:
-			e.t.Log("the hub resolved the HelmChart")
-			return true, ""
-		case appsv1alpha1.HelmChartNotFound:
-			e.t.Fatalf("HelmChart default/mysql NotFound: %s", ch.Status.Reason)
+		if ch.Status.Phase == appsv1alpha1.HelmChartNotFound {
+			e.t.Fatalf("the hub's resolver did not find HelmChart default/mysql in %s: %s", e.chartRepo, ch.Status.Reason)
 		}
-		if time.Now().After(deadline) {
-			e.t.Log("no Helm resolver in this hub: the test marks the HelmChart Found")
-			ch.Status.Phase = appsv1alpha1.HelmChartFound
-			_, err = e.cs.AppsV1alpha1().HelmCharts("default").UpdateStatus(ctx, ch, metav1.UpdateOptions{})
-			return err == nil, fmt.Sprint(err)
-		}
-		return false, "status.phase empty"
+		return ch.Status.Phase == appsv1alpha1.HelmChartFound, fmt.Sprintf("status %+v", ch.Status)
+	})
+	want := "Normal ChartFound clusternet-hub: Found chart mysql version 8.6.2 in " + e.chartRepo
+	waitFor(e.t, 30*time.Second, "the resolver's ChartFound event", func(context.Context) (bool, string) {
+		ev := e.events("default", "HelmChart", "mysql")
+		return strings.Contains(ev, want), fmt.Sprintf("want %q in events:\n%s", want, ev)
 	})
 }
 
