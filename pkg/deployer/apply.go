@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,6 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
@@ -39,7 +41,17 @@ type Child struct {
 	// Mapper is the child's RESTMapper over cached discovery, reset when a
 	// kind is not found (a CRD installed since).
 	Mapper *restmapper.DeferredDiscoveryRESTMapper
+
+	// clock and resetEvery throttle the resets a missing kind causes.
+	clock      clock.PassiveClock
+	resetEvery time.Duration
+	mu         sync.Mutex
+	lastReset  time.Time
 }
+
+// DefaultResetInterval is the least time between two rediscoveries a
+// missing kind causes.
+const DefaultResetInterval = 10 * time.Second
 
 // NewChild builds a Child from a configuration reaching its apiserver.
 func NewChild(cfg *rest.Config) (*Child, error) {
@@ -51,17 +63,35 @@ func NewChild(cfg *rest.Config) (*Child, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Child{Dynamic: dyn, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))}, nil
+	return &Child{Dynamic: dyn, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)),
+		clock: clock.RealClock{}, resetEvery: DefaultResetInterval}, nil
 }
 
-// Mapping resolves gvk, resetting the cached discovery once on a miss.
+// Mapping resolves gvk. A miss resets the cached discovery and tries once
+// more, at most once per resetEvery: Mapping runs for every object of every
+// sync (stale status refs included), and a Description naming a kind the
+// child lacks would otherwise rediscover the whole child, through its
+// tunnel, on each. A CRD installed since is found within resetEvery.
 func (c *Child) Mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
 	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil && meta.IsNoMatchError(err) {
-		c.Mapper.Reset()
+	if err != nil && meta.IsNoMatchError(err) && c.throttledReset() {
 		m, err = c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	}
 	return m, err
+}
+
+// throttledReset resets the mapper unless it was reset so within
+// resetEvery, and says whether it did.
+func (c *Child) throttledReset() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock.Now()
+	if !c.lastReset.IsZero() && now.Sub(c.lastReset) < c.resetEvery {
+		return false
+	}
+	c.lastReset = now
+	c.Mapper.Reset()
+	return true
 }
 
 // Namespaced says whether the child serves gvk namespaced.

@@ -3,11 +3,17 @@ package deployer
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 )
@@ -208,5 +214,52 @@ func TestRemove(t *testing.T) {
 	}
 	if l, _ := pre["metadata"].(map[string]any)["labels"].(map[string]any); len(l) > 0 {
 		t.Errorf("labels left on the released Service: %v", l)
+	}
+}
+
+// A kind the child does not serve makes Mapping rediscover at most once per
+// resetEvery: a Description naming a missing kind must not rediscover the
+// child (through its tunnel) on every sync.
+func TestMappingThrottlesRediscovery(t *testing.T) {
+	f, child := newFakeChild(t)
+	var mu sync.Mutex
+	discoveries := 0
+	f.hold = func(r *http.Request) {
+		if r.URL.Path == "/apis" {
+			mu.Lock()
+			discoveries++
+			mu.Unlock()
+		}
+	}
+	clk := clocktesting.NewFakePassiveClock(time.Unix(1000, 0))
+	child.clock, child.resetEvery = clk, 10*time.Second
+	missing := schema.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Gadget"}
+
+	steps := []struct {
+		name    string
+		advance time.Duration
+		// want is the discoveries made so far.
+		want int
+	}{
+		// The first lookup discovers, misses, and rediscovers once.
+		{name: "first miss", want: 2},
+		{name: "second miss within the interval", advance: 3 * time.Second, want: 2},
+		{name: "third miss still within the interval", advance: 6 * time.Second, want: 2},
+		{name: "miss after the interval", advance: 2 * time.Second, want: 3},
+		{name: "next miss right after", want: 3},
+	}
+	var got, want []int
+	for _, s := range steps {
+		clk.SetTime(clk.Now().Add(s.advance))
+		if _, err := child.Mapping(missing); !meta.IsNoMatchError(err) {
+			t.Fatalf("%s: Mapping(%v) = %v, want a no-match error", s.name, missing, err)
+		}
+		mu.Lock()
+		got = append(got, discoveries)
+		mu.Unlock()
+		want = append(want, s.want)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("discoveries after each lookup (-want +got):\n%s", diff)
 	}
 }

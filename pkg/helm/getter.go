@@ -2,6 +2,7 @@ package helm
 
 import (
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/clock"
 )
 
 // Cluster is one child cluster as Helm reaches it: a client configuration
@@ -18,37 +20,74 @@ import (
 // discovery cache shared by every release installed there.
 type Cluster struct {
 	config *rest.Config
+	// newDiscovery builds the uncached discovery client (a fake in tests).
+	newDiscovery func(*rest.Config) (discovery.DiscoveryInterface, error)
+	// clock and resetEvery bound how long a discovery is trusted.
+	clock      clock.PassiveClock
+	resetEvery time.Duration
 
 	once   sync.Once
 	err    error
 	disco  discovery.CachedDiscoveryInterface
 	mapper meta.RESTMapper
+	// deferred is mapper's discovery-backed mapper, what a reset resets.
+	deferred *restmapper.DeferredDiscoveryRESTMapper
+
+	mu        sync.Mutex
+	lastReset time.Time
 }
+
+// DiscoveryMaxAge is how long a Cluster's discovery is used before Helm
+// acts with a fresh one.
+const DiscoveryMaxAge = 10 * time.Second
 
 // NewCluster returns the cluster cfg reaches.
 func NewCluster(cfg *rest.Config) *Cluster {
-	return &Cluster{config: rest.CopyConfig(cfg)}
+	return &Cluster{config: rest.CopyConfig(cfg), clock: clock.RealClock{}, resetEvery: DiscoveryMaxAge,
+		newDiscovery: func(cfg *rest.Config) (discovery.DiscoveryInterface, error) {
+			return discovery.NewDiscoveryClientForConfig(cfg)
+		}}
 }
 
 func (c *Cluster) init() error {
 	c.once.Do(func() {
-		d, err := discovery.NewDiscoveryClientForConfig(rest.CopyConfig(c.config))
+		d, err := c.newDiscovery(rest.CopyConfig(c.config))
 		if err != nil {
 			c.err = err
 			return
 		}
 		c.disco = memory.NewMemCacheClient(d)
-		c.mapper = restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(c.disco), c.disco, nil)
+		c.deferred = restmapper.NewDeferredDiscoveryRESTMapper(c.disco)
+		c.mapper = restmapper.NewShortcutExpander(c.deferred, c.disco, nil)
+		c.lastReset = c.clock.Now()
 	})
 	return c.err
 }
 
+// refresh drops the discovery once it is resetEvery old. Helm resets it
+// itself only after installing a chart's own crds/, so a CRD installed in
+// the child by anything else (another Description, an operator) would stay
+// unknown to every release here until a restart. The reset is lazy: only
+// an install, upgrade or uninstall rediscovers, at most once per resetEvery.
+func (c *Cluster) refresh() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock.Now()
+	if now.Sub(c.lastReset) < c.resetEvery {
+		return
+	}
+	c.lastReset = now
+	c.deferred.Reset() // invalidates c.disco too
+}
+
 // Getter is what Helm's action configuration needs to act in namespace
-// (the release's target namespace, where its Secrets are stored too).
+// (the release's target namespace, where its Secrets are stored too). Each
+// action gets one, so a discovery older than resetEvery is dropped here.
 func (c *Cluster) Getter(namespace string) (genericclioptions.RESTClientGetter, error) {
 	if err := c.init(); err != nil {
 		return nil, err
 	}
+	c.refresh()
 	return &restClientGetter{cluster: c, namespace: namespace}, nil
 }
 

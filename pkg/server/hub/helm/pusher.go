@@ -36,6 +36,7 @@ type Tunnels interface {
 // tunnel, acting in the child as its agent through that tunnel.
 type Pusher struct {
 	*helm.ReleaseController
+	targets *tunnelTargets
 }
 
 // NewPusher watches HelmReleases and ManagedClusters; childConfig(id)
@@ -52,7 +53,7 @@ func NewPusher(client versioned.Interface, kube kubernetes.Interface, hrs appsin
 	// The hub acts in the child as its agent and reads parent Secrets as
 	// itself: it applies only the HelmReleases it made, as it makes them.
 	rc.Verifier = MadeByHub{Client: client}
-	p := &Pusher{ReleaseController: rc}
+	p := &Pusher{ReleaseController: rc, targets: targets}
 	// A ManagedCluster that changes (AppPusher switched, sync mode) may
 	// change who applies its releases.
 	if err := rc.Watch(mcls.Informer(), func(obj any) []string {
@@ -65,6 +66,7 @@ func NewPusher(client versioned.Interface, kube kubernetes.Interface, hrs appsin
 	}
 	tunnels.Watch(func(id string, up bool) {
 		if !up {
+			targets.forget(id)
 			return
 		}
 		mcs, err := targets.mcls.List(everything)
@@ -121,6 +123,18 @@ func (t *tunnelTargets) Target(hr *appsv1alpha1.HelmRelease) (*helm.Cluster, hel
 		t.clusters[id] = c
 	}
 	return c, helm.TargetAct, ""
+}
+
+// forget drops cluster id's helm.Cluster when its tunnel goes down here: the
+// cluster left, or its tunnel moved to another replica, and the map would
+// otherwise keep every cluster ever pushed to. Nothing waits on the entry
+// during an agent's reconnect: an action in flight keeps the Cluster it got,
+// and the next Target after the tunnel is back builds a new one, costing
+// one rediscovery.
+func (t *tunnelTargets) forget(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.clusters, id)
 }
 
 // MadeByHub accepts only the HelmReleases the hub's Helm Description

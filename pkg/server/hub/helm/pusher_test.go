@@ -3,10 +3,15 @@ package helm
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -234,5 +239,76 @@ func TestPusherIgnoresForgedHelmReleases(t *testing.T) {
 	}
 	if hr.Status.Phase != "" || len(hr.Finalizers) != 1 {
 		t.Errorf("the pusher changed the forged HelmRelease: status %+v, finalizers %v", hr.Status, hr.Finalizers)
+	}
+}
+
+// watchedTunnels is a tunnel registry whose events the test fires.
+type watchedTunnels struct {
+	mu       sync.Mutex
+	up       map[string]bool
+	watchers []func(string, bool)
+}
+
+func (w *watchedTunnels) Has(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.up[id]
+}
+
+func (w *watchedTunnels) Watch(f func(string, bool)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.watchers = append(w.watchers, f)
+}
+
+func (w *watchedTunnels) set(id string, up bool) {
+	w.mu.Lock()
+	w.up[id] = up
+	watchers := w.watchers
+	w.mu.Unlock()
+	for _, f := range watchers {
+		f(id, up)
+	}
+}
+
+// The pusher forgets a cluster's helm.Cluster when its tunnel goes down,
+// and builds a new one when it is back.
+func TestPusherForgetsClustersWhoseTunnelWentDown(t *testing.T) {
+	const id = "0b9e2c4e-0000-4000-8000-000000000001"
+	client := clusternetfake.NewClientset()
+	factory := externalversions.NewSharedInformerFactory(client, 0)
+	mcls := factory.Clusters().V1beta1().ManagedClusters()
+	if err := mcls.Informer().GetIndexer().Add(managedCluster(clusterv1beta1.DualSyncMode, true)); err != nil {
+		t.Fatal(err)
+	}
+	tunnels := &watchedTunnels{up: map[string]bool{id: true}}
+	p, err := NewPusher(client, fake.NewClientset(), factory.Apps().V1alpha1().HelmReleases(), mcls,
+		tunnels, func(id string) *rest.Config { return &rest.Config{Host: "http://cluster-" + id} },
+		func(string) string { return dedicated }, helm.NewSource(), record.NewFakeRecorder(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr := &appsv1alpha1.HelmRelease{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: dedicated}}
+	held := func() []string {
+		p.targets.mu.Lock()
+		defer p.targets.mu.Unlock()
+		return slices.Sorted(maps.Keys(p.targets.clusters))
+	}
+
+	first, state, why := p.targets.Target(hr)
+	if state != helm.TargetAct {
+		t.Fatalf("Target = %v %q, want %v", state, why, helm.TargetAct)
+	}
+	got := [][]string{held()}
+	tunnels.set(id, false)
+	got = append(got, held())
+	tunnels.set(id, true)
+	again, _, _ := p.targets.Target(hr)
+	got = append(got, held())
+	if diff := cmp.Diff([][]string{{id}, {}, {id}}, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("clusters held: up, down, up again (-want +got):\n%s", diff)
+	}
+	if again == first {
+		t.Error("the cluster from before the tunnel went down was reused")
 	}
 }

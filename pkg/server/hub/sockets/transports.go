@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 
 	"github.com/clusternet/clusternet/pkg/tunnel"
 	"github.com/clusternet/clusternet/pkg/tunnel/wire"
@@ -16,6 +17,14 @@ import (
 
 // dialWait is how long a request waits for a reconnecting agent before it fails.
 const dialWait = 5 * time.Second
+
+// dropAfter is how long a cluster's tunnel stays down before its transport
+// is dropped. A tunnel goes down for a moment whenever its agent
+// reconnects, and requests then wait dialWait for it: the transport (its
+// pool, its bound on streams) must outlive that. A cluster whose tunnel
+// stays down this long has left (deleted, or moved to another replica); if
+// it comes back, For builds a new transport.
+const dropAfter = 2 * time.Minute
 
 // Transports hands out one pooled HTTP transport per cluster whose
 // connections are streams of that cluster's tunnel. Streams are reused across
@@ -29,8 +38,13 @@ type Transports struct {
 	// make the hub hold an unbounded number of either.
 	maxRequests int
 
+	clock clock.WithDelayedExecution
+
 	mu         sync.Mutex
 	transports map[string]*http.Transport
+	// drops holds, per cluster whose tunnel is down, the pending drop of
+	// its transport; the tunnel coming back cancels it.
+	drops map[string]*pendingDrop
 	// inFlight counts requests per cluster; a cluster with none has no entry.
 	inFlight map[string]int
 }
@@ -42,8 +56,51 @@ const DefaultMaxRequestsPerCluster = 512
 // NewTransports returns transports over the tunnels in tunnels, with at most
 // maxRequestsPerCluster requests in flight into each cluster.
 func NewTransports(tunnels *tunnel.Registry, maxRequestsPerCluster int) *Transports {
-	return &Transports{tunnels: tunnels, maxRequests: maxRequestsPerCluster,
-		transports: map[string]*http.Transport{}, inFlight: map[string]int{}}
+	return newTransports(tunnels, maxRequestsPerCluster, clock.RealClock{})
+}
+
+func newTransports(tunnels *tunnel.Registry, maxRequestsPerCluster int, clk clock.WithDelayedExecution) *Transports {
+	t := &Transports{tunnels: tunnels, maxRequests: maxRequestsPerCluster, clock: clk,
+		transports: map[string]*http.Transport{}, inFlight: map[string]int{}, drops: map[string]*pendingDrop{}}
+	tunnels.Watch(t.tunnelChanged)
+	return t
+}
+
+type pendingDrop struct{ timer clock.Timer }
+
+// tunnelChanged schedules the drop of cluster id's transport when its
+// tunnel goes down, and cancels it when the tunnel comes back.
+func (t *Transports) tunnelChanged(id string, up bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if d, ok := t.drops[id]; ok {
+		d.timer.Stop()
+		delete(t.drops, id)
+	}
+	if up {
+		return
+	}
+	d := &pendingDrop{}
+	d.timer = t.clock.AfterFunc(dropAfter, func() { t.drop(id, d) })
+	t.drops[id] = d
+}
+
+// drop forgets cluster id's transport, if d is still its pending drop, and
+// closes its idle streams. Requests still in flight keep the transport they
+// hold until they end.
+func (t *Transports) drop(id string, d *pendingDrop) {
+	t.mu.Lock()
+	if t.drops[id] != d {
+		t.mu.Unlock()
+		return
+	}
+	delete(t.drops, id)
+	tr := t.transports[id]
+	delete(t.transports, id)
+	t.mu.Unlock()
+	if tr != nil {
+		tr.CloseIdleConnections()
+	}
 }
 
 // Acquire takes one of cluster id's request slots; release gives it back.
@@ -75,7 +132,8 @@ func (t *Transports) MaxRequests() int { return t.maxRequests }
 // Tunnels is the registry the transports dial through.
 func (t *Transports) Tunnels() *tunnel.Registry { return t.tunnels }
 
-// For returns cluster id's transport.
+// For returns cluster id's transport, built on first use and dropped once
+// the cluster's tunnel has been down for dropAfter.
 func (t *Transports) For(id string) *http.Transport {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -115,14 +173,15 @@ func (t *Transports) CloseIdle() {
 // AppPusher gate is off refuses it. It dials only this hub's tunnels: call it
 // in the replica that holds the cluster's tunnel (Tunnels().Has(id)).
 func (t *Transports) ChildConfig(id string) *rest.Config {
-	transport := t.For(id)
 	return &rest.Config{
 		// The agent reads the target from the path, as on the proxy path.
 		Host: "http://cluster-" + id + "/direct",
 		Transport: roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			req = req.Clone(req.Context())
 			wire.SetIdentity(req.Header, wire.Identity{Agent: true})
-			return transport.RoundTrip(req)
+			// Looked up per request, not kept: a long-lived client must
+			// not hold on to a transport dropped meanwhile.
+			return t.For(id).RoundTrip(req)
 		}),
 		QPS:   50,
 		Burst: 100,
