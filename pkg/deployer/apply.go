@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,10 +22,10 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	"github.com/clusternet/clusternet/pkg/throttle"
 )
 
 // crdEstablishTimeout bounds the wait for a CustomResourceDefinition the
@@ -42,11 +41,9 @@ type Child struct {
 	// kind is not found (a CRD installed since).
 	Mapper *restmapper.DeferredDiscoveryRESTMapper
 
-	// clock and resetEvery throttle the resets a missing kind causes.
-	clock      clock.PassiveClock
+	// resets throttles, to one per resetEvery, the resets a missing kind causes.
+	resets     throttle.Interval
 	resetEvery time.Duration
-	mu         sync.Mutex
-	lastReset  time.Time
 }
 
 // DefaultResetInterval is the least time between two rediscoveries a
@@ -64,7 +61,7 @@ func NewChild(cfg *rest.Config) (*Child, error) {
 		return nil, err
 	}
 	return &Child{Dynamic: dyn, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)),
-		clock: clock.RealClock{}, resetEvery: DefaultResetInterval}, nil
+		resetEvery: DefaultResetInterval}, nil
 }
 
 // Mapping resolves gvk. A miss resets the cached discovery and tries once
@@ -74,24 +71,11 @@ func NewChild(cfg *rest.Config) (*Child, error) {
 // tunnel, on each. A CRD installed since is found within resetEvery.
 func (c *Child) Mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
 	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil && meta.IsNoMatchError(err) && c.throttledReset() {
+	if err != nil && meta.IsNoMatchError(err) && c.resets.Allow(c.resetEvery) {
+		c.Mapper.Reset()
 		m, err = c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	}
 	return m, err
-}
-
-// throttledReset resets the mapper unless it was reset so within
-// resetEvery, and says whether it did.
-func (c *Child) throttledReset() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.clock.Now()
-	if !c.lastReset.IsZero() && now.Sub(c.lastReset) < c.resetEvery {
-		return false
-	}
-	c.lastReset = now
-	c.Mapper.Reset()
-	return true
 }
 
 // Namespaced says whether the child serves gvk namespaced.

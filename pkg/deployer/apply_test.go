@@ -232,7 +232,7 @@ func TestMappingThrottlesRediscovery(t *testing.T) {
 		}
 	}
 	clk := clocktesting.NewFakePassiveClock(time.Unix(1000, 0))
-	child.clock, child.resetEvery = clk, 10*time.Second
+	child.resets.Clock, child.resetEvery = clk, 10*time.Second
 	missing := schema.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Gadget"}
 
 	steps := []struct {

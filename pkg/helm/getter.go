@@ -12,7 +12,8 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"k8s.io/utils/clock"
+
+	"github.com/clusternet/clusternet/pkg/throttle"
 )
 
 // Cluster is one child cluster as Helm reaches it: a client configuration
@@ -22,8 +23,8 @@ type Cluster struct {
 	config *rest.Config
 	// newDiscovery builds the uncached discovery client (a fake in tests).
 	newDiscovery func(*rest.Config) (discovery.DiscoveryInterface, error)
-	// clock and resetEvery bound how long a discovery is trusted.
-	clock      clock.PassiveClock
+	// refreshes bounds, to resetEvery, how long a discovery is trusted.
+	refreshes  throttle.Interval
 	resetEvery time.Duration
 
 	once   sync.Once
@@ -32,9 +33,6 @@ type Cluster struct {
 	mapper meta.RESTMapper
 	// deferred is mapper's discovery-backed mapper, what a reset resets.
 	deferred *restmapper.DeferredDiscoveryRESTMapper
-
-	mu        sync.Mutex
-	lastReset time.Time
 }
 
 // DiscoveryMaxAge is how long a Cluster's discovery is used before Helm
@@ -43,7 +41,7 @@ const DiscoveryMaxAge = 10 * time.Second
 
 // NewCluster returns the cluster cfg reaches.
 func NewCluster(cfg *rest.Config) *Cluster {
-	return &Cluster{config: rest.CopyConfig(cfg), clock: clock.RealClock{}, resetEvery: DiscoveryMaxAge,
+	return &Cluster{config: rest.CopyConfig(cfg), resetEvery: DiscoveryMaxAge,
 		newDiscovery: func(cfg *rest.Config) (discovery.DiscoveryInterface, error) {
 			return discovery.NewDiscoveryClientForConfig(cfg)
 		}}
@@ -59,7 +57,7 @@ func (c *Cluster) init() error {
 		c.disco = memory.NewMemCacheClient(d)
 		c.deferred = restmapper.NewDeferredDiscoveryRESTMapper(c.disco)
 		c.mapper = restmapper.NewShortcutExpander(c.deferred, c.disco, nil)
-		c.lastReset = c.clock.Now()
+		c.refreshes.Mark()
 	})
 	return c.err
 }
@@ -70,14 +68,9 @@ func (c *Cluster) init() error {
 // unknown to every release here until a restart. The reset is lazy: only
 // an install, upgrade or uninstall rediscovers, at most once per resetEvery.
 func (c *Cluster) refresh() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.clock.Now()
-	if now.Sub(c.lastReset) < c.resetEvery {
-		return
+	if c.refreshes.Allow(c.resetEvery) {
+		c.deferred.Reset() // invalidates c.disco too
 	}
-	c.lastReset = now
-	c.deferred.Reset() // invalidates c.disco too
 }
 
 // Getter is what Helm's action configuration needs to act in namespace

@@ -25,7 +25,7 @@ func TestGetterRediscoversAfterMaxAge(t *testing.T) {
 	}}}}
 	clk := clocktesting.NewFakePassiveClock(time.Unix(1000, 0))
 	c := NewCluster(&rest.Config{Host: "https://child.invalid"})
-	c.clock, c.resetEvery = clk, 10*time.Second
+	c.refreshes.Clock, c.resetEvery = clk, 10*time.Second
 	c.newDiscovery = func(*rest.Config) (discovery.DiscoveryInterface, error) { return fake, nil }
 	widget := schema.GroupKind{Group: "example.com", Kind: "Widget"}
 

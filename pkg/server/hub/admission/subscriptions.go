@@ -26,6 +26,7 @@ import (
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
+	"github.com/clusternet/clusternet/pkg/throttle"
 )
 
 // ShadowGroup and ShadowVersion are where the shadow API serves templates
@@ -83,8 +84,7 @@ type SubscriptionChecker struct {
 	Concurrency   int
 	ResetInterval time.Duration
 
-	mu        sync.Mutex
-	lastReset time.Time
+	resets throttle.Interval
 }
 
 // need is one permission a feed needs.
@@ -248,12 +248,9 @@ func (c *SubscriptionChecker) reset() bool {
 	if interval == 0 {
 		interval = DefaultResetInterval
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if time.Since(c.lastReset) < interval {
+	if !c.resets.Allow(interval) {
 		return false
 	}
-	c.lastReset = time.Now()
 	r.Reset()
 	return true
 }

@@ -28,6 +28,7 @@ import (
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
+	"github.com/clusternet/clusternet/pkg/throttle"
 )
 
 // Mapper resolves kinds of the parent; Reset forgets what it discovered (a
@@ -63,24 +64,25 @@ type Controller struct {
 	mapper Mapper
 	events record.EventRecorder
 
-	subs       appslisters.SubscriptionLister
-	subIndex   cache.Indexer
-	bases      appslisters.BaseLister
-	baseIndex  cache.Indexer
-	descs      appslisters.DescriptionLister
-	descIndex  cache.Indexer
-	manifests  appslisters.ManifestLister
-	manIndex   cache.Indexer
-	charts     appslisters.HelmChartLister
-	locs       appslisters.LocalizationLister
-	globs      appslisters.GlobalizationLister
-	inventory  appslisters.FeedInventoryLister
-	clusters   clusterlisters.ManagedClusterLister
-	subLoop    *controller.Loop
-	baseLoop   *controller.Loop
-	mapperMu   sync.Mutex
-	lastReset  time.Time
-	resetEvery time.Duration
+	subs      appslisters.SubscriptionLister
+	subIndex  cache.Indexer
+	bases     appslisters.BaseLister
+	baseIndex cache.Indexer
+	descs     appslisters.DescriptionLister
+	descIndex cache.Indexer
+	manifests appslisters.ManifestLister
+	manIndex  cache.Indexer
+	charts    appslisters.HelmChartLister
+	locs      appslisters.LocalizationLister
+	globs     appslisters.GlobalizationLister
+	inventory appslisters.FeedInventoryLister
+	clusters  clusterlisters.ManagedClusterLister
+	subLoop   *controller.Loop
+	baseLoop  *controller.Loop
+	// mapperResets throttles, to one per resetEvery, the rediscoveries a
+	// kind the parent does not serve causes.
+	mapperResets throttle.Interval
+	resetEvery   time.Duration
 }
 
 // New builds the controller and registers its handlers and indexes on the

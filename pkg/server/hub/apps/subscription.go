@@ -247,16 +247,10 @@ func (c *Controller) resolve(sub *appsv1alpha1.Subscription) ([]feeds.Resolved, 
 	if !slices.ContainsFunc(errs, func(e *feeds.Error) bool { return e.Reason == feeds.ReasonKindNotServed }) {
 		return resolved, errs
 	}
-	c.mapperMu.Lock()
-	reset := time.Since(c.lastReset) > c.resetEvery
-	if reset {
-		c.lastReset = time.Now()
-		c.mapper.Reset()
-	}
-	c.mapperMu.Unlock()
-	if !reset {
+	if !c.mapperResets.Allow(c.resetEvery) {
 		return resolved, errs
 	}
+	c.mapper.Reset()
 	return feeds.Resolve(sub.Spec.Feeds, src, c.mapper)
 }
 
