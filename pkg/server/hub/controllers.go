@@ -87,7 +87,8 @@ var eventScheme = func() *runtime.Scheme {
 	return s
 }()
 
-func newControllerContext(cfg *rest.Config, transports *sockets.Transports, workers int, gates featuregate.FeatureGate, registration approver.Options) (*Context, error) {
+func newControllerContext(cfg *rest.Config, transports *sockets.Transports, workers int, gates featuregate.FeatureGate,
+	registration approver.Options, chartRepositories *helm.RepositoryOptions) (*Context, error) {
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -106,19 +107,20 @@ func newControllerContext(cfg *rest.Config, transports *sockets.Transports, work
 	}
 	broadcaster := record.NewBroadcaster()
 	return &Context{
-		Config:        cfg,
-		Kube:          kube,
-		Clusternet:    clusternet,
-		Dynamic:       dyn,
-		Mapper:        restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)),
-		Informers:     externalversions.NewSharedInformerFactory(clusternet, 0),
-		KubeInformers: kubeinformers.NewSharedInformerFactory(kube, 0),
-		Events:        broadcaster.NewRecorder(eventScheme, corev1.EventSource{Component: "clusternet-hub"}),
-		Transports:    transports,
-		Workers:       workers,
-		FeatureGates:  gates,
-		Registration:  registration,
-		broadcaster:   broadcaster,
+		Config:            cfg,
+		Kube:              kube,
+		Clusternet:        clusternet,
+		Dynamic:           dyn,
+		Mapper:            restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)),
+		Informers:         externalversions.NewSharedInformerFactory(clusternet, 0),
+		KubeInformers:     kubeinformers.NewSharedInformerFactory(kube, 0),
+		Events:            broadcaster.NewRecorder(eventScheme, corev1.EventSource{Component: "clusternet-hub"}),
+		Transports:        transports,
+		Workers:           workers,
+		FeatureGates:      gates,
+		Registration:      registration,
+		ChartRepositories: chartRepositories,
+		broadcaster:       broadcaster,
 	}, nil
 }
 

@@ -18,7 +18,7 @@ import (
 func newTestContext(t *testing.T) *Context {
 	t.Helper()
 	c, err := newControllerContext(&rest.Config{Host: "https://127.0.0.1:1"},
-		sockets.NewTransports(tunnel.NewRegistry(), 1), 1, nil, approver.DefaultOptions())
+		sockets.NewTransports(tunnel.NewRegistry(), 1), 1, nil, approver.DefaultOptions(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -194,11 +194,7 @@ func (o *Options) Run(ctx context.Context) error {
 	defer cancel()
 	transports := sockets.NewTransports(tunnel.NewRegistry(), o.MaxRequestsPerCluster)
 	newContext := func() (*Context, error) {
-		c, err := newControllerContext(cfg, transports, o.Workers, o.FeatureGates, o.Registration)
-		if c != nil {
-			c.ChartRepositories = o.ChartRepositories
-		}
-		return c, err
+		return newControllerContext(cfg, transports, o.Workers, o.FeatureGates, o.Registration, o.ChartRepositories)
 	}
 	replica, err := newContext()
 	if err != nil {

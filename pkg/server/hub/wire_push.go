@@ -10,6 +10,7 @@ import (
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/deployer"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
 )
 
 // startGenericPusher pushes Generic Descriptions into the children whose
@@ -25,13 +26,13 @@ func startGenericPusher(ctx context.Context, c *Context) error {
 	// Pushes are bound to registrations (pushPlacement): a cluster is pushed
 	// to only once its tunnel is up, which needs its approval, and the
 	// tunnel coming up requeues its namespace.
-	registrations := c.Informers.Clusters().V1beta1().ClusterRegistrationRequests().Informer()
+	registrations := c.Registrations()
 	ctl, err := deployer.NewController(deployer.Options{
 		Name:         "generic-pusher",
 		Parent:       c.Clusternet,
 		Descriptions: c.Informers.Apps().V1alpha1().Descriptions(),
 		Events:       c.Events,
-		Place:        func(namespace string) deployer.Placement { return pushPlacement(lister, c, namespace) },
+		Place:        func(namespace string) deployer.Placement { return pushPlacement(lister, registrations, c, namespace) },
 		Synced:       []cache.InformerSynced{clusters.Informer().HasSynced, registrations.HasSynced},
 		Workers:      c.Workers,
 	})
@@ -81,7 +82,7 @@ func startGenericPusher(ctx context.Context, c *Context) error {
 
 // pushPlacement: this replica pushes to the namespace's cluster when the hub
 // pushes to it and its tunnel is here.
-func pushPlacement(lister clusterlisters.ManagedClusterLister, c *Context, namespace string) deployer.Placement {
+func pushPlacement(lister clusterlisters.ManagedClusterLister, registrations sockets.Registrations, c *Context, namespace string) deployer.Placement {
 	mcs, err := lister.ManagedClusters(namespace).List(labels.Everything())
 	if err != nil {
 		return deployer.Placement{Decision: deployer.Skip}
@@ -91,7 +92,7 @@ func pushPlacement(lister clusterlisters.ManagedClusterLister, c *Context, names
 	}
 	mc := mcs[0]
 	id := string(mc.Spec.ClusterID)
-	if c.Registrations().Namespace(id) != namespace {
+	if registrations.Namespace(id) != namespace {
 		// Not the namespace this cluster was admitted into: whatever the
 		// ManagedCluster here says, nothing of it is pushed into that cluster.
 		return deployer.Placement{Decision: deployer.Skip}
