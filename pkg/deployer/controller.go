@@ -130,6 +130,14 @@ type descState struct {
 	clusterID string
 	descProgress
 	candidate map[string]watchEvent
+	// written is the Description as this deployer's last status write
+	// returned it. The informer's copy lags behind that write, and
+	// status-only updates are not queued: a status compared against the
+	// lagging copy can look unchanged while it differs from what was
+	// written last (a Deployment scaled back up before the parent's watch
+	// brought back the "1 of 3 replicas" report), and would never be
+	// written.
+	written *appsv1alpha1.Description
 }
 
 // descProgress is how far the deploys of a Description got.
@@ -602,7 +610,7 @@ func (c *Controller) finish(ctx context.Context, desc *appsv1alpha1.Description,
 // copy: what mutate does not set stays as the latest writer left it.
 func (c *Controller) writeStatus(ctx context.Context, desc *appsv1alpha1.Description, mutate func(*appsv1alpha1.DescriptionStatus)) (*appsv1alpha1.Description, error) {
 	client := c.opts.Parent.AppsV1alpha1().Descriptions(desc.Namespace)
-	current := desc
+	current := c.newest(desc)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		d := current.DeepCopy()
 		mutate(&d.Status)
@@ -629,7 +637,33 @@ func (c *Controller) writeStatus(ctx context.Context, desc *appsv1alpha1.Descrip
 	if err != nil {
 		return nil, fmt.Errorf("writing the status of Description %s/%s: %w", desc.Namespace, desc.Name, err)
 	}
+	c.remember(current)
 	return current, nil
+}
+
+// newest is what to compare a new status against: desc, or this
+// deployer's own last write of the same Description and generation when
+// there is one (see descState.written). Only this deployer writes the
+// status of a Description it acts for, so its last write is what the
+// parent holds; if that copy is older in other respects (metadata), the
+// update conflicts and is redone on a fresh copy.
+func (c *Controller) newest(desc *appsv1alpha1.Description) *appsv1alpha1.Description {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.states[desc.Namespace+"/"+desc.Name]
+	if st == nil || st.written == nil || st.written.UID != desc.UID || st.written.Generation != desc.Generation {
+		return desc
+	}
+	return st.written
+}
+
+// remember records written as this deployer's last write of it.
+func (c *Controller) remember(written *appsv1alpha1.Description) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.states[written.Namespace+"/"+written.Name]; st != nil && st.uid == written.UID {
+		st.written = written
+	}
 }
 
 // setFinalizer adds or removes the deployer's finalizer and returns the

@@ -118,6 +118,51 @@ func TestRefreshStatusOnStaleCachedDescription(t *testing.T) {
 	}
 }
 
+// A Deployment scaled back up (drift corrected) changes its status twice
+// before the parent's watch brings back the first report: the second
+// refresh, made on a cached copy that still holds the report from before
+// the drift, must not take "same as the cache" for "already written", or
+// the "1 of 3 replicas" report written in between stays (status-only
+// updates queue nothing).
+func TestRefreshStatusAfterOwnWriteTheCacheHasNotSeen(t *testing.T) {
+	ctx := context.Background()
+	fc, child := newFakeChild(t)
+	fc.put(nsFoo, namespaceObj("foo"))
+	cached := description("app-demo-generic", deploymentObj("foo", "web", 3))
+	cached.Generation, cached.ResourceVersion = 1, "4"
+	objs := mustObjects(t, cached)
+	if res := child.Deploy(ctx, Plan{Objects: objs}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	setStatus := func(n float64) {
+		fc.objects[depWeb]["status"] = map[string]any{"observedGeneration": float64(1), "replicas": n, "updatedReplicas": n,
+			"readyReplicas": n, "availableReplicas": n}
+	}
+	webFeed := appsv1alpha1.Feed{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "foo", Name: "web"}
+	available := appsv1alpha1.FeedStatus{Applied: true, Available: true, Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3}
+	cached.Status = appsv1alpha1.DescriptionStatus{Phase: appsv1alpha1.DescriptionPhaseSuccess, ObservedGeneration: 1,
+		ManifestStatuses: []appsv1alpha1.ManifestStatus{{Feed: webFeed, FeedStatus: available}}}
+
+	cs := fake.NewClientset(cached)
+	c := &Controller{opts: Options{Parent: cs}, states: map[string]*descState{}}
+	c.state(demoKey, cached, "cluster-1")
+	w := newChildWatch(ctx, "cluster-1", child, func(string, watchEvent) {})
+	defer w.stop()
+	for _, n := range []float64{1, 3} { // scaled down by hand, then back up
+		setStatus(n)
+		if err := c.refreshStatus(ctx, w, 1, cached, objs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := cs.AppsV1alpha1().Descriptions(cached.Namespace).Get(ctx, cached.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(available, got.Status.ManifestStatuses[0].FeedStatus); diff != "" {
+		t.Errorf("status after the Deployment is back (-want +got):\n%s", diff)
+	}
+}
+
 const demoKey = "clusternet-abcde/app-demo-generic"
 
 // newSyncEnv is an ownershipEnv whose controller acts for cluster-1

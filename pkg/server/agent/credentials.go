@@ -98,10 +98,19 @@ func (b bearerRoundTripper) RoundTrip(req *http.Request) (*http.Response, error)
 	return b.next.RoundTrip(req)
 }
 
+// WrappedRoundTripper lets client-go reach the transport underneath to
+// cancel a request.
+func (b bearerRoundTripper) WrappedRoundTripper() http.RoundTripper { return b.next }
+
 // credentialsConfig is the parent client configuration with the agent's
 // current token.
 func (a *Agent) credentialsConfig() *rest.Config {
 	cfg := a.parentConfig("", a.creds.CACertificate)
+	// These clients also watch (pullers, the agent's own request): a
+	// client-side timeout would cut every watch after it, and each cut
+	// is a new watch on the parent per informer. Requests are bounded by
+	// their contexts and dead connections by HTTP/2 health checks.
+	cfg.Timeout = 0
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return bearerRoundTripper{token: &a.token, next: rt} }
 	return cfg
 }
