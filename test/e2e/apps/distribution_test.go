@@ -341,7 +341,12 @@ func TestDistribution(t *testing.T) {
 				t.Errorf("Description finalizers %v labels %v", g.Finalizers, g.Labels)
 			}
 			hd := e.desc(c.Namespace, "app-demo-helm")
-			if diff := cmp.Diff([]appsv1alpha1.ChartReference{{Namespace: "default", Name: "mysql"}}, hd.Spec.Charts); diff != "" {
+			chart, err := e.cs.AppsV1alpha1().HelmCharts("default").Get(context.Background(), "mysql", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Each carries the HelmChart's spec as found in its repository.
+			if diff := cmp.Diff([]appsv1alpha1.ChartReference{{Namespace: "default", Name: "mysql", Options: &chart.Spec.HelmOptions}}, hd.Spec.Charts); diff != "" {
 				t.Errorf("Helm Description charts (-want +got):\n%s", diff)
 			}
 		}

@@ -119,6 +119,15 @@ type ChartReference struct {
 	Namespace string `json:"namespace"`
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
+
+	// Options are the HelmChart's spec as the hub rendered this Description
+	// (its repository, chart, version, target namespace...). The cluster's
+	// HelmRelease is made from them, not from the HelmChart as it is now: a
+	// HelmChart edited later (or left pointing at a repository that is down)
+	// reaches a cluster only once it is resolved and rendered again, like
+	// any other feed. Empty in Descriptions of older hubs.
+	// +optional
+	Options *HelmOptions `json:"options,omitempty"`
 }
 
 // DescriptionStatus is the outcome of deploying a Description.

@@ -118,6 +118,10 @@ type HelmChartStatus struct {
 	// Reason says why a chart was not found, with the fix.
 	// +optional
 	Reason string `json:"reason,omitempty"`
+	// ObservedGeneration is the generation of the spec Phase is about: a
+	// Found of an earlier spec says nothing of the current one.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -158,6 +158,56 @@ var schemaYAML = typed.YAMLObject(`types:
                     - name: namespace
                       type:
                         scalar: string
+                    - name: options
+                      type:
+                        map:
+                          fields:
+                          - name: atomic
+                            type:
+                              scalar: boolean
+                          - name: chart
+                            type:
+                              scalar: string
+                          - name: chartPullSecret
+                            type:
+                              map:
+                                fields:
+                                - name: name
+                                  type:
+                                    scalar: string
+                                - name: namespace
+                                  type:
+                                    scalar: string
+                          - name: createNamespace
+                            type:
+                              scalar: boolean
+                            default: true
+                          - name: historyLimit
+                            type:
+                              scalar: numeric
+                            default: 5
+                          - name: plainHTTP
+                            type:
+                              scalar: boolean
+                          - name: repo
+                            type:
+                              scalar: string
+                          - name: skipCRDs
+                            type:
+                              scalar: boolean
+                          - name: targetNamespace
+                            type:
+                              scalar: string
+                          - name: timeoutSeconds
+                            type:
+                              scalar: numeric
+                            default: 300
+                          - name: version
+                            type:
+                              scalar: string
+                          - name: wait
+                            type:
+                              scalar: boolean
                 elementRelationship: atomic
           - name: deployer
             type:
@@ -509,6 +559,9 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         map:
           fields:
+          - name: observedGeneration
+            type:
+              scalar: numeric
           - name: phase
             type:
               scalar: string

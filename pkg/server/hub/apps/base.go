@@ -245,6 +245,11 @@ func (c *Controller) renderInput(ctx context.Context, base *appsv1alpha1.Base, s
 			if err != nil {
 				return in, &render.Error{Reason: ReasonRenderFailed, Feed: f, Err: fmt.Errorf("reading the HelmChart: %w", err)}
 			}
+			// Its spec goes into the Description: only one its repository
+			// has, as the Subscription's feed resolution checked.
+			if reason, msg := feeds.ChartProblem(ch); reason != "" {
+				return in, &render.Error{Reason: reason, Feed: f, Err: errors.New(msg)}
+			}
 			in.Objects = append(in.Objects, render.Object{Feed: f, Chart: ch})
 			continue
 		}

@@ -387,7 +387,7 @@ func (c *Controller) onManifest(old, cur any) {
 func (c *Controller) onHelmChart(old, cur any) {
 	if o, ok1 := old.(*appsv1alpha1.HelmChart); ok1 {
 		if n, ok2 := cur.(*appsv1alpha1.HelmChart); ok2 && o.Generation == n.Generation &&
-			o.Status.Phase == n.Status.Phase && o.Status.Reason == n.Status.Reason && apiequality.Semantic.DeepEqual(o.Labels, n.Labels) {
+			o.Status == n.Status && apiequality.Semantic.DeepEqual(o.Labels, n.Labels) {
 			return
 		}
 	}

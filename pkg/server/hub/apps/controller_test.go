@@ -86,7 +86,7 @@ func template(obj string) *appsv1alpha1.Manifest {
 func helmChart(phase appsv1alpha1.HelmChartPhase) *appsv1alpha1.HelmChart {
 	return &appsv1alpha1.HelmChart{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "mysql"},
 		Spec:   appsv1alpha1.HelmChartSpec{HelmOptions: appsv1alpha1.HelmOptions{Repository: "https://charts.example", Chart: "mysql", ChartVersion: "8.6.2", TargetNamespace: "abc"}},
-		Status: appsv1alpha1.HelmChartStatus{Phase: phase}}
+		Status: appsv1alpha1.HelmChartStatus{Phase: phase, ObservedGeneration: 1}} // the fake API's first generation
 }
 
 var (
@@ -307,7 +307,8 @@ func TestSeedApplication(t *testing.T) {
 		}
 		hd := h.desc(ns, "app-demo-helm")
 		wantHelm := appsv1alpha1.DescriptionSpec{Deployer: appsv1alpha1.DescriptionHelmDeployer,
-			Charts: []appsv1alpha1.ChartReference{{Namespace: "default", Name: "mysql"}}, ChartRaw: [][]byte{[]byte("{}")}}
+			Charts:   []appsv1alpha1.ChartReference{{Namespace: "default", Name: "mysql", Options: &helmChart("").Spec.HelmOptions}},
+			ChartRaw: [][]byte{[]byte("{}")}}
 		if diff := cmp.Diff(wantHelm, hd.Spec); diff != "" {
 			t.Errorf("Helm spec (-want +got):\n%s", diff)
 		}
@@ -432,6 +433,49 @@ func TestBadFeedsLeaveClustersAlone(t *testing.T) {
 	})
 }
 
+// A HelmChart edited to a repository that is down (or a version it does
+// not have) is a bad feed like any other: the Subscription says so and every
+// cluster keeps its Helm Description, the chart spec it carries included,
+// so no HelmRelease changes; once the new spec resolves it is rendered.
+func TestHelmChartEditedToNotFoundKeepsDescriptions(t *testing.T) {
+	h := start(t, append(twoClusters(), helmChart(appsv1alpha1.HelmChartFound), subscription("db", chartFeed))...)
+	h.eventually("Helm Description", func() (bool, string) { return h.desc(nsA, "db-helm") != nil, "" })
+	before := h.desc(nsA, "db-helm").Spec
+
+	ch, err := h.cs.AppsV1alpha1().HelmCharts("default").Get(h.ctx, "mysql", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch.Spec.Repository, ch.Spec.ChartVersion = "https://down.example", "9.0.0"
+	if ch, err = h.cs.AppsV1alpha1().HelmCharts("default").Update(h.ctx, ch, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("FeedsResolved False while the edit is not looked up", func() (bool, string) {
+		c := cond(h.sub("db").Status.Conditions, ConditionFeedsResolved)
+		return c.Reason == "HelmChartNotResolved", fmt.Sprintf("%+v", c)
+	})
+	ch.Status = appsv1alpha1.HelmChartStatus{Phase: appsv1alpha1.HelmChartNotFound, Reason: "cannot be reached", ObservedGeneration: ch.Generation}
+	if ch, err = h.cs.AppsV1alpha1().HelmCharts("default").UpdateStatus(h.ctx, ch, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("HelmChartNotFound", func() (bool, string) {
+		c := cond(h.sub("db").Status.Conditions, ConditionFeedsResolved)
+		return c.Reason == "HelmChartNotFound", fmt.Sprintf("%+v", c)
+	})
+	if diff := cmp.Diff(before, h.desc(nsA, "db-helm").Spec); diff != "" {
+		t.Errorf("the Helm Description changed with a HelmChart that does not resolve (-before +after):\n%s", diff)
+	}
+
+	ch.Status = appsv1alpha1.HelmChartStatus{Phase: appsv1alpha1.HelmChartFound, ObservedGeneration: ch.Generation}
+	if _, err := h.cs.AppsV1alpha1().HelmCharts("default").UpdateStatus(h.ctx, ch, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the new spec rendered", func() (bool, string) {
+		o := h.desc(nsA, "db-helm").Spec.Charts[0].Options
+		return o != nil && o.Repository == "https://down.example" && o.ChartVersion == "9.0.0", fmt.Sprintf("%+v", o)
+	})
+}
+
 func TestHelmChartNotFound(t *testing.T) {
 	objs := append(twoClusters(), helmChart(appsv1alpha1.HelmChartNotFound), subscription("db", chartFeed))
 	objs[2].(*appsv1alpha1.HelmChart).Status.Reason = `chart "mysql" version "8.6.2" not found in https://charts.example`
@@ -442,7 +486,7 @@ func TestHelmChartNotFound(t *testing.T) {
 	})
 	// Found after the chart is fixed: a HelmChart change re-resolves.
 	ch, _ := h.cs.AppsV1alpha1().HelmCharts("default").Get(h.ctx, "mysql", metav1.GetOptions{})
-	ch.Status = appsv1alpha1.HelmChartStatus{Phase: appsv1alpha1.HelmChartFound}
+	ch.Status = appsv1alpha1.HelmChartStatus{Phase: appsv1alpha1.HelmChartFound, ObservedGeneration: ch.Generation}
 	if _, err := h.cs.AppsV1alpha1().HelmCharts("default").UpdateStatus(h.ctx, ch, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

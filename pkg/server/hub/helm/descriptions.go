@@ -378,24 +378,33 @@ type releaseState struct {
 // ensure creates or updates the HelmRelease for chart i of desc, or says
 // in st why it cannot.
 func (d *Descriptions) ensure(ctx context.Context, desc *appsv1alpha1.Description, i int, ref appsv1alpha1.ChartReference, st *releaseState) error {
-	chart, err := d.charts.HelmCharts(ref.Namespace).Get(ref.Name)
-	if apierrors.IsNotFound(err) {
-		st.Failure = fmt.Sprintf("HelmChart %s/%s does not exist: create it, or remove it from the Subscription's feeds", ref.Namespace, ref.Name)
-		return nil
+	// The live HelmChart counts only for what the Description does not
+	// carry: the whole spec in Descriptions of older hubs, the current
+	// credentials of a chart pull Secret in any.
+	var chart *appsv1alpha1.HelmChart
+	if ref.Options == nil || ref.Options.ChartPullSecret != nil {
+		var err error
+		chart, err = d.charts.HelmCharts(ref.Namespace).Get(ref.Name)
+		if apierrors.IsNotFound(err) {
+			st.Failure = fmt.Sprintf("HelmChart %s/%s does not exist: create it, or remove it from the Subscription's feeds", ref.Namespace, ref.Name)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return err
-	}
-	// An unresolved or missing chart leaves an existing release alone: a
-	// repository that is down for a while must not uninstall anything.
-	switch chart.Status.Phase {
-	case appsv1alpha1.HelmChartFound:
-	case appsv1alpha1.HelmChartNotFound:
-		st.Failure = fmt.Sprintf("HelmChart %s/%s is NotFound: %s", ref.Namespace, ref.Name, chart.Status.Reason)
-		return nil
-	default:
-		st.Pending = fmt.Sprintf("waiting for HelmChart %s/%s to be resolved in its repository", ref.Namespace, ref.Name)
-		return nil
+	if ref.Options == nil {
+		// An unresolved or missing chart leaves an existing release alone: a
+		// repository that is down for a while must not uninstall anything.
+		switch chart.Status.Phase {
+		case appsv1alpha1.HelmChartFound:
+		case appsv1alpha1.HelmChartNotFound:
+			st.Failure = fmt.Sprintf("HelmChart %s/%s is NotFound: %s", ref.Namespace, ref.Name, chart.Status.Reason)
+			return nil
+		default:
+			st.Pending = fmt.Sprintf("waiting for HelmChart %s/%s to be resolved in its repository", ref.Namespace, ref.Name)
+			return nil
+		}
 	}
 	if st.HR != nil && st.HR.DeletionTimestamp != nil {
 		st.Pending = fmt.Sprintf("waiting for the old HelmRelease %s/%s to be uninstalled", desc.Namespace, st.Name)
@@ -407,7 +416,12 @@ func (d *Descriptions) ensure(ctx context.Context, desc *appsv1alpha1.Descriptio
 	}
 
 	want := DesiredRelease(desc, i, chart, st.Name)
-	if chart.Spec.ChartPullSecret != nil {
+	if want.Spec.ChartPullSecret != nil {
+		if chart.Spec.ChartPullSecret == nil {
+			st.Failure = fmt.Sprintf("HelmChart %s/%s no longer names the spec.chartPullSecret Description %s/%s was rendered with: waiting for the Subscription to render it again",
+				chart.Namespace, chart.Name, desc.Namespace, desc.Name)
+			return nil
+		}
 		failure, pending, err := d.mayCopyPullSecret(ctx, desc, chart)
 		switch {
 		case err != nil:
@@ -461,10 +475,17 @@ func (d *Descriptions) ensure(ctx context.Context, desc *appsv1alpha1.Descriptio
 	return nil
 }
 
-// DesiredRelease is the HelmRelease named name for chart i of desc. Its
-// chart pull Secret, when chart has one, is the copy in desc's namespace
-// (PullSecretName), never chart's own.
-func DesiredRelease(desc *appsv1alpha1.Description, i int, chart *appsv1alpha1.HelmChart, name string) *appsv1alpha1.HelmRelease {
+// DesiredRelease is the HelmRelease named name for chart i of desc: the
+// chart's options as desc carries them (live's, the HelmChart now, only for
+// a Description of an older hub that carries none), so a release changes
+// only when its Description does. Its chart pull Secret, when there is
+// one, is the copy in desc's namespace (PullSecretName), never the chart's
+// own.
+func DesiredRelease(desc *appsv1alpha1.Description, i int, live *appsv1alpha1.HelmChart, name string) *appsv1alpha1.HelmRelease {
+	opts := desc.Spec.Charts[i].Options
+	if opts == nil {
+		opts = &live.Spec.HelmOptions
+	}
 	hr := &appsv1alpha1.HelmRelease{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:       name,
@@ -472,13 +493,12 @@ func DesiredRelease(desc *appsv1alpha1.Description, i int, chart *appsv1alpha1.H
 			Labels:     maps.Clone(desc.Labels),
 			Finalizers: []string{appsv1alpha1.Finalizer},
 		},
-		Spec: appsv1alpha1.HelmReleaseSpec{HelmOptions: *chart.Spec.HelmOptions.DeepCopy()},
+		Spec: appsv1alpha1.HelmReleaseSpec{HelmOptions: *opts.DeepCopy()},
 	}
 	ownerRef := metav1.NewControllerRef(desc, descriptionKind)
 	ownerRef.BlockOwnerDeletion = ptr.To(false)
 	hr.OwnerReferences = []metav1.OwnerReference{*ownerRef}
-	hr.Spec.ChartPullSecret = nil
-	if chart.Spec.ChartPullSecret != nil {
+	if hr.Spec.ChartPullSecret != nil {
 		hr.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: PullSecretName(name), Namespace: desc.Namespace}
 	}
 	hr.Spec.ReleaseName = ptr.To(helm.ShortName(name, 53))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -182,6 +183,15 @@ func helmDescription(charts ...string) *appsv1alpha1.Description {
 	return d
 }
 
+// rendered is d as the hub renders it: each chart reference carries the
+// spec of its HelmChart, in charts' order.
+func rendered(d *appsv1alpha1.Description, charts ...*appsv1alpha1.HelmChart) *appsv1alpha1.Description {
+	for i, c := range charts {
+		d.Spec.Charts[i].Options = c.Spec.HelmOptions.DeepCopy()
+	}
+	return d
+}
+
 // subscription is Subscription default/app-demo (UID subs-uid, as
 // helmDescription's labels say) feeding HelmCharts default/<chart>, bound
 // to the cluster of the dedicated namespace.
@@ -201,9 +211,10 @@ func TestDescriptionsToHelmReleases(t *testing.T) {
 	mysql.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: "creds"}
 	broken := foundChart("broken", "9.9.9")
 	broken.Status = appsv1alpha1.HelmChartStatus{Phase: appsv1alpha1.HelmChartNotFound, Reason: "chart \"broken\" has no version \"9.9.9\""}
-	desc := helmDescription("mysql", "redis")
+	redis := foundChart("redis", "1.0.0")
+	desc := rendered(helmDescription("mysql", "redis"), mysql, redis)
 	desc.Spec.ChartRaw = [][]byte{[]byte(`{"auth":{"database":"one"}}`)}
-	f := newDescFixture(t, mysql, foundChart("redis", "1.0.0"), broken, managedCluster(clusterv1beta1.DualSyncMode, true), desc, subscription("mysql", "redis"))
+	f := newDescFixture(t, mysql, redis, broken, managedCluster(clusterv1beta1.DualSyncMode, true), desc, subscription("mysql", "redis"))
 
 	f.sync("app-demo-helm")
 	if diff := cmp.Diff([]string{"app-demo-mysql", "app-demo-redis"}, f.hrNames()); diff != "" {
@@ -279,7 +290,46 @@ func TestDescriptionsToHelmReleases(t *testing.T) {
 		}
 	})
 
-	t.Run("a chart NotFound: Failure naming it, no HelmRelease", func(t *testing.T) {
+	// A bad feed leaves every cluster as it was: the Subscription reports
+	// the HelmChart unresolved and keeps its Descriptions, so the releases
+	// keep what those say.
+	t.Run("the HelmChart edited to a repository that is down: the HelmRelease keeps what its Description says", func(t *testing.T) {
+		before := f.hr("app-demo-mysql").Spec
+		edited := mysql.DeepCopy()
+		edited.Generation = 2
+		edited.Spec.Repository, edited.Spec.ChartVersion = "https://down.example.com/charts", "8.7.0"
+		edited.Status = appsv1alpha1.HelmChartStatus{Phase: appsv1alpha1.HelmChartNotFound, Reason: "cannot be reached", ObservedGeneration: 2}
+		if _, err := f.client.AppsV1alpha1().HelmCharts("default").Update(context.Background(), edited, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		f.sync("app-demo-helm")
+		if diff := cmp.Diff(before, f.hr("app-demo-mysql").Spec); diff != "" {
+			t.Errorf("HelmRelease changed with its HelmChart, not its Description (-before +after):\n%s", diff)
+		}
+		if st := f.desc("app-demo-helm").Status; strings.Contains(st.Reason, "mysql") {
+			t.Errorf("the Description reports a HelmChart edit it does not carry: %q", st.Reason)
+		}
+		got, err := MadeByHub{Client: f.client}.Verify(context.Background(), f.hr("app-demo-mysql"))
+		if err != nil || got != "" {
+			t.Errorf("the hub refuses its own HelmRelease after the HelmChart changed: %q %v", got, err)
+		}
+		f.drainEvents()
+
+		// Rendered again once the new spec resolves: the release follows.
+		d := f.desc("app-demo-helm")
+		d.Spec.Charts[0].Options.ChartVersion = "8.7.0"
+		f.updateDesc(d)
+		f.sync("app-demo-helm")
+		if got := f.hr("app-demo-mysql").Spec.ChartVersion; got != "8.7.0" {
+			t.Errorf("version %q after the Description changed, want 8.7.0", got)
+		}
+		if got := f.hr("app-demo-mysql").Spec.Repository; got != "https://charts.example.com/stable" {
+			t.Errorf("repository %q, want the one the Description carries", got)
+		}
+		f.drainEvents()
+	})
+
+	t.Run("a chart NotFound, named by a Description of an older hub: Failure naming it, no HelmRelease", func(t *testing.T) {
 		d := f.desc("app-demo-helm")
 		d.Spec.Charts = append(d.Spec.Charts, appsv1alpha1.ChartReference{Namespace: "default", Name: "broken"})
 		f.updateDesc(d)

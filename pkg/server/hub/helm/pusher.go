@@ -138,15 +138,16 @@ func (t *tunnelTargets) forget(id string) {
 }
 
 // MadeByHub accepts only the HelmReleases the hub's Helm Description
-// controller made, exactly as it makes them now from their Description and
-// HelmChart (DesiredRelease). The cluster's agent may write anything in its
+// controller made, exactly as it makes them now from their Description
+// (DesiredRelease), which carries the HelmChart's spec as rendered. The cluster's agent may write anything in its
 // dedicated namespace, owner references and labels included, so neither is
 // proof on its own: what cannot be forged is the spec the hub derives
-// itself from objects the agent cannot write (the HelmChart) or whose UID
-// it cannot choose (the Description). A spec that differs in anything (a
+// itself from an object whose spec the agent cannot write and whose UID it
+// cannot choose (the Description). A spec that differs in anything (a
 // repository, a chart pull Secret other than the copy the hub made in the
 // dedicated namespace, ...) is refused until the controller rewrites it.
-// Descriptions and HelmCharts are read from the API, not a cache.
+// Descriptions (and HelmCharts, for older Descriptions) are read from the
+// API, not a cache.
 type MadeByHub struct {
 	Client versioned.Interface
 }
@@ -186,12 +187,15 @@ func (v MadeByHub) Verify(ctx context.Context, hr *appsv1alpha1.HelmRelease) (st
 		return why, nil
 	}
 	cref := desc.Spec.Charts[i]
-	chart, err := v.Client.AppsV1alpha1().HelmCharts(cref.Namespace).Get(ctx, cref.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return fmt.Sprintf("HelmChart %s/%s of Description %s/%s does not exist", cref.Namespace, cref.Name, desc.Namespace, desc.Name), nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("reading HelmChart %s/%s of Description %s/%s: %w", cref.Namespace, cref.Name, desc.Namespace, desc.Name, err)
+	var chart *appsv1alpha1.HelmChart
+	if cref.Options == nil { // a Description of an older hub: its chart's spec is the HelmChart's
+		chart, err = v.Client.AppsV1alpha1().HelmCharts(cref.Namespace).Get(ctx, cref.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return fmt.Sprintf("HelmChart %s/%s of Description %s/%s does not exist", cref.Namespace, cref.Name, desc.Namespace, desc.Name), nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading HelmChart %s/%s of Description %s/%s: %w", cref.Namespace, cref.Name, desc.Namespace, desc.Name, err)
+		}
 	}
 	want := DesiredRelease(desc, i, chart, hr.Name)
 	differ, err := specDiff(want.Spec, hr.Spec)
@@ -199,8 +203,8 @@ func (v MadeByHub) Verify(ctx context.Context, hr *appsv1alpha1.HelmRelease) (st
 		return "", err
 	}
 	if len(differ) > 0 {
-		return fmt.Sprintf("its spec is not what the hub makes from Description %s/%s and HelmChart %s/%s (%s differ): the hub applies only the HelmReleases it makes, as it makes them (its Helm Description controller writes this one again)",
-			desc.Namespace, desc.Name, chart.Namespace, chart.Name, strings.Join(differ, ", ")), nil
+		return fmt.Sprintf("its spec is not what the hub makes from Description %s/%s for HelmChart %s/%s (%s differ): the hub applies only the HelmReleases it makes, as it makes them (its Helm Description controller writes this one again)",
+			desc.Namespace, desc.Name, cref.Namespace, cref.Name, strings.Join(differ, ", ")), nil
 	}
 	return "", nil
 }

@@ -94,9 +94,9 @@ func TestTunnelTargets(t *testing.T) {
 func TestMadeByHub(t *testing.T) {
 	mysql := foundChart("mysql", "8.6.2")
 	mysql.Spec.ChartPullSecret = &appsv1alpha1.SecretReference{Name: "creds"}
-	desc := helmDescription("mysql")
+	desc := rendered(helmDescription("mysql"), mysql)
 	desc.Spec.ChartRaw = [][]byte{[]byte(`{"a":1}`)}
-	made := func() *appsv1alpha1.HelmRelease { return DesiredRelease(desc, 0, mysql, "app-demo-mysql") }
+	made := func() *appsv1alpha1.HelmRelease { return DesiredRelease(desc, 0, nil, "app-demo-mysql") }
 	with := func(change func(hr *appsv1alpha1.HelmRelease)) *appsv1alpha1.HelmRelease {
 		hr := made()
 		change(hr)
@@ -105,7 +105,7 @@ func TestMadeByHub(t *testing.T) {
 	deleting := func(hr *appsv1alpha1.HelmRelease) { hr.DeletionTimestamp = &metav1.Time{Time: time.Now()} }
 	otherDesc := helmDescription("mysql")
 	otherDesc.Name, otherDesc.UID, otherDesc.Spec.Deployer = "app-demo-generic", "generic-uid", appsv1alpha1.DescriptionGenericDeployer
-	const differ = "its spec is not what the hub makes from Description clusternet-abcde/app-demo-helm and HelmChart default/mysql (%s differ): " +
+	const differ = "its spec is not what the hub makes from Description clusternet-abcde/app-demo-helm for HelmChart default/mysql (%s differ): " +
 		"the hub applies only the HelmReleases it makes, as it makes them (its Helm Description controller writes this one again)"
 	tests := []struct {
 		name string
@@ -156,18 +156,29 @@ func TestMadeByHub(t *testing.T) {
 		})
 	}
 
-	t.Run("a HelmChart changed since: refused until the HelmRelease is made again", func(t *testing.T) {
+	t.Run("a HelmChart changed since: the release its Description says is still the hub's", func(t *testing.T) {
 		changed := mysql.DeepCopy()
 		changed.Spec.ChartVersion = "8.6.3"
 		client := clusternetfake.NewClientset(changed, desc)
-		got, err := MadeByHub{Client: client}.Verify(context.Background(), made())
+		if got, err := (MadeByHub{Client: client}).Verify(context.Background(), made()); err != nil || got != "" {
+			t.Errorf("Verify = %q %v, want it accepted: a HelmRelease changes only with its Description", got, err)
+		}
+	})
+
+	t.Run("a Description of an older hub: verified against the HelmChart as it is", func(t *testing.T) {
+		legacy := helmDescription("mysql")
+		legacy.Spec.ChartRaw = desc.Spec.ChartRaw
+		changed := mysql.DeepCopy()
+		changed.Spec.ChartVersion = "8.6.3"
+		client := clusternetfake.NewClientset(changed, legacy)
+		got, err := MadeByHub{Client: client}.Verify(context.Background(), DesiredRelease(legacy, 0, mysql, "app-demo-mysql"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if want := fmt.Sprintf(differ, "spec.version"); got != want {
 			t.Errorf("Verify = %q,\nwant %q", got, want)
 		}
-		if got, _ := (MadeByHub{Client: client}).Verify(context.Background(), DesiredRelease(desc, 0, changed, "app-demo-mysql")); got != "" {
+		if got, _ := (MadeByHub{Client: client}).Verify(context.Background(), DesiredRelease(legacy, 0, changed, "app-demo-mysql")); got != "" {
 			t.Errorf("the HelmRelease made again is refused: %q", got)
 		}
 	})
@@ -220,7 +231,7 @@ func TestPusherIgnoresForgedHelmReleases(t *testing.T) {
 	}()
 	select {
 	case e := <-events.Events:
-		want := "Warning NotVerified clusternet-hub does not apply this HelmRelease: its spec is not what the hub makes from Description clusternet-abcde/app-demo-helm and HelmChart default/mysql " +
+		want := "Warning NotVerified clusternet-hub does not apply this HelmRelease: its spec is not what the hub makes from Description clusternet-abcde/app-demo-helm for HelmChart default/mysql " +
 			"(spec.chartPullSecret, spec.repo differ): the hub applies only the HelmReleases it makes, as it makes them (its Helm Description controller writes this one again)"
 		if e != want {
 			t.Errorf("event %q,\nwant %q", e, want)

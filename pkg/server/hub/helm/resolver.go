@@ -111,7 +111,7 @@ func (r *Resolver) sync(ctx context.Context, key string) (time.Duration, error) 
 	r.mu.Lock()
 	last, ok := r.checked[cached.UID]
 	r.mu.Unlock()
-	if ok && last.generation == cached.Generation && cached.Status.Phase != "" {
+	if ok && last.generation == cached.Generation && cached.Status.Phase != "" && cached.Status.ObservedGeneration == cached.Generation {
 		if wait := period - now.Sub(last.at); wait > 0 {
 			return wait, nil
 		}
@@ -120,6 +120,7 @@ func (r *Resolver) sync(ctx context.Context, key string) (time.Duration, error) 
 	chart := cached.DeepCopy()
 	logger := klog.FromContext(ctx).WithValues("helmChart", klog.KObj(chart))
 	st := r.Check(ctx, chart)
+	st.ObservedGeneration = chart.Generation
 	logger.V(2).Info("Checked chart", "phase", st.Phase, "reason", st.Reason)
 	r.mu.Lock()
 	r.checked[chart.UID] = check{generation: chart.Generation, at: now}

@@ -15,6 +15,13 @@ package v1alpha1
 type ChartReferenceApplyConfiguration struct {
 	Namespace *string `json:"namespace,omitempty"`
 	Name      *string `json:"name,omitempty"`
+	// Options are the HelmChart's spec as the hub rendered this Description
+	// (its repository, chart, version, target namespace...). The cluster's
+	// HelmRelease is made from them, not from the HelmChart as it is now: a
+	// HelmChart edited later (or left pointing at a repository that is down)
+	// reaches a cluster only once it is resolved and rendered again, like
+	// any other feed. Empty in Descriptions of older hubs.
+	Options *HelmOptionsApplyConfiguration `json:"options,omitempty"`
 }
 
 // ChartReferenceApplyConfiguration constructs a declarative configuration of the ChartReference type for use with
@@ -36,5 +43,13 @@ func (b *ChartReferenceApplyConfiguration) WithNamespace(value string) *ChartRef
 // If called multiple times, the Name field is set to the value of the last call.
 func (b *ChartReferenceApplyConfiguration) WithName(value string) *ChartReferenceApplyConfiguration {
 	b.Name = &value
+	return b
+}
+
+// WithOptions sets the Options field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Options field is set to the value of the last call.
+func (b *ChartReferenceApplyConfiguration) WithOptions(value *HelmOptionsApplyConfiguration) *ChartReferenceApplyConfiguration {
+	b.Options = value
 	return b
 }

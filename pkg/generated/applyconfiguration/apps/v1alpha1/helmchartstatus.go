@@ -21,6 +21,9 @@ type HelmChartStatusApplyConfiguration struct {
 	Phase *appsv1alpha1.HelmChartPhase `json:"phase,omitempty"`
 	// Reason says why a chart was not found, with the fix.
 	Reason *string `json:"reason,omitempty"`
+	// ObservedGeneration is the generation of the spec Phase is about: a
+	// Found of an earlier spec says nothing of the current one.
+	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
 }
 
 // HelmChartStatusApplyConfiguration constructs a declarative configuration of the HelmChartStatus type for use with
@@ -42,5 +45,13 @@ func (b *HelmChartStatusApplyConfiguration) WithPhase(value appsv1alpha1.HelmCha
 // If called multiple times, the Reason field is set to the value of the last call.
 func (b *HelmChartStatusApplyConfiguration) WithReason(value string) *HelmChartStatusApplyConfiguration {
 	b.Reason = &value
+	return b
+}
+
+// WithObservedGeneration sets the ObservedGeneration field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ObservedGeneration field is set to the value of the last call.
+func (b *HelmChartStatusApplyConfiguration) WithObservedGeneration(value int64) *HelmChartStatusApplyConfiguration {
+	b.ObservedGeneration = &value
 	return b
 }

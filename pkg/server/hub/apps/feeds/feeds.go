@@ -334,20 +334,35 @@ func resolveCharts(i int, f appsv1alpha1.Feed, sel labels.Selector, src Source) 
 	}
 	out := make([]Resolved, 0, len(charts))
 	for _, c := range charts {
-		switch c.Status.Phase {
-		case appsv1alpha1.HelmChartFound:
-		case appsv1alpha1.HelmChartNotFound:
-			why := c.Status.Reason
-			if why == "" {
-				why = "the chart or its version is not in the repository"
-			}
-			return nil, fail(ReasonChartNotFound, "HelmChart %s/%s: %s: fix spec.chart, spec.version or spec.repo of the HelmChart", c.Namespace, c.Name, why)
-		default:
-			return nil, fail(ReasonChartNotResolved, "HelmChart %s/%s has not been looked up in its repository yet (status.phase is empty): waiting for it", c.Namespace, c.Name)
+		if reason, msg := ChartProblem(c); reason != "" {
+			return nil, fail(reason, "%s", msg)
 		}
 		out = append(out, Resolved{Feed: appsv1alpha1.Feed{APIVersion: f.APIVersion, Kind: HelmChartKind, Namespace: c.Namespace, Name: c.Name}, Index: i, Chart: c})
 	}
 	return out, nil
+}
+
+// ChartProblem says why chart cannot be rendered as it is now (reason
+// ReasonChartNotFound or ReasonChartNotResolved, with a message naming the
+// fix), or nothing when its repository has it. The phase counts only for
+// the generation it was found for: an edited HelmChart is not resolved
+// until the hub has looked its new spec up.
+func ChartProblem(c *appsv1alpha1.HelmChart) (reason, message string) {
+	switch {
+	case c.Status.ObservedGeneration != c.Generation:
+		return ReasonChartNotResolved, fmt.Sprintf("HelmChart %s/%s has not been looked up in its repository since it last changed (status.observedGeneration %d, generation %d): waiting for it",
+			c.Namespace, c.Name, c.Status.ObservedGeneration, c.Generation)
+	case c.Status.Phase == appsv1alpha1.HelmChartFound:
+		return "", ""
+	case c.Status.Phase == appsv1alpha1.HelmChartNotFound:
+		why := c.Status.Reason
+		if why == "" {
+			why = "the chart or its version is not in the repository"
+		}
+		return ReasonChartNotFound, fmt.Sprintf("HelmChart %s/%s: %s: fix spec.chart, spec.version or spec.repo of the HelmChart", c.Namespace, c.Name, why)
+	default:
+		return ReasonChartNotResolved, fmt.Sprintf("HelmChart %s/%s has not been looked up in its repository yet (status.phase is empty): waiting for it", c.Namespace, c.Name)
+	}
 }
 
 // Template is a Manifest's template, stripped of what the parent's API

@@ -124,6 +124,9 @@ func (e *Error) Error() string {
 	if e.Override != nil && e.Field != "" {
 		return fmt.Sprintf("%s %s: %v: fix or delete the override", e.Override, e.Field, e.Err)
 	}
+	if e.Override == nil && feeds.IsChart(e.Feed) {
+		return fmt.Sprintf("%s: %v", feeds.Describe(e.Feed), e.Err) // the HelmChart's errors name their fix
+	}
 	if e.Override == nil {
 		return fmt.Sprintf("%s: %v: fix the template", feeds.Describe(e.Feed), e.Err)
 	}
@@ -188,6 +191,11 @@ func InputsHash(in Input, chart bool) string {
 		h.Write([]byte{0})
 	}
 	write(in.Salt)
+	if chart {
+		// Helm Descriptions carry the HelmChart's spec since this mark:
+		// those rendered before are rendered again once.
+		write("chart-options")
+	}
 	for _, o := range in.Objects {
 		if o.IsChart() != chart {
 			continue
@@ -306,7 +314,8 @@ func Helm(in Input) (*Rendered, error) {
 		if err != nil {
 			return nil, &Error{Reason: ReasonRenderFailed, Feed: o.Feed, Err: err}
 		}
-		out.Spec.Charts = append(out.Spec.Charts, appsv1alpha1.ChartReference{Namespace: o.Feed.Namespace, Name: o.Feed.Name})
+		out.Spec.Charts = append(out.Spec.Charts, appsv1alpha1.ChartReference{Namespace: o.Feed.Namespace, Name: o.Feed.Name,
+			Options: o.Chart.Spec.HelmOptions.DeepCopy()})
 		out.Spec.ChartRaw = append(out.Spec.ChartRaw, raw)
 	}
 	if len(out.Spec.Charts) == 0 {

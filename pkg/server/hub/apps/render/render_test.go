@@ -42,7 +42,8 @@ var (
 
 func objects(t *testing.T) []Object {
 	return []Object{
-		{Feed: chartFeed, Chart: &appsv1alpha1.HelmChart{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "mysql", UID: "c1", Labels: map[string]string{"tier": "db"}}}},
+		{Feed: chartFeed, Chart: &appsv1alpha1.HelmChart{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "mysql", UID: "c1", Labels: map[string]string{"tier": "db"}},
+			Spec: appsv1alpha1.HelmChartSpec{HelmOptions: mysqlOptions}}},
 		{Feed: nsFeed, Template: tmpl(t, nsTmpl)},
 		{Feed: svcFeed, Template: tmpl(t, svcTmpl)},
 		{Feed: deployFeed, Template: tmpl(t, deployTmpl)},
@@ -248,6 +249,8 @@ func TestCustomKindsSkipTypedValidation(t *testing.T) {
 	}
 }
 
+var mysqlOptions = appsv1alpha1.HelmOptions{Repository: "https://charts.example.com/stable", Chart: "mysql", ChartVersion: "8.6.2", TargetNamespace: "db"}
+
 func TestHelm(t *testing.T) {
 	out, err := Helm(Input{Objects: objects(t), Overrides: []Override{
 		glob("g", chartFeed, helmValues("auth:\n  rootPassword: x\nprimary:\n  persistence:\n    enabled: true\n")),
@@ -259,7 +262,9 @@ func TestHelm(t *testing.T) {
 	}
 	want := appsv1alpha1.DescriptionSpec{
 		Deployer: appsv1alpha1.DescriptionHelmDeployer,
-		Charts:   []appsv1alpha1.ChartReference{{Namespace: "default", Name: "mysql"}, {Namespace: "default", Name: "redis"}},
+		// Each carries its HelmChart's spec: the release is made from it.
+		Charts: []appsv1alpha1.ChartReference{{Namespace: "default", Name: "mysql", Options: &mysqlOptions},
+			{Namespace: "default", Name: "redis", Options: &appsv1alpha1.HelmOptions{}}},
 		ChartRaw: [][]byte{[]byte(`{"auth":{"rootPassword":"x"},"primary":{"persistence":{"enabled":false}}}`), []byte(`{}`)},
 	}
 	if diff := cmp.Diff(want, out.Spec); diff != "" {
