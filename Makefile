@@ -30,6 +30,18 @@ help: ## List the targets.
 build: ## Build kubectl-clusternet and the testbed command into bin/.
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/... ./test/testbed/cmd/testbed ./test/framework/cmd/local-up
 
+IMAGES_DIR      ?= $(CURDIR)/_output/images
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+# hack/images builds the binaries (static, VERSION stamped) and the images,
+# with the commit's time for the build date and every time in the images,
+# so the same commit gives the same digests. $(1) is the output folder.
+build-images = $(GO) run ./hack/images --out '$(1)' --platforms '$(subst $(space),$(comma),$(IMAGE_PLATFORMS))' \
+	--version '$(VERSION)' --revision '$(GIT_COMMIT)' --created '$(RELEASE_DATE)' --ldflags '$(RELEASE_LDFLAGS)'
+
+.PHONY: images
+images: ## Hub and agent images for linux/amd64 and linux/arm64, one OCI layout each, in _output/images (no Docker needed).
+	$(call build-images,$(IMAGES_DIR))
+
 ##@ Run
 
 .PHONY: local-up
@@ -77,15 +89,41 @@ generate: $(TOOLS)/controller-gen $(TOOLS)/applyconfiguration-gen $(TOOLS)/clien
 ##@ Test
 
 .PHONY: test
-test: test-unit test-e2e ## Unit tests with -race, then end-to-end tests on real control planes.
+test: test-unit test-fuzz test-images test-e2e ## Unit tests with -race, each fuzz target briefly, the images, then end-to-end tests on real control planes.
 
 .PHONY: test-unit
 test-unit: ## Unit tests (-race, -short: no control planes).
 	$(GO) test -race -short -count=1 ./...
 
+.PHONY: test-images
+test-images: ## Build the hub and agent images twice and check them from their OCI layouts (hack/images).
+	$(GO) test -count=1 -timeout 30m ./hack/images
+
 .PHONY: test-e2e
 test-e2e: testbed-build ## End-to-end tests on real kube-apiservers, etcd, controllers and kwok.
-	$(GO) test -count=1 -timeout 40m -p $(E2E_PARALLEL) ./test/e2e/...
+	@# Hub, agent and plugin are built with -race (e2eutil.RaceEnv): a data race fails the package.
+	CLUSTERNET_E2E_RACE=1 $(GO) test -count=1 -timeout 40m -p $(E2E_PARALLEL) ./test/e2e/...
+
+# Fuzzing (docs/development.md): every func FuzzXxx(f *testing.F) under pkg/,
+# found by grep so new targets join by themselves. go test fuzzes one target
+# of one package at a time. A failing input lands in the package's
+# testdata/fuzz/<target>/ and runs with the unit tests from then on.
+FUZZTIME      ?= 10s
+FUZZ_PARALLEL ?= 1
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 10s; FUZZTIME=10m to soak).
+	@for file in $$(grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' pkg | sort); do \
+		dir=./$$(dirname $$file); \
+		for target in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]+)\(f \*testing\.F\).*/\1/p' $$file); do \
+			echo "fuzz: $$target in $$dir for $(FUZZTIME)"; \
+			$(GO) test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) -parallel=$(FUZZ_PARALLEL) $$dir || exit 1; \
+		done; \
+	done
+
+.PHONY: test-fuzz
+test-fuzz: ## Every fuzz target for 5s (make test runs it; the seed corpora also run in test-unit).
+	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 .PHONY: bench
 bench: build testbed-build ## Benchmarks on the real testbed; results go to docs/benchmarks.md.
@@ -160,11 +198,15 @@ RELEASE_DIR       ?= $(CURDIR)/_output/release
 # Archives are reproducible: the build date is the commit's, not the clock's.
 RELEASE_DATE      ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo $(BUILD_DATE))
 RELEASE_PLATFORMS ?= darwin/amd64 darwin/arm64 linux/amd64 linux/arm64 linux/ppc64le linux/s390x linux/386 linux/arm
+# The build date replaced by pattern, not by BUILD_DATE's value: BUILD_DATE
+# is `date` again at each use and may have ticked since LDFLAGS took it.
+RELEASE_LDFLAGS    = $(patsubst $(PKG)/pkg/version.buildDate=%,$(PKG)/pkg/version.buildDate=$(RELEASE_DATE),$(LDFLAGS))
 
 .PHONY: release
-release: ## kubectl-clusternet archives for every platform, VERSION stamped, and sha256 checksums in _output/release.
-	VERSION='$(VERSION)' LDFLAGS='$(subst buildDate=$(BUILD_DATE),buildDate=$(RELEASE_DATE),$(LDFLAGS))' \
+release: ## kubectl-clusternet archives for every platform and sha256 checksums, and the hub and agent images, in _output/release.
+	VERSION='$(VERSION)' LDFLAGS='$(RELEASE_LDFLAGS)' \
 		PLATFORMS='$(RELEASE_PLATFORMS)' OUT='$(RELEASE_DIR)' bash hack/release.sh
+	$(call build-images,$(RELEASE_DIR))
 
 .PHONY: krew-manifest
 krew-manifest: ## Render plugins/clusternet.yaml from .krew.yaml for VERSION and the archives `make release` built.

@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
+	goyaml "go.yaml.in/yaml/v2"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	"sigs.k8s.io/yaml"
 
@@ -78,16 +80,87 @@ func Apply(obj []byte, cfg appsv1alpha1.OverrideConfig) ([]byte, error) {
 
 // toJSON reads an override's value, written as JSON or YAML.
 func toJSON(value string) ([]byte, error) {
-	out, err := yaml.YAMLToJSON([]byte(value))
+	out, err := yamlToJSON([]byte(value))
+	if errors.Is(err, errKeyTwice) {
+		return nil, fmt.Errorf("value: %w", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("value is neither JSON nor YAML: %w", err)
 	}
 	return out, nil
 }
 
+// errKeyTwice is YAML with two keys that become one JSON key.
+var errKeyTwice = errors.New("keys of different YAML types (such as 1 and \"1\") become the same JSON key, which holds either value at random: keep one of them")
+
+// yamlToJSON is yaml.YAMLToJSON refusing a mapping with two keys that
+// become the same JSON key (1 and "1", true and "true"): one would replace
+// the other, a different one on each run, so the same override would
+// render differently each time.
+func yamlToJSON(y []byte) ([]byte, error) {
+	var doc any
+	if goyaml.Unmarshal(y, &doc) == nil {
+		var twice []string
+		collidingKeys(doc, &twice)
+		if len(twice) > 0 {
+			slices.Sort(twice)
+			return nil, fmt.Errorf("key %q is written twice: %w", twice[0], errKeyTwice)
+		}
+	}
+	return yaml.YAMLToJSON(y)
+}
+
+// collidingKeys appends to out the keys of mappings in v that two YAML keys
+// become, named as sigs.k8s.io/yaml names non-string keys in JSON.
+func collidingKeys(v any, out *[]string) {
+	switch v := v.(type) {
+	case map[any]any:
+		seen := make(map[string]bool, len(v))
+		for k, item := range v {
+			var s string
+			switch k := k.(type) {
+			case string:
+				s = k
+			case int:
+				s = strconv.Itoa(k)
+			case int64:
+				s = strconv.FormatInt(k, 10)
+			case uint64:
+				s = strconv.FormatUint(k, 10)
+			case float64:
+				s = strconv.FormatFloat(k, 'g', -1, 32)
+				switch s {
+				case "+Inf":
+					s = ".inf"
+				case "-Inf":
+					s = "-.inf"
+				case "NaN":
+					s = ".nan"
+				}
+			case bool:
+				s = strconv.FormatBool(k)
+			default:
+				s = fmt.Sprint(k)
+			}
+			if seen[s] {
+				*out = append(*out, s)
+			}
+			seen[s] = true
+			collidingKeys(item, out)
+		}
+	case []any:
+		for _, item := range v {
+			collidingKeys(item, out)
+		}
+	}
+}
+
 func applyJSONPatch(doc []byte, value string, typ appsv1alpha1.OverrideType, field string) ([]byte, error) {
 	fail := func(op int, pointer string, err error) error {
 		return &Error{Type: typ, Operation: op, Pointer: pointer, Field: field, Err: err}
+	}
+	if !json.Valid(doc) { // an empty patch would return it as it is
+		return nil, fail(-1, "", errors.New("the object is not JSON"))
 	}
 	raw, err := toJSON(value)
 	if err != nil {
@@ -200,7 +273,9 @@ func applyToField(obj []byte, cfg appsv1alpha1.OverrideConfig) ([]byte, error) {
 			return nil, fail(errors.New("the field's text is not JSON: set fieldFormat to YAML if it holds YAML"))
 		}
 		doc = []byte(text)
-	} else if doc, err = yaml.YAMLToJSON([]byte(text)); err != nil {
+	} else if doc, err = yamlToJSON([]byte(text)); errors.Is(err, errKeyTwice) {
+		return nil, fail(fmt.Errorf("the field's text: %w", err))
+	} else if err != nil {
 		return nil, fail(fmt.Errorf("the field's text is not YAML: %w", err))
 	}
 	if bytes.Equal(bytes.TrimSpace(doc), []byte("null")) {

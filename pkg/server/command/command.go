@@ -11,6 +11,8 @@ import (
 	"k8s.io/component-base/logs"
 	logsapi "k8s.io/component-base/logs/api/v1"
 	"k8s.io/component-base/term"
+
+	"github.com/clusternet/clusternet/pkg/version"
 )
 
 // Component is what a server binary provides.
@@ -29,6 +31,8 @@ func New(c Component) *cobra.Command {
 		Short: c.Short,
 		Long:  c.Long,
 		Args:  cobra.NoArgs,
+		// --version prints "clusternet-hub version v0.1.0", the stamped version.
+		Version: version.Get().String(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := c.Validate(); err != nil {
 				return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strings"
 )
 
@@ -40,6 +41,11 @@ func ParseTarget(path string) (Target, error) {
 		host, p, _ := strings.Cut(rest, "/")
 		if host == "" {
 			return Target{}, fmt.Errorf("proxy path %q names no host: use proxy/%s/<host[:port]>/<path>", path, scheme)
+		}
+		// The agent checks the host against its allowed hosts as written:
+		// it must be what a URL reads as the host, with no userinfo, query or fragment.
+		if u, err := url.Parse(scheme + "://" + host + "/"); err != nil || u.Host != host || u.User != nil {
+			return Target{}, fmt.Errorf("proxy path %q names host %q, which is not a host[:port]: use proxy/%s/<host[:port]>/<path>", path, host, scheme)
 		}
 		return Target{Scheme: scheme, Host: host, Path: "/" + p}, nil
 	default:
@@ -86,7 +92,7 @@ func SetIdentity(h http.Header, id Identity) {
 	for k := range h {
 		lk := strings.ToLower(k)
 		if lk == "authorization" || strings.HasPrefix(lk, "impersonate-") || strings.HasPrefix(lk, "x-remote-") || strings.HasPrefix(lk, "x-clusternet-") {
-			h.Del(k)
+			delete(h, k) // not h.Del, which would miss a key not in canonical form
 		}
 	}
 	switch {
@@ -135,7 +141,7 @@ func TakeIdentity(h http.Header) Identity {
 	}
 	for k := range h {
 		if strings.HasPrefix(strings.ToLower(k), "x-clusternet-") {
-			h.Del(k)
+			delete(h, k)
 		}
 	}
 	return id

@@ -25,6 +25,11 @@ import (
 // BinDir holds hub, agent and kubectl-clusternet, built once by Main.
 var BinDir string
 
+// RaceEnv, set to 1 (make test-e2e does), has Main build the hub, the agent
+// and the plugin with -race: a data race any of them hits while a test
+// drives it fails the package.
+const RaceEnv = "CLUSTERNET_E2E_RACE"
+
 // Main is an e2e package's TestMain body: it builds the binaries (unless
 // -short, which runs no e2e test) and runs the tests.
 func Main(m *testing.M) int {
@@ -36,18 +41,49 @@ func Main(m *testing.M) int {
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	BinDir = dir
-	if !testing.Short() {
-		root := testbed.RepoRoot()
-		build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-			"./cmd/hub", "./cmd/agent", "./cmd/kubectl-clusternet")
-		build.Dir = root
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building hub, agent and kubectl-clusternet:", err)
+	if testing.Short() {
+		return m.Run()
+	}
+	race := os.Getenv(RaceEnv) == "1"
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	if race {
+		args = append(args, "-race")
+		// Every process these binaries start writes its race reports to
+		// race.<pid> here, so a report is found however the process ended
+		// (tests SIGKILL hubs and agents, and a killed process never
+		// reaches the exit code a race sets).
+		if err := os.Setenv("GORACE", "log_path="+filepath.Join(dir, "race")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 	}
-	return m.Run()
+	build := exec.Command("go", append(args, "./cmd/hub", "./cmd/agent", "./cmd/kubectl-clusternet")...)
+	build.Dir = testbed.RepoRoot()
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building hub, agent and kubectl-clusternet:", err)
+		return 1
+	}
+	code := m.Run()
+	if race && raceReports(dir) && code == 0 {
+		code = 1
+	}
+	return code
+}
+
+// raceReports prints the race reports in dir and says whether there were any.
+func raceReports(dir string) bool {
+	reports, _ := filepath.Glob(filepath.Join(dir, "race.*"))
+	found := false
+	for _, r := range reports {
+		b, err := os.ReadFile(r)
+		if err != nil || len(bytes.TrimSpace(b)) == 0 {
+			continue
+		}
+		found = true
+		fmt.Fprintf(os.Stderr, "FAIL: a data race in a Clusternet binary (%s):\n%s\n", filepath.Base(r), b)
+	}
+	return found
 }
 
 // Bin is the path of a binary Main built.
