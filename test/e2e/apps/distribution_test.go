@@ -151,14 +151,15 @@ func (e *env) events(ns, kind, name string) string {
 	return out
 }
 
-// releaseDescriptions removes the finalizers of a Subscription's
-// Descriptions that are being deleted, as their deployers do once the child
-// is clean (no deployer acts on the ghost cluster; on the real children one
-// may have done it already).
-func (e *env) releaseDescriptions(sub string) {
+// releaseGhostDescriptions removes the finalizers of a Subscription's
+// Descriptions in the ghost cluster's namespace that are being deleted, as
+// a deployer does once its child is clean: no deployer acts on the ghost
+// cluster. The real children's Descriptions are left to their deployers,
+// so a deployer that does not clean up fails the test.
+func (e *env) releaseGhostDescriptions(sub string) {
 	e.t.Helper()
 	ctx := context.Background()
-	list, err := e.cs.AppsV1alpha1().Descriptions("").List(ctx, metav1.ListOptions{LabelSelector: appsv1alpha1.LabelSubscriptionName + "=" + sub})
+	list, err := e.cs.AppsV1alpha1().Descriptions(e.ghost.ns).List(ctx, metav1.ListOptions{LabelSelector: appsv1alpha1.LabelSubscriptionName + "=" + sub})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -615,7 +616,7 @@ spec:
 			return true, ""
 		})
 		for _, name := range []string{"ghost-app", "app-demo", "app-two"} {
-			e.releaseDescriptions(name)
+			e.releaseGhostDescriptions(name)
 		}
 		waitFor(t, 60*time.Second, "Subscriptions, Bases, Descriptions and FeedInventories gone", func(context.Context) (bool, string) {
 			out := mustKubectl(t, e.parent, "", "get", "subs,base,desc,feedinventories", "-A", "-o", "name")
