@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,5 +78,50 @@ func TestKrewInstall(t *testing.T) {
 	}
 	if list := run(root, []string{path}, bins.Kubectl, "plugin", "list"); !strings.Contains(list, filepath.Join(krewRoot, "bin", "kubectl-clusternet")) {
 		t.Errorf("kubectl plugin list = %q", list)
+	}
+
+	// From this project's own krew index, as docs/install.md says: the
+	// name "clusternet" in krew's default index is upstream's older
+	// plugin. A krew index is a git repository with plugins/<name>.yaml;
+	// here it is a local one (file://), and the archive is served on
+	// loopback, so nothing leaves the machine.
+	archives := httptest.NewServer(http.FileServer(http.Dir(release)))
+	t.Cleanup(archives.Close)
+	indexed := run(root, nil, "go", "run", "./hack/krew", "render", "--version", version,
+		"--checksums", filepath.Join(release, "checksums.txt"), "--platforms", platform, "--base-url", archives.URL)
+	if !strings.Contains(indexed, "uri: "+archives.URL+"/kubectl-clusternet_"+version+"_") {
+		t.Fatalf("the rendered manifest does not point at the loopback server %s:\n%s", archives.URL, indexed)
+	}
+	index := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(index, "plugins"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(index, "plugins", "clusternet.yaml"), []byte(indexed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitEnv := []string{"GIT_AUTHOR_NAME=test", "GIT_AUTHOR_EMAIL=test@example.com", "GIT_COMMITTER_NAME=test",
+		"GIT_COMMITTER_EMAIL=test@example.com", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1"}
+	run(index, gitEnv, "git", "init", "--quiet", "--initial-branch=master")
+	run(index, gitEnv, "git", "add", "plugins/clusternet.yaml")
+	run(index, gitEnv, "git", "commit", "--quiet", "-m", "clusternet "+version)
+
+	fleetRoot := t.TempDir()
+	// KREW_DEFAULT_INDEX_URI: krew would clone its default index from
+	// GitHub if a command needed it; none here does.
+	fleetEnv := append([]string{"KREW_ROOT=" + fleetRoot, "KREW_NO_UPGRADE_CHECK=1", "KREW_DEFAULT_INDEX_URI=file:///nonexistent"}, gitEnv...)
+	krew := filepath.Join(krewDir, "krew")
+	run(root, fleetEnv, krew, "index", "add", "clusternet-fleet", "file://"+index)
+	if out := run(root, fleetEnv, krew, "index", "list"); !strings.Contains(out, "clusternet-fleet") || !strings.Contains(out, "file://"+index) {
+		t.Errorf("krew index list:\n%s", out)
+	}
+	out = run(root, fleetEnv, krew, "install", "clusternet-fleet/clusternet")
+	t.Logf("krew install clusternet-fleet/clusternet:\n%s", out)
+	receipt, err = os.ReadFile(filepath.Join(fleetRoot, "receipts", "clusternet.yaml"))
+	if err != nil || !strings.Contains(string(receipt), "version: "+version) || !strings.Contains(string(receipt), "name: clusternet-fleet") {
+		t.Errorf("krew receipt (want version %s from index clusternet-fleet): %v\n%s", version, err, receipt)
+	}
+	fleetPath := "PATH=" + filepath.Join(fleetRoot, "bin") + string(os.PathListSeparator) + os.Getenv("PATH")
+	if out := run(root, []string{fleetPath}, bins.Kubectl, "clusternet", "version", "--client"); out != "Client Version: "+version+"\n" {
+		t.Errorf("kubectl clusternet version --client = %q", out)
 	}
 }

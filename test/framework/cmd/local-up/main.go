@@ -8,13 +8,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -127,17 +125,16 @@ func setUp(ctx context.Context, tb *testbed.Testbed, hubBin, agentBin string) er
 	if err := framework.InstallParent(ctx, parent); err != nil {
 		return err
 	}
-	hubArgs, err := manifestArgs(filepath.Join(root, "deploy", "hub", "deployment.yaml"))
+	// The hub and agents run with the args their charts render (StartHub
+	// and AgentChartArgs), plus only what differs on loopback.
+	if _, err := framework.StartHub(ctx, filepath.Join(tb.Dir, "hub-pki"), tb.Run, parent, hubBin); err != nil {
+		return err
+	}
+	agentChart, err := framework.AgentChartArgs(parent)
 	if err != nil {
 		return err
 	}
-	if _, err := framework.StartHub(ctx, filepath.Join(tb.Dir, "hub-pki"), tb.Run, parent, hubBin, hubArgs...); err != nil {
-		return err
-	}
-	agentArgs, err := manifestArgs(filepath.Join(root, "deploy", "agent", "deployment.yaml"))
-	if err != nil {
-		return err
-	}
+	agentArgs := agentChart.Args
 	template, err := os.ReadFile(filepath.Join(root, "deploy", "templates", "clusternet_agent_secret.yaml"))
 	if err != nil {
 		return err
@@ -161,6 +158,14 @@ func setUp(ctx context.Context, tb *testbed.Testbed, hubBin, agentBin string) er
 		// The testbed's parent has a private CA; an agent in a pod would read it
 		// from parentCA in the registration Secret.
 		args := append([]string{"--kubeconfig", child.Kubeconfig, "--parent-ca-file", parent.CAFile}, agentArgs...)
+		// Each agent's probes and metrics on ports of its own (in a pod they
+		// have the pod's network to themselves).
+		probeArgs, release, err := framework.ProbeArgs()
+		if err != nil {
+			return err
+		}
+		defer release()
+		args = append(args, probeArgs...)
 		if _, err := tb.Run("clusternet-agent-"+child.Name, agentBin, args...); err != nil {
 			return err
 		}
@@ -190,25 +195,4 @@ func show(ctx context.Context, c *testbed.Cluster, args ...string) error {
 	}
 	fmt.Printf("$ kubectl %s\n%s\n", strings.Join(args, " "), out)
 	return nil
-}
-
-var argLine = regexp.MustCompile(`^\s*-\s+(--\S+)\s*$`)
-
-// manifestArgs reads a Deployment manifest's container args, so local runs
-// use exactly the flags deploy/ gives the real thing.
-func manifestArgs(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var args []string
-	for _, line := range strings.Split(string(data), "\n") {
-		if m := argLine.FindStringSubmatch(line); m != nil {
-			args = append(args, m[1])
-		}
-	}
-	if len(args) == 0 {
-		return nil, errors.New("no container args in " + path)
-	}
-	return args, nil
 }

@@ -1,0 +1,52 @@
+{{/* Labels of every object. */}}
+{{- define "clusternet-hub.labels" -}}
+app.kubernetes.io/name: clusternet-hub
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: clusternet
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end }}
+
+{{/* The image: repository@digest, or repository:tag (tag defaults to appVersion). */}}
+{{- define "clusternet-hub.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end }}
+
+{{/* Feature gates as Name=bool,... sorted by name. */}}
+{{- define "clusternet-hub.featureGates" -}}
+{{- $gates := list -}}
+{{- range $name, $on := .Values.featureGates -}}
+{{- $gates = append $gates (printf "%s=%t" $name $on) -}}
+{{- end -}}
+{{- join "," $gates -}}
+{{- end }}
+
+{{/* The Service the APIServices and the webhook call, and its DNS name. */}}
+{{- define "clusternet-hub.serviceName" -}}clusternet-hub{{- end }}
+
+{{/* Checks the values cannot express in the schema. */}}
+{{- define "clusternet-hub.validate" -}}
+{{- if eq .Values.tls.mode "secret" -}}
+{{- if not .Values.tls.secretName -}}
+{{- fail "tls.secretName is required when tls.mode is \"secret\": name a kubernetes.io/tls Secret in the release namespace, or use tls.mode=hubManaged" -}}
+{{- end -}}
+{{- if not (contains "-----BEGIN CERTIFICATE-----" .Values.tls.caBundle) -}}
+{{- fail "tls.caBundle must be the PEM of the CA that signed tls.secretName's certificate (\"-----BEGIN CERTIFICATE-----...\") when tls.mode is \"secret\": the parent verifies the hub with it" -}}
+{{- end -}}
+{{- else if or .Values.tls.secretName .Values.tls.caBundle -}}
+{{- fail (printf "tls.secretName and tls.caBundle are used only with tls.mode=secret, not %q: set tls.mode=secret to serve with your own certificate" .Values.tls.mode) -}}
+{{- end -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) -}}
+{{- fail (printf "replicaCount %d needs leaderElection.enabled=true: without it every replica runs the controllers and they deploy twice" (int .Values.replicaCount)) -}}
+{{- end -}}
+{{- range $flag, $v := .Values.extraArgs -}}
+{{- if hasPrefix "-" $flag -}}
+{{- fail (printf "extraArgs key %q: write the flag name without dashes, e.g. %q" $flag (trimPrefix "-" (trimPrefix "-" $flag))) -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
