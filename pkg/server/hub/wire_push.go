@@ -10,6 +10,7 @@ import (
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/deployer"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/server/hub/placement"
 	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
 )
 
@@ -80,25 +81,15 @@ func startGenericPusher(ctx context.Context, c *Context) error {
 	return nil
 }
 
-// pushPlacement: this replica pushes to the namespace's cluster when the hub
-// pushes to it and its tunnel is here.
+// pushPlacement is placement.Of for the generic deployer.
 func pushPlacement(lister clusterlisters.ManagedClusterLister, registrations sockets.Registrations, c *Context, namespace string) deployer.Placement {
-	mcs, err := lister.ManagedClusters(namespace).List(labels.Everything())
-	if err != nil {
-		return deployer.Placement{Decision: deployer.Skip}
-	}
-	if len(mcs) == 0 {
+	p := placement.Of(placement.Inputs{Clusters: lister, AdmittedInto: registrations.Namespace, TunnelHere: c.Transports.Tunnels().Has}, namespace)
+	switch p.Decision {
+	case placement.Gone:
 		return deployer.Placement{Decision: deployer.Gone}
-	}
-	mc := mcs[0]
-	id := string(mc.Spec.ClusterID)
-	if registrations.Namespace(id) != namespace {
-		// Not the namespace this cluster was admitted into: whatever the
-		// ManagedCluster here says, nothing of it is pushed into that cluster.
+	case placement.Skip:
 		return deployer.Placement{Decision: deployer.Skip}
 	}
-	if !mc.HubPushes() || !c.Transports.Tunnels().Has(id) {
-		return deployer.Placement{Decision: deployer.Skip}
-	}
+	id := p.ClusterID
 	return deployer.Placement{Decision: deployer.Act, ClusterID: id, Config: func() *rest.Config { return c.Transports.ChildConfig(id) }}
 }

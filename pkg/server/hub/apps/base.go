@@ -20,6 +20,7 @@ import (
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/apps/override"
+	"github.com/clusternet/clusternet/pkg/controller"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps/render"
 )
@@ -68,9 +69,7 @@ func (c *Controller) syncBase(ctx context.Context, key string) (time.Duration, e
 	if sub.DeletionTimestamp != nil {
 		return 0, nil // the Subscription's finalizer deletes this Base
 	}
-	if !slices.Contains(base.Finalizers, appsv1alpha1.Finalizer) {
-		upd := base.DeepCopy()
-		upd.Finalizers = append(upd.Finalizers, appsv1alpha1.Finalizer)
+	if upd := base.DeepCopy(); controller.AddFinalizer(upd) {
 		if base, err = c.client.AppsV1alpha1().Bases(ns).Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
 			return 0, err
 		}
@@ -375,9 +374,7 @@ func (c *Controller) writeDescription(ctx context.Context, base *appsv1alpha1.Ba
 	for k, v := range wantAnn {
 		upd.Annotations[k] = v
 	}
-	if !slices.Contains(upd.Finalizers, appsv1alpha1.Finalizer) {
-		upd.Finalizers = append(upd.Finalizers, appsv1alpha1.Finalizer)
-	}
+	controller.AddFinalizer(upd)
 	if !slices.ContainsFunc(upd.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == base.UID }) {
 		upd.OwnerReferences = append(upd.OwnerReferences, owner)
 	}
@@ -453,7 +450,7 @@ func (c *Controller) deleteDescription(ctx context.Context, d *appsv1alpha1.Desc
 // deleted when its cluster is no longer registered: no deployer will ever
 // clean that child, and deletion must not hang.
 func (c *Controller) releaseIfClusterGone(ctx context.Context, d *appsv1alpha1.Description) error {
-	if !slices.Contains(d.Finalizers, appsv1alpha1.Finalizer) {
+	if !controller.HasFinalizer(d) {
 		return nil
 	}
 	if m, err := c.clusterIn(d.Namespace); err != nil || (m != nil && m.DeletionTimestamp == nil) {
@@ -470,7 +467,7 @@ func (c *Controller) releaseIfClusterGone(ctx context.Context, d *appsv1alpha1.D
 		}
 	}
 	upd := d.DeepCopy()
-	upd.Finalizers = slices.DeleteFunc(upd.Finalizers, func(f string) bool { return f == appsv1alpha1.Finalizer })
+	controller.RemoveFinalizer(upd)
 	_, err = c.client.AppsV1alpha1().Descriptions(d.Namespace).Update(ctx, upd, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
@@ -484,7 +481,7 @@ func (c *Controller) releaseIfClusterGone(ctx context.Context, d *appsv1alpha1.D
 // finalizeBase deletes the Base's Descriptions and lets the Base go once
 // they are gone.
 func (c *Controller) finalizeBase(ctx context.Context, base *appsv1alpha1.Base) error {
-	if !slices.Contains(base.Finalizers, appsv1alpha1.Finalizer) {
+	if !controller.HasFinalizer(base) {
 		return nil
 	}
 	left := false
@@ -509,7 +506,7 @@ func (c *Controller) finalizeBase(ctx context.Context, base *appsv1alpha1.Base) 
 		return nil // each Description's deletion brings the Base back here
 	}
 	upd := base.DeepCopy()
-	upd.Finalizers = slices.DeleteFunc(upd.Finalizers, func(f string) bool { return f == appsv1alpha1.Finalizer })
+	controller.RemoveFinalizer(upd)
 	if _, err := c.client.AppsV1alpha1().Bases(base.Namespace).Update(ctx, upd, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}

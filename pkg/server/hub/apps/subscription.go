@@ -23,6 +23,7 @@ import (
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/controller"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps/aggregate"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps/render"
@@ -55,10 +56,8 @@ func (c *Controller) syncSubscription(ctx context.Context, key string) (time.Dur
 	if sub.DeletionTimestamp != nil {
 		return 0, c.finalizeSubscription(ctx, sub)
 	}
-	if !slices.Contains(sub.Finalizers, appsv1alpha1.Finalizer) {
-		sub = sub.DeepCopy()
-		sub.Finalizers = append(sub.Finalizers, appsv1alpha1.Finalizer)
-		if sub, err = c.client.AppsV1alpha1().Subscriptions(ns).Update(ctx, sub, metav1.UpdateOptions{}); err != nil {
+	if upd := sub.DeepCopy(); controller.AddFinalizer(upd) {
+		if sub, err = c.client.AppsV1alpha1().Subscriptions(ns).Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
 			return 0, err
 		}
 	}
@@ -394,9 +393,7 @@ func (c *Controller) applyBase(ctx context.Context, sub *appsv1alpha1.Subscripti
 	if len(upd.Annotations) == 0 {
 		upd.Annotations = nil
 	}
-	if !slices.Contains(upd.Finalizers, appsv1alpha1.Finalizer) {
-		upd.Finalizers = append(upd.Finalizers, appsv1alpha1.Finalizer)
-	}
+	controller.AddFinalizer(upd)
 	upd.Spec = want.Spec
 	if apiequality.Semantic.DeepEqual(upd.ObjectMeta, have.ObjectMeta) && apiequality.Semantic.DeepEqual(upd.Spec, have.Spec) {
 		return true, "", nil
@@ -504,7 +501,7 @@ func (c *Controller) updateStatus(ctx context.Context, sub *appsv1alpha1.Subscri
 // they are gone (each Base waits for its Descriptions, each Description
 // for its deployer to clean the child).
 func (c *Controller) finalizeSubscription(ctx context.Context, sub *appsv1alpha1.Subscription) error {
-	if !slices.Contains(sub.Finalizers, appsv1alpha1.Finalizer) {
+	if !controller.HasFinalizer(sub) {
 		return nil
 	}
 	// Read the Bases live: a Base created a moment ago may not be cached yet.
@@ -530,7 +527,7 @@ func (c *Controller) finalizeSubscription(ctx context.Context, sub *appsv1alpha1
 		return err
 	}
 	upd := sub.DeepCopy()
-	upd.Finalizers = slices.DeleteFunc(upd.Finalizers, func(f string) bool { return f == appsv1alpha1.Finalizer })
+	controller.RemoveFinalizer(upd)
 	if _, err := c.client.AppsV1alpha1().Subscriptions(sub.Namespace).Update(ctx, upd, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}

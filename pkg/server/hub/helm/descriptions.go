@@ -458,15 +458,13 @@ func (d *Descriptions) ensure(ctx context.Context, desc *appsv1alpha1.Descriptio
 		return d.deleteRelease(ctx, cur)
 	}
 	if equality.Semantic.DeepEqual(cur.Spec, want.Spec) && equality.Semantic.DeepEqual(cur.Labels, want.Labels) &&
-		slices.Contains(cur.Finalizers, appsv1alpha1.Finalizer) {
+		controller.HasFinalizer(cur) {
 		return nil
 	}
 	upd := cur.DeepCopy()
 	upd.Spec = want.Spec
 	upd.Labels = want.Labels
-	if !slices.Contains(upd.Finalizers, appsv1alpha1.Finalizer) {
-		upd.Finalizers = append(upd.Finalizers, appsv1alpha1.Finalizer)
-	}
+	controller.AddFinalizer(upd)
 	updated, err := hrs.Update(ctx, upd, metav1.UpdateOptions{})
 	if err != nil {
 		return fmt.Errorf("updating HelmRelease %s/%s: %w", desc.Namespace, st.Name, err)

@@ -23,6 +23,7 @@ import (
 	clusterinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/clusters/v1beta1"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/helm"
+	"github.com/clusternet/clusternet/pkg/server/hub/placement"
 )
 
 // Tunnels are the agents' tunnels this hub replica holds.
@@ -100,21 +101,14 @@ type tunnelTargets struct {
 }
 
 func (t *tunnelTargets) Target(hr *appsv1alpha1.HelmRelease) (*helm.Cluster, helm.TargetState, string) {
-	mcs, err := t.mcls.ManagedClusters(hr.Namespace).List(everything)
-	if err != nil || len(mcs) == 0 {
-		return nil, helm.TargetGone, fmt.Sprintf("no ManagedCluster in namespace %s", hr.Namespace)
+	p := placement.Of(placement.Inputs{Clusters: t.mcls, AdmittedInto: t.admittedInto, TunnelHere: t.tunnels.Has}, hr.Namespace)
+	switch p.Decision {
+	case placement.Gone:
+		return nil, helm.TargetGone, p.Why
+	case placement.Skip:
+		return nil, helm.TargetSkip, p.Why
 	}
-	mc := mcs[0]
-	id := string(mc.Spec.ClusterID)
-	if admitted := t.admittedInto(id); admitted != hr.Namespace {
-		return nil, helm.TargetSkip, fmt.Sprintf("cluster %s was admitted into namespace %q, not %s: nothing of this namespace is pushed into it", id, admitted, hr.Namespace)
-	}
-	if !clusterv1beta1.HubPushes(mc.Spec.SyncMode, mc.Status.AppPusher) {
-		return nil, helm.TargetSkip, fmt.Sprintf("cluster %s's agent applies (sync mode %s, AppPusher %t)", mc.Name, mc.Spec.SyncMode, mc.Status.AppPusher)
-	}
-	if !t.tunnels.Has(id) {
-		return nil, helm.TargetSkip, fmt.Sprintf("cluster %s's tunnel is not held by this replica", mc.Name)
-	}
+	id := p.ClusterID
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c, ok := t.clusters[id]
