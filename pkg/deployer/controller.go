@@ -31,6 +31,7 @@ import (
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	appsinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/apps/v1alpha1"
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
+	"github.com/clusternet/clusternet/pkg/metrics"
 )
 
 // Event reasons on Descriptions.
@@ -373,7 +374,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	if desc.DeletionTimestamp != nil {
 		return c.cleanup(ctx, w, desc)
 	}
-	if !slices.Contains(desc.Finalizers, appsv1alpha1.Finalizer) {
+	if !controller.HasFinalizer(desc) {
 		// Added before anything reaches the child, so nothing is left behind.
 		if desc, err = c.setFinalizer(ctx, desc, true); err != nil || desc == nil {
 			return 0, err
@@ -441,6 +442,7 @@ func (c *Controller) deploy(ctx context.Context, w *childWatch, st *descState, s
 			pending = append(pending, appsv1alpha1.ManifestStatus{Feed: r.Feed(), FeedStatus: appsv1alpha1.FeedStatus{Reason: reasonPrune}})
 		}
 	}
+	metrics.Deployed(metrics.GenericDeployer, start, deployErr)
 	statuses := make([]appsv1alpha1.ManifestStatus, 0, len(objs)+len(pending))
 	for _, o := range objs {
 		live, ok := res.Live[o.Ref().Key()]
@@ -669,16 +671,19 @@ func (c *Controller) remember(written *appsv1alpha1.Description) {
 // setFinalizer adds or removes the deployer's finalizer and returns the
 // Description as written (nil when it is gone).
 func (c *Controller) setFinalizer(ctx context.Context, desc *appsv1alpha1.Description, add bool) (*appsv1alpha1.Description, error) {
-	finalizers := slices.DeleteFunc(slices.Clone(desc.Finalizers), func(f string) bool { return f == appsv1alpha1.Finalizer })
+	upd := desc.DeepCopy()
+	changed := false
 	if add {
-		finalizers = append(finalizers, appsv1alpha1.Finalizer)
+		changed = controller.AddFinalizer(upd)
+	} else {
+		changed = controller.RemoveFinalizer(upd)
 	}
-	if len(finalizers) == len(desc.Finalizers) {
+	if !changed {
 		return desc, nil
 	}
 	// resourceVersion makes it a compare-and-swap: a conflict retries.
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"finalizers": finalizers, "resourceVersion": desc.ResourceVersion}})
+		"finalizers": upd.Finalizers, "resourceVersion": desc.ResourceVersion}})
 	if err != nil {
 		return nil, err
 	}
@@ -815,7 +820,7 @@ func (c *Controller) refreshStatus(ctx context.Context, w *childWatch, deployed 
 // Description lists is deleted), Namespaces last, and removes the finalizer
 // once those it deletes are gone.
 func (c *Controller) cleanup(ctx context.Context, w *childWatch, desc *appsv1alpha1.Description) (time.Duration, error) {
-	if !slices.Contains(desc.Finalizers, appsv1alpha1.Finalizer) {
+	if !controller.HasFinalizer(desc) {
 		return 0, nil
 	}
 	all := statusRefs(desc)

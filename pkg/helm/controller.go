@@ -22,6 +22,7 @@ import (
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	appsinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/apps/v1alpha1"
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
+	"github.com/clusternet/clusternet/pkg/metrics"
 )
 
 var everything = labels.Everything()
@@ -183,7 +184,7 @@ func (c *ReleaseController) sync(ctx context.Context, key string) (time.Duration
 	}
 
 	if hr.DeletionTimestamp != nil {
-		if !slices.Contains(hr.Finalizers, appsv1alpha1.Finalizer) {
+		if !controller.HasFinalizer(hr) {
 			return 0, nil
 		}
 		if err := c.releaser.Uninstall(ctx, cluster, hr); err != nil {
@@ -198,8 +199,7 @@ func (c *ReleaseController) sync(ctx context.Context, key string) (time.Duration
 		return 0, c.removeFinalizer(ctx, hr)
 	}
 
-	if !slices.Contains(hr.Finalizers, appsv1alpha1.Finalizer) {
-		hr.Finalizers = append(hr.Finalizers, appsv1alpha1.Finalizer)
+	if controller.AddFinalizer(hr) {
 		updated, err := c.client.AppsV1alpha1().HelmReleases(hr.Namespace).Update(ctx, hr, metav1.UpdateOptions{})
 		if err != nil {
 			return 0, err
@@ -231,7 +231,11 @@ func (c *ReleaseController) sync(ctx context.Context, key string) (time.Duration
 			logger.V(2).Info("Could not report the pending phase", "err", err)
 		}
 	}
+	applyStart := time.Now()
 	res, applyErr := c.releaser.Apply(ctx, cluster, hr, creds, starting)
+	if res.Decision.Action == ActionInstall || res.Decision.Action == ActionUpgrade || res.Decision.Action == ActionRecover {
+		metrics.Deployed(metrics.HelmDeployer, applyStart, applyErr)
+	}
 	if err := c.updateStatus(ctx, hr, res.Status); err != nil && applyErr == nil {
 		return 0, err
 	}
@@ -253,7 +257,7 @@ func (c *ReleaseController) refuse(ctx context.Context, hr *appsv1alpha1.HelmRel
 		c.events.Eventf(hr, corev1.EventTypeWarning, ReasonNotVerified, "%s does not apply this HelmRelease: %s", c.Deployer, why)
 		return nil
 	}
-	if !slices.Contains(hr.Finalizers, appsv1alpha1.Finalizer) {
+	if !controller.HasFinalizer(hr) {
 		return nil
 	}
 	logger.Info("Letting an unverified HelmRelease go without uninstalling", "why", why)

@@ -152,3 +152,14 @@ func (r *Registry) Dial(ctx context.Context, id string) (net.Conn, error) {
 		}
 	}
 }
+
+// Close closes id's tunnel here, if there is one: another hub replica holds
+// a newer one, so this one is dead.
+func (r *Registry) Close(id string) {
+	r.mu.Lock()
+	s := r.sessions[id]
+	r.mu.Unlock()
+	if s != nil {
+		_ = s.Close()
+	}
+}

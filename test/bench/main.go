@@ -46,7 +46,7 @@ func run() error {
 	out := flag.String("out", "docs/benchmarks.md", "Markdown file to write the results into")
 	runs := flag.Int("registrations", 100, "registrations to time")
 	plugin := flag.String("plugin", "bin/kubectl-clusternet", "kubectl-clusternet binary (the cli benchmark)")
-	only := flag.String("only", "", "run only these benchmarks, comma-separated: registration, proxy, cli, distribution (default all)")
+	only := flag.String("only", "", "run only these benchmarks, comma-separated: registration, proxy, cli, distribution, replicas (default all)")
 	distClusters := flag.String("distribution-clusters", "4,8,12", "child clusters the distribution benchmark starts, one testbed per number")
 	distRuns := flag.Int("distribution-runs", 5, "Subscriptions the distribution benchmark times")
 	flag.Parse()
@@ -80,6 +80,18 @@ func run() error {
 		section := distributionSection(res)
 		fmt.Print(section)
 		if err := writeSection(*out, "distribution", section); err != nil {
+			return err
+		}
+	}
+	if want("replicas") {
+		// Its own testbed too: the hubs share one APIService there.
+		res, err := benchReplicas(ctx, dir, hubBin, agentBin)
+		if err != nil {
+			return fmt.Errorf("replicas: %w", err)
+		}
+		section := replicasSection(res)
+		fmt.Print(section)
+		if err := writeSection(*out, "replicas", section); err != nil {
 			return err
 		}
 	}

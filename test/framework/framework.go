@@ -154,12 +154,11 @@ func StartHub(ctx context.Context, dir string, start Starter, parent *testbed.Cl
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{Port: port, binary: binary, start: start, args: append([]string{
-		"--kubeconfig", parent.Kubeconfig,
-		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
-		"--tls-cert-file", certFile, "--tls-private-key-file", keyFile,
-		"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms",
-	}, extraArgs...)}
+	args, err := HubArgs(parent, port, append([]string{"--tls-cert-file", certFile, "--tls-private-key-file", keyFile}, extraArgs...)...)
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{Port: port, binary: binary, start: start, args: args}
 	if err := h.run(); err != nil {
 		return nil, err
 	}
@@ -289,11 +288,46 @@ func (h *Hub) Restart() error {
 	return h.run()
 }
 
+// HubArgs are the flags of a hub serving on loopback port: what the hub
+// chart runs (HubChartArgs, so what is tested is what is shipped), then
+// what differs on loopback (kubeconfig, address and port, short leader
+// election), then extra. The last of a repeated flag wins.
+func HubArgs(parent *testbed.Cluster, port int, extra ...string) ([]string, error) {
+	chart, err := HubChartArgs()
+	if err != nil {
+		return nil, err
+	}
+	args, err := chart.ArgsFor(PodFacts{Name: "clusternet-hub", Namespace: "clusternet-system", IP: "127.0.0.1"})
+	if err != nil {
+		return nil, err
+	}
+	return append(append(args,
+		"--kubeconfig", parent.Kubeconfig,
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port), "--peer-advertise-address=127.0.0.1:"+strconv.Itoa(port),
+		"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms",
+	), extra...), nil
+}
+
+// agentChartArgs are the args the agent chart runs for a child of parent.
+// Rendering the embedded chart fails only when the chart itself is broken,
+// which every test then reports at once.
+func agentChartArgs(parent *testbed.Cluster) []string {
+	c, err := AgentChartArgs(parent)
+	if err != nil {
+		panic(fmt.Sprintf("rendering charts/clusternet-agent: %v", err))
+	}
+	return c.Args
+}
+
 // AgentArgs are the flags an agent in child needs to register with parent
-// using the bootstrap token; extra flags follow.
+// using the bootstrap token; extra flags follow. Health probes and metrics
+// are off (their default ports would collide between agents on one machine):
+// extra turns them on with --health-probe-bind-address and
+// --metrics-bind-address on free loopback ports (ProbeArgs).
 func AgentArgs(parent, child *testbed.Cluster, extra ...string) []string {
-	return append([]string{
+	// What the agent chart runs first, so what is tested is what is shipped.
+	return append(append(agentChartArgs(parent),
 		"--kubeconfig", child.Kubeconfig, "--parent-url", parent.URL, "--bootstrap-token", BootstrapToken(parent),
-		"--parent-ca-file", parent.CAFile,
-	}, extra...)
+		"--parent-ca-file", parent.CAFile, "--health-probe-bind-address=0", "--metrics-bind-address=0",
+	), extra...)
 }

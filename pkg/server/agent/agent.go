@@ -92,7 +92,10 @@ type Agent struct {
 
 	registrationSecretMissing bool
 
-	tunnelUp atomic.Bool
+	// registered, tunnelUp and caches are what readiness reports (health.go).
+	registered atomic.Bool
+	tunnelUp   atomic.Bool
+	caches     caches
 	// kick asks for a heartbeat now (the tunnel went up or down).
 	kick chan struct{}
 }
@@ -101,10 +104,16 @@ type Agent struct {
 func (o *Options) Run(ctx context.Context) error {
 	logger := klog.FromContext(ctx)
 	logger.Info("Starting clusternet-agent", "version", version.Get())
+	var current atomic.Pointer[Agent] // what the probes read
+	if err := o.serveProbes(ctx, &current); err != nil {
+		return err
+	}
 	a, err := o.newAgent(ctx)
 	if err != nil {
 		return err
 	}
+	a.caches.expect(syncModeInformer) // watchSyncMode adds it once registered
+	current.Store(a)
 	if err := a.register(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // asked to stop while registering: not a failure
@@ -113,6 +122,7 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	logger.Info("Registered with the parent", "parent", a.parentURL, "clusterID", a.clusterID,
 		"namespace", a.creds.DedicatedNamespace, "managedCluster", a.creds.ManagedClusterName)
+	a.registered.Store(true)
 	a.forgetBootstrapToken(ctx)
 	proxy, err := newChildProxy(a.childCfg, o.ProxyAllowedHosts, a.appPusher())
 	if err != nil {

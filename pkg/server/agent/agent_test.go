@@ -36,6 +36,14 @@ func TestValidate(t *testing.T) {
 			wantErr: `--bootstrap-token: a bootstrap token looks like abcdef.0123456789abcdef`},
 		{name: "registration secret", modify: func(o *Options) { o.RegistrationSecret = "just-a-name" },
 			wantErr: `--registration-secret "just-a-name": must be namespace/name`},
+		{name: "probes and metrics off", modify: func(o *Options) { o.HealthProbeBindAddress, o.MetricsBindAddress = "0", "0" }},
+		{name: "probes on loopback", modify: func(o *Options) { o.HealthProbeBindAddress = "127.0.0.1:18081" }},
+		{name: "probe address without port", modify: func(o *Options) { o.HealthProbeBindAddress = "8081" },
+			wantErr: `--health-probe-bind-address "8081": must be host:port, :port or 0 (off)`},
+		{name: "metrics port not a number", modify: func(o *Options) { o.MetricsBindAddress = ":http-alt" },
+			wantErr: `--metrics-bind-address ":http-alt": port "http-alt" must be a number from 0 to 65535`},
+		{name: "probes and metrics on one address", modify: func(o *Options) { o.HealthProbeBindAddress, o.MetricsBindAddress = ":9000", ":9000" },
+			wantErr: `--health-probe-bind-address and --metrics-bind-address are both ":9000"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,7 +3,9 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +49,11 @@ type Options struct {
 	// repositories in pull mode (--chart-repository-*, docs/helm.md).
 	ChartRepositories *helm.RepositoryOptions
 
+	// HealthProbeBindAddress serves /healthz, /livez and /readyz,
+	// MetricsBindAddress /metrics; "0" turns either off.
+	HealthProbeBindAddress string
+	MetricsBindAddress     string
+
 	FeatureGates featuregate.MutableFeatureGate
 	Logs         *logs.Options
 }
@@ -57,15 +64,17 @@ const DefaultRegistrationSecret = "clusternet-system/clusternet-agent-cluster-re
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{
-		AgentNamespace:     "clusternet-system",
-		RegistrationSecret: DefaultRegistrationSecret,
-		ClusterNamePrefix:  "clusternet-cluster",
-		ClusterType:        string(clusterv1beta1.EdgeClusterSelfProvisioned),
-		ClusterSyncMode:    string(clusterv1beta1.DualSyncMode),
-		StatusFrequency:    3 * time.Minute,
-		ChartRepositories:  helm.NewRepositoryOptions("clusternet-agent"),
-		FeatureGates:       features.NewAgentGates(),
-		Logs:               logs.NewOptions(),
+		AgentNamespace:         "clusternet-system",
+		RegistrationSecret:     DefaultRegistrationSecret,
+		ClusterNamePrefix:      "clusternet-cluster",
+		ClusterType:            string(clusterv1beta1.EdgeClusterSelfProvisioned),
+		ClusterSyncMode:        string(clusterv1beta1.DualSyncMode),
+		StatusFrequency:        3 * time.Minute,
+		ChartRepositories:      helm.NewRepositoryOptions("clusternet-agent"),
+		HealthProbeBindAddress: ":8081",
+		MetricsBindAddress:     ":8080",
+		FeatureGates:           features.NewAgentGates(),
+		Logs:                   logs.NewOptions(),
 	}
 }
 
@@ -92,6 +101,11 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	tun := fss.FlagSet("tunnel")
 	tun.StringSliceVar(&o.ProxyAllowedHosts, "proxy-allowed-hosts", o.ProxyAllowedHosts, "host:port pairs, besides the child's own apiserver, that requests through the hub may reach (e.g. a kubectl proxy in the child).")
 
+	serving := fss.FlagSet("health and metrics")
+	serving.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress,
+		"Address serving /healthz, /livez and /readyz (ready: registered, informers synced, tunnel to the hub up), e.g. :8081 or 127.0.0.1:8081; 0 turns them off.")
+	serving.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress,
+		"Address serving Prometheus metrics on /metrics, e.g. :8080 or 127.0.0.1:8080; 0 turns them off.")
 	o.ChartRepositories.AddFlags(fss.FlagSet("chart repositories"))
 	o.FeatureGates.AddFlag(fss.FlagSet("feature gates"))
 	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))
@@ -114,6 +128,14 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("--cluster-type %q is not supported: use EdgeClusterSelfProvisioned, EdgeCluster, CloudCluster or SelfProvisioned", o.ClusterType))
 	}
 	errs = append(errs, o.ChartRepositories.Validate()...)
+	for _, f := range []struct{ flag, addr string }{{"--health-probe-bind-address", o.HealthProbeBindAddress}, {"--metrics-bind-address", o.MetricsBindAddress}} {
+		if err := validateBindAddress(f.addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", f.flag, f.addr, err))
+		}
+	}
+	if o.HealthProbeBindAddress != "0" && o.HealthProbeBindAddress == o.MetricsBindAddress {
+		errs = append(errs, fmt.Errorf("--health-probe-bind-address and --metrics-bind-address are both %q: give them different ports, or 0 to turn one off", o.MetricsBindAddress))
+	}
 	if o.StatusFrequency < time.Second {
 		errs = append(errs, fmt.Errorf("--cluster-status-update-frequency %s: must be at least 1s", o.StatusFrequency))
 	}
@@ -136,6 +158,22 @@ func (o *Options) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateBindAddress accepts host:port (the host may be empty: every
+// address) or 0.
+func validateBindAddress(addr string) error {
+	if addr == "0" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port, :port or 0 (off): %w", err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q must be a number from 0 to 65535", port)
+	}
+	return nil
 }
 
 // validateParentURL accepts only https: the seed's only supported scheme, and

@@ -47,6 +47,7 @@ func runGenericPuller(ctx context.Context, c *PullContext) error {
 	}
 	informers.Start(ctx.Done())
 	defer informers.Shutdown()
+	defer c.caches.add("generic-puller", informers.Apps().V1alpha1().Descriptions().Informer().HasSynced)()
 	logger.Info("Pulling Descriptions", "namespace", c.Namespace, "syncMode", c.SyncMode, "appPusher", c.AppPusher)
 	ctl.Run(klog.NewContext(ctx, logger))
 	return nil

@@ -43,6 +43,7 @@ func runHelmPuller(ctx context.Context, c *PullContext) error {
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
+	defer c.caches.add("helm-puller", factory.Apps().V1alpha1().HelmReleases().Informer().HasSynced)()
 	ctl.Run(ctx, c.Workers)
 	return nil
 }

@@ -53,6 +53,8 @@ type PullContext struct {
 	Workers int
 	// ChartRepositories bound the agent's chart fetches; nil means defaults.
 	ChartRepositories *helm.RepositoryOptions
+	// caches are the informers readiness waits for (nil: none).
+	caches *caches
 }
 
 // A puller is one of the agent's pull-mode controllers; it runs until ctx ends.
@@ -105,6 +107,7 @@ func (a *Agent) runPullers(ctx context.Context) error {
 		Events:            broadcaster.NewRecorder(agentEventScheme, corev1.EventSource{Component: "clusternet-agent"}),
 		Workers:           2,
 		ChartRepositories: a.opts.ChartRepositories,
+		caches:            &a.caches,
 	}
 	modes := make(chan clusterv1beta1.ClusterSyncMode, 1)
 	go a.watchSyncMode(ctx, modes)
@@ -192,6 +195,9 @@ func (a *Agent) runPuller(ctx context.Context, p puller, c *PullContext, b backo
 	}
 }
 
+// syncModeInformer names the informer of this cluster's ManagedCluster in readiness.
+const syncModeInformer = "managedcluster"
+
 // watchSyncMode sends the registered sync mode of this cluster's
 // ManagedCluster, now and whenever it changes, to modes (latest value only).
 func (a *Agent) watchSyncMode(ctx context.Context, modes chan clusterv1beta1.ClusterSyncMode) {
@@ -219,6 +225,7 @@ func (a *Agent) watchSyncMode(ctx context.Context, modes chan clusterv1beta1.Clu
 		modes <- mc.Spec.SyncMode
 	}
 	informer := informers.Clusters().V1beta1().ManagedClusters().Informer()
+	defer a.caches.add(syncModeInformer, informer.HasSynced)()
 	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    send,
 		UpdateFunc: func(old, obj any) { send(obj) },

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
+	"github.com/clusternet/clusternet/pkg/metrics"
 	"github.com/clusternet/clusternet/pkg/tunnel"
 )
 
@@ -91,6 +92,7 @@ func (a *Agent) serveTunnel(ctx context.Context, handler http.Handler) error {
 // setTunnelUp records the tunnel state and reports it at once.
 func (a *Agent) setTunnelUp(up bool) {
 	a.tunnelUp.Store(up)
+	metrics.TunnelChanged(string(a.clusterID), up)
 	select {
 	case a.kick <- struct{}{}:
 	default:

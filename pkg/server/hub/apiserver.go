@@ -70,7 +70,7 @@ func longRunning(r *http.Request, ri *request.RequestInfo) bool {
 // newAPIServer builds the aggregated API server for proxies.clusternet.io
 // and the shadow API (shadow/v1alpha1, served by its own handler), and the
 // Subscription admission webhook (admission.SubscriptionsPath).
-func (o *Options) newAPIServer(c *Context) (*genericapiserver.GenericAPIServer, error) {
+func (o *Options) newAPIServer(c *Context, peering *peering) (*genericapiserver.GenericAPIServer, error) {
 	if o.Kubeconfig != "" {
 		if o.Recommended.CoreAPI.CoreAPIKubeconfigPath == "" {
 			o.Recommended.CoreAPI.CoreAPIKubeconfigPath = o.Kubeconfig
@@ -94,6 +94,9 @@ func (o *Options) newAPIServer(c *Context) (*genericapiserver.GenericAPIServer, 
 	if err := o.Recommended.ApplyTo(config); err != nil {
 		return nil, err
 	}
+	if err := peering.apply(config); err != nil {
+		return nil, fmt.Errorf("peer trust: %w", err)
+	}
 	config.LongRunningFunc = longRunning
 	namer := openapinamer.NewDefinitionNamer(scheme)
 	config.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
@@ -109,6 +112,9 @@ func (o *Options) newAPIServer(c *Context) (*genericapiserver.GenericAPIServer, 
 		return nil, err
 	}
 	clusters := sockets.Clusters{Indexer: mcInformer.GetIndexer(), Synced: mcInformer.HasSynced}
+	if err := server.AddReadyzChecks(informersSynced(c, mcInformer.HasSynced, c.Registrations().HasSynced)); err != nil {
+		return nil, err
+	}
 	identities, err := sockets.LoadIdentityMapping(o.IdentityMappingFile)
 	if err != nil {
 		return nil, err
@@ -116,7 +122,7 @@ func (o *Options) newAPIServer(c *Context) (*genericapiserver.GenericAPIServer, 
 	group := genericapiserver.NewDefaultAPIGroupInfo(proxiesv1alpha1.GroupName, scheme, runtime.NewParameterCodec(scheme), codecs)
 	group.VersionedResourcesStorageMap[proxiesv1alpha1.SchemeGroupVersion.Version] = map[string]rest.Storage{
 		"sockets":       sockets.NewSocketREST(c.Transports.Tunnels(), clusters, c.Registrations()),
-		"sockets/proxy": sockets.NewProxyREST(c.Transports, clusters, identities),
+		"sockets/proxy": peering.proxy(sockets.NewProxyREST(c.Transports, clusters, identities)),
 	}
 	if err := server.InstallAPIGroup(&group); err != nil {
 		return nil, err

@@ -8,7 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,6 +27,7 @@ import (
 
 	"github.com/clusternet/clusternet/pkg/features"
 	"github.com/clusternet/clusternet/pkg/helm"
+	"github.com/clusternet/clusternet/pkg/metrics"
 	"github.com/clusternet/clusternet/pkg/server/command"
 	"github.com/clusternet/clusternet/pkg/server/hub/approver"
 	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
@@ -67,6 +68,9 @@ type Options struct {
 	// ChartRepositories bound what the hub fetches from chart repositories
 	// (--chart-repository-*, docs/helm.md).
 	ChartRepositories *helm.RepositoryOptions
+	// Replicas: forwarding between replicas and the managed certificates
+	// (replicas.go).
+	Replicas ReplicaOptions
 
 	FeatureGates featuregate.MutableFeatureGate
 	Logs         *logs.Options
@@ -88,6 +92,7 @@ func NewOptions() *Options {
 		MaxRequestsPerCluster:   sockets.DefaultMaxRequestsPerCluster,
 		Registration:            approver.DefaultOptions(),
 		ChartRepositories:       helm.NewRepositoryOptions("clusternet-hub"),
+		Replicas:                defaultReplicaOptions(),
 		FeatureGates:            features.NewHubGates(),
 		Logs:                    logs.NewOptions(),
 	}
@@ -125,6 +130,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fss.FlagSet("proxy").StringVar(&o.IdentityMappingFile, "identity-mapping-file", o.IdentityMappingFile,
 		"YAML file (kind IdentityMapping) mapping parent users and groups to child users and groups, per cluster label selector. Without it, system: groups and users stay in the parent (docs/tunnel.md).")
 	o.ChartRepositories.AddFlags(fss.FlagSet("chart repositories"))
+	o.addReplicaFlags(&fss)
 	o.FeatureGates.AddFlag(fss.FlagSet("feature gates"))
 	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))
 	return fss
@@ -152,6 +158,7 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("--agent-token-ttl %s: must be at least 10m (the parent refuses shorter tokens)", ttl))
 	}
 	errs = append(errs, o.ChartRepositories.Validate()...)
+	errs = append(errs, o.validateReplicas()...)
 	errs = append(errs, o.Recommended.SecureServing.Validate()...)
 	errs = append(errs, o.Recommended.Authentication.Validate()...)
 	errs = append(errs, o.Recommended.Authorization.Validate()...)
@@ -193,6 +200,7 @@ func (o *Options) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	transports := sockets.NewTransports(tunnel.NewRegistry(), o.MaxRequestsPerCluster)
+	transports.Tunnels().Watch(metrics.TunnelChanged)
 	newContext := func() (*Context, error) {
 		return newControllerContext(cfg, transports, o.Workers, o.FeatureGates, o.Registration, o.ChartRepositories)
 	}
@@ -201,12 +209,25 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	serverErr := make(chan error, 1)
+	// peersDone holds until this replica released its tunnel Leases.
+	var peersDone sync.WaitGroup
+	defer func() {
+		cancel()
+		peersDone.Wait()
+	}()
 	if o.Recommended.SecureServing.BindPort != 0 {
-		if err := o.Recommended.SecureServing.MaybeDefaultWithSelfSignedCerts("localhost",
-			[]string{"clusternet-hub.clusternet-system.svc"}, []net.IP{net.ParseIP("127.0.0.1")}); err != nil {
-			return fmt.Errorf("serving certificate: %w", err)
+		peering, err := o.startPeering(ctx, replica, &peersDone)
+		if err != nil {
+			return err
 		}
-		server, err := o.newAPIServer(replica)
+		// Unless the hub serves its own certificate (--self-signed-certs).
+		if peering.serving == nil {
+			if err := o.Recommended.SecureServing.MaybeDefaultWithSelfSignedCerts("localhost",
+				[]string{"clusternet-hub.clusternet-system.svc"}, []net.IP{net.ParseIP("127.0.0.1")}); err != nil {
+				return fmt.Errorf("serving certificate: %w", err)
+			}
+		}
+		server, err := o.newAPIServer(replica, peering)
 		if err != nil {
 			return fmt.Errorf("building the API server: %w", err)
 		}
@@ -255,11 +276,10 @@ func (o *Options) Run(ctx context.Context) error {
 // was away longer than the renew deadline) ends the term, not the hub: it
 // keeps serving tunnels and proxying, and runTerms stands again.
 func (o *Options) leaseElector(kube kubernetes.Interface) (elector, error) {
-	id, err := os.Hostname()
+	id, err := replicaIdentity()
 	if err != nil {
 		return nil, err
 	}
-	id = fmt.Sprintf("%s_%d", id, os.Getpid())
 	return o.newLeaseElector(kube, id)
 }
 

@@ -25,7 +25,7 @@ import (
 // BinDir holds hub, agent and kubectl-clusternet, built once by Main.
 var BinDir string
 
-// RaceEnv, set to 1 (make test-e2e does), has Main build the hub, the agent
+// RaceEnv names the variable that, set to 1 (make test-e2e does), has Main build the hub, the agent
 // and the plugin with -race: a data race any of them hits while a test
 // drives it fails the package.
 const RaceEnv = "CLUSTERNET_E2E_RACE"
@@ -153,6 +153,12 @@ func SetUpParent(t *testing.T, parent *testbed.Cluster, hubArgs ...string) *fram
 // StartBinary runs a Clusternet binary from BinDir, stopped when the test ends.
 func StartBinary(t *testing.T, name, binary string, args ...string) *testbed.Process {
 	t.Helper()
+	if binary == "agent" {
+		// Probes and metrics off unless args turn them on (a later flag
+		// wins): their default ports would collide between the agents of
+		// one machine, as framework.AgentArgs says.
+		args = append([]string{"--health-probe-bind-address=0", "--metrics-bind-address=0"}, args...)
+	}
 	p, err := testbed.StartProcess(t.TempDir(), name, Bin(binary), args...)
 	if err != nil {
 		t.Fatal(err)

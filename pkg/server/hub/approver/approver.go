@@ -25,6 +25,7 @@ import (
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	clusterinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/clusters/v1beta1"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/metrics"
 )
 
 // Names of what the approver creates, as the seed README shows them.
@@ -87,7 +88,7 @@ type Controller struct {
 func New(kube kubernetes.Interface, clusternet versioned.Interface, crrs clusterinformers.ClusterRegistrationRequestInformer, opts Options) (*Controller, error) {
 	c := &Controller{opts: opts, kube: kube, clusternet: clusternet, crrLister: crrs.Lister(), clock: clock.RealClock{},
 		admissions: rate.NewLimiter(rate.Limit(float64(opts.RegistrationsPerMinute)/60), max(1, opts.RegistrationsPerMinute/10))}
-	c.Loop = controller.New("cluster-registration", c.sync)
+	c.Loop = controller.New("cluster-registration", c.countedSync)
 	// Deletes are queued too: sync finds nothing in the cache and does nothing.
 	return c, c.Watch(crrs.Informer(), nil)
 }
@@ -190,10 +191,41 @@ func (c *Controller) awaitAdmin(ctx context.Context, crr *clusterv1beta1.Cluster
 }
 
 func (c *Controller) writeStatus(ctx context.Context, crr *clusterv1beta1.ClusterRegistrationRequest, status clusterv1beta1.ClusterRegistrationRequestStatus) error {
+	answer := answerOf(crr.Status.Result, status.Result)
 	crr = crr.DeepCopy()
 	crr.Status = status
 	_, err := c.clusternet.ClustersV1beta1().ClusterRegistrationRequests().UpdateStatus(ctx, crr, metav1.UpdateOptions{})
+	if err == nil {
+		metrics.Registration(answer)
+	}
 	return err
+}
+
+// answerOf is the result label (clusternet_registration_requests_total) of
+// writing result over before: approving an approved request renews its token.
+func answerOf(before, result *clusterv1beta1.ApprovedResult) string {
+	switch {
+	case result == nil:
+		return metrics.RegistrationError
+	case *result == clusterv1beta1.RequestDenied:
+		return metrics.RegistrationDenied
+	case *result == clusterv1beta1.RequestPending:
+		return metrics.RegistrationPending
+	case before != nil && *before == clusterv1beta1.RequestApproved:
+		return metrics.RegistrationRenewed
+	default:
+		return metrics.RegistrationApproved
+	}
+}
+
+// countedSync is sync, counting the answers that failed and are retried.
+// Stale caches (conflicts) are retried quietly and not counted.
+func (c *Controller) countedSync(ctx context.Context, name string) (time.Duration, error) {
+	again, err := c.sync(ctx, name)
+	if err != nil && !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
+		metrics.Registration(metrics.RegistrationError)
+	}
+	return again, err
 }
 
 func clusterSelector(id string) string {

@@ -450,3 +450,24 @@ func TestRegistrationsArePaced(t *testing.T) {
 		t.Errorf("renewal held back by the admission limit: %d tokens, want 2", f.tokens)
 	}
 }
+
+func TestAnswerOf(t *testing.T) {
+	approved, denied, pending := clusterv1beta1.RequestApproved, clusterv1beta1.RequestDenied, clusterv1beta1.RequestPending
+	for _, tc := range []struct {
+		name           string
+		before, result *clusterv1beta1.ApprovedResult
+		want           string
+	}{
+		{name: "first approval", result: &approved, want: "approved"},
+		{name: "approval after waiting for an admin", before: &pending, result: &approved, want: "approved"},
+		{name: "token renewed", before: &approved, result: &approved, want: "renewed"},
+		{name: "denied", result: &denied, want: "denied"},
+		{name: "waits for an admin", result: &pending, want: "pending"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := answerOf(tc.before, tc.result); got != tc.want {
+				t.Errorf("answerOf = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

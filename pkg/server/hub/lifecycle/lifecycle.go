@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -19,6 +20,7 @@ import (
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	clusterinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/clusters/v1beta1"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/metrics"
 )
 
 const (
@@ -46,6 +48,26 @@ func New(clusternet versioned.Interface, mcls clusterinformers.ManagedClusterInf
 	c.Loop = controller.New("cluster-lifecycle", c.sync)
 	// Deletes are queued too: sync finds nothing in the cache and does nothing.
 	return c, c.Watch(mcls.Informer(), nil)
+}
+
+// Run works until ctx ends, reporting every cluster's heartbeat age
+// (clusternet_lifecycle_heartbeat_age_seconds) meanwhile.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	defer metrics.SetHeartbeats(c.heartbeats)()
+	c.Loop.Run(ctx, workers)
+}
+
+// heartbeats are the last reports of the clusters in the cache.
+func (c *Controller) heartbeats() []metrics.Heartbeat {
+	mcls, err := c.lister.List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	out := make([]metrics.Heartbeat, 0, len(mcls))
+	for _, mc := range mcls {
+		out = append(out, metrics.Heartbeat{Cluster: string(mc.Spec.ClusterID), Last: mc.Status.LastObservedTime.Time})
+	}
+	return out
 }
 
 // sync returns how long until the cluster must be checked again.

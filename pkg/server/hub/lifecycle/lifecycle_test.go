@@ -2,8 +2,12 @@ package lifecycle
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,6 +16,7 @@ import (
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	clusternetfake "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/fake"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
+	"github.com/clusternet/clusternet/pkg/metrics"
 )
 
 func TestMissedHeartbeats(t *testing.T) {
@@ -77,5 +82,32 @@ func TestDeletedCluster(t *testing.T) {
 	}
 	if actions := cs.Actions(); len(actions) != 0 {
 		t.Errorf("sync of a deleted cluster called the API server: %v", actions)
+	}
+}
+
+// The heartbeat age metric reads the cache: every cluster's id and last
+// report, those that never reported included (the metric leaves them out).
+func TestHeartbeats(t *testing.T) {
+	last := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	cs := clusternetfake.NewClientset()
+	informer := externalversions.NewSharedInformerFactory(cs, 0).Clusters().V1beta1().ManagedClusters()
+	c, err := New(cs, informer, clocktesting.NewFakePassiveClock(last))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mc := range []*clusterv1beta1.ManagedCluster{
+		{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "ns-a"}, Spec: clusterv1beta1.ManagedClusterSpec{ClusterID: "id-a"},
+			Status: clusterv1beta1.ManagedClusterStatus{LastObservedTime: metav1.NewTime(last)}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "ns-b"}, Spec: clusterv1beta1.ManagedClusterSpec{ClusterID: "id-b"}},
+	} {
+		if err := informer.Informer().GetIndexer().Add(mc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := c.heartbeats()
+	slices.SortFunc(got, func(x, y metrics.Heartbeat) int { return strings.Compare(x.Cluster, y.Cluster) })
+	want := []metrics.Heartbeat{{Cluster: "id-a", Last: last}, {Cluster: "id-b"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("heartbeats (-want +got):\n%s", diff)
 	}
 }

@@ -10,10 +10,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/proxy"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 
 	proxiesv1alpha1 "github.com/clusternet/clusternet/pkg/apis/proxies/v1alpha1"
+	"github.com/clusternet/clusternet/pkg/metrics"
+	"github.com/clusternet/clusternet/pkg/server/hub/peers"
 	"github.com/clusternet/clusternet/pkg/tunnel/wire"
 )
 
@@ -23,6 +26,19 @@ type ProxyREST struct {
 	transports *Transports
 	clusters   Clusters
 	identities *IdentityMapper
+	// forwarder, when set, sends requests for clusters whose tunnel
+	// another replica holds to that replica.
+	forwarder Forwarder
+}
+
+// Forwarder sends a request to the hub replica holding a cluster's tunnel
+// (peers.Forwarder).
+type Forwarder interface {
+	// Locate waits, until ctx ends, for cluster id's tunnel to be here
+	// (addr "") or at another replica (its address).
+	Locate(ctx context.Context, id string) (addr string, err error)
+	// Forward proxies req to the replica at addr, as caller.
+	Forward(w http.ResponseWriter, req *http.Request, addr, id, path string, caller user.Info, responder proxy.ErrorResponder)
 }
 
 var (
@@ -34,6 +50,12 @@ var (
 // child sees a caller (nil maps nothing: see identity.go).
 func NewProxyREST(transports *Transports, clusters Clusters, identities *IdentityMapper) *ProxyREST {
 	return &ProxyREST{transports: transports, clusters: clusters, identities: identities}
+}
+
+// ForwardTo makes r forward requests for tunnels other replicas hold.
+func (r *ProxyREST) ForwardTo(f Forwarder) *ProxyREST {
+	r.forwarder = f
+	return r
 }
 
 // New returns an empty Socket.
@@ -90,6 +112,25 @@ func (r *ProxyREST) Connect(ctx context.Context, id string, opts runtime.Object,
 	}
 	transport := r.transports.For(id)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w, done := metrics.ProxyRequest(id, proxyOpts.Path, w, req)
+		defer done()
+		// A request another replica forwarded is served here or not at
+		// all: a stale Lease must not send it round in circles.
+		forwarded := req.Header.Get(peers.ForwardedHeader) != ""
+		req.Header.Del(peers.ForwardedHeader)
+		if r.forwarder != nil && !forwarded && !r.transports.Tunnels().Has(id) {
+			ctx, cancel := context.WithTimeout(req.Context(), dialWait)
+			addr, err := r.forwarder.Locate(ctx, id)
+			cancel()
+			if err != nil {
+				responder.Error(apierrors.NewServiceUnavailable(err.Error()))
+				return
+			}
+			if addr != "" {
+				r.forwarder.Forward(w, req, addr, id, proxyOpts.Path, caller, proxy.NewErrorResponder(responder))
+				return
+			}
+		}
 		release, ok := r.transports.Acquire(id)
 		if !ok {
 			responder.Error(apierrors.NewTooManyRequests(fmt.Sprintf("cluster %s already has %d requests in flight through its tunnel, "+

@@ -1,0 +1,452 @@
+package peers
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/yamux"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
+
+	"github.com/clusternet/clusternet/pkg/server/hub/certs"
+	"github.com/clusternet/clusternet/pkg/tunnel"
+)
+
+const ns = "clusternet-system"
+
+// session is the hub's end of a tunnel over an in-memory connection.
+func session(t *testing.T) *yamux.Session {
+	t.Helper()
+	a, b := net.Pipe()
+	s, err := tunnel.Server(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tunnel.Client(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(); _ = c.Close() })
+	return s
+}
+
+// withResourceVersions makes the fake parent keep resourceVersions of
+// Leases and refuse updates from stale reads, as the real one does.
+func withResourceVersions(kube *fake.Clientset) *fake.Clientset {
+	var mu sync.Mutex
+	rv := 0
+	gvr := coordinationv1.SchemeGroupVersion.WithResource("leases")
+	kube.PrependReactor("create", "leases", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		l := a.(clienttesting.CreateAction).GetObject().(*coordinationv1.Lease).DeepCopy()
+		rv++
+		l.ResourceVersion = strconv.Itoa(rv)
+		return true, l, kube.Tracker().Create(gvr, l, l.Namespace)
+	})
+	kube.PrependReactor("update", "leases", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		l := a.(clienttesting.UpdateAction).GetObject().(*coordinationv1.Lease).DeepCopy()
+		current, err := kube.Tracker().Get(gvr, l.Namespace, l.Name)
+		if err != nil {
+			return true, nil, err
+		}
+		if current.(*coordinationv1.Lease).ResourceVersion != l.ResourceVersion {
+			return true, nil, apierrors.NewConflict(gvr.GroupResource(), l.Name, errors.New("stale resourceVersion"))
+		}
+		rv++
+		l.ResourceVersion = strconv.Itoa(rv)
+		return true, l, kube.Tracker().Update(gvr, l, l.Namespace)
+	})
+	return kube
+}
+
+type replica struct {
+	kube    *fake.Clientset
+	tunnels *tunnel.Registry
+	leases  *Leases
+}
+
+func newReplica(t *testing.T, kube *fake.Clientset, identity, addr string) *replica {
+	t.Helper()
+	r := &replica{kube: kube, tunnels: tunnel.NewRegistry()}
+	r.leases = NewLeases(Options{Kube: kube, Namespace: ns, Identity: identity, Address: addr, LeaseDuration: 15 * time.Second}, r.tunnels)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.leases.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+func getLease(t *testing.T, kube *fake.Clientset, id string) *coordinationv1.Lease {
+	t.Helper()
+	l, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), LeasePrefix+id, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// waitLease waits until cluster id's Lease satisfies ok.
+func waitLease(t *testing.T, kube *fake.Clientset, id, what string, ok func(*coordinationv1.Lease) bool) *coordinationv1.Lease {
+	t.Helper()
+	var last *coordinationv1.Lease
+	err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+		last = getLease(t, kube, id)
+		return ok(last), nil
+	})
+	if err != nil {
+		t.Fatalf("Lease of %s: want %s, have %+v", id, what, last)
+	}
+	return last
+}
+
+func heldBy(identity string) func(*coordinationv1.Lease) bool {
+	return func(l *coordinationv1.Lease) bool {
+		return l != nil && ptr.Deref(l.Spec.HolderIdentity, "") == identity
+	}
+}
+
+func TestLeaseFollowsTheTunnel(t *testing.T) {
+	kube := withResourceVersions(fake.NewClientset())
+	a := newReplica(t, kube, "hub-a", "10.0.0.1:6443")
+	s := session(t)
+	a.tunnels.Add("c1", s)
+	l := waitLease(t, kube, "c1", "held by hub-a", heldBy("hub-a"))
+	if diff := cmp.Diff(map[string]string{AnnotationAddress: "10.0.0.1:6443"}, l.Annotations); diff != "" {
+		t.Errorf("annotations (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{LabelSocket: "c1"}, l.Labels); diff != "" {
+		t.Errorf("labels (-want +got):\n%s", diff)
+	}
+	if got := ptr.Deref(l.Spec.LeaseDurationSeconds, 0); got != 15 {
+		t.Errorf("leaseDurationSeconds = %d, want 15", got)
+	}
+	a.tunnels.Remove("c1", s)
+	waitLease(t, kube, "c1", "released", func(l *coordinationv1.Lease) bool { return l == nil })
+}
+
+func TestNewestTunnelWins(t *testing.T) {
+	kube := withResourceVersions(fake.NewClientset())
+	a := newReplica(t, kube, "hub-a", "10.0.0.1:6443")
+	b := newReplica(t, kube, "hub-b", "10.0.0.2:6443")
+	old := session(t)
+	a.tunnels.Add("c1", old)
+	waitLease(t, kube, "c1", "held by hub-a", heldBy("hub-a"))
+
+	// The agent reconnects to b before a noticed its tunnel died: b takes
+	// the Lease over at once, unexpired as it is ...
+	b.tunnels.Add("c1", session(t))
+	l := waitLease(t, kube, "c1", "held by hub-b", heldBy("hub-b"))
+	if got := ptr.Deref(l.Spec.LeaseTransitions, 0); got != 1 {
+		t.Errorf("leaseTransitions = %d, want 1", got)
+	}
+	if got, err := b.leases.Locate(context.Background(), "c1"); got != "" || err != nil {
+		t.Errorf("b finds c1's tunnel at %q (%v), want here", got, err)
+	}
+	// ... a, at its next renewal, sees the newer tunnel and closes its own
+	// (force the renewal instead of waiting 5 s).
+	a.leases.queue.Add("c1")
+	if err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+		return old.IsClosed(), nil
+	}); err != nil {
+		t.Fatal("the older tunnel in hub-a was not closed")
+	}
+	// ... and releasing it does not touch b's Lease; a forwards to b.
+	waitLease(t, kube, "c1", "still held by hub-b", heldBy("hub-b"))
+	if err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+		return a.leases.Holder("c1") == "10.0.0.2:6443", nil
+	}); err != nil {
+		t.Errorf("a finds c1's tunnel at %q, want hub-b's address", a.leases.Holder("c1"))
+	}
+}
+
+func TestHolderSkipsExpiredAndUnreachable(t *testing.T) {
+	now := time.Now()
+	lease := func(renewed time.Time) *coordinationv1.Lease {
+		return &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: LeasePrefix + "c1", Labels: map[string]string{LabelSocket: "c1"},
+				Annotations: map[string]string{AnnotationAddress: "10.0.0.9:6443"}},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("hub-dead"), LeaseDurationSeconds: ptr.To(int32(15)),
+				AcquireTime: &metav1.MicroTime{Time: renewed}, RenewTime: &metav1.MicroTime{Time: renewed}},
+		}
+	}
+	for _, tc := range []struct {
+		name        string
+		lease       *coordinationv1.Lease
+		unreachable bool
+		want        string
+	}{
+		{"live holder", lease(now), false, "10.0.0.9:6443"},
+		{"expired holder", lease(now.Add(-16 * time.Second)), false, ""},
+		{"holder a dial failed to since its last renewal", lease(now.Add(-time.Second)), true, ""},
+		{"this replica's predecessor at the same address", lease(now), false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kube := fake.NewClientset(tc.lease)
+			addr := "10.0.0.1:6443"
+			if strings.Contains(tc.name, "predecessor") {
+				addr = "10.0.0.9:6443"
+			}
+			r := newReplica(t, kube, "hub-a", addr)
+			if tc.unreachable {
+				r.leases.Unreachable("10.0.0.9:6443")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			got, err := r.leases.Locate(ctx, "c1")
+			if got != tc.want || (tc.want == "" && !errors.Is(err, ErrNoTunnel)) {
+				t.Errorf("Locate = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// peerServer is a replica's API server as far as peers see it: TLS with the
+// peer certificate for PeerName, every client asked for a certificate, and
+// the peer authenticator. It answers with who it authenticated and the path.
+func peerServer(t *testing.T, p *TLS) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		resp, ok, err := p.Authenticator().AuthenticateRequest(req)
+		out := map[string]any{"path": req.URL.Path, "query": req.URL.RawQuery, "authorization": req.Header.Get("Authorization"),
+			"impersonate": req.Header.Get("Impersonate-User"), "forwardedBy": req.Header.Get(ForwardedHeader)}
+		switch {
+		case err != nil:
+			out["error"] = err.Error()
+		case ok:
+			out["user"] = resp.User.GetName()
+			out["groups"] = resp.User.GetGroups()
+			out["extra"] = resp.User.GetExtra()
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	}))
+	pair, err := tls.X509KeyPair(p.certPEM, p.keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequestClientCert}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func newTLS(t *testing.T) (*TLS, *certs.CA) {
+	t.Helper()
+	ca, err := certs.NewCA("test-peer-ca", time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewTLS(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, ca
+}
+
+func TestForwardCarriesTheCallerAndOnlyPeersAreTrusted(t *testing.T) {
+	p, ca := newTLS(t)
+	holder := peerServer(t, p)
+	addr := strings.TrimPrefix(holder.URL, "https://")
+	kube := fake.NewClientset(&coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: LeasePrefix + "c1", Labels: map[string]string{LabelSocket: "c1"},
+			Annotations: map[string]string{AnnotationAddress: addr}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("hub-b"), LeaseDurationSeconds: ptr.To(int32(15)),
+			AcquireTime: &metav1.MicroTime{Time: time.Now()}, RenewTime: &metav1.MicroTime{Time: time.Now()}},
+	})
+	a := newReplica(t, kube, "hub-a", "10.0.0.1:6443")
+	fwd := NewForwarder(a.leases, p)
+	defer fwd.CloseIdle()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	got, err := fwd.Locate(ctx, "c1")
+	if err != nil || got != addr {
+		t.Fatalf("Locate = %q, %v; want %q", got, err, addr)
+	}
+
+	caller := &user.DefaultInfo{Name: "alice", Groups: []string{"dev", "system:authenticated"}, Extra: map[string][]string{"scopes.example.com/a b": {"x"}}}
+	req := httptest.NewRequest(http.MethodGet, "/apis/proxies.clusternet.io/v1alpha1/sockets/c1/proxy/direct/api/v1/namespaces?limit=1", nil)
+	// Whatever the caller sent as identity must not travel.
+	req.Header.Set("Authorization", "Bearer alice-token")
+	req.Header.Set("Impersonate-User", "admin")
+	req.Header.Set("X-Remote-User", "mallory")
+	req.Header.Set("X-Remote-Group", "system:masters")
+	w := httptest.NewRecorder()
+	fwd.Forward(w, req, got, "c1", "direct/api/v1/namespaces", caller, errorResponder{t})
+	var out map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+		t.Fatalf("holder answered %d %q: %v", w.Code, w.Body.String(), err)
+	}
+	want := map[string]any{
+		"path": "/apis/proxies.clusternet.io/v1alpha1/sockets/c1/proxy/direct/api/v1/namespaces", "query": "limit=1",
+		"authorization": "", "impersonate": "", "forwardedBy": "hub-a",
+		"user": "alice", "groups": []any{"dev", "system:authenticated"}, "extra": map[string]any{"scopes.example.com/a b": []any{"x"}},
+	}
+	if diff := cmp.Diff(want, out); diff != "" {
+		t.Errorf("what the holder saw (-want +got):\n%s", diff)
+	}
+
+	t.Run("forwarding headers without a peer certificate are not trusted", func(t *testing.T) {
+		pool := p.ca
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: PeerName}}}
+		out := get(t, client, holder.URL, map[string]string{"X-Remote-User": "admin", "X-Remote-Group": "system:masters"})
+		if diff := cmp.Diff(map[string]any(nil), pick(out, "user", "error")); diff != "" {
+			t.Errorf("a client without a certificate was authenticated (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("a peer certificate from another CA is refused", func(t *testing.T) {
+		other, _ := newTLS(t)
+		cfg := other.ClientConfig()
+		cfg.RootCAs = p.ca // it knows whom it talks to; its own certificate is what fails
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+		out := get(t, client, holder.URL, map[string]string{"X-Remote-User": "admin"})
+		if out["user"] != nil || !strings.Contains(out["error"].(string), "x509") {
+			t.Errorf("a certificate from another CA: holder saw %v, want an x509 refusal", out)
+		}
+	})
+	t.Run("a client certificate of the peer CA for another name is refused", func(t *testing.T) {
+		certPEM, keyPEM, err := ca.Issue(certs.Leaf{CommonName: "someone-else", Client: true}, time.Now(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.ca, ServerName: PeerName, Certificates: []tls.Certificate{pair}}}}
+		out := get(t, client, holder.URL, map[string]string{"X-Remote-User": "admin"})
+		if out["user"] != nil || !strings.Contains(fmt.Sprint(out["error"]), "someone-else") {
+			t.Errorf("a peer-CA certificate for another name: holder saw %v, want a refusal naming it", out)
+		}
+	})
+}
+
+// get does one request and decodes the holder's JSON answer.
+func get(t *testing.T, client *http.Client, url string, headers map[string]string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url+"/x", nil)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func pick(m map[string]any, keys ...string) map[string]any {
+	var out map[string]any
+	for _, k := range keys {
+		if v, ok := m[k]; ok {
+			if out == nil {
+				out = map[string]any{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+type errorResponder struct{ t *testing.T }
+
+func (e errorResponder) Error(_ http.ResponseWriter, _ *http.Request, err error) {
+	e.t.Errorf("forwarding failed: %v", err)
+}
+
+func TestForwardStreamsUpgrades(t *testing.T) {
+	p, _ := newTLS(t)
+	// The holder: for its peer only, switches protocols and echoes.
+	holder := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		resp, ok, err := p.Authenticator().AuthenticateRequest(req)
+		if err != nil || !ok || resp.User.GetName() != "alice" || req.Header.Get("Upgrade") != "echo" {
+			http.Error(w, fmt.Sprintf("not a forwarded upgrade from alice: %v %v", ok, err), http.StatusForbidden)
+			return
+		}
+		conn, rw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		_ = rw.Flush()
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(rw, buf); err == nil {
+			_, _ = conn.Write(buf)
+		}
+	}))
+	pair, err := tls.X509KeyPair(p.certPEM, p.keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequestClientCert}
+	holder.StartTLS()
+	defer holder.Close()
+	addr := strings.TrimPrefix(holder.URL, "https://")
+
+	kube := fake.NewClientset()
+	a := newReplica(t, kube, "hub-a", "10.0.0.1:6443")
+	fwd := NewForwarder(a.leases, p)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		fwd.Forward(w, req, addr, "c1", "direct/exec", &user.DefaultInfo{Name: "alice"}, errorResponder{t})
+	}))
+	defer front.Close()
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, "GET /x HTTP/1.1\r\nHost: hub\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("upgrade through the forwarder: %s %s", resp.Status, body)
+	}
+	if _, err := io.WriteString(conn, "ping"); err != nil {
+		t.Fatal(err)
+	}
+	echo := make([]byte, 4)
+	if _, err := io.ReadFull(br, echo); err != nil || string(echo) != "ping" {
+		t.Errorf("echo through the upgraded stream: %q, %v", echo, err)
+	}
+}
