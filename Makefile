@@ -85,11 +85,14 @@ generate: $(TOOLS)/controller-gen $(TOOLS)/applyconfiguration-gen $(TOOLS)/clien
 	$(TOOLS)/openapi-gen --go-header-file $(GEN_HEADER) --report-filename /dev/null \
 		--output-dir $(GEN_OUT)/openapi --output-pkg $(PKG)/$(GEN_OUT)/openapi --output-file zz_generated.openapi.go \
 		$(PKG)/pkg/apis/proxies/v1alpha1 k8s.io/apimachinery/pkg/apis/meta/v1 k8s.io/apimachinery/pkg/runtime k8s.io/apimachinery/pkg/version
+	@# The hub chart ships the CRDs; deploy/ is rendered from the charts.
+	rm -rf charts/clusternet-hub/crds && mkdir -p charts/clusternet-hub/crds && cp deploy/crds/*.yaml charts/clusternet-hub/crds/
+	$(GO) run ./hack/render-deploy --out deploy
 
 ##@ Test
 
 .PHONY: test
-test: test-unit test-fuzz test-images test-e2e ## Unit tests with -race, each fuzz target briefly, the images, then end-to-end tests on real control planes.
+test: test-unit test-fuzz test-images test-e2e test-chaos ## Unit tests with -race, each fuzz target briefly, the images, then end-to-end tests on real control planes, then a short chaos run.
 
 .PHONY: test-unit
 test-unit: ## Unit tests (-race, -short: no control planes).
@@ -124,6 +127,18 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 10s; FUZZTIME=10m to s
 .PHONY: test-fuzz
 test-fuzz: ## Every fuzz target for 5s (make test runs it; the seed corpora also run in test-unit).
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+
+# The chaos suite (docs/reliability.md): CHAOS_SEED=<n> replays a run's schedules.
+DURATION      ?= 1h
+CHAOS_TIMEOUT ?= 3h
+
+.PHONY: test-chaos
+test-chaos: testbed-build ## A short chaos run (5 minutes, at least 30 faults) on real control planes.
+	$(GO) test -count=1 -timeout 40m -v ./test/chaos -run TestChaos -chaos.duration=5m -chaos.min-faults=30
+
+.PHONY: chaos
+chaos: testbed-build ## The chaos suite for DURATION (default 1h): faults injected while rollouts flow, invariants checked.
+	$(GO) test -count=1 -timeout $(CHAOS_TIMEOUT) -v ./test/chaos -run TestChaos -chaos.duration=$(DURATION)
 
 .PHONY: bench
 bench: build testbed-build ## Benchmarks on the real testbed; results go to docs/benchmarks.md.
@@ -170,8 +185,8 @@ verify-tidy: ## go.mod and go.sum are tidy.
 
 .PHONY: verify-generated
 verify-generated: generate ## Generated code matches its sources.
-	@git diff --exit-code -- pkg/apis pkg/generated deploy/crds || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
-	@untracked=$$(git ls-files --others --exclude-standard -- pkg/apis pkg/generated deploy/crds); \
+	@git diff --exit-code -- pkg/apis pkg/generated deploy charts/clusternet-hub/crds || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- pkg/apis pkg/generated deploy charts/clusternet-hub/crds); \
 	if [ -n "$$untracked" ]; then echo "generated files not committed: $$untracked"; exit 1; fi
 
 .PHONY: verify-docs
