@@ -5,7 +5,6 @@ package framework
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -162,36 +161,7 @@ func StartHub(ctx context.Context, dir string, start Starter, parent *testbed.Cl
 	if err := h.run(); err != nil {
 		return nil, err
 	}
-	apiService := fmt.Sprintf(`apiVersion: v1
-kind: Service
-metadata: {name: clusternet-hub, namespace: clusternet-system}
-spec:
-  type: ExternalName
-  externalName: localhost
-  ports: [{port: %d, protocol: TCP}]
----
-apiVersion: apiregistration.k8s.io/v1
-kind: APIService
-metadata: {name: v1alpha1.proxies.clusternet.io}
-spec:
-  group: proxies.clusternet.io
-  version: v1alpha1
-  groupPriorityMinimum: 1000
-  versionPriority: 100
-  caBundle: %s
-  service: {name: clusternet-hub, namespace: clusternet-system, port: %d}
----
-apiVersion: apiregistration.k8s.io/v1
-kind: APIService
-metadata: {name: v1alpha1.shadow}
-spec:
-  group: shadow
-  version: v1alpha1
-  groupPriorityMinimum: 100
-  versionPriority: 100
-  caBundle: %[2]s
-  service: {name: clusternet-hub, namespace: clusternet-system, port: %[3]d}
-`, port, base64.StdEncoding.EncodeToString(ca.CertPEM), port)
+	apiService := apiServiceManifest(port, ca.CertPEM)
 	if err := kubectl(ctx, parent, apiService, "apply", "-f", "-"); err != nil {
 		return nil, err
 	}
