@@ -107,22 +107,15 @@ test-e2e: testbed-build ## End-to-end tests on real kube-apiservers, etcd, contr
 	@# Hub, agent and plugin are built with -race (e2eutil.RaceEnv): a data race fails the package.
 	CLUSTERNET_E2E_RACE=1 $(GO) test -count=1 -timeout 40m -p $(E2E_PARALLEL) ./test/e2e/...
 
-# Fuzzing (docs/development.md): every func FuzzXxx(f *testing.F) under pkg/,
-# found by grep so new targets join by themselves. go test fuzzes one target
-# of one package at a time. A failing input lands in the package's
-# testdata/fuzz/<target>/ and runs with the unit tests from then on.
+# Fuzzing (docs/development.md): hack/fuzz.sh runs every func FuzzXxx(f *testing.F)
+# under pkg/. A failing input lands in the package's testdata/fuzz/<target>/ and
+# runs with the unit tests from then on.
 FUZZTIME      ?= 10s
 FUZZ_PARALLEL ?= 1
 
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME each (default 10s; FUZZTIME=10m to soak).
-	@for file in $$(grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' pkg | sort); do \
-		dir=./$$(dirname $$file); \
-		for target in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]+)\(f \*testing\.F\).*/\1/p' $$file); do \
-			echo "fuzz: $$target in $$dir for $(FUZZTIME)"; \
-			$(GO) test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) -parallel=$(FUZZ_PARALLEL) $$dir || exit 1; \
-		done; \
-	done
+fuzz: ## Run every fuzz target for FUZZTIME each (default 10s; FUZZTIME=10m to soak; FUZZ_SHARD=i/n splits).
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ_PARALLEL=$(FUZZ_PARALLEL) hack/fuzz.sh
 
 .PHONY: test-fuzz
 test-fuzz: ## Every fuzz target for 5s (make test runs it; the seed corpora also run in test-unit).
