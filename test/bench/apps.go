@@ -33,7 +33,6 @@ import (
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
-	"github.com/clusternet/clusternet/test/framework"
 	"github.com/clusternet/clusternet/test/testbed"
 )
 
@@ -118,14 +117,11 @@ func benchDistribution(ctx context.Context, dir, hubBin, agentBin string, cluste
 	defer tb.Down()
 	res.startup = time.Since(start)
 	parent := tb.Parent
-	if err := framework.InstallParent(ctx, parent); err != nil {
-		return nil, err
-	}
-	hub, err := framework.StartHub(ctx, filepath.Join(dir, "hub"), framework.InDir(dir), parent, hubBin)
+	hub, err := startHub(ctx, dir, "hub", parent, hubBin)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = hub.Stop(10 * time.Second) }()
+	defer stopProcess(hub.Process)
 	cfg, err := parent.RESTConfig()
 	if err != nil {
 		return nil, err
@@ -153,24 +149,17 @@ func benchDistribution(ctx context.Context, dir, hubBin, agentBin string, cluste
 	}
 	children := make([]child, len(tb.Children))
 	for i, c := range tb.Children {
-		kube, err := c.Clientset()
-		if err != nil {
-			return nil, err
-		}
-		ks, err := kube.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
-		if err != nil {
-			return nil, err
-		}
-		children[i] = child{kube: kube, id: string(ks.UID), push: i%2 == 0}
+		push := i%2 == 0
 		mode := "--cluster-sync-mode=Dual"
-		if !children[i].push {
+		if !push {
 			mode = "--cluster-sync-mode=Pull"
 		}
-		agent, err := testbed.StartProcess(dir, "agent-"+c.Name, agentBin, framework.AgentArgs(parent, c, mode)...)
+		agent, err := startAgent(ctx, dir, agentBin, parent, c, agentOptions{name: "agent-" + c.Name, args: []string{mode}})
 		if err != nil {
 			return nil, err
 		}
-		defer func() { _ = agent.Stop(10 * time.Second) }()
+		defer stopProcess(agent.Process)
+		children[i] = child{kube: agent.child, id: agent.id, push: push}
 	}
 	namespaceOf := map[string]int{} // dedicated namespace → cluster index
 	for i, c := range children {

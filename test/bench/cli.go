@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -45,34 +44,18 @@ type cliResults struct {
 // one warm discovery cache, as a user's shell does.
 func benchCLI(ctx context.Context, tb *testbed.Testbed, hubBin, agentBin, pluginBin string) (*cliResults, error) {
 	parent, child := tb.Parent, tb.Children[0]
-	if err := framework.InstallParent(ctx, parent); err != nil {
-		return nil, err
-	}
-	hub, err := framework.StartHub(ctx, filepath.Join(tb.Dir, "hub-cli"), framework.InDir(tb.Dir), parent, hubBin)
+	hub, err := startHub(ctx, tb.Dir, "hub-cli", parent, hubBin)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = hub.Stop(10 * time.Second) }()
-	agent, err := testbed.StartProcess(tb.Dir, "agent-cli", agentBin, framework.AgentArgs(parent, child, "--cluster-status-update-frequency=2s")...)
+	defer stopProcess(hub.Process)
+	agent, err := startAgent(ctx, tb.Dir, agentBin, parent, child, agentOptions{
+		name: "agent-cli", args: []string{"--cluster-status-update-frequency=2s"}, grantParentAdmin: true})
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = agent.Stop(10 * time.Second) }()
-	// The parent's admin reaches the child as its user name, without
-	// system:masters (docs/tunnel.md): the child grants it cluster-admin.
-	if err := framework.GrantParentAdmin(ctx, child); err != nil {
-		return nil, err
-	}
-
-	childCS, err := child.Clientset()
-	if err != nil {
-		return nil, err
-	}
-	ks, err := childCS.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	id := string(ks.UID)
+	defer stopProcess(agent.Process)
+	id := agent.id
 	bins, err := testbed.LocateBinaries()
 	if err != nil {
 		return nil, err

@@ -29,7 +29,6 @@ import (
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
-	"github.com/clusternet/clusternet/test/framework"
 	"github.com/clusternet/clusternet/test/testbed"
 )
 
@@ -146,14 +145,11 @@ func run() error {
 
 func benchRegistration(ctx context.Context, tb *testbed.Testbed, hubBin, agentBin string, runs int) ([]time.Duration, error) {
 	parent, child := tb.Parent, tb.Children[0]
-	if err := framework.InstallParent(ctx, parent); err != nil {
-		return nil, err
-	}
-	hub, err := framework.StartHub(ctx, filepath.Join(tb.Dir, "hub"), framework.InDir(tb.Dir), parent, hubBin)
+	hub, err := startHub(ctx, tb.Dir, "hub", parent, hubBin)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = hub.Stop(10 * time.Second) }()
+	defer stopProcess(hub.Process)
 	cfg, err := parent.RESTConfig()
 	if err != nil {
 		return nil, err
@@ -162,19 +158,14 @@ func benchRegistration(ctx context.Context, tb *testbed.Testbed, hubBin, agentBi
 	if err != nil {
 		return nil, err
 	}
-	childCS, err := child.Clientset()
-	if err != nil {
-		return nil, err
-	}
 	parentKube, err := parent.Clientset()
 	if err != nil {
 		return nil, err
 	}
-	ks, err := childCS.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
+	childCS, id, err := openChild(ctx, child)
 	if err != nil {
 		return nil, err
 	}
-	id := string(ks.UID)
 	selector := metav1.ListOptions{LabelSelector: clusterv1beta1.LabelClusterID + "=" + id}
 
 	var durations []time.Duration
@@ -195,16 +186,15 @@ func benchRegistration(ctx context.Context, tb *testbed.Testbed, hubBin, agentBi
 		if err != nil {
 			return nil, err
 		}
-		start := time.Now()
-		agent, err := testbed.StartProcess(tb.Dir, fmt.Sprintf("agent-%02d", i), agentBin, framework.AgentArgs(parent, child)...)
+		agent, err := startAgent(ctx, tb.Dir, agentBin, parent, child, agentOptions{name: fmt.Sprintf("agent-%02d", i)})
 		if err != nil {
 			w.Stop()
 			return nil, err
 		}
 		err = waitReady(ctx, w)
-		elapsed := time.Since(start)
+		elapsed := time.Since(agent.started)
 		w.Stop()
-		_ = agent.Stop(10 * time.Second)
+		stopProcess(agent.Process)
 		if err != nil {
 			return nil, fmt.Errorf("registration %d: %w\n%s", i, err, agent.LogTail(2000))
 		}

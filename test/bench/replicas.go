@@ -49,29 +49,17 @@ func benchReplicas(ctx context.Context, dir, hubBin, agentBin string) (*replicaR
 	holder, forwarder := hubs.Replicas[0], hubs.Replicas[1]
 	// The agent's tunnel lands on replica 0.
 	hubs.Balancer.SetBackends(net.JoinHostPort("127.0.0.1", strconv.Itoa(holder.Port)))
-	agent, err := testbed.StartProcess(tb.Dir, "agent-replicas", agentBin, framework.AgentArgs(parent, child)...)
+	agent, err := startAgent(ctx, tb.Dir, agentBin, parent, child, agentOptions{name: "agent-replicas", grantParentAdmin: true})
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = agent.Stop(10 * time.Second) }()
-	if err := framework.GrantParentAdmin(ctx, child); err != nil {
-		return nil, err
-	}
+	defer stopProcess(agent.Process)
 	kube, err := parent.Clientset()
 	if err != nil {
 		return nil, err
 	}
-	childCS, err := child.Clientset()
-	if err != nil {
-		return nil, err
-	}
-	ks, err := childCS.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	id := string(ks.UID)
 	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		l, err := kube.CoordinationV1().Leases("clusternet-system").Get(ctx, peers.LeasePrefix+id, metav1.GetOptions{})
+		l, err := kube.CoordinationV1().Leases("clusternet-system").Get(ctx, peers.LeasePrefix+agent.id, metav1.GetOptions{})
 		return err == nil && strings.HasSuffix(ptr.Deref(l.Spec.HolderIdentity, ""), "_"+strconv.Itoa(holder.Pid)), nil
 	}); err != nil {
 		return nil, fmt.Errorf("the tunnel never reached replica 0: %w\n%s", err, agent.LogTail(2000))
@@ -85,7 +73,7 @@ func benchReplicas(ctx context.Context, dir, hubBin, agentBin string) (*replicaR
 		return nil, err
 	}
 	url := func(port int) string {
-		return "https://127.0.0.1:" + strconv.Itoa(port) + "/apis/proxies.clusternet.io/v1alpha1/sockets/" + id + "/proxy/direct/api/v1/namespaces/default"
+		return "https://127.0.0.1:" + strconv.Itoa(port) + "/apis/proxies.clusternet.io/v1alpha1/sockets/" + agent.id + "/proxy/direct/api/v1/namespaces/default"
 	}
 	r := &replicaResults{}
 	for _, m := range []struct {

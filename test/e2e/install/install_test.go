@@ -24,7 +24,11 @@ import (
 	"helm.sh/helm/v3/pkg/cli"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -41,11 +45,6 @@ import (
 )
 
 const ns = charts.Namespace
-
-var (
-	apiServices = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
-	crds        = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-)
 
 // helmFor is Helm's action configuration for c, releases stored as Secrets
 // in namespace ns, as the helm CLI keeps them.
@@ -171,13 +170,6 @@ func waitPods(t *testing.T, kube kubernetes.Interface, name string) {
 	})
 }
 
-func gone(ctx context.Context, err error) (bool, string) {
-	if apierrors.IsNotFound(err) {
-		return true, ""
-	}
-	return false, "still there (" + errString(err) + ")"
-}
-
 func errString(err error) string {
 	if err == nil {
 		return "no error"
@@ -185,10 +177,187 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// TestHubChart installs, upgrades and uninstalls clusternet-hub in a parent.
-func TestHubChart(t *testing.T) {
-	tb := testbed.ForTest(t, 0)
-	parent := tb.Parent
+// resource is a kind of object the charts make, read through the dynamic
+// client so that one check serves every kind.
+type resource struct {
+	kind       string
+	gvr        schema.GroupVersionResource
+	namespaced bool // in ns
+}
+
+var (
+	apiServices                 = resource{"APIService", schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}, false}
+	crds                        = resource{"CustomResourceDefinition", schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}, false}
+	clusterRoles                = resource{"ClusterRole", rbacv1.SchemeGroupVersion.WithResource("clusterroles"), false}
+	clusterRoleBindings         = resource{"ClusterRoleBinding", rbacv1.SchemeGroupVersion.WithResource("clusterrolebindings"), false}
+	flowSchemas                 = resource{"FlowSchema", flowcontrolv1.SchemeGroupVersion.WithResource("flowschemas"), false}
+	validatingAdmissionPolicies = resource{"ValidatingAdmissionPolicy", admissionregistrationv1.SchemeGroupVersion.WithResource("validatingadmissionpolicies"), false}
+	validatingWebhooks          = resource{"ValidatingWebhookConfiguration", admissionregistrationv1.SchemeGroupVersion.WithResource("validatingwebhookconfigurations"), false}
+	deployments                 = resource{"Deployment", appsv1.SchemeGroupVersion.WithResource("deployments"), true}
+	secrets                     = resource{"Secret", corev1.SchemeGroupVersion.WithResource("secrets"), true}
+	serviceAccounts             = resource{"ServiceAccount", corev1.SchemeGroupVersion.WithResource("serviceaccounts"), true}
+	services                    = resource{"Service", corev1.SchemeGroupVersion.WithResource("services"), true}
+)
+
+// object is one object a chart makes.
+type object struct {
+	resource
+	name string
+}
+
+func (r resource) named(name string) object { return object{r, name} }
+
+func (o object) String() string { return o.kind + " " + o.name }
+
+// chartEnv is the testbed a chartTest installs its chart in.
+type chartEnv struct {
+	parent *testbed.Cluster
+	// kube and dyn are clients of the cluster the chart goes into.
+	kube kubernetes.Interface
+	dyn  dynamic.Interface
+}
+
+func (e *chartEnv) get(ctx context.Context, o object) (*unstructured.Unstructured, error) {
+	if o.namespaced {
+		return e.dyn.Resource(o.gvr).Namespace(ns).Get(ctx, o.name, metav1.GetOptions{})
+	}
+	return e.dyn.Resource(o.gvr).Get(ctx, o.name, metav1.GetOptions{})
+}
+
+func (e *chartEnv) deployment(t *testing.T, name string) *appsv1.Deployment {
+	t.Helper()
+	d, err := e.kube.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// waitGone waits until every one of objects is gone.
+func (e *chartEnv) waitGone(t *testing.T, what string, objects []object) {
+	t.Helper()
+	waitFor(t, what, func(ctx context.Context) (bool, string) {
+		for _, o := range objects {
+			if _, err := e.get(ctx, o); !apierrors.IsNotFound(err) {
+				return false, o.String() + " still there (" + errString(err) + ")"
+			}
+		}
+		return true, ""
+	})
+}
+
+// chartTest is one chart's helm install, upgrade and uninstall.
+type chartTest struct {
+	// chart names the chart, its release, its Deployment and its pods' app label.
+	chart string
+	// intoChild installs the chart into a child of the parent, not into the parent.
+	intoChild bool
+	// refused are values the chart refuses; refusedErr is part of the error.
+	refused    func(parent *testbed.Cluster) map[string]any
+	refusedErr string
+	// values are what the chart is installed with (nil values when nil).
+	values func(t *testing.T, e *chartEnv) map[string]any
+	// notes is part of the release notes.
+	notes string
+	// installed are made by the install; absent are not, with these values.
+	installed, absent []object
+	// checkInstall checks more of what the install made.
+	checkInstall func(t *testing.T, e *chartEnv, values map[string]any)
+	// upgrade prepares helm upgrade and returns its values, and what to
+	// check of the Deployment after it.
+	upgrade func(t *testing.T, e *chartEnv, values map[string]any) (map[string]any, func(d *appsv1.Deployment))
+	// upgradeMakes are made by the upgrade; upgradeRemoves removed by it.
+	upgradeMakes, upgradeRemoves []object
+	// uninstalled are removed by helm uninstall, besides the Deployment;
+	// kept are not (the CRDs of crds/, as helm keeps them).
+	uninstalled, kept []object
+}
+
+// TestCharts installs, upgrades and uninstalls clusternet-hub in a parent
+// and clusternet-agent in a child.
+func TestCharts(t *testing.T) {
+	for _, tc := range []chartTest{{
+		chart:      charts.Hub,
+		refused:    func(*testbed.Cluster) map[string]any { return map[string]any{"tls": map[string]any{"mode": "secret"}} },
+		refusedErr: `tls.secretName is required when tls.mode is "secret"`,
+		notes:      "kubectl clusternet create token --print-join-command",
+		// RBAC, flow control, admission policies, the webhook.
+		installed: []object{
+			serviceAccounts.named("clusternet-hub"),
+			clusterRoleBindings.named("clusternet-hub"),
+			clusterRoles.named("clusternet:system:bootstrapping"),
+			flowSchemas.named("clusternet-registration"),
+			validatingAdmissionPolicies.named("clusternet-agent-reports-status-only"),
+			validatingWebhooks.named("clusternet-hub-subscriptions"),
+			services.named("clusternet-hub"),
+		},
+		// The anonymous pass-through is off by default.
+		absent:       []object{clusterRoles.named("clusternet:anonymous-impersonation")},
+		checkInstall: checkHubInstall,
+		upgrade:      upgradeHub,
+		upgradeMakes: []object{clusterRoleBindings.named("clusternet:anonymous-impersonation")},
+		// Uninstall removes what the chart made but the CRDs (and so every
+		// ManagedCluster, Subscription, ...), as helm does with crds/.
+		uninstalled: []object{
+			apiServices.named("v1alpha1.shadow"),
+			clusterRoles.named("clusternet:anonymous-impersonation"),
+			validatingWebhooks.named("clusternet-hub-subscriptions"),
+		},
+		kept: []object{crds.named("managedclusters.clusters.clusternet.io")},
+	}, {
+		chart:     charts.Agent,
+		intoChild: true,
+		refused: func(parent *testbed.Cluster) map[string]any {
+			return map[string]any{"parentURL": "http://" + strings.TrimPrefix(parent.URL, "https://")}
+		},
+		refusedErr: "at '/parentURL'", // the schema's error
+		// The same values the testbed's agents run with (framework.AgentChartValues).
+		values: func(t *testing.T, e *chartEnv) map[string]any {
+			if err := framework.InstallParent(t.Context(), e.parent); err != nil {
+				t.Fatal(err)
+			}
+			values, err := framework.AgentChartValues(e.parent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return values
+		},
+		installed: []object{
+			clusterRoleBindings.named("clusternet-agent"),
+			clusterRoleBindings.named("clusternet-agent-impersonation"),
+			clusterRoleBindings.named("clusternet-agent-deployer"),
+		},
+		checkInstall: checkAgentInstall,
+		// Pull mode, no deployer rights.
+		upgrade: func(t *testing.T, e *chartEnv, values map[string]any) (map[string]any, func(d *appsv1.Deployment)) {
+			values["syncMode"], values["rbac"] = "Pull", map[string]any{"deployer": false}
+			return values, func(d *appsv1.Deployment) {
+				if args := d.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--cluster-sync-mode=Pull") {
+					t.Errorf("after helm upgrade: args %q", args)
+				}
+			}
+		},
+		upgradeRemoves: []object{clusterRoleBindings.named("clusternet-agent-deployer")},
+		uninstalled: []object{
+			secrets.named("clusternet-agent-cluster-registration"),
+			clusterRoles.named("clusternet-agent"),
+		},
+	}} {
+		t.Run(tc.chart, tc.run)
+	}
+}
+
+func (tc chartTest) run(t *testing.T) {
+	ctx := t.Context()
+	children := 0
+	if tc.intoChild {
+		children = 1
+	}
+	tb := testbed.ForTest(t, children)
+	into := tb.Parent
+	if tc.intoChild {
+		into = tb.Children[0]
+	}
 	repo := helmrepo.NewRepo(t)
 	for _, name := range []string{charts.Hub, charts.Agent} {
 		ch, err := charts.Load(name)
@@ -197,29 +366,80 @@ func TestHubChart(t *testing.T) {
 		}
 		repo.Add(t, ch)
 	}
-	kube, dyn := clients(t, parent)
-	ctx := context.Background()
+	kube, dyn := clients(t, into)
+	e := &chartEnv{parent: tb.Parent, kube: kube, dyn: dyn}
 	restrictedNamespace(t, kube)
 
 	// Values the chart refuses install nothing.
-	_, err := install(t, parent, repo.URL, charts.Hub, map[string]any{"tls": map[string]any{"mode": "secret"}})
-	if want := `tls.secretName is required when tls.mode is "secret"`; err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("helm install with tls.mode=secret and no Secret: %v, want an error containing %q", err, want)
+	refused := tc.refused(tb.Parent)
+	if _, err := install(t, into, repo.URL, tc.chart, refused); err == nil || !strings.Contains(err.Error(), tc.refusedErr) {
+		t.Fatalf("helm install %s with %v: %v, want an error containing %q", tc.chart, refused, err, tc.refusedErr)
 	}
-	if _, err := action.NewGet(helmFor(t, parent)).Run(charts.Hub); !errors.Is(err, driver.ErrReleaseNotFound) {
+	if _, err := action.NewGet(helmFor(t, into)).Run(tc.chart); !errors.Is(err, driver.ErrReleaseNotFound) {
 		t.Fatalf("after a refused install, helm get = %v, want %v", err, driver.ErrReleaseNotFound)
 	}
 
-	rel, err := install(t, parent, repo.URL, charts.Hub, nil)
-	if err != nil {
-		t.Fatalf("helm install clusternet-hub: %v", err)
+	var values map[string]any
+	if tc.values != nil {
+		values = tc.values(t, e)
 	}
-	if rel.Info.Status != release.StatusDeployed || !strings.Contains(rel.Info.Notes, "kubectl clusternet create token --print-join-command") {
+	rel, err := install(t, into, repo.URL, tc.chart, values)
+	if err != nil {
+		t.Fatalf("helm install %s: %v", tc.chart, err)
+	}
+	if rel.Info.Status != release.StatusDeployed || !strings.Contains(rel.Info.Notes, tc.notes) {
 		t.Errorf("release %s, notes:\n%s", rel.Info.Status, rel.Info.Notes)
 	}
+	// The Deployment runs what the chart renders (what the testbed runs).
+	rendered, err := framework.ChartArgs(tc.chart, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(rendered.Args, e.deployment(t, tc.chart).Spec.Template.Spec.Containers[0].Args); diff != "" {
+		t.Errorf("installed %s args differ from the chart's (-rendered +installed):\n%s", tc.chart, diff)
+	}
+	waitPods(t, kube, tc.chart)
+	for _, o := range tc.installed {
+		if _, err := e.get(ctx, o); err != nil {
+			t.Errorf("%s: %v", o, err)
+		}
+	}
+	for _, o := range tc.absent {
+		if _, err := e.get(ctx, o); !apierrors.IsNotFound(err) {
+			t.Errorf("%s is installed by default (%v)", o, err)
+		}
+	}
+	if tc.checkInstall != nil {
+		tc.checkInstall(t, e, values)
+	}
 
-	// The CRDs (the chart's crds/), Established.
-	list, err := dyn.Resource(crds).List(ctx, metav1.ListOptions{})
+	upgradeValues, checkUpgrade := tc.upgrade(t, e, values)
+	rel = upgrade(t, into, repo.URL, tc.chart, upgradeValues)
+	if rel.Version != 2 || rel.Info.Status != release.StatusDeployed {
+		t.Errorf("after helm upgrade: revision %d, %s", rel.Version, rel.Info.Status)
+	}
+	checkUpgrade(e.deployment(t, tc.chart))
+	for _, o := range tc.upgradeMakes {
+		if _, err := e.get(ctx, o); err != nil {
+			t.Errorf("after helm upgrade, %s: %v", o, err)
+		}
+	}
+	e.waitGone(t, "the objects helm upgrade removes", tc.upgradeRemoves)
+
+	uninstall(t, into, tc.chart)
+	e.waitGone(t, "the objects helm uninstall removes", append([]object{deployments.named(tc.chart)}, tc.uninstalled...))
+	for _, o := range tc.kept {
+		if _, err := e.get(ctx, o); err != nil {
+			t.Errorf("helm uninstall removed %s: %v", o, err)
+		}
+	}
+}
+
+// checkHubInstall checks that every CRD of the chart's crds/ is installed,
+// and that the APIServices have no caBundle: the hub keeps it
+// (tls.mode=hubManaged).
+func checkHubInstall(t *testing.T, e *chartEnv, _ map[string]any) {
+	list, err := e.dyn.Resource(crds.gvr).List(t.Context(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,62 +452,8 @@ func TestHubChart(t *testing.T) {
 	if len(ours) != 11 {
 		t.Errorf("CRDs installed: %v, want the 11 of deploy/crds", ours)
 	}
-
-	// The Deployment runs what the chart renders (what the testbed runs).
-	rendered, err := framework.HubChartArgs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := kube.AppsV1().Deployments(ns).Get(ctx, "clusternet-hub", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(rendered.Args, d.Spec.Template.Spec.Containers[0].Args); diff != "" {
-		t.Errorf("installed hub args differ from the chart's (-rendered +installed):\n%s", diff)
-	}
-	waitPods(t, kube, "clusternet-hub")
-
-	// RBAC, flow control, admission policies, the webhook, the APIServices
-	// (no caBundle: the hub keeps it).
-	for what, get := range map[string]func() error{
-		"ServiceAccount clusternet-hub": func() error {
-			_, err := kube.CoreV1().ServiceAccounts(ns).Get(ctx, "clusternet-hub", metav1.GetOptions{})
-			return err
-		},
-		"ClusterRoleBinding clusternet-hub": func() error {
-			_, err := kube.RbacV1().ClusterRoleBindings().Get(ctx, "clusternet-hub", metav1.GetOptions{})
-			return err
-		},
-		"ClusterRole clusternet:system:bootstrapping": func() error {
-			_, err := kube.RbacV1().ClusterRoles().Get(ctx, "clusternet:system:bootstrapping", metav1.GetOptions{})
-			return err
-		},
-		"FlowSchema clusternet-registration": func() error {
-			_, err := kube.FlowcontrolV1().FlowSchemas().Get(ctx, "clusternet-registration", metav1.GetOptions{})
-			return err
-		},
-		"ValidatingAdmissionPolicy clusternet-agent-reports-status-only": func() error {
-			_, err := kube.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx, "clusternet-agent-reports-status-only", metav1.GetOptions{})
-			return err
-		},
-		"ValidatingWebhookConfiguration clusternet-hub-subscriptions": func() error {
-			_, err := kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "clusternet-hub-subscriptions", metav1.GetOptions{})
-			return err
-		},
-		"Service clusternet-hub": func() error {
-			_, err := kube.CoreV1().Services(ns).Get(ctx, "clusternet-hub", metav1.GetOptions{})
-			return err
-		},
-	} {
-		if err := get(); err != nil {
-			t.Errorf("%s: %v", what, err)
-		}
-	}
-	if _, err := kube.RbacV1().ClusterRoles().Get(ctx, "clusternet:anonymous-impersonation", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("the anonymous pass-through is installed by default (%v)", err)
-	}
 	for _, name := range []string{"v1alpha1.proxies.clusternet.io", "v1alpha1.shadow"} {
-		a, err := dyn.Resource(apiServices).Get(ctx, name, metav1.GetOptions{})
+		a, err := e.get(t.Context(), apiServices.named(name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -295,153 +461,50 @@ func TestHubChart(t *testing.T) {
 			t.Errorf("APIService %s has caBundle %q, want none (tls.mode=hubManaged)", name, ca)
 		}
 	}
+}
 
-	// The hub writes the caBundle (tls.mode=hubManaged); an upgrade keeps
-	// it, since the chart does not set it.
+// upgradeHub writes a caBundle as the hub does (tls.mode=hubManaged), and
+// upgrades to two replicas, the anonymous pass-through and manual approval;
+// the upgrade keeps the caBundle, since the chart does not set it.
+func upgradeHub(t *testing.T, e *chartEnv, _ map[string]any) (map[string]any, func(d *appsv1.Deployment)) {
 	ca, err := testbed.NewCA("hub-serving-ca")
 	if err != nil {
 		t.Fatal(err)
 	}
-	caBundle := []byte(`{"spec":{"caBundle":"` + base64.StdEncoding.EncodeToString(ca.CertPEM) + `"}}`)
-	if _, err := dyn.Resource(apiServices).Patch(ctx, "v1alpha1.proxies.clusternet.io", "application/merge-patch+json", caBundle, metav1.PatchOptions{}); err != nil {
+	want := base64.StdEncoding.EncodeToString(ca.CertPEM)
+	proxies := apiServices.named("v1alpha1.proxies.clusternet.io")
+	if _, err := e.dyn.Resource(proxies.gvr).Patch(t.Context(), proxies.name, "application/merge-patch+json",
+		[]byte(`{"spec":{"caBundle":"`+want+`"}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	rel = upgrade(t, parent, repo.URL, charts.Hub, map[string]any{
+	values := map[string]any{
 		"replicaCount": 2, "anonymousPassthrough": map[string]any{"enabled": true},
 		"extraArgs": map[string]any{"registration-approval": "manual"},
-	})
-	if rel.Version != 2 || rel.Info.Status != release.StatusDeployed {
-		t.Errorf("after helm upgrade: revision %d, %s", rel.Version, rel.Info.Status)
 	}
-	d, err = kube.AppsV1().Deployments(ns).Get(ctx, "clusternet-hub", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if args := d.Spec.Template.Spec.Containers[0].Args; *d.Spec.Replicas != 2 || args[len(args)-1] != "--registration-approval=manual" {
-		t.Errorf("after helm upgrade: replicas %d, args %q", *d.Spec.Replicas, args)
-	}
-	if _, err := kube.RbacV1().ClusterRoleBindings().Get(ctx, "clusternet:anonymous-impersonation", metav1.GetOptions{}); err != nil {
-		t.Errorf("anonymousPassthrough.enabled=true: %v", err)
-	}
-	a, err := dyn.Resource(apiServices).Get(ctx, "v1alpha1.proxies.clusternet.io", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, _, _ := unstructured.NestedString(a.Object, "spec", "caBundle"); got != base64.StdEncoding.EncodeToString(ca.CertPEM) {
-		t.Errorf("helm upgrade dropped the caBundle the hub wrote: %q", got)
-	}
-
-	// Uninstall removes what the chart made but the CRDs (and so every
-	// ManagedCluster, Subscription, ...), as helm does with crds/.
-	uninstall(t, parent, charts.Hub)
-	waitFor(t, "the hub's objects gone", func(ctx context.Context) (bool, string) {
-		if _, err := kube.AppsV1().Deployments(ns).Get(ctx, "clusternet-hub", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			return gone(ctx, err)
+	return values, func(d *appsv1.Deployment) {
+		if args := d.Spec.Template.Spec.Containers[0].Args; *d.Spec.Replicas != 2 || args[len(args)-1] != "--registration-approval=manual" {
+			t.Errorf("after helm upgrade: replicas %d, args %q", *d.Spec.Replicas, args)
 		}
-		if _, err := dyn.Resource(apiServices).Get(ctx, "v1alpha1.shadow", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			return gone(ctx, err)
-		}
-		if _, err := kube.RbacV1().ClusterRoles().Get(ctx, "clusternet:anonymous-impersonation", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			return gone(ctx, err)
-		}
-		_, err := kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "clusternet-hub-subscriptions", metav1.GetOptions{})
-		return gone(ctx, err)
-	})
-	if _, err := dyn.Resource(crds).Get(ctx, "managedclusters.clusters.clusternet.io", metav1.GetOptions{}); err != nil {
-		t.Errorf("helm uninstall removed the CRDs: %v", err)
-	}
-}
-
-// TestAgentChart installs, upgrades and uninstalls clusternet-agent in a child.
-func TestAgentChart(t *testing.T) {
-	tb := testbed.ForTest(t, 1)
-	parent, child := tb.Parent, tb.Children[0]
-	repo := helmrepo.NewRepo(t)
-	for _, name := range []string{charts.Hub, charts.Agent} {
-		ch, err := charts.Load(name)
+		a, err := e.get(t.Context(), proxies)
 		if err != nil {
 			t.Fatal(err)
 		}
-		repo.Add(t, ch)
-	}
-	kube, _ := clients(t, child)
-	ctx := context.Background()
-	restrictedNamespace(t, kube)
-
-	if _, err := install(t, child, repo.URL, charts.Agent, map[string]any{"parentURL": "http://" + strings.TrimPrefix(parent.URL, "https://")}); err == nil ||
-		!strings.Contains(err.Error(), "at '/parentURL'") {
-		t.Fatalf("helm install with an http parent URL: %v, want the schema's error", err)
-	}
-
-	// The same values the testbed's agents run with (framework.AgentChartValues).
-	if err := framework.InstallParent(ctx, parent); err != nil {
-		t.Fatal(err)
-	}
-	values, err := framework.AgentChartValues(parent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := install(t, child, repo.URL, charts.Agent, values)
-	if err != nil {
-		t.Fatalf("helm install clusternet-agent: %v", err)
-	}
-	if rel.Info.Status != release.StatusDeployed {
-		t.Errorf("release %s", rel.Info.Status)
-	}
-	s, err := kube.CoreV1().Secrets(ns).Get(ctx, "clusternet-agent-cluster-registration", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := map[string]string{"parentURL": string(s.Data["parentURL"]), "regToken": string(s.Data["regToken"]), "parentCA": strings.TrimSpace(string(s.Data["parentCA"]))}; !cmp.Equal(got, map[string]string{
-		"parentURL": parent.URL, "regToken": framework.BootstrapToken(parent), "parentCA": strings.TrimSpace(values["parentCA"].(string)),
-	}) {
-		t.Errorf("registration Secret: %v", got)
-	}
-	rendered, err := framework.ChartArgs(charts.Agent, values)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := kube.AppsV1().Deployments(ns).Get(ctx, "clusternet-agent", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(rendered.Args, d.Spec.Template.Spec.Containers[0].Args); diff != "" {
-		t.Errorf("installed agent args differ from the chart's (-rendered +installed):\n%s", diff)
-	}
-	waitPods(t, kube, "clusternet-agent")
-	for _, name := range []string{"clusternet-agent", "clusternet-agent-impersonation", "clusternet-agent-deployer"} {
-		if _, err := kube.RbacV1().ClusterRoleBindings().Get(ctx, name, metav1.GetOptions{}); err != nil {
-			t.Errorf("ClusterRoleBinding %s: %v", name, err)
+		if got, _, _ := unstructured.NestedString(a.Object, "spec", "caBundle"); got != want {
+			t.Errorf("helm upgrade dropped the caBundle the hub wrote: %q", got)
 		}
 	}
+}
 
-	// Upgrade: Pull mode, no deployer rights.
-	values["syncMode"], values["rbac"] = "Pull", map[string]any{"deployer": false}
-	rel = upgrade(t, child, repo.URL, charts.Agent, values)
-	if rel.Version != 2 {
-		t.Errorf("after helm upgrade: revision %d", rel.Version)
-	}
-	d, err = kube.AppsV1().Deployments(ns).Get(ctx, "clusternet-agent", metav1.GetOptions{})
+// checkAgentInstall checks the registration Secret: the parent's URL and
+// CA, and the bootstrap token.
+func checkAgentInstall(t *testing.T, e *chartEnv, values map[string]any) {
+	s, err := e.kube.CoreV1().Secrets(ns).Get(t.Context(), "clusternet-agent-cluster-registration", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if args := d.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--cluster-sync-mode=Pull") {
-		t.Errorf("after helm upgrade: args %q", args)
+	got := map[string]string{"parentURL": string(s.Data["parentURL"]), "regToken": string(s.Data["regToken"]), "parentCA": strings.TrimSpace(string(s.Data["parentCA"]))}
+	want := map[string]string{"parentURL": e.parent.URL, "regToken": framework.BootstrapToken(e.parent), "parentCA": strings.TrimSpace(values["parentCA"].(string))}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("registration Secret (-want +got):\n%s", diff)
 	}
-	waitFor(t, "ClusterRoleBinding clusternet-agent-deployer removed by the upgrade", func(ctx context.Context) (bool, string) {
-		_, err := kube.RbacV1().ClusterRoleBindings().Get(ctx, "clusternet-agent-deployer", metav1.GetOptions{})
-		return gone(ctx, err)
-	})
-
-	uninstall(t, child, charts.Agent)
-	waitFor(t, "the agent's objects gone", func(ctx context.Context) (bool, string) {
-		if _, err := kube.CoreV1().Secrets(ns).Get(ctx, "clusternet-agent-cluster-registration", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			return gone(ctx, err)
-		}
-		if _, err := kube.RbacV1().ClusterRoles().Get(ctx, "clusternet-agent", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			return gone(ctx, err)
-		}
-		_, err := kube.AppsV1().Deployments(ns).Get(ctx, "clusternet-agent", metav1.GetOptions{})
-		return gone(ctx, err)
-	})
 }
