@@ -83,6 +83,10 @@ type Controller struct {
 	// kind the parent does not serve causes.
 	mapperResets throttle.Interval
 	resetEvery   time.Duration
+	// plans keeps what resolving, scheduling and applying the Bases of each
+	// Subscription concluded, until one of their inputs changes.
+	plans *plans
+	runs  stageRuns
 }
 
 // New builds the controller and registers its handlers and indexes on the
@@ -102,7 +106,7 @@ func New(o Options) (*Controller, error) {
 		manifests: manInf.Lister(), manIndex: manInf.Informer().GetIndexer(),
 		charts: chartInf.Lister(), locs: locInf.Lister(), globs: globInf.Lister(),
 		inventory: invInf.Lister(), clusters: mclsInf.Lister(),
-		resetEvery: 10 * time.Second,
+		resetEvery: 10 * time.Second, plans: newPlans(),
 	}
 	// Keys come from several informers (a template change reaches the
 	// Subscriptions and Bases that use it), so the loops are fed by the
@@ -282,12 +286,28 @@ func (c *Controller) onSubscription(old, cur any) {
 	if onlyStatusChanged(old, cur) {
 		o, n := old.(*appsv1alpha1.Subscription), cur.(*appsv1alpha1.Subscription)
 		// Bindings from another scheduler (spec.schedulerName) are status.
-		if n.Spec.SchedulerName == "" || n.Spec.SchedulerName == DefaultSchedulerName ||
+		if !external(n) ||
 			(apiequality.Semantic.DeepEqual(o.Status.BindingClusters, n.Status.BindingClusters) && apiequality.Semantic.DeepEqual(o.Status.Replicas, n.Status.Replicas)) {
 			return
 		}
 	}
-	c.subLoop.Add(key(obj))
+	c.inputsChanged(key(obj))
+}
+
+// inputsChanged queues a Subscription because something its feed
+// resolution, scheduling or Bases depend on changed: all its stages run
+// again. Handlers say which of these two a change is, and nowhere else
+// decides it.
+func (c *Controller) inputsChanged(key string) {
+	c.plans.invalidate(key)
+	c.subLoop.Add(key)
+}
+
+// statusChanged queues a Subscription because only what its status sums
+// changed (a Description's report, a Base's Rendered condition): its plan
+// stands, and only its status is written again.
+func (c *Controller) statusChanged(key string) {
+	c.subLoop.Add(key)
 }
 
 func (c *Controller) onBase(old, cur any) {
@@ -299,10 +319,17 @@ func (c *Controller) onBase(old, cur any) {
 	if !ok {
 		return
 	}
+	statusOnly := onlyStatusChanged(old, cur)
 	if k := subscriptionKeyOf(o); k != "" {
-		c.subLoop.Add(k) // bindings, Rendered condition, finalizing
+		if statusOnly {
+			c.statusChanged(k) // its Rendered condition
+		} else {
+			// Bound or not (scheduling keeps a NoSchedule-tainted cluster
+			// that has a Base), and a Base to restore or make again.
+			c.inputsChanged(k)
+		}
 	}
-	if !onlyStatusChanged(old, cur) {
+	if !statusOnly {
 		c.baseLoop.Add(key(o))
 	}
 }
@@ -317,7 +344,7 @@ func (c *Controller) onDescription(old, cur any) {
 		return
 	}
 	if k := subscriptionKeyOf(d); k != "" {
-		c.subLoop.Add(k) // status aggregation
+		c.statusChanged(k) // its spec is the Base loop's; its report is status
 	}
 	if base, ok := baseNameOf(d.Name); ok {
 		c.baseLoop.Add(d.Namespace + "/" + base)
@@ -334,13 +361,15 @@ func baseNameOf(desc string) (string, bool) {
 	return "", false
 }
 
+// enqueueSubsByIndex queues the Subscriptions whose feeds may name what
+// changed (a template, a HelmChart): an input of their feed resolution.
 func (c *Controller) enqueueSubsByIndex(index, value string) {
 	objs, err := c.subIndex.ByIndex(index, value)
 	if err != nil {
 		return
 	}
 	for _, o := range objs {
-		c.subLoop.Add(key(o))
+		c.inputsChanged(key(o))
 	}
 }
 
@@ -364,9 +393,11 @@ func (c *Controller) enqueueBasesInNamespace(ns string) {
 	}
 }
 
+// enqueueAllSubscriptions queues every Subscription because an input of
+// everyone's scheduling changed (a cluster).
 func (c *Controller) enqueueAllSubscriptions() {
 	for _, k := range c.subIndex.ListKeys() {
-		c.subLoop.Add(k)
+		c.inputsChanged(k)
 	}
 }
 
@@ -434,11 +465,13 @@ func (c *Controller) onFeedInventory(old, cur any) {
 	if obj == nil {
 		obj = old
 	}
-	c.subLoop.Add(key(obj)) // named after its Subscription: restore it
+	c.inputsChanged(key(obj)) // named after its Subscription: restore it
 }
 
 // onManagedCluster reacts to what scheduling and overrides read: labels,
-// taints, capacity, the cluster coming or going. Heartbeats (status
+// taints, capacity, the cluster id, the cluster coming or going. This is
+// the one place that decides which cluster changes make Subscriptions
+// schedule again (their plans are dropped). Heartbeats (status
 // timestamps, readiness) change none of that: a cluster that goes NotReady
 // keeps its applications.
 func (c *Controller) onManagedCluster(old, cur any) {
@@ -448,6 +481,7 @@ func (c *Controller) onManagedCluster(old, cur any) {
 		apiequality.Semantic.DeepEqual(o.Labels, n.Labels) &&
 		apiequality.Semantic.DeepEqual(o.Spec.Taints, n.Spec.Taints) &&
 		apiequality.Semantic.DeepEqual(o.Status.Allocatable, n.Status.Allocatable) &&
+		o.Spec.ClusterID == n.Spec.ClusterID &&
 		(o.DeletionTimestamp == nil) == (n.DeletionTimestamp == nil) {
 		return
 	}

@@ -223,6 +223,7 @@ type harness struct {
 	events *eventLog
 	mapper *testMapper
 	ctx    context.Context
+	ctl    *Controller
 }
 
 func start(t *testing.T, objects ...runtime.Object) *harness {
@@ -233,6 +234,7 @@ func start(t *testing.T, objects ...runtime.Object) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.ctl = ctl
 	ctx, cancel := context.WithCancel(context.Background())
 	h.ctx = ctx
 	informers.Start(ctx.Done())

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,22 +39,38 @@ const DefaultSchedulerName = "default"
 // not serve looks again (its CRD may be installed meanwhile).
 const retryNotServed = time.Minute
 
-// syncSubscription resolves the feeds, schedules, writes the Bases and the
-// FeedInventory, and sums the status. Nothing reaches a Base unless every
-// feed resolves: a bad feed leaves every cluster as it was.
+// syncSubscription brings a Subscription's Bases, FeedInventory and status
+// up to date, in four stages with one job each:
+//
+//  1. resolveFeeds: the feeds to the objects they name, and the FeedInventory;
+//  2. schedule: the clusters to bind, and each one's share of replicas;
+//  3. applyBases: one Base per bound cluster, none elsewhere;
+//  4. writeStatus: the status, from what 1-3 concluded (the plan) and what
+//     the Bases and Descriptions report.
+//
+// Stages 1-3 run only when something they read changed since they last ran:
+// the event handlers tell such changes (inputsChanged) from those that only
+// concern the status (statusChanged: a deployer's report on a Description,
+// a Base's Rendered condition), and the plan of the last run is kept until
+// then (plan.go). So a rollout's reports do not resolve and schedule again
+// at each step. Nothing reaches a Base unless every feed resolves: a bad
+// feed leaves every cluster as it was.
 func (c *Controller) syncSubscription(ctx context.Context, key string) (time.Duration, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
 		return 0, nil
 	}
+	stamp := c.plans.begin() // before reading any input, this Subscription included: see plans
 	sub, err := c.subs.Subscriptions(ns).Get(name)
 	if apierrors.IsNotFound(err) {
+		c.plans.forget(key)
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
 	if sub.DeletionTimestamp != nil {
+		c.plans.forget(key)
 		return 0, c.finalizeSubscription(ctx, sub)
 	}
 	if upd := sub.DeepCopy(); controller.AddFinalizer(upd) {
@@ -61,26 +78,87 @@ func (c *Controller) syncSubscription(ctx context.Context, key string) (time.Dur
 			return 0, err
 		}
 	}
-	status := sub.Status.DeepCopy()
+	p := c.currentPlan(key, sub)
+	if p == nil {
+		var retry time.Duration
+		if p, retry, err = c.makePlan(ctx, key, stamp, sub); p == nil {
+			return retry, err
+		}
+	}
+	return 0, c.writeStatus(ctx, sub, p)
+}
+
+// makePlan runs stages 1-3 and keeps what they concluded, unless an input
+// changed since stamp. A nil plan with a nil error is a stage that failed
+// on the Subscription's account (a feed that does not resolve, a bad
+// selector) and wrote why into its status.
+func (c *Controller) makePlan(ctx context.Context, key string, stamp uint64, sub *appsv1alpha1.Subscription) (*plan, time.Duration, error) {
 	bases := c.basesOf(sub)
+	res, retry, err := c.resolveFeeds(ctx, sub, bases)
+	if res == nil {
+		return nil, retry, err
+	}
+	pl, err := c.schedule(ctx, sub, bases, res)
+	if pl == nil {
+		return nil, 0, err
+	}
+	bound, conflicts, err := c.applyBases(ctx, sub, bases, res, pl)
+	if err != nil {
+		return nil, 0, err
+	}
+	p := conclude(sub, res, pl, bound, conflicts)
+	c.plans.put(key, stamp, p)
+	return p, 0, nil
+}
 
-	// 1. Feeds.
-	resolved, ferrs := c.resolve(sub)
+// resolution is what stage 1 concluded.
+type resolution struct {
+	resolved  []feeds.Resolved
+	mappings  []mappingAnswer
+	condition metav1.Condition
+}
+
+// resolveFeeds is stage 1: it resolves the feeds and writes the
+// FeedInventory. Feeds that do not resolve are recorded in the status
+// (nil resolution), and nothing else is touched.
+func (c *Controller) resolveFeeds(ctx context.Context, sub *appsv1alpha1.Subscription, bases []*appsv1alpha1.Base) (*resolution, time.Duration, error) {
+	c.runs.resolve.Add(1)
+	resolved, mappings, ferrs := c.resolve(sub)
 	if len(ferrs) > 0 {
-		return c.feedsFailed(ctx, sub, status, bases, ferrs)
+		retry, err := c.feedsFailed(ctx, sub, bases, ferrs)
+		return nil, retry, err
 	}
-	setCondition(&status.Conditions, metav1.Condition{Type: ConditionFeedsResolved, Status: metav1.ConditionTrue, Reason: ReasonResolved,
-		Message: fmt.Sprintf("%d feeds resolve to %d objects", len(sub.Spec.Feeds), len(resolved)), ObservedGeneration: sub.Generation})
 	if err := c.ensureInventory(ctx, sub, resolved); err != nil {
-		return 0, err
+		return nil, 0, err
 	}
+	return &resolution{resolved: resolved, mappings: mappings,
+		condition: metav1.Condition{Type: ConditionFeedsResolved, Status: metav1.ConditionTrue, Reason: ReasonResolved,
+			Message: fmt.Sprintf("%d feeds resolve to %d objects", len(sub.Spec.Feeds), len(resolved)), ObservedGeneration: sub.Generation}}, 0, nil
+}
 
-	// 2. Scheduling.
+// placement is what stage 2 concluded.
+type placement struct {
+	scheduling.Result
+	// external: another scheduler (spec.schedulerName) chose the bindings.
+	external bool
+	// clusters are the ManagedClusters by "<namespace>/<name>".
+	clusters map[string]*clusterv1beta1.ManagedCluster
+}
+
+func external(sub *appsv1alpha1.Subscription) bool {
+	return sub.Spec.SchedulerName != "" && sub.Spec.SchedulerName != DefaultSchedulerName
+}
+
+// schedule is stage 2: it chooses the clusters, or takes those another
+// scheduler chose. A selector that does not parse is recorded in the
+// status (nil placement).
+func (c *Controller) schedule(ctx context.Context, sub *appsv1alpha1.Subscription, bases []*appsv1alpha1.Base, res *resolution) (*placement, error) {
+	c.runs.schedule.Add(1)
 	mcls, err := c.clusters.List(labels.Everything())
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	byKey := map[string]*clusterv1beta1.ManagedCluster{}
+	pl := &placement{external: external(sub), clusters: map[string]*clusterv1beta1.ManagedCluster{}}
 	// Bound is where the Subscription has a Base: the Bases are the truth
 	// (status may be behind in the cache, and acting on it could unbind).
 	boundNS := sets.New[string]()
@@ -95,55 +173,58 @@ func (c *Controller) syncSubscription(ctx context.Context, key string) (time.Dur
 			continue
 		}
 		k := m.Namespace + "/" + m.Name
-		byKey[k] = m
+		pl.clusters[k] = m
 		if boundNS.Has(m.Namespace) {
 			in.Bound.Insert(k)
 		}
 		in.Clusters = append(in.Clusters, scheduling.Cluster{Key: k, Labels: m.Labels, Taints: m.Spec.Taints, Allocatable: m.Status.Allocatable})
 	}
-	dividing := sub.Spec.SchedulingStrategy == appsv1alpha1.DividingSchedulingStrategy
-	if dividing {
-		for _, r := range resolved {
+	if sub.Spec.SchedulingStrategy == appsv1alpha1.DividingSchedulingStrategy {
+		for _, r := range res.resolved {
 			if n, _, ok := feeds.Replicas(r); ok {
 				in.Workloads = append(in.Workloads, scheduling.Workload{Key: feeds.Key(r.Feed), Replicas: n, Requests: feeds.Requests(r.Template)})
 			}
 		}
 	}
-	var res scheduling.Result
-	external := sub.Spec.SchedulerName != "" && sub.Spec.SchedulerName != DefaultSchedulerName
-	if external {
+	if pl.external {
 		// Another scheduler binds this Subscription: it writes
 		// status.bindingClusters (and status.replicas when dividing); the
 		// hub makes the Bases for the clusters it chose.
-		for _, ck := range status.BindingClusters {
-			if _, ok := byKey[ck]; ok {
-				res.Bindings = append(res.Bindings, ck)
+		for _, ck := range sub.Status.BindingClusters {
+			if _, ok := pl.clusters[ck]; ok {
+				pl.Bindings = append(pl.Bindings, ck)
 			}
 		}
-		res.Replicas = status.Replicas
-	} else {
-		res, err = scheduling.Schedule(in)
+		pl.Replicas = sub.Status.Replicas
+		return pl, nil
 	}
-	if err != nil {
+	if pl.Result, err = scheduling.Schedule(in); err != nil {
+		status := sub.Status.DeepCopy()
 		msg := err.Error()
+		setCondition(&status.Conditions, res.condition)
 		if setCondition(&status.Conditions, metav1.Condition{Type: ConditionScheduled, Status: metav1.ConditionFalse, Reason: ReasonInvalidClusterAffinity, Message: msg, ObservedGeneration: sub.Generation}) {
 			c.events.Event(sub, corev1.EventTypeWarning, ReasonInvalidClusterAffinity, msg)
 		}
 		setCondition(&status.Conditions, metav1.Condition{Type: ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonNotScheduled,
 			Message: "not scheduled: " + msg, ObservedGeneration: sub.Generation})
-		return 0, c.updateStatus(ctx, sub, status)
+		return nil, c.updateStatus(ctx, sub, status)
 	}
+	return pl, nil
+}
 
-	// 3. Bases: one per bound cluster, none elsewhere.
+// applyBases is stage 3: one Base per bound cluster, none elsewhere. bound
+// are the clusters whose Base is the Subscription's now; conflicts explain
+// Base names another Subscription holds.
+func (c *Controller) applyBases(ctx context.Context, sub *appsv1alpha1.Subscription, bases []*appsv1alpha1.Base, res *resolution, pl *placement) (bound, conflicts []string, err error) {
+	c.runs.apply.Add(1)
 	wanted := sets.New[string]()
-	var bound, conflicts []string
-	for _, ck := range res.Bindings {
+	for _, ck := range pl.Bindings {
 		cns, _, _ := strings.Cut(ck, "/")
 		wanted.Insert(cns)
-		desired := c.desiredBase(sub, byKey[ck], resolved, res.Replicas, ck)
+		desired := c.desiredBase(sub, pl.clusters[ck], res.resolved, pl.Replicas, ck)
 		ok, conflict, err := c.applyBase(ctx, sub, desired)
 		if err != nil {
-			return 0, err
+			return nil, nil, err
 		}
 		if conflict != "" {
 			conflicts = append(conflicts, conflict)
@@ -158,55 +239,87 @@ func (c *Controller) syncSubscription(ctx context.Context, key string) (time.Dur
 		}
 		klog.FromContext(ctx).Info("Unbinding cluster", "subscription", klog.KObj(sub), "base", klog.KObj(b))
 		if err := c.client.AppsV1alpha1().Bases(b.Namespace).Delete(ctx, b.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &b.UID}}); err != nil && !apierrors.IsNotFound(err) {
-			return 0, err
+			return nil, nil, err
 		}
 		c.events.Eventf(sub, corev1.EventTypeNormal, "Unbound", "cluster %s no longer matches: deleting Base %s/%s and its Descriptions", b.Namespace, b.Namespace, b.Name)
 	}
+	return bound, conflicts, nil
+}
 
-	// 4. Status.
-	if !external {
-		status.BindingClusters = bound
-		status.Replicas = nil
+// conclude is the plan stages 1-3 made: what writeStatus needs of them.
+func conclude(sub *appsv1alpha1.Subscription, res *resolution, pl *placement, bound, conflicts []string) *plan {
+	p := &plan{uid: sub.UID, generation: sub.Generation, mappings: res.mappings, feedsResolved: res.condition,
+		bound: bound, boundSet: sets.New(bound...), specHash: specHash(&sub.Spec)}
+	if pl.external {
+		p.external = &externalBindings{clusters: slices.Clone(sub.Status.BindingClusters), replicas: copyReplicas(sub.Status.Replicas)}
 	}
-	if dividing && !external {
-		status.Replicas = map[string]map[string]int32{}
-		for feed, perCluster := range res.Replicas {
+	p.feeds = make([]appsv1alpha1.Feed, 0, len(res.resolved))
+	for _, r := range res.resolved {
+		p.feeds = append(p.feeds, r.Feed)
+	}
+	for _, ck := range bound {
+		m := pl.clusters[ck]
+		p.clusters = append(p.clusters, aggregate.Cluster{Namespace: m.Namespace, Name: m.Name, ID: string(m.Spec.ClusterID)})
+	}
+	if sub.Spec.SchedulingStrategy == appsv1alpha1.DividingSchedulingStrategy && !pl.external {
+		p.replicas = map[string]map[string]int32{}
+		for feed, perCluster := range pl.Replicas {
 			for _, ck := range bound {
-				if status.Replicas[feed] == nil {
-					status.Replicas[feed] = map[string]int32{}
+				if p.replicas[feed] == nil {
+					p.replicas[feed] = map[string]int32{}
 				}
-				status.Replicas[feed][ck] = perCluster[ck]
+				p.replicas[feed][ck] = perCluster[ck]
 			}
 		}
 	}
-	status.SpecHash = specHash(&sub.Spec)
 	sched := metav1.Condition{Type: ConditionScheduled, Status: metav1.ConditionTrue, Reason: ReasonScheduled,
 		Message: fmt.Sprintf("bound to %d clusters", len(bound)), ObservedGeneration: sub.Generation}
-	if len(res.Warnings) > 0 {
-		sched.Message += "; " + strings.Join(res.Warnings, "; ")
+	if len(pl.Warnings) > 0 {
+		sched.Message += "; " + strings.Join(pl.Warnings, "; ")
 	}
 	switch {
 	case len(conflicts) > 0:
 		sched.Status, sched.Reason = metav1.ConditionFalse, ReasonBaseNameConflict
 		sched.Message = strings.Join(conflicts, "; ")
-	case external && len(res.Bindings) == 0:
+	case pl.external && len(pl.Bindings) == 0:
 		sched.Status, sched.Reason = metav1.ConditionFalse, ReasonNotScheduled
 		sched.Message = fmt.Sprintf("waiting for scheduler %q (spec.schedulerName) to set status.bindingClusters", sub.Spec.SchedulerName)
-	case len(res.Bindings) == 0:
+	case len(pl.Bindings) == 0:
 		sched.Status, sched.Reason = metav1.ConditionFalse, ReasonNoMatchingClusters
 		sched.Message = "no ManagedCluster matches spec.subscribers[].clusterAffinity (and tolerates its taints): check the selectors against `kubectl get mcls -A --show-labels`"
 	}
+	p.scheduled = sched
+	return p
+}
+
+func copyReplicas(in map[string]map[string]int32) map[string]map[string]int32 {
+	if in == nil {
+		return nil
+	}
+	out := make(map[string]map[string]int32, len(in))
+	for k, v := range in {
+		out[k] = maps.Clone(v)
+	}
+	return out
+}
+
+// writeStatus is stage 4: the status from the plan, the Bases' Rendered
+// conditions and the Descriptions' reports. It is all that runs when only
+// those reports changed.
+func (c *Controller) writeStatus(ctx context.Context, sub *appsv1alpha1.Subscription, p *plan) error {
+	c.runs.status.Add(1)
+	status := sub.Status.DeepCopy()
+	setCondition(&status.Conditions, p.feedsResolved)
+	if p.external == nil {
+		status.BindingClusters = slices.Clone(p.bound)
+		status.Replicas = copyReplicas(p.replicas)
+	}
+	status.SpecHash = p.specHash
+	sched := p.scheduled
 	if setCondition(&status.Conditions, sched) && sched.Status == metav1.ConditionFalse {
 		c.events.Event(sub, corev1.EventTypeWarning, sched.Reason, sched.Message)
 	}
-
-	boundSet := sets.New(bound...)
-	var aggClusters []aggregate.Cluster
-	for _, ck := range bound {
-		m := byKey[ck]
-		aggClusters = append(aggClusters, aggregate.Cluster{Namespace: m.Namespace, Name: m.Name, ID: string(m.Spec.ClusterID)})
-	}
-	rendered := c.renderedCondition(sub, boundSet)
+	rendered := c.renderedCondition(sub, p.boundSet)
 	if setCondition(&status.Conditions, rendered) && rendered.Status == metav1.ConditionFalse {
 		c.events.Event(sub, corev1.EventTypeWarning, rendered.Reason, rendered.Message)
 	}
@@ -217,17 +330,13 @@ func (c *Controller) syncSubscription(ctx context.Context, key string) (time.Dur
 			mine = append(mine, d)
 		}
 	}
-	fs := make([]appsv1alpha1.Feed, 0, len(resolved))
-	for _, r := range resolved {
-		fs = append(fs, r.Feed)
-	}
-	agg := aggregate.Aggregate(aggregate.Input{Feeds: fs, Clusters: aggClusters, Descriptions: mine, BaseName: sub.Name})
+	agg := aggregate.Aggregate(aggregate.Input{Feeds: p.feeds, Clusters: p.clusters, Descriptions: mine, BaseName: sub.Name})
 	status.AggregatedStatuses = agg.Aggregated
 	status.DesiredReleases, status.CompletedReleases = agg.Desired, agg.Completed
 	ready := agg.Ready
 	ready.ObservedGeneration = sub.Generation
 	switch {
-	case sched.Status == metav1.ConditionFalse && len(bound) == 0:
+	case sched.Status == metav1.ConditionFalse && len(p.bound) == 0:
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonNotScheduled, "not scheduled: "+sched.Message
 	case rendered.Status == metav1.ConditionFalse:
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, rendered.Reason, rendered.Message
@@ -235,26 +344,31 @@ func (c *Controller) syncSubscription(ctx context.Context, key string) (time.Dur
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, sched.Reason, sched.Message
 	}
 	setCondition(&status.Conditions, ready)
-	return 0, c.updateStatus(ctx, sub, status)
+	return c.updateStatus(ctx, sub, status)
 }
 
 // resolve resolves the feeds; a kind the parent does not serve makes the
-// mapper rediscover (at most every resetEvery) and try once more.
-func (c *Controller) resolve(sub *appsv1alpha1.Subscription) ([]feeds.Resolved, []*feeds.Error) {
+// mapper rediscover (at most every resetEvery) and try once more. mappings
+// are the mapper's answers the resolution relied on.
+func (c *Controller) resolve(sub *appsv1alpha1.Subscription) ([]feeds.Resolved, []mappingAnswer, []*feeds.Error) {
 	src := &source{c: c}
-	resolved, errs := feeds.Resolve(sub.Spec.Feeds, src, c.mapper)
+	rec := &recordingMapper{RESTMapper: c.mapper}
+	resolved, errs := feeds.Resolve(sub.Spec.Feeds, src, rec)
 	if !slices.ContainsFunc(errs, func(e *feeds.Error) bool { return e.Reason == feeds.ReasonKindNotServed }) {
-		return resolved, errs
+		return resolved, rec.asked, errs
 	}
 	if !c.mapperResets.Allow(c.resetEvery) {
-		return resolved, errs
+		return resolved, rec.asked, errs
 	}
 	c.mapper.Reset()
-	return feeds.Resolve(sub.Spec.Feeds, src, c.mapper)
+	rec = &recordingMapper{RESTMapper: c.mapper}
+	resolved, errs = feeds.Resolve(sub.Spec.Feeds, src, rec)
+	return resolved, rec.asked, errs
 }
 
 // feedsFailed records feeds that do not resolve and touches nothing else.
-func (c *Controller) feedsFailed(ctx context.Context, sub *appsv1alpha1.Subscription, status *appsv1alpha1.SubscriptionStatus, bases []*appsv1alpha1.Base, errs []*feeds.Error) (time.Duration, error) {
+func (c *Controller) feedsFailed(ctx context.Context, sub *appsv1alpha1.Subscription, bases []*appsv1alpha1.Base, errs []*feeds.Error) (time.Duration, error) {
+	status := sub.Status.DeepCopy()
 	msgs := make([]string, 0, len(errs))
 	retry := time.Duration(0)
 	for _, e := range errs {
