@@ -58,13 +58,13 @@ GEN_PKGS    := $(addprefix $(PKG)/pkg/apis/,$(GEN_APIS))
 GEN_OUT     := pkg/generated
 GEN_HEADER  := hack/boilerplate.go.txt
 # core/v1 types our types use: client-go has their apply configurations.
-GEN_EXTERNAL_APPLYCONFIGS := $(subst $(space),$(comma),$(foreach t,Taint Toleration,k8s.io/api/core/v1.$(t):k8s.io/client-go/applyconfigurations/core/v1))
+GEN_EXTERNAL_APPLYCONFIGS := $(subst $(space),$(comma),$(foreach t,Taint Toleration TopologySpreadConstraint Affinity ResourceRequirements,k8s.io/api/core/v1.$(t):k8s.io/client-go/applyconfigurations/core/v1))
 
 .PHONY: generate
 generate: $(TOOLS)/controller-gen $(TOOLS)/applyconfiguration-gen $(TOOLS)/client-gen $(TOOLS)/lister-gen $(TOOLS)/informer-gen $(TOOLS)/openapi-gen ## Regenerate deepcopy, CRDs, apply configurations, clientset, listers, informers, OpenAPI.
 	$(TOOLS)/controller-gen object:headerFile=$(GEN_HEADER) paths=./pkg/apis/...
 	rm -rf deploy/crds/*.yaml $(GEN_OUT)
-	$(TOOLS)/controller-gen crd:crdVersions=v1 paths=./pkg/apis/... output:crd:artifacts:config=deploy/crds
+	$(TOOLS)/controller-gen crd:crdVersions=v1,allowDangerousTypes=true paths=./pkg/apis/... output:crd:artifacts:config=deploy/crds
 	@# The apply configurations embed the CRDs' schema (hack/models-schema): the
 	@# fake clientset's NewClientset tracks managed fields with it.
 	schema=$$(mktemp) && trap 'rm -f "$$schema"' EXIT && \

@@ -270,7 +270,13 @@ func TestTemplateHub(t *testing.T) {
 		"Deployment/clusternet-hub", "FlowSchema/clusternet-registration", "PriorityLevelConfiguration/clusternet-registration",
 		"Service/clusternet-hub", "ServiceAccount/clusternet-hub",
 		"ValidatingAdmissionPolicy/clusternet-agent-changes-finalizers-only", "ValidatingAdmissionPolicy/clusternet-agent-reports-status-only",
+		"ValidatingAdmissionPolicy/clusternet-not-acted-on-feedinventories", "ValidatingAdmissionPolicy/clusternet-not-acted-on-helm",
+		"ValidatingAdmissionPolicy/clusternet-not-acted-on-managedclusters", "ValidatingAdmissionPolicy/clusternet-not-acted-on-overrides",
+		"ValidatingAdmissionPolicy/clusternet-not-acted-on-subscriptions",
 		"ValidatingAdmissionPolicyBinding/clusternet-agent-changes-finalizers-only", "ValidatingAdmissionPolicyBinding/clusternet-agent-reports-status-only",
+		"ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-feedinventories", "ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-helm",
+		"ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-managedclusters", "ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-overrides",
+		"ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-subscriptions",
 		"ValidatingWebhookConfiguration/clusternet-hub-subscriptions",
 	}
 	if diff := cmp.Diff(want, sorted(keys(objects))); diff != "" {
@@ -355,7 +361,7 @@ func TestTemplateHub(t *testing.T) {
 			}
 		}
 		for _, key := range []string{"ValidatingWebhookConfiguration/clusternet-hub-subscriptions", "FlowSchema/clusternet-registration",
-			"ValidatingAdmissionPolicy/clusternet-agent-reports-status-only"} {
+			"ValidatingAdmissionPolicy/clusternet-agent-reports-status-only", "ValidatingAdmissionPolicy/clusternet-not-acted-on-subscriptions"} {
 			if _, ok := objects[key]; ok {
 				t.Errorf("%s rendered although disabled", key)
 			}

@@ -50,3 +50,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- end -}}
 {{- end }}
+
+{{/* matchConditions of the policies that warn of fields not acted on (admission.yaml). */}}
+{{- define "clusternet-hub.notActedOnMatch" -}}
+- name: spec-written
+  expression: "request.operation != 'UPDATE' || object.spec != oldObject.spec"
+- name: not-by-the-hub
+  expression: "request.userInfo.username != 'system:serviceaccount:{{ .Release.Namespace }}:clusternet-hub'"
+{{- end }}

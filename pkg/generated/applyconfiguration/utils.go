@@ -86,8 +86,14 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &appsv1alpha1.OverrideConfigApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("OverrideSpec"):
 		return &appsv1alpha1.OverrideSpecApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("ReplicaRequirements"):
+		return &appsv1alpha1.ReplicaRequirementsApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("ReplicaStatus"):
+		return &appsv1alpha1.ReplicaStatusApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("SecretReference"):
 		return &appsv1alpha1.SecretReferenceApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("SubGroupStrategy"):
+		return &appsv1alpha1.SubGroupStrategyApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Subscriber"):
 		return &appsv1alpha1.SubscriberApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Subscription"):
@@ -114,6 +120,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &clustersv1beta1.NodeStatisticsApplyConfiguration{}
 	case v1beta1.SchemeGroupVersion.WithKind("PodStatistics"):
 		return &clustersv1beta1.PodStatisticsApplyConfiguration{}
+	case v1beta1.SchemeGroupVersion.WithKind("ResourceUsage"):
+		return &clustersv1beta1.ResourceUsageApplyConfiguration{}
 
 	}
 	return nil

@@ -61,14 +61,20 @@ const (
 )
 
 // DescriptionPhase is where a Description's rollout stands.
-// +kubebuilder:validation:Enum=Pending;Success;Failure
+// +kubebuilder:validation:Enum=Pending;Success;Failure;Installing;Upgrading;Uninstalling;Superseded;Unknown
 type DescriptionPhase string
 
-// The Description phases.
+// The Description phases. This hub's deployers set Pending, Success and
+// Failure; the others are upstream Clusternet's, accepted as they are.
 const (
-	DescriptionPhasePending DescriptionPhase = "Pending"
-	DescriptionPhaseSuccess DescriptionPhase = "Success"
-	DescriptionPhaseFailure DescriptionPhase = "Failure"
+	DescriptionPhasePending      DescriptionPhase = "Pending"
+	DescriptionPhaseSuccess      DescriptionPhase = "Success"
+	DescriptionPhaseFailure      DescriptionPhase = "Failure"
+	DescriptionPhaseInstalling   DescriptionPhase = "Installing"
+	DescriptionPhaseUpgrading    DescriptionPhase = "Upgrading"
+	DescriptionPhaseUninstalling DescriptionPhase = "Uninstalling"
+	DescriptionPhaseSuperseded   DescriptionPhase = "Superseded"
+	DescriptionPhaseUnknown      DescriptionPhase = "Unknown"
 )
 
 // +genclient
@@ -155,6 +161,14 @@ type ManifestStatus struct {
 	Feed `json:",inline"`
 	// +optional
 	FeedStatus `json:",inline"`
+
+	// ObservedStatus is the object's own status as found in the child
+	// (upstream Clusternet). Accepted, not filled by this hub's deployers
+	// yet: read the fields of FeedStatus.
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	// +optional
+	ObservedStatus *runtime.RawExtension `json:"observedStatus,omitempty"`
 }
 
 // +kubebuilder:object:root=true

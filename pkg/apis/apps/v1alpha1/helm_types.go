@@ -63,6 +63,34 @@ type HelmOptions struct {
 	// +kubebuilder:default=5
 	// +optional
 	HistoryLimit *int32 `json:"historyLimit,omitempty"`
+
+	// The Helm flags below are upstream Clusternet's. Accepted, not acted
+	// on yet: the hub warns when one is true, and installs and upgrades as
+	// if it were false.
+
+	// UpgradeAtomic rolls a failed upgrade back (Atomic covers install and upgrade here).
+	// +optional
+	UpgradeAtomic bool `json:"upgradeAtomic,omitempty"`
+
+	// WaitForJobs waits for the release's Jobs to complete too (upstream JSON name waitForJob).
+	// +optional
+	WaitForJobs bool `json:"waitForJob,omitempty"`
+
+	// DisableHooks skips the chart's hooks.
+	// +optional
+	DisableHooks bool `json:"disableHooks,omitempty"`
+
+	// Force forces resource updates through a replacement strategy.
+	// +optional
+	Force bool `json:"force,omitempty"`
+
+	// Replace reuses the name of a deleted release still in the history.
+	// +optional
+	Replace bool `json:"replace,omitempty"`
+
+	// ReplaceCRDs replaces the chart's CRDs before install and upgrade.
+	// +optional
+	ReplaceCRDs bool `json:"replaceCRDs,omitempty"`
 }
 
 // SecretReference names a Secret.
@@ -182,6 +210,13 @@ type HelmReleaseStatus struct {
 	// Notes are the chart's rendered NOTES.txt.
 	// +optional
 	Notes string `json:"notes,omitempty"`
+	// FirstDeployed and LastDeployed are when the release was first and
+	// last deployed, as Helm prints them (upstream Clusternet). Accepted,
+	// not filled by this hub's Helm deployer yet.
+	// +optional
+	FirstDeployed string `json:"firstDeployed,omitempty"`
+	// +optional
+	LastDeployed string `json:"lastDeployed,omitempty"`
 	// ObservedGeneration is the spec generation this status describes: until
 	// it reaches metadata.generation the release is not yet installed or
 	// upgraded as the spec asks.

@@ -52,6 +52,12 @@ type OverrideConfig struct {
 	// +kubebuilder:default=YAML
 	// +optional
 	FieldFormat string `json:"fieldFormat,omitempty"`
+
+	// OverrideChart applies a Helm override to the HelmChart object itself
+	// rather than to its values (upstream Clusternet). Accepted, not acted
+	// on yet: the hub warns when it is true.
+	// +optional
+	OverrideChart bool `json:"overrideChart,omitempty"`
 }
 
 // OverrideSpec is shared by Localization and Globalization.

@@ -70,11 +70,26 @@ type SubscriptionSpec struct {
 	// +optional
 	DividingScheduling *DividingScheduling `json:"dividingScheduling,omitempty"`
 
-	// Priority orders subscriptions in the scheduler's queue; higher goes first.
+	// SchedulingBySubGroup treats the clusters each subscriber matches as
+	// one subgroup, with subscribers[].subGroupStrategy saying how many of
+	// them to pick (upstream Clusternet's subgroup scheduling). Accepted,
+	// not acted on yet: the hub warns when it is true (docs/api.md).
+	// +optional
+	SchedulingBySubGroup *bool `json:"schedulingBySubGroup,omitempty"`
+
+	// Priority orders subscriptions in the scheduler's queue; higher goes
+	// first. Accepted, not acted on yet: the hub warns when it is set.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=1000
 	// +optional
 	Priority *int32 `json:"priority,omitempty"`
+
+	// PreemptionPolicy says whether this subscription may preempt ones of
+	// lower priority (upstream Clusternet; unset means PreemptLowerPriority
+	// there). Accepted, not acted on yet: this hub never preempts, and warns
+	// when it is set.
+	// +optional
+	PreemptionPolicy *PreemptionPolicy `json:"preemptionPolicy,omitempty"`
 
 	// Subscribers select the clusters to deploy to.
 	// +kubebuilder:validation:MinItems=1
@@ -92,6 +107,16 @@ type SubscriptionSpec struct {
 	// +listType=atomic
 	Feeds []Feed `json:"feeds"`
 }
+
+// PreemptionPolicy says whether a subscription may preempt ones of lower priority.
+// +kubebuilder:validation:Enum=PreemptLowerPriority;PreemptNever
+type PreemptionPolicy string
+
+// The preemption policies.
+const (
+	PreemptLowerPriority PreemptionPolicy = "PreemptLowerPriority"
+	PreemptNever         PreemptionPolicy = "PreemptNever"
+)
 
 // DividingScheduling configures how replicas are divided.
 // +kubebuilder:validation:XValidation:rule="self.type != 'Dynamic' || has(self.dynamicDividing)",message="dividingScheduling.dynamicDividing is required when dividingScheduling.type is Dynamic"
@@ -114,9 +139,19 @@ type DynamicDividing struct {
 	// +optional
 	Strategy DynamicDividingStrategy `json:"strategy,omitempty"`
 
-	// PreferredClusters are tried first.
+	// PreferredClusters are tried first. Each is a label selector over
+	// ManagedClusters. Upstream Clusternet gives this field another shape
+	// (weighted node selector terms), which is refused here: see
+	// docs/api.md, "Conflicts with upstream".
 	// +optional
 	PreferredClusters []metav1.LabelSelector `json:"preferredClusters,omitempty"`
+
+	// TopologySpreadConstraints spread replicas over topology domains of
+	// clusters (upstream Clusternet). Accepted, not acted on yet: the hub
+	// warns when it is set.
+	// +listType=atomic
+	// +optional
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
 
 	// MinClusters and MaxClusters bound how many clusters get replicas.
 	// +kubebuilder:validation:Minimum=0
@@ -136,6 +171,21 @@ type Subscriber struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	Weight int32 `json:"weight,omitempty"`
+
+	// SubGroupStrategy says how many of the clusters this subscriber
+	// matches to pick when spec.schedulingBySubGroup is true. Accepted, not
+	// acted on yet: the hub warns when it is set.
+	// +optional
+	SubGroupStrategy *SubGroupStrategy `json:"subGroupStrategy,omitempty"`
+}
+
+// SubGroupStrategy is how one subscriber's clusters are picked as a subgroup.
+type SubGroupStrategy struct {
+	// MinClusters is how many of the subgroup's clusters to pick at least;
+	// more than the subgroup holds means all of them.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	MinClusters int32 `json:"minClusters,omitempty"`
 }
 
 // Feed names one resource, or selects several of one kind by label.
@@ -169,14 +219,32 @@ type SubscriptionStatus struct {
 	// +optional
 	BindingClusters []string `json:"bindingClusters,omitempty"`
 
-	// Replicas is the divided replica count per feed (keyed by feed) per cluster.
+	// BindingReplicas is upstream Clusternet's status.replicas: per feed
+	// key (<apiVersion>/<kind>/[<namespace>/]<name>), the replicas of each
+	// cluster of bindingClusters, in that order. A scheduler named by
+	// spec.schedulerName may write it; BindingReplicasOf derives it from
+	// Replicas.
 	// +optional
-	Replicas map[string]map[string]int32 `json:"replicas,omitempty"`
+	BindingReplicas map[string][]int32 `json:"replicas,omitempty"`
 
-	// SpecHash is the hash of the spec the status was computed for (hex: a
-	// 64-bit hash does not fit the API's signed integers).
+	// Replicas is the divided replica count per feed key per cluster
+	// (<dedicated-namespace>/<name>). Its JSON name is replicasByCluster:
+	// status.replicas has upstream Clusternet's shape (BindingReplicas).
 	// +optional
-	SpecHash string `json:"specHash,omitempty"`
+	Replicas map[string]map[string]int32 `json:"replicasByCluster,omitempty"`
+
+	// SpecHashValue is upstream Clusternet's status.specHash: an integer
+	// hash of the spec the status was computed for (SpecHashValueOf makes
+	// one from a 64-bit hash).
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	SpecHashValue int64 `json:"specHash,omitempty"`
+
+	// SpecHash is the FNV-64a hash of the spec the status was computed for,
+	// in hex. Its JSON name is specHashHex: status.specHash is an integer,
+	// as upstream Clusternet has it (SpecHashValue).
+	// +optional
+	SpecHash string `json:"specHashHex,omitempty"`
 
 	// DesiredReleases and CompletedReleases count Descriptions to roll out and done.
 	// +optional
@@ -226,6 +294,44 @@ type FeedStatus struct {
 	// Reason says why it is not applied or not available.
 	// +optional
 	Reason string `json:"reason,omitempty"`
+
+	// ReplicaStatus is a workload's replica status in upstream Clusternet's
+	// shape. Accepted, not filled by this hub yet: read replicas,
+	// readyReplicas and availableReplicas above.
+	// +optional
+	ReplicaStatus *ReplicaStatus `json:"replicaStatus,omitempty"`
+}
+
+// ReplicaStatus is a workload's replica counts (Deployment, StatefulSet, Job...).
+type ReplicaStatus struct {
+	// ObservedGeneration is the generation the workload's controller saw.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Replicas is the number of non-terminated pods.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// UpdatedReplicas have the desired template.
+	// +optional
+	UpdatedReplicas int32 `json:"updatedReplicas,omitempty"`
+	// CurrentReplicas are of the current revision (StatefulSet).
+	// +optional
+	CurrentReplicas int32 `json:"currentReplicas,omitempty"`
+	// ReadyReplicas have a Ready condition.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// AvailableReplicas have been ready for minReadySeconds.
+	// +optional
+	AvailableReplicas int32 `json:"availableReplicas,omitempty"`
+	// UnavailableReplicas are still needed for full capacity.
+	// +optional
+	UnavailableReplicas int32 `json:"unavailableReplicas,omitempty"`
+	// Active, Succeeded and Failed count a Job's pods.
+	// +optional
+	Active int32 `json:"active,omitempty"`
+	// +optional
+	Succeeded int32 `json:"succeeded,omitempty"`
+	// +optional
+	Failed int32 `json:"failed,omitempty"`
 }
 
 // FeedStatusPerCluster is a feed's state in one named cluster.
@@ -277,6 +383,29 @@ type FeedOrder struct {
 	// ReplicaJSONPath points at the replica field, such as /spec/replicas.
 	// +optional
 	ReplicaJSONPath string `json:"replicaJsonPath,omitempty"`
+
+	// ReplicaRequirements is what one replica needs of a node (upstream
+	// Clusternet). Accepted, not written or read by this hub yet: dynamic
+	// dividing reads the requests from the template itself.
+	// +optional
+	ReplicaRequirements *ReplicaRequirements `json:"replicaRequirements,omitempty"`
+}
+
+// ReplicaRequirements is what one replica of a workload needs to be scheduled.
+type ReplicaRequirements struct {
+	// NodeSelector must match a node's labels.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// Tolerations of the replica.
+	// +listType=atomic
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+	// Affinity constraints of the replica.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+	// Resources the replica requests.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 }
 
 // +kubebuilder:object:root=true

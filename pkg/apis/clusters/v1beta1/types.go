@@ -2,6 +2,7 @@ package v1beta1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -31,14 +32,16 @@ const (
 )
 
 // ApprovedResult is the outcome of a registration request.
-// +kubebuilder:validation:Enum=Pending;Approved;Denied
+// +kubebuilder:validation:Enum=Pending;Approved;Denied;Failed
 type ApprovedResult string
 
-// The registration outcomes.
+// The registration outcomes. This hub sets Pending, Approved and Denied;
+// Failed is upstream Clusternet's, accepted as it is.
 const (
 	RequestPending  ApprovedResult = "Pending"
 	RequestApproved ApprovedResult = "Approved"
 	RequestDenied   ApprovedResult = "Denied"
+	RequestFailed   ApprovedResult = "Failed"
 )
 
 // +genclient
@@ -174,6 +177,7 @@ type ManagedCluster struct {
 }
 
 // ManagedClusterSpec is what the parent decides about a child.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.clusterInitBaseName) || has(self.clusterInitBaseName)",message="spec.clusterInitBaseName is required once set"
 type ManagedClusterSpec struct {
 	// ClusterID is the child's stable identity.
 	// +kubebuilder:validation:Format=uuid
@@ -193,6 +197,14 @@ type ManagedClusterSpec struct {
 	// Taints keep subscriptions off this cluster unless they tolerate them.
 	// +optional
 	Taints []corev1.Taint `json:"taints,omitempty"`
+
+	// ClusterInitBaseName names a Base applied to the cluster before any
+	// other (upstream Clusternet's cluster initialization). Accepted, not
+	// acted on yet: the hub warns when it is set.
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.clusterInitBaseName is immutable"
+	// +optional
+	ClusterInitBaseName string `json:"clusterInitBaseName,omitempty"`
 }
 
 // ManagedClusterStatus is what the agent reports at each heartbeat.
@@ -264,6 +276,39 @@ type ManagedClusterStatus struct {
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// The fields below are upstream Clusternet's. Accepted, not filled by
+	// this agent yet, nor read by this hub.
+
+	// ResourceUsage is the CPU and memory in use in the child.
+	// +optional
+	ResourceUsage *ResourceUsage `json:"resourceUsage,omitempty"`
+
+	// KubeQPS and KubeBurst are the client rate limits a deployer should
+	// use towards the child.
+	// +optional
+	KubeQPS float32 `json:"kubeQPS,omitempty"`
+	// +optional
+	KubeBurst int32 `json:"kubeBurst,omitempty"`
+
+	// PredictorEnabled, PredictorAddress and PredictorDirectAccess describe
+	// the child's replica predictor for dynamic dividing.
+	// +optional
+	PredictorEnabled bool `json:"predictorEnabled,omitempty"`
+	// +optional
+	PredictorAddress string `json:"predictorAddress,omitempty"`
+	// +optional
+	PredictorDirectAccess bool `json:"predictorDirectAccess,omitempty"`
+}
+
+// ResourceUsage is how much CPU and memory a cluster's workloads use.
+type ResourceUsage struct {
+	// CPUUsage is the CPU in use, Kubernetes' reservations excluded.
+	// +optional
+	CPUUsage *resource.Quantity `json:"cpuUsage,omitempty"`
+	// MemoryUsage is the memory in use, Kubernetes' reservations excluded.
+	// +optional
+	MemoryUsage *resource.Quantity `json:"memoryUsage,omitempty"`
 }
 
 // NodeStatistics counts nodes by their Ready condition.

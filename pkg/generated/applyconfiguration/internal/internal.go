@@ -182,11 +182,23 @@ var schemaYAML = typed.YAMLObject(`types:
                             type:
                               scalar: boolean
                             default: true
+                          - name: disableHooks
+                            type:
+                              scalar: boolean
+                          - name: force
+                            type:
+                              scalar: boolean
                           - name: historyLimit
                             type:
                               scalar: numeric
                             default: 5
                           - name: plainHTTP
+                            type:
+                              scalar: boolean
+                          - name: replace
+                            type:
+                              scalar: boolean
+                          - name: replaceCRDs
                             type:
                               scalar: boolean
                           - name: repo
@@ -202,10 +214,16 @@ var schemaYAML = typed.YAMLObject(`types:
                             type:
                               scalar: numeric
                             default: 300
+                          - name: upgradeAtomic
+                            type:
+                              scalar: boolean
                           - name: version
                             type:
                               scalar: string
                           - name: wait
+                            type:
+                              scalar: boolean
+                          - name: waitForJob
                             type:
                               scalar: boolean
                 elementRelationship: atomic
@@ -283,12 +301,57 @@ var schemaYAML = typed.YAMLObject(`types:
                     - name: namespace
                       type:
                         scalar: string
+                    - name: observedStatus
+                      type:
+                        scalar: untyped
+                        list:
+                          elementType:
+                            namedType: __untyped_atomic_
+                          elementRelationship: atomic
+                        map:
+                          elementType:
+                            namedType: __untyped_deduced_
+                          elementRelationship: separable
                     - name: readyReplicas
                       type:
                         scalar: numeric
                     - name: reason
                       type:
                         scalar: string
+                    - name: replicaStatus
+                      type:
+                        map:
+                          fields:
+                          - name: active
+                            type:
+                              scalar: numeric
+                          - name: availableReplicas
+                            type:
+                              scalar: numeric
+                          - name: currentReplicas
+                            type:
+                              scalar: numeric
+                          - name: failed
+                            type:
+                              scalar: numeric
+                          - name: observedGeneration
+                            type:
+                              scalar: numeric
+                          - name: readyReplicas
+                            type:
+                              scalar: numeric
+                          - name: replicas
+                            type:
+                              scalar: numeric
+                          - name: succeeded
+                            type:
+                              scalar: numeric
+                          - name: unavailableReplicas
+                            type:
+                              scalar: numeric
+                          - name: updatedReplicas
+                            type:
+                              scalar: numeric
                     - name: replicas
                       type:
                         scalar: numeric
@@ -371,6 +434,560 @@ var schemaYAML = typed.YAMLObject(`types:
                     - name: replicaJsonPath
                       type:
                         scalar: string
+                    - name: replicaRequirements
+                      type:
+                        map:
+                          fields:
+                          - name: affinity
+                            type:
+                              map:
+                                fields:
+                                - name: nodeAffinity
+                                  type:
+                                    map:
+                                      fields:
+                                      - name: preferredDuringSchedulingIgnoredDuringExecution
+                                        type:
+                                          list:
+                                            elementType:
+                                              map:
+                                                fields:
+                                                - name: preference
+                                                  type:
+                                                    map:
+                                                      fields:
+                                                      - name: matchExpressions
+                                                        type:
+                                                          list:
+                                                            elementType:
+                                                              map:
+                                                                fields:
+                                                                - name: key
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: operator
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: values
+                                                                  type:
+                                                                    list:
+                                                                      elementType:
+                                                                        scalar: string
+                                                                      elementRelationship: atomic
+                                                            elementRelationship: atomic
+                                                      - name: matchFields
+                                                        type:
+                                                          list:
+                                                            elementType:
+                                                              map:
+                                                                fields:
+                                                                - name: key
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: operator
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: values
+                                                                  type:
+                                                                    list:
+                                                                      elementType:
+                                                                        scalar: string
+                                                                      elementRelationship: atomic
+                                                            elementRelationship: atomic
+                                                      elementRelationship: atomic
+                                                - name: weight
+                                                  type:
+                                                    scalar: numeric
+                                            elementRelationship: atomic
+                                      - name: requiredDuringSchedulingIgnoredDuringExecution
+                                        type:
+                                          map:
+                                            fields:
+                                            - name: nodeSelectorTerms
+                                              type:
+                                                list:
+                                                  elementType:
+                                                    map:
+                                                      fields:
+                                                      - name: matchExpressions
+                                                        type:
+                                                          list:
+                                                            elementType:
+                                                              map:
+                                                                fields:
+                                                                - name: key
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: operator
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: values
+                                                                  type:
+                                                                    list:
+                                                                      elementType:
+                                                                        scalar: string
+                                                                      elementRelationship: atomic
+                                                            elementRelationship: atomic
+                                                      - name: matchFields
+                                                        type:
+                                                          list:
+                                                            elementType:
+                                                              map:
+                                                                fields:
+                                                                - name: key
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: operator
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: values
+                                                                  type:
+                                                                    list:
+                                                                      elementType:
+                                                                        scalar: string
+                                                                      elementRelationship: atomic
+                                                            elementRelationship: atomic
+                                                      elementRelationship: atomic
+                                                  elementRelationship: atomic
+                                            elementRelationship: atomic
+                                - name: podAffinity
+                                  type:
+                                    map:
+                                      fields:
+                                      - name: preferredDuringSchedulingIgnoredDuringExecution
+                                        type:
+                                          list:
+                                            elementType:
+                                              map:
+                                                fields:
+                                                - name: podAffinityTerm
+                                                  type:
+                                                    map:
+                                                      fields:
+                                                      - name: labelSelector
+                                                        type:
+                                                          map:
+                                                            fields:
+                                                            - name: matchExpressions
+                                                              type:
+                                                                list:
+                                                                  elementType:
+                                                                    map:
+                                                                      fields:
+                                                                      - name: key
+                                                                        type:
+                                                                          scalar: string
+                                                                      - name: operator
+                                                                        type:
+                                                                          scalar: string
+                                                                      - name: values
+                                                                        type:
+                                                                          list:
+                                                                            elementType:
+                                                                              scalar: string
+                                                                            elementRelationship: atomic
+                                                                  elementRelationship: atomic
+                                                            - name: matchLabels
+                                                              type:
+                                                                map:
+                                                                  elementType:
+                                                                    scalar: string
+                                                            elementRelationship: atomic
+                                                      - name: matchLabelKeys
+                                                        type:
+                                                          list:
+                                                            elementType:
+                                                              scalar: string
+                                                            elementRelationship: atomic
+                                                      - name: mismatchLabelKeys
+                                                        type:
+                                                          list:
+                                                            elementType:
+                                                              scalar: string
+                                                            elementRelationship: atomic
+                                                      - name: namespaceSelector
+                                                        type:
+                                                          map:
+                                                            fields:
+                                                            - name: matchExpressions
+                                                              type:
+                                                                list:
+                                                                  elementType:
+                                                                    map:
+                                                                      fields:
+                                                                      - name: key
+                                                                        type:
+                                                                          scalar: string
+                                                                      - name: operator
+                                                                        type:
+                                                                          scalar: string
+                                                                      - name: values
+                                                                        type:
+                                                                          list:
+                                                                            elementType:
+                                                                              scalar: string
+                                                                            elementRelationship: atomic
+                                                                  elementRelationship: atomic
+                                                            - name: matchLabels
+                                                              type:
+                                                                map:
+                                                                  elementType:
+                                                                    scalar: string
+                                                            elementRelationship: atomic
+                                                      - name: namespaces
+                                                        type:
+                                                          list:
+                                                            elementType:
+                                                              scalar: string
+                                                            elementRelationship: atomic
+                                                      - name: topologyKey
+                                                        type:
+                                                          scalar: string
+                                                - name: weight
+                                                  type:
+                                                    scalar: numeric
+                                            elementRelationship: atomic
+                                      - name: requiredDuringSchedulingIgnoredDuringExecution
+                                        type:
+                                          list:
+                                            elementType:
+                                              map:
+                                                fields:
+                                                - name: labelSelector
+                                                  type:
+                                                    map:
+                                                      fields:
+                                                      - name: matchExpressions
+                                                        type:
+                                                          list:
+                                                            elementType:
+                                                              map:
+                                                                fields:
+                                                                - name: key
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: operator
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: values
+                                                                  type:
+                                                                    list:
+                                                                      elementType:
+                                                                        scalar: string
+                                                                      elementRelationship: atomic
+                                                            elementRelationship: atomic
+                                                      - name: matchLabels
+                                                        type:
+                                                          map:
+                                                            elementType:
+                                                              scalar: string
+                                                      elementRelationship: atomic
+                                                - name: matchLabelKeys
+                                                  type:
+                                                    list:
+                                                      elementType:
+                                                        scalar: string
+                                                      elementRelationship: atomic
+                                                - name: mismatchLabelKeys
+                                                  type:
+                                                    list:
+                                                      elementType:
+                                                        scalar: string
+                                                      elementRelationship: atomic
+                                                - name: namespaceSelector
+                                                  type:
+                                                    map:
+                                                      fields:
+                                                      - name: matchExpressions
+                                                        type:
+                                                          list:
+                                                            elementType:
+                                                              map:
+                                                                fields:
+                                                                - name: key
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: operator
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: values
+                                                                  type:
+                                                                    list:
+                                                                      elementType:
+                                                                        scalar: string
+                                                                      elementRelationship: atomic
+                                                            elementRelationship: atomic
+                                                      - name: matchLabels
+                                                        type:
+                                                          map:
+                                                            elementType:
+                                                              scalar: string
+                                                      elementRelationship: atomic
+                                                - name: namespaces
+                                                  type:
+                                                    list:
+                                                      elementType:
+                                                        scalar: string
+                                                      elementRelationship: atomic
+                                                - name: topologyKey
+                                                  type:
+                                                    scalar: string
+                                            elementRelationship: atomic
+                                - name: podAntiAffinity
+                                  type:
+                                    map:
+                                      fields:
+                                      - name: preferredDuringSchedulingIgnoredDuringExecution
+                                        type:
+                                          list:
+                                            elementType:
+                                              map:
+                                                fields:
+                                                - name: podAffinityTerm
+                                                  type:
+                                                    map:
+                                                      fields:
+                                                      - name: labelSelector
+                                                        type:
+                                                          map:
+                                                            fields:
+                                                            - name: matchExpressions
+                                                              type:
+                                                                list:
+                                                                  elementType:
+                                                                    map:
+                                                                      fields:
+                                                                      - name: key
+                                                                        type:
+                                                                          scalar: string
+                                                                      - name: operator
+                                                                        type:
+                                                                          scalar: string
+                                                                      - name: values
+                                                                        type:
+                                                                          list:
+                                                                            elementType:
+                                                                              scalar: string
+                                                                            elementRelationship: atomic
+                                                                  elementRelationship: atomic
+                                                            - name: matchLabels
+                                                              type:
+                                                                map:
+                                                                  elementType:
+                                                                    scalar: string
+                                                            elementRelationship: atomic
+                                                      - name: matchLabelKeys
+                                                        type:
+                                                          list:
+                                                            elementType:
+                                                              scalar: string
+                                                            elementRelationship: atomic
+                                                      - name: mismatchLabelKeys
+                                                        type:
+                                                          list:
+                                                            elementType:
+                                                              scalar: string
+                                                            elementRelationship: atomic
+                                                      - name: namespaceSelector
+                                                        type:
+                                                          map:
+                                                            fields:
+                                                            - name: matchExpressions
+                                                              type:
+                                                                list:
+                                                                  elementType:
+                                                                    map:
+                                                                      fields:
+                                                                      - name: key
+                                                                        type:
+                                                                          scalar: string
+                                                                      - name: operator
+                                                                        type:
+                                                                          scalar: string
+                                                                      - name: values
+                                                                        type:
+                                                                          list:
+                                                                            elementType:
+                                                                              scalar: string
+                                                                            elementRelationship: atomic
+                                                                  elementRelationship: atomic
+                                                            - name: matchLabels
+                                                              type:
+                                                                map:
+                                                                  elementType:
+                                                                    scalar: string
+                                                            elementRelationship: atomic
+                                                      - name: namespaces
+                                                        type:
+                                                          list:
+                                                            elementType:
+                                                              scalar: string
+                                                            elementRelationship: atomic
+                                                      - name: topologyKey
+                                                        type:
+                                                          scalar: string
+                                                - name: weight
+                                                  type:
+                                                    scalar: numeric
+                                            elementRelationship: atomic
+                                      - name: requiredDuringSchedulingIgnoredDuringExecution
+                                        type:
+                                          list:
+                                            elementType:
+                                              map:
+                                                fields:
+                                                - name: labelSelector
+                                                  type:
+                                                    map:
+                                                      fields:
+                                                      - name: matchExpressions
+                                                        type:
+                                                          list:
+                                                            elementType:
+                                                              map:
+                                                                fields:
+                                                                - name: key
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: operator
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: values
+                                                                  type:
+                                                                    list:
+                                                                      elementType:
+                                                                        scalar: string
+                                                                      elementRelationship: atomic
+                                                            elementRelationship: atomic
+                                                      - name: matchLabels
+                                                        type:
+                                                          map:
+                                                            elementType:
+                                                              scalar: string
+                                                      elementRelationship: atomic
+                                                - name: matchLabelKeys
+                                                  type:
+                                                    list:
+                                                      elementType:
+                                                        scalar: string
+                                                      elementRelationship: atomic
+                                                - name: mismatchLabelKeys
+                                                  type:
+                                                    list:
+                                                      elementType:
+                                                        scalar: string
+                                                      elementRelationship: atomic
+                                                - name: namespaceSelector
+                                                  type:
+                                                    map:
+                                                      fields:
+                                                      - name: matchExpressions
+                                                        type:
+                                                          list:
+                                                            elementType:
+                                                              map:
+                                                                fields:
+                                                                - name: key
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: operator
+                                                                  type:
+                                                                    scalar: string
+                                                                - name: values
+                                                                  type:
+                                                                    list:
+                                                                      elementType:
+                                                                        scalar: string
+                                                                      elementRelationship: atomic
+                                                            elementRelationship: atomic
+                                                      - name: matchLabels
+                                                        type:
+                                                          map:
+                                                            elementType:
+                                                              scalar: string
+                                                      elementRelationship: atomic
+                                                - name: namespaces
+                                                  type:
+                                                    list:
+                                                      elementType:
+                                                        scalar: string
+                                                      elementRelationship: atomic
+                                                - name: topologyKey
+                                                  type:
+                                                    scalar: string
+                                            elementRelationship: atomic
+                          - name: nodeSelector
+                            type:
+                              map:
+                                elementType:
+                                  scalar: string
+                          - name: resources
+                            type:
+                              map:
+                                fields:
+                                - name: claims
+                                  type:
+                                    list:
+                                      elementType:
+                                        map:
+                                          fields:
+                                          - name: name
+                                            type:
+                                              scalar: string
+                                          - name: request
+                                            type:
+                                              scalar: string
+                                      elementRelationship: associative
+                                      keys:
+                                      - name
+                                - name: limits
+                                  type:
+                                    map:
+                                      elementType:
+                                        scalar: untyped
+                                        list:
+                                          elementType:
+                                            namedType: __untyped_atomic_
+                                          elementRelationship: atomic
+                                        map:
+                                          elementType:
+                                            namedType: __untyped_deduced_
+                                          elementRelationship: separable
+                                - name: requests
+                                  type:
+                                    map:
+                                      elementType:
+                                        scalar: untyped
+                                        list:
+                                          elementType:
+                                            namedType: __untyped_atomic_
+                                          elementRelationship: atomic
+                                        map:
+                                          elementType:
+                                            namedType: __untyped_deduced_
+                                          elementRelationship: separable
+                          - name: tolerations
+                            type:
+                              list:
+                                elementType:
+                                  map:
+                                    fields:
+                                    - name: effect
+                                      type:
+                                        scalar: string
+                                    - name: key
+                                      type:
+                                        scalar: string
+                                    - name: operator
+                                      type:
+                                        scalar: string
+                                    - name: tolerationSeconds
+                                      type:
+                                        scalar: numeric
+                                    - name: value
+                                      type:
+                                        scalar: string
+                                elementRelationship: atomic
                 elementRelationship: atomic
 - name: com.github.clusternet.clusternet.pkg.apis.apps.v1alpha1.Globalization
   map:
@@ -482,6 +1099,9 @@ var schemaYAML = typed.YAMLObject(`types:
                     - name: name
                       type:
                         scalar: string
+                    - name: overrideChart
+                      type:
+                        scalar: boolean
                     - name: type
                       type:
                         scalar: string
@@ -529,11 +1149,23 @@ var schemaYAML = typed.YAMLObject(`types:
             type:
               scalar: boolean
             default: true
+          - name: disableHooks
+            type:
+              scalar: boolean
+          - name: force
+            type:
+              scalar: boolean
           - name: historyLimit
             type:
               scalar: numeric
             default: 5
           - name: plainHTTP
+            type:
+              scalar: boolean
+          - name: replace
+            type:
+              scalar: boolean
+          - name: replaceCRDs
             type:
               scalar: boolean
           - name: repo
@@ -549,10 +1181,16 @@ var schemaYAML = typed.YAMLObject(`types:
             type:
               scalar: numeric
             default: 300
+          - name: upgradeAtomic
+            type:
+              scalar: boolean
           - name: version
             type:
               scalar: string
           - name: wait
+            type:
+              scalar: boolean
+          - name: waitForJob
             type:
               scalar: boolean
     - name: status
@@ -604,6 +1242,12 @@ var schemaYAML = typed.YAMLObject(`types:
             type:
               scalar: boolean
             default: true
+          - name: disableHooks
+            type:
+              scalar: boolean
+          - name: force
+            type:
+              scalar: boolean
           - name: historyLimit
             type:
               scalar: numeric
@@ -617,6 +1261,12 @@ var schemaYAML = typed.YAMLObject(`types:
           - name: releaseName
             type:
               scalar: string
+          - name: replace
+            type:
+              scalar: boolean
+          - name: replaceCRDs
+            type:
+              scalar: boolean
           - name: repo
             type:
               scalar: string
@@ -630,10 +1280,16 @@ var schemaYAML = typed.YAMLObject(`types:
             type:
               scalar: numeric
             default: 300
+          - name: upgradeAtomic
+            type:
+              scalar: boolean
           - name: version
             type:
               scalar: string
           - name: wait
+            type:
+              scalar: boolean
+          - name: waitForJob
             type:
               scalar: boolean
     - name: status
@@ -641,6 +1297,12 @@ var schemaYAML = typed.YAMLObject(`types:
         map:
           fields:
           - name: description
+            type:
+              scalar: string
+          - name: firstDeployed
+            type:
+              scalar: string
+          - name: lastDeployed
             type:
               scalar: string
           - name: notes
@@ -736,6 +1398,9 @@ var schemaYAML = typed.YAMLObject(`types:
                     - name: name
                       type:
                         scalar: string
+                    - name: overrideChart
+                      type:
+                        scalar: boolean
                     - name: type
                       type:
                         scalar: string
@@ -858,6 +1523,66 @@ var schemaYAML = typed.YAMLObject(`types:
                         type:
                           scalar: string
                         default: Spread
+                      - name: topologySpreadConstraints
+                        type:
+                          list:
+                            elementType:
+                              map:
+                                fields:
+                                - name: labelSelector
+                                  type:
+                                    map:
+                                      fields:
+                                      - name: matchExpressions
+                                        type:
+                                          list:
+                                            elementType:
+                                              map:
+                                                fields:
+                                                - name: key
+                                                  type:
+                                                    scalar: string
+                                                - name: operator
+                                                  type:
+                                                    scalar: string
+                                                - name: values
+                                                  type:
+                                                    list:
+                                                      elementType:
+                                                        scalar: string
+                                                      elementRelationship: atomic
+                                            elementRelationship: atomic
+                                      - name: matchLabels
+                                        type:
+                                          map:
+                                            elementType:
+                                              scalar: string
+                                      elementRelationship: atomic
+                                - name: matchLabelKeys
+                                  type:
+                                    list:
+                                      elementType:
+                                        scalar: string
+                                      elementRelationship: atomic
+                                - name: maxSkew
+                                  type:
+                                    scalar: numeric
+                                - name: minDomains
+                                  type:
+                                    scalar: numeric
+                                - name: nodeAffinityPolicy
+                                  type:
+                                    scalar: string
+                                - name: nodeTaintsPolicy
+                                  type:
+                                    scalar: string
+                                - name: topologyKey
+                                  type:
+                                    scalar: string
+                                - name: whenUnsatisfiable
+                                  type:
+                                    scalar: string
+                            elementRelationship: atomic
                 - name: type
                   type:
                     scalar: string
@@ -910,6 +1635,9 @@ var schemaYAML = typed.YAMLObject(`types:
                       type:
                         scalar: string
                 elementRelationship: atomic
+          - name: preemptionPolicy
+            type:
+              scalar: string
           - name: priority
             type:
               scalar: numeric
@@ -917,6 +1645,9 @@ var schemaYAML = typed.YAMLObject(`types:
             type:
               scalar: string
             default: default
+          - name: schedulingBySubGroup
+            type:
+              scalar: boolean
           - name: schedulingStrategy
             type:
               scalar: string
@@ -956,6 +1687,13 @@ var schemaYAML = typed.YAMLObject(`types:
                                 elementType:
                                   scalar: string
                           elementRelationship: atomic
+                    - name: subGroupStrategy
+                      type:
+                        map:
+                          fields:
+                          - name: minClusters
+                            type:
+                              scalar: numeric
                     - name: weight
                       type:
                         scalar: numeric
@@ -1029,6 +1767,40 @@ var schemaYAML = typed.YAMLObject(`types:
                               - name: reason
                                 type:
                                   scalar: string
+                              - name: replicaStatus
+                                type:
+                                  map:
+                                    fields:
+                                    - name: active
+                                      type:
+                                        scalar: numeric
+                                    - name: availableReplicas
+                                      type:
+                                        scalar: numeric
+                                    - name: currentReplicas
+                                      type:
+                                        scalar: numeric
+                                    - name: failed
+                                      type:
+                                        scalar: numeric
+                                    - name: observedGeneration
+                                      type:
+                                        scalar: numeric
+                                    - name: readyReplicas
+                                      type:
+                                        scalar: numeric
+                                    - name: replicas
+                                      type:
+                                        scalar: numeric
+                                    - name: succeeded
+                                      type:
+                                        scalar: numeric
+                                    - name: unavailableReplicas
+                                      type:
+                                        scalar: numeric
+                                    - name: updatedReplicas
+                                      type:
+                                        scalar: numeric
                               - name: replicas
                                 type:
                                   scalar: numeric
@@ -1052,6 +1824,40 @@ var schemaYAML = typed.YAMLObject(`types:
                           - name: reason
                             type:
                               scalar: string
+                          - name: replicaStatus
+                            type:
+                              map:
+                                fields:
+                                - name: active
+                                  type:
+                                    scalar: numeric
+                                - name: availableReplicas
+                                  type:
+                                    scalar: numeric
+                                - name: currentReplicas
+                                  type:
+                                    scalar: numeric
+                                - name: failed
+                                  type:
+                                    scalar: numeric
+                                - name: observedGeneration
+                                  type:
+                                    scalar: numeric
+                                - name: readyReplicas
+                                  type:
+                                    scalar: numeric
+                                - name: replicas
+                                  type:
+                                    scalar: numeric
+                                - name: succeeded
+                                  type:
+                                    scalar: numeric
+                                - name: unavailableReplicas
+                                  type:
+                                    scalar: numeric
+                                - name: updatedReplicas
+                                  type:
+                                    scalar: numeric
                           - name: replicas
                             type:
                               scalar: numeric
@@ -1108,10 +1914,21 @@ var schemaYAML = typed.YAMLObject(`types:
             type:
               map:
                 elementType:
+                  list:
+                    elementType:
+                      scalar: numeric
+                    elementRelationship: atomic
+          - name: replicasByCluster
+            type:
+              map:
+                elementType:
                   map:
                     elementType:
                       scalar: numeric
           - name: specHash
+            type:
+              scalar: numeric
+          - name: specHashHex
             type:
               scalar: string
 - name: com.github.clusternet.clusternet.pkg.apis.clusters.v1beta1.ClusterRegistrationRequest
@@ -1200,6 +2017,9 @@ var schemaYAML = typed.YAMLObject(`types:
         map:
           fields:
           - name: clusterId
+            type:
+              scalar: string
+          - name: clusterInitBaseName
             type:
               scalar: string
           - name: clusterType
@@ -1307,6 +2127,12 @@ var schemaYAML = typed.YAMLObject(`types:
           - name: k8sVersion
             type:
               scalar: string
+          - name: kubeBurst
+            type:
+              scalar: numeric
+          - name: kubeQPS
+            type:
+              scalar: numeric
           - name: lastObservedTime
             type:
               scalar: string
@@ -1342,9 +2168,44 @@ var schemaYAML = typed.YAMLObject(`types:
                 - name: totalPods
                   type:
                     scalar: numeric
+          - name: predictorAddress
+            type:
+              scalar: string
+          - name: predictorDirectAccess
+            type:
+              scalar: boolean
+          - name: predictorEnabled
+            type:
+              scalar: boolean
           - name: readyz
             type:
               scalar: boolean
+          - name: resourceUsage
+            type:
+              map:
+                fields:
+                - name: cpuUsage
+                  type:
+                    scalar: untyped
+                    list:
+                      elementType:
+                        namedType: __untyped_atomic_
+                      elementRelationship: atomic
+                    map:
+                      elementType:
+                        namedType: __untyped_deduced_
+                      elementRelationship: separable
+                - name: memoryUsage
+                  type:
+                    scalar: untyped
+                    list:
+                      elementType:
+                        namedType: __untyped_atomic_
+                      elementRelationship: atomic
+                    map:
+                      elementType:
+                        namedType: __untyped_deduced_
+                      elementRelationship: separable
           - name: serviceCIDR
             type:
               scalar: string

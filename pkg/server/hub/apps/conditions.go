@@ -28,6 +28,7 @@ const (
 	ReasonScheduled              = "Scheduled"
 	ReasonNoMatchingClusters     = "NoMatchingClusters"
 	ReasonInvalidClusterAffinity = "InvalidClusterAffinity"
+	ReasonInvalidBindings        = "InvalidBindings"
 	ReasonBaseNameConflict       = "BaseNameConflict"
 	ReasonRendered               = "Rendered"
 	ReasonRendering              = "Rendering"

@@ -287,7 +287,8 @@ func (c *Controller) onSubscription(old, cur any) {
 		o, n := old.(*appsv1alpha1.Subscription), cur.(*appsv1alpha1.Subscription)
 		// Bindings from another scheduler (spec.schedulerName) are status.
 		if !external(n) ||
-			(apiequality.Semantic.DeepEqual(o.Status.BindingClusters, n.Status.BindingClusters) && apiequality.Semantic.DeepEqual(o.Status.Replicas, n.Status.Replicas)) {
+			(apiequality.Semantic.DeepEqual(o.Status.BindingClusters, n.Status.BindingClusters) && apiequality.Semantic.DeepEqual(o.Status.Replicas, n.Status.Replicas) &&
+				apiequality.Semantic.DeepEqual(o.Status.BindingReplicas, n.Status.BindingReplicas)) {
 			return
 		}
 	}

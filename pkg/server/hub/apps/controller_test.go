@@ -590,6 +590,19 @@ func TestStaticDividing(t *testing.T) {
 		want := map[string]map[string]int32{"apps/v1/Deployment/foo/my-nginx": {nsA + "/edge-a": 1, nsB + "/edge-b": 2}}
 		return cmp.Equal(want, got), cmp.Diff(want, got)
 	})
+	// What a client written against upstream Clusternet reads: status.replicas
+	// with one count per status.bindingClusters entry, and an integer specHash.
+	h.eventually("upstream's status.replicas and specHash", func() (bool, string) {
+		st := h.sub("split").Status
+		want := map[string][]int32{"apps/v1/Deployment/foo/my-nginx": {1, 2}}
+		if !cmp.Equal([]string{nsA + "/edge-a", nsB + "/edge-b"}, st.BindingClusters) {
+			return false, fmt.Sprint(st.BindingClusters)
+		}
+		if st.SpecHashValue == 0 || st.SpecHash == "" {
+			return false, fmt.Sprintf("specHash %d, specHashHex %q", st.SpecHashValue, st.SpecHash)
+		}
+		return cmp.Equal(want, st.BindingReplicas), cmp.Diff(want, st.BindingReplicas)
+	})
 	if got := h.base(nsB, "split").Annotations[AnnotationReplicas]; got != `[{"feed":"apps/v1/Deployment/foo/my-nginx","path":"/spec/replicas","replicas":2}]` {
 		t.Errorf("Base replicas annotation = %s", got)
 	}
@@ -761,6 +774,42 @@ func TestExternalScheduler(t *testing.T) {
 	h.pending(nsB, "ext-generic")
 	if h.base(nsA, "ext") != nil {
 		t.Error("bound to a cluster the scheduler did not choose")
+	}
+}
+
+// A scheduler written against upstream Clusternet divides replicas in its
+// shape of status.replicas (one count per binding cluster): the hub reads
+// it, and refuses, naming the field, one it cannot match to the clusters.
+func TestExternalSchedulerUpstreamReplicas(t *testing.T) {
+	s := subscription("ext", nsFeed, deployFeed)
+	s.Spec.SchedulerName = "upstream-scheduler"
+	s.Spec.SchedulingStrategy = appsv1alpha1.DividingSchedulingStrategy
+	s.Spec.DividingScheduling = &appsv1alpha1.DividingScheduling{Type: appsv1alpha1.StaticReplicaDividingType}
+	h := start(t, seedObjects(s)...)
+	writeStatus := func(clusters []string, replicas map[string][]int32) {
+		t.Helper()
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur := h.sub("ext")
+			cur.Status.BindingClusters, cur.Status.BindingReplicas = clusters, replicas
+			_, err := h.cs.AppsV1alpha1().Subscriptions("default").UpdateStatus(h.ctx, cur, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeStatus([]string{nsA + "/edge-a", nsB + "/edge-b"}, map[string][]int32{"apps/v1/Deployment/foo/my-nginx": {2, 1}})
+	h.eventually("divided as the scheduler said", func() (bool, string) {
+		a, b := replicasIn(h.desc(nsA, "ext-generic")), replicasIn(h.desc(nsB, "ext-generic"))
+		return a == 2 && b == 1, fmt.Sprintf("a=%d b=%d", a, b)
+	})
+	writeStatus([]string{nsA + "/edge-a", nsB + "/edge-b"}, map[string][]int32{"apps/v1/Deployment/foo/my-nginx": {3}})
+	h.eventually("counts that do not match the clusters are refused", func() (bool, string) {
+		c := cond(h.sub("ext").Status.Conditions, ConditionScheduled)
+		return c.Reason == ReasonInvalidBindings && strings.Contains(c.Message, `status.replicas["apps/v1/Deployment/foo/my-nginx"] has 1 counts for 2 bindingClusters`), fmt.Sprintf("%+v", c)
+	})
+	if a := replicasIn(h.desc(nsA, "ext-generic")); a != 2 {
+		t.Errorf("a refused division changed edge-a's replicas to %d", a)
 	}
 }
 

@@ -57,6 +57,7 @@ type plan struct {
 	replicas      map[string]map[string]int32
 	scheduled     metav1.Condition
 	specHash      string
+	specHashValue int64
 }
 
 type externalBindings struct {
@@ -137,7 +138,7 @@ func (c *Controller) currentPlan(key string, sub *appsv1alpha1.Subscription) *pl
 		return nil
 	}
 	if p.external != nil && (!apiequality.Semantic.DeepEqual(p.external.clusters, sub.Status.BindingClusters) ||
-		!apiequality.Semantic.DeepEqual(p.external.replicas, sub.Status.Replicas)) {
+		!sameExternalReplicas(p.external.replicas, sub)) {
 		return nil
 	}
 	for _, m := range p.mappings {
@@ -183,4 +184,11 @@ func (r *recordingMapper) RESTMapping(gk schema.GroupKind, versions ...string) (
 // it to tell what an event caused.
 type stageRuns struct {
 	resolve, schedule, apply, status atomic.Int64
+}
+
+// sameExternalReplicas: the division another scheduler wrote is still the
+// one the plan was made from (an unreadable one is never the same).
+func sameExternalReplicas(planned map[string]map[string]int32, sub *appsv1alpha1.Subscription) bool {
+	now, err := externalReplicas(sub)
+	return err == nil && apiequality.Semantic.DeepEqual(planned, now)
 }

@@ -195,21 +195,38 @@ func (c *Controller) schedule(ctx context.Context, sub *appsv1alpha1.Subscriptio
 				pl.Bindings = append(pl.Bindings, ck)
 			}
 		}
-		pl.Replicas = sub.Status.Replicas
+		if pl.Replicas, err = externalReplicas(sub); err != nil {
+			return nil, c.notScheduled(ctx, sub, res, ReasonInvalidBindings, err.Error())
+		}
 		return pl, nil
 	}
 	if pl.Result, err = scheduling.Schedule(in); err != nil {
-		status := sub.Status.DeepCopy()
-		msg := err.Error()
-		setCondition(&status.Conditions, res.condition)
-		if setCondition(&status.Conditions, metav1.Condition{Type: ConditionScheduled, Status: metav1.ConditionFalse, Reason: ReasonInvalidClusterAffinity, Message: msg, ObservedGeneration: sub.Generation}) {
-			c.events.Event(sub, corev1.EventTypeWarning, ReasonInvalidClusterAffinity, msg)
-		}
-		setCondition(&status.Conditions, metav1.Condition{Type: ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonNotScheduled,
-			Message: "not scheduled: " + msg, ObservedGeneration: sub.Generation})
-		return nil, c.updateStatus(ctx, sub, status)
+		return nil, c.notScheduled(ctx, sub, res, ReasonInvalidClusterAffinity, err.Error())
 	}
 	return pl, nil
+}
+
+// notScheduled records why sub could not be scheduled (Scheduled and Ready
+// False, a warning event): the caller then has no placement.
+func (c *Controller) notScheduled(ctx context.Context, sub *appsv1alpha1.Subscription, res *resolution, reason, msg string) error {
+	status := sub.Status.DeepCopy()
+	setCondition(&status.Conditions, res.condition)
+	if setCondition(&status.Conditions, metav1.Condition{Type: ConditionScheduled, Status: metav1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: sub.Generation}) {
+		c.events.Event(sub, corev1.EventTypeWarning, reason, msg)
+	}
+	setCondition(&status.Conditions, metav1.Condition{Type: ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonNotScheduled,
+		Message: "not scheduled: " + msg, ObservedGeneration: sub.Generation})
+	return c.updateStatus(ctx, sub, status)
+}
+
+// externalReplicas is the division another scheduler wrote: this API's
+// status.replicasByCluster or, from a scheduler written against upstream
+// Clusternet, status.replicas (one count per binding cluster).
+func externalReplicas(sub *appsv1alpha1.Subscription) (map[string]map[string]int32, error) {
+	if len(sub.Status.Replicas) > 0 || len(sub.Status.BindingReplicas) == 0 {
+		return sub.Status.Replicas, nil
+	}
+	return appsv1alpha1.ReplicasByClusterOf(sub.Status.BindingClusters, sub.Status.BindingReplicas)
 }
 
 // applyBases is stage 3: one Base per bound cluster, none elsewhere. bound
@@ -249,9 +266,10 @@ func (c *Controller) applyBases(ctx context.Context, sub *appsv1alpha1.Subscript
 // conclude is the plan stages 1-3 made: what writeStatus needs of them.
 func conclude(sub *appsv1alpha1.Subscription, res *resolution, pl *placement, bound, conflicts []string) *plan {
 	p := &plan{uid: sub.UID, generation: sub.Generation, mappings: res.mappings, feedsResolved: res.condition,
-		bound: bound, boundSet: sets.New(bound...), specHash: specHash(&sub.Spec)}
+		bound: bound, boundSet: sets.New(bound...)}
+	p.specHash, p.specHashValue = specHash(&sub.Spec)
 	if pl.external {
-		p.external = &externalBindings{clusters: slices.Clone(sub.Status.BindingClusters), replicas: copyReplicas(sub.Status.Replicas)}
+		p.external = &externalBindings{clusters: slices.Clone(sub.Status.BindingClusters), replicas: copyReplicas(pl.Replicas)}
 	}
 	p.feeds = make([]appsv1alpha1.Feed, 0, len(res.resolved))
 	for _, r := range res.resolved {
@@ -313,8 +331,10 @@ func (c *Controller) writeStatus(ctx context.Context, sub *appsv1alpha1.Subscrip
 	if p.external == nil {
 		status.BindingClusters = slices.Clone(p.bound)
 		status.Replicas = copyReplicas(p.replicas)
+		// Upstream Clusternet's shape of the same division, for its clients.
+		status.BindingReplicas = appsv1alpha1.BindingReplicasOf(status.BindingClusters, status.Replicas)
 	}
-	status.SpecHash = p.specHash
+	status.SpecHash, status.SpecHashValue = p.specHash, p.specHashValue
 	sched := p.scheduled
 	if setCondition(&status.Conditions, sched) && sched.Status == metav1.ConditionFalse {
 		c.events.Event(sub, corev1.EventTypeWarning, sched.Reason, sched.Message)
@@ -649,12 +669,13 @@ func (c *Controller) finalizeSubscription(ctx context.Context, sub *appsv1alpha1
 	return nil
 }
 
-// specHash is a 64-bit FNV hash of the spec, in hex.
-func specHash(spec *appsv1alpha1.SubscriptionSpec) string {
+// specHash is a 64-bit FNV hash of the spec, in hex (status.specHashHex)
+// and as upstream Clusternet's integer (status.specHash).
+func specHash(spec *appsv1alpha1.SubscriptionSpec) (string, int64) {
 	b, _ := json.Marshal(spec)
 	h := fnv.New64a()
 	h.Write(b)
-	return hex.EncodeToString(h.Sum(nil))
+	return hex.EncodeToString(h.Sum(nil)), appsv1alpha1.SpecHashValueOf(h.Sum64())
 }
 
 // source reads feeds from the informer caches.

@@ -10,6 +10,7 @@ package v1alpha1
 
 import (
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	corev1 "k8s.io/client-go/applyconfigurations/core/v1"
 	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
@@ -20,8 +21,15 @@ import (
 type DynamicDividingApplyConfiguration struct {
 	// Strategy is Spread (even out) or Binpack (fill few clusters).
 	Strategy *appsv1alpha1.DynamicDividingStrategy `json:"strategy,omitempty"`
-	// PreferredClusters are tried first.
+	// PreferredClusters are tried first. Each is a label selector over
+	// ManagedClusters. Upstream Clusternet gives this field another shape
+	// (weighted node selector terms), which is refused here: see
+	// docs/api.md, "Conflicts with upstream".
 	PreferredClusters []v1.LabelSelectorApplyConfiguration `json:"preferredClusters,omitempty"`
+	// TopologySpreadConstraints spread replicas over topology domains of
+	// clusters (upstream Clusternet). Accepted, not acted on yet: the hub
+	// warns when it is set.
+	TopologySpreadConstraints []corev1.TopologySpreadConstraintApplyConfiguration `json:"topologySpreadConstraints,omitempty"`
 	// MinClusters and MaxClusters bound how many clusters get replicas.
 	MinClusters *int32 `json:"minClusters,omitempty"`
 	MaxClusters *int32 `json:"maxClusters,omitempty"`
@@ -50,6 +58,19 @@ func (b *DynamicDividingApplyConfiguration) WithPreferredClusters(values ...*v1.
 			panic("nil value passed to WithPreferredClusters")
 		}
 		b.PreferredClusters = append(b.PreferredClusters, *values[i])
+	}
+	return b
+}
+
+// WithTopologySpreadConstraints adds the given value to the TopologySpreadConstraints field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the TopologySpreadConstraints field.
+func (b *DynamicDividingApplyConfiguration) WithTopologySpreadConstraints(values ...*corev1.TopologySpreadConstraintApplyConfiguration) *DynamicDividingApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithTopologySpreadConstraints")
+		}
+		b.TopologySpreadConstraints = append(b.TopologySpreadConstraints, *values[i])
 	}
 	return b
 }

@@ -22,6 +22,10 @@ type FeedOrderApplyConfiguration struct {
 	DesiredReplicas *int32 `json:"desiredReplicas,omitempty"`
 	// ReplicaJSONPath points at the replica field, such as /spec/replicas.
 	ReplicaJSONPath *string `json:"replicaJsonPath,omitempty"`
+	// ReplicaRequirements is what one replica needs of a node (upstream
+	// Clusternet). Accepted, not written or read by this hub yet: dynamic
+	// dividing reads the requests from the template itself.
+	ReplicaRequirements *ReplicaRequirementsApplyConfiguration `json:"replicaRequirements,omitempty"`
 }
 
 // FeedOrderApplyConfiguration constructs a declarative configuration of the FeedOrder type for use with
@@ -83,5 +87,13 @@ func (b *FeedOrderApplyConfiguration) WithDesiredReplicas(value int32) *FeedOrde
 // If called multiple times, the ReplicaJSONPath field is set to the value of the last call.
 func (b *FeedOrderApplyConfiguration) WithReplicaJSONPath(value string) *FeedOrderApplyConfiguration {
 	b.ReplicaJSONPath = &value
+	return b
+}
+
+// WithReplicaRequirements sets the ReplicaRequirements field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ReplicaRequirements field is set to the value of the last call.
+func (b *FeedOrderApplyConfiguration) WithReplicaRequirements(value *ReplicaRequirementsApplyConfiguration) *FeedOrderApplyConfiguration {
+	b.ReplicaRequirements = value
 	return b
 }

@@ -23,6 +23,10 @@ type FeedStatusApplyConfiguration struct {
 	AvailableReplicas *int32 `json:"availableReplicas,omitempty"`
 	// Reason says why it is not applied or not available.
 	Reason *string `json:"reason,omitempty"`
+	// ReplicaStatus is a workload's replica status in upstream Clusternet's
+	// shape. Accepted, not filled by this hub yet: read replicas,
+	// readyReplicas and availableReplicas above.
+	ReplicaStatus *ReplicaStatusApplyConfiguration `json:"replicaStatus,omitempty"`
 }
 
 // FeedStatusApplyConfiguration constructs a declarative configuration of the FeedStatus type for use with
@@ -76,5 +80,13 @@ func (b *FeedStatusApplyConfiguration) WithAvailableReplicas(value int32) *FeedS
 // If called multiple times, the Reason field is set to the value of the last call.
 func (b *FeedStatusApplyConfiguration) WithReason(value string) *FeedStatusApplyConfiguration {
 	b.Reason = &value
+	return b
+}
+
+// WithReplicaStatus sets the ReplicaStatus field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ReplicaStatus field is set to the value of the last call.
+func (b *FeedStatusApplyConfiguration) WithReplicaStatus(value *ReplicaStatusApplyConfiguration) *FeedStatusApplyConfiguration {
+	b.ReplicaStatus = value
 	return b
 }

@@ -73,6 +73,14 @@ func (b *FeedStatusPerClusterApplyConfiguration) WithReason(value string) *FeedS
 	return b
 }
 
+// WithReplicaStatus sets the ReplicaStatus field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ReplicaStatus field is set to the value of the last call.
+func (b *FeedStatusPerClusterApplyConfiguration) WithReplicaStatus(value *ReplicaStatusApplyConfiguration) *FeedStatusPerClusterApplyConfiguration {
+	b.FeedStatusApplyConfiguration.ReplicaStatus = value
+	return b
+}
+
 // WithClusterID sets the ClusterID field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the ClusterID field is set to the value of the last call.

@@ -117,3 +117,51 @@ func (b *HelmChartSpecApplyConfiguration) WithHistoryLimit(value int32) *HelmCha
 	b.HelmOptionsApplyConfiguration.HistoryLimit = &value
 	return b
 }
+
+// WithUpgradeAtomic sets the UpgradeAtomic field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the UpgradeAtomic field is set to the value of the last call.
+func (b *HelmChartSpecApplyConfiguration) WithUpgradeAtomic(value bool) *HelmChartSpecApplyConfiguration {
+	b.HelmOptionsApplyConfiguration.UpgradeAtomic = &value
+	return b
+}
+
+// WithWaitForJobs sets the WaitForJobs field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the WaitForJobs field is set to the value of the last call.
+func (b *HelmChartSpecApplyConfiguration) WithWaitForJobs(value bool) *HelmChartSpecApplyConfiguration {
+	b.HelmOptionsApplyConfiguration.WaitForJobs = &value
+	return b
+}
+
+// WithDisableHooks sets the DisableHooks field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the DisableHooks field is set to the value of the last call.
+func (b *HelmChartSpecApplyConfiguration) WithDisableHooks(value bool) *HelmChartSpecApplyConfiguration {
+	b.HelmOptionsApplyConfiguration.DisableHooks = &value
+	return b
+}
+
+// WithForce sets the Force field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Force field is set to the value of the last call.
+func (b *HelmChartSpecApplyConfiguration) WithForce(value bool) *HelmChartSpecApplyConfiguration {
+	b.HelmOptionsApplyConfiguration.Force = &value
+	return b
+}
+
+// WithReplace sets the Replace field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Replace field is set to the value of the last call.
+func (b *HelmChartSpecApplyConfiguration) WithReplace(value bool) *HelmChartSpecApplyConfiguration {
+	b.HelmOptionsApplyConfiguration.Replace = &value
+	return b
+}
+
+// WithReplaceCRDs sets the ReplaceCRDs field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ReplaceCRDs field is set to the value of the last call.
+func (b *HelmChartSpecApplyConfiguration) WithReplaceCRDs(value bool) *HelmChartSpecApplyConfiguration {
+	b.HelmOptionsApplyConfiguration.ReplaceCRDs = &value
+	return b
+}

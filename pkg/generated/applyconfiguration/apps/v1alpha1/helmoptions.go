@@ -42,6 +42,18 @@ type HelmOptionsApplyConfiguration struct {
 	// HistoryLimit caps the revisions kept per release; 0 keeps all (as Helm's
 	// --history-max). A pointer, so that 0 is not defaulted to 5.
 	HistoryLimit *int32 `json:"historyLimit,omitempty"`
+	// UpgradeAtomic rolls a failed upgrade back (Atomic covers install and upgrade here).
+	UpgradeAtomic *bool `json:"upgradeAtomic,omitempty"`
+	// WaitForJobs waits for the release's Jobs to complete too (upstream JSON name waitForJob).
+	WaitForJobs *bool `json:"waitForJob,omitempty"`
+	// DisableHooks skips the chart's hooks.
+	DisableHooks *bool `json:"disableHooks,omitempty"`
+	// Force forces resource updates through a replacement strategy.
+	Force *bool `json:"force,omitempty"`
+	// Replace reuses the name of a deleted release still in the history.
+	Replace *bool `json:"replace,omitempty"`
+	// ReplaceCRDs replaces the chart's CRDs before install and upgrade.
+	ReplaceCRDs *bool `json:"replaceCRDs,omitempty"`
 }
 
 // HelmOptionsApplyConfiguration constructs a declarative configuration of the HelmOptions type for use with
@@ -143,5 +155,53 @@ func (b *HelmOptionsApplyConfiguration) WithPlainHTTP(value bool) *HelmOptionsAp
 // If called multiple times, the HistoryLimit field is set to the value of the last call.
 func (b *HelmOptionsApplyConfiguration) WithHistoryLimit(value int32) *HelmOptionsApplyConfiguration {
 	b.HistoryLimit = &value
+	return b
+}
+
+// WithUpgradeAtomic sets the UpgradeAtomic field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the UpgradeAtomic field is set to the value of the last call.
+func (b *HelmOptionsApplyConfiguration) WithUpgradeAtomic(value bool) *HelmOptionsApplyConfiguration {
+	b.UpgradeAtomic = &value
+	return b
+}
+
+// WithWaitForJobs sets the WaitForJobs field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the WaitForJobs field is set to the value of the last call.
+func (b *HelmOptionsApplyConfiguration) WithWaitForJobs(value bool) *HelmOptionsApplyConfiguration {
+	b.WaitForJobs = &value
+	return b
+}
+
+// WithDisableHooks sets the DisableHooks field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the DisableHooks field is set to the value of the last call.
+func (b *HelmOptionsApplyConfiguration) WithDisableHooks(value bool) *HelmOptionsApplyConfiguration {
+	b.DisableHooks = &value
+	return b
+}
+
+// WithForce sets the Force field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Force field is set to the value of the last call.
+func (b *HelmOptionsApplyConfiguration) WithForce(value bool) *HelmOptionsApplyConfiguration {
+	b.Force = &value
+	return b
+}
+
+// WithReplace sets the Replace field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Replace field is set to the value of the last call.
+func (b *HelmOptionsApplyConfiguration) WithReplace(value bool) *HelmOptionsApplyConfiguration {
+	b.Replace = &value
+	return b
+}
+
+// WithReplaceCRDs sets the ReplaceCRDs field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ReplaceCRDs field is set to the value of the last call.
+func (b *HelmOptionsApplyConfiguration) WithReplaceCRDs(value bool) *HelmOptionsApplyConfiguration {
+	b.ReplaceCRDs = &value
 	return b
 }

@@ -122,6 +122,54 @@ func (b *HelmReleaseSpecApplyConfiguration) WithHistoryLimit(value int32) *HelmR
 	return b
 }
 
+// WithUpgradeAtomic sets the UpgradeAtomic field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the UpgradeAtomic field is set to the value of the last call.
+func (b *HelmReleaseSpecApplyConfiguration) WithUpgradeAtomic(value bool) *HelmReleaseSpecApplyConfiguration {
+	b.HelmOptionsApplyConfiguration.UpgradeAtomic = &value
+	return b
+}
+
+// WithWaitForJobs sets the WaitForJobs field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the WaitForJobs field is set to the value of the last call.
+func (b *HelmReleaseSpecApplyConfiguration) WithWaitForJobs(value bool) *HelmReleaseSpecApplyConfiguration {
+	b.HelmOptionsApplyConfiguration.WaitForJobs = &value
+	return b
+}
+
+// WithDisableHooks sets the DisableHooks field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the DisableHooks field is set to the value of the last call.
+func (b *HelmReleaseSpecApplyConfiguration) WithDisableHooks(value bool) *HelmReleaseSpecApplyConfiguration {
+	b.HelmOptionsApplyConfiguration.DisableHooks = &value
+	return b
+}
+
+// WithForce sets the Force field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Force field is set to the value of the last call.
+func (b *HelmReleaseSpecApplyConfiguration) WithForce(value bool) *HelmReleaseSpecApplyConfiguration {
+	b.HelmOptionsApplyConfiguration.Force = &value
+	return b
+}
+
+// WithReplace sets the Replace field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Replace field is set to the value of the last call.
+func (b *HelmReleaseSpecApplyConfiguration) WithReplace(value bool) *HelmReleaseSpecApplyConfiguration {
+	b.HelmOptionsApplyConfiguration.Replace = &value
+	return b
+}
+
+// WithReplaceCRDs sets the ReplaceCRDs field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ReplaceCRDs field is set to the value of the last call.
+func (b *HelmReleaseSpecApplyConfiguration) WithReplaceCRDs(value bool) *HelmReleaseSpecApplyConfiguration {
+	b.HelmOptionsApplyConfiguration.ReplaceCRDs = &value
+	return b
+}
+
 // WithReleaseName sets the ReleaseName field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the ReleaseName field is set to the value of the last call.

@@ -21,6 +21,11 @@ type HelmReleaseStatusApplyConfiguration struct {
 	Description *string `json:"description,omitempty"`
 	// Notes are the chart's rendered NOTES.txt.
 	Notes *string `json:"notes,omitempty"`
+	// FirstDeployed and LastDeployed are when the release was first and
+	// last deployed, as Helm prints them (upstream Clusternet). Accepted,
+	// not filled by this hub's Helm deployer yet.
+	FirstDeployed *string `json:"firstDeployed,omitempty"`
+	LastDeployed  *string `json:"lastDeployed,omitempty"`
 	// ObservedGeneration is the spec generation this status describes: until
 	// it reaches metadata.generation the release is not yet installed or
 	// upgraded as the spec asks.
@@ -62,6 +67,22 @@ func (b *HelmReleaseStatusApplyConfiguration) WithDescription(value string) *Hel
 // If called multiple times, the Notes field is set to the value of the last call.
 func (b *HelmReleaseStatusApplyConfiguration) WithNotes(value string) *HelmReleaseStatusApplyConfiguration {
 	b.Notes = &value
+	return b
+}
+
+// WithFirstDeployed sets the FirstDeployed field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the FirstDeployed field is set to the value of the last call.
+func (b *HelmReleaseStatusApplyConfiguration) WithFirstDeployed(value string) *HelmReleaseStatusApplyConfiguration {
+	b.FirstDeployed = &value
+	return b
+}
+
+// WithLastDeployed sets the LastDeployed field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the LastDeployed field is set to the value of the last call.
+func (b *HelmReleaseStatusApplyConfiguration) WithLastDeployed(value string) *HelmReleaseStatusApplyConfiguration {
+	b.LastDeployed = &value
 	return b
 }
 

@@ -9,6 +9,7 @@ Licensed under the Apache License, Version 2.0.
 package v1alpha1
 
 import (
+	runtime "k8s.io/apimachinery/pkg/runtime"
 	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
@@ -19,6 +20,10 @@ import (
 type ManifestStatusApplyConfiguration struct {
 	FeedApplyConfiguration       `json:""`
 	FeedStatusApplyConfiguration `json:""`
+	// ObservedStatus is the object's own status as found in the child
+	// (upstream Clusternet). Accepted, not filled by this hub's deployers
+	// yet: read the fields of FeedStatus.
+	ObservedStatus *runtime.RawExtension `json:"observedStatus,omitempty"`
 }
 
 // ManifestStatusApplyConfiguration constructs a declarative configuration of the ManifestStatus type for use with
@@ -112,5 +117,21 @@ func (b *ManifestStatusApplyConfiguration) WithAvailableReplicas(value int32) *M
 // If called multiple times, the Reason field is set to the value of the last call.
 func (b *ManifestStatusApplyConfiguration) WithReason(value string) *ManifestStatusApplyConfiguration {
 	b.FeedStatusApplyConfiguration.Reason = &value
+	return b
+}
+
+// WithReplicaStatus sets the ReplicaStatus field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ReplicaStatus field is set to the value of the last call.
+func (b *ManifestStatusApplyConfiguration) WithReplicaStatus(value *ReplicaStatusApplyConfiguration) *ManifestStatusApplyConfiguration {
+	b.FeedStatusApplyConfiguration.ReplicaStatus = value
+	return b
+}
+
+// WithObservedStatus sets the ObservedStatus field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ObservedStatus field is set to the value of the last call.
+func (b *ManifestStatusApplyConfiguration) WithObservedStatus(value runtime.RawExtension) *ManifestStatusApplyConfiguration {
+	b.ObservedStatus = &value
 	return b
 }

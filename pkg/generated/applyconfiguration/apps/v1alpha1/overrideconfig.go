@@ -27,6 +27,10 @@ type OverrideConfigApplyConfiguration struct {
 	FieldPath *string `json:"fieldPath,omitempty"`
 	// FieldFormat is the format of the field's text for Field* overrides.
 	FieldFormat *string `json:"fieldFormat,omitempty"`
+	// OverrideChart applies a Helm override to the HelmChart object itself
+	// rather than to its values (upstream Clusternet). Accepted, not acted
+	// on yet: the hub warns when it is true.
+	OverrideChart *bool `json:"overrideChart,omitempty"`
 }
 
 // OverrideConfigApplyConfiguration constructs a declarative configuration of the OverrideConfig type for use with
@@ -72,5 +76,13 @@ func (b *OverrideConfigApplyConfiguration) WithFieldPath(value string) *Override
 // If called multiple times, the FieldFormat field is set to the value of the last call.
 func (b *OverrideConfigApplyConfiguration) WithFieldFormat(value string) *OverrideConfigApplyConfiguration {
 	b.FieldFormat = &value
+	return b
+}
+
+// WithOverrideChart sets the OverrideChart field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the OverrideChart field is set to the value of the last call.
+func (b *OverrideConfigApplyConfiguration) WithOverrideChart(value bool) *OverrideConfigApplyConfiguration {
+	b.OverrideChart = &value
 	return b
 }

@@ -21,6 +21,10 @@ type SubscriberApplyConfiguration struct {
 	ClusterAffinity *v1.LabelSelectorApplyConfiguration `json:"clusterAffinity,omitempty"`
 	// Weight is this subscriber's share under static dividing.
 	Weight *int32 `json:"weight,omitempty"`
+	// SubGroupStrategy says how many of the clusters this subscriber
+	// matches to pick when spec.schedulingBySubGroup is true. Accepted, not
+	// acted on yet: the hub warns when it is set.
+	SubGroupStrategy *SubGroupStrategyApplyConfiguration `json:"subGroupStrategy,omitempty"`
 }
 
 // SubscriberApplyConfiguration constructs a declarative configuration of the Subscriber type for use with
@@ -42,5 +46,13 @@ func (b *SubscriberApplyConfiguration) WithClusterAffinity(value *v1.LabelSelect
 // If called multiple times, the Weight field is set to the value of the last call.
 func (b *SubscriberApplyConfiguration) WithWeight(value int32) *SubscriberApplyConfiguration {
 	b.Weight = &value
+	return b
+}
+
+// WithSubGroupStrategy sets the SubGroupStrategy field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the SubGroupStrategy field is set to the value of the last call.
+func (b *SubscriberApplyConfiguration) WithSubGroupStrategy(value *SubGroupStrategyApplyConfiguration) *SubscriberApplyConfiguration {
+	b.SubGroupStrategy = value
 	return b
 }

@@ -24,8 +24,19 @@ type SubscriptionSpecApplyConfiguration struct {
 	SchedulingStrategy *appsv1alpha1.SchedulingStrategy `json:"schedulingStrategy,omitempty"`
 	// DividingScheduling configures Dividing.
 	DividingScheduling *DividingSchedulingApplyConfiguration `json:"dividingScheduling,omitempty"`
-	// Priority orders subscriptions in the scheduler's queue; higher goes first.
+	// SchedulingBySubGroup treats the clusters each subscriber matches as
+	// one subgroup, with subscribers[].subGroupStrategy saying how many of
+	// them to pick (upstream Clusternet's subgroup scheduling). Accepted,
+	// not acted on yet: the hub warns when it is true (docs/api.md).
+	SchedulingBySubGroup *bool `json:"schedulingBySubGroup,omitempty"`
+	// Priority orders subscriptions in the scheduler's queue; higher goes
+	// first. Accepted, not acted on yet: the hub warns when it is set.
 	Priority *int32 `json:"priority,omitempty"`
+	// PreemptionPolicy says whether this subscription may preempt ones of
+	// lower priority (upstream Clusternet; unset means PreemptLowerPriority
+	// there). Accepted, not acted on yet: this hub never preempts, and warns
+	// when it is set.
+	PreemptionPolicy *appsv1alpha1.PreemptionPolicy `json:"preemptionPolicy,omitempty"`
 	// Subscribers select the clusters to deploy to.
 	Subscribers []SubscriberApplyConfiguration `json:"subscribers,omitempty"`
 	// ClusterTolerations let this subscription land on clusters with matching
@@ -65,11 +76,27 @@ func (b *SubscriptionSpecApplyConfiguration) WithDividingScheduling(value *Divid
 	return b
 }
 
+// WithSchedulingBySubGroup sets the SchedulingBySubGroup field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the SchedulingBySubGroup field is set to the value of the last call.
+func (b *SubscriptionSpecApplyConfiguration) WithSchedulingBySubGroup(value bool) *SubscriptionSpecApplyConfiguration {
+	b.SchedulingBySubGroup = &value
+	return b
+}
+
 // WithPriority sets the Priority field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the Priority field is set to the value of the last call.
 func (b *SubscriptionSpecApplyConfiguration) WithPriority(value int32) *SubscriptionSpecApplyConfiguration {
 	b.Priority = &value
+	return b
+}
+
+// WithPreemptionPolicy sets the PreemptionPolicy field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the PreemptionPolicy field is set to the value of the last call.
+func (b *SubscriptionSpecApplyConfiguration) WithPreemptionPolicy(value appsv1alpha1.PreemptionPolicy) *SubscriptionSpecApplyConfiguration {
+	b.PreemptionPolicy = &value
 	return b
 }
 

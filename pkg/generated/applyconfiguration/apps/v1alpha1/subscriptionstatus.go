@@ -19,11 +19,24 @@ import (
 type SubscriptionStatusApplyConfiguration struct {
 	// BindingClusters are the dedicated-namespace/name of each matched cluster.
 	BindingClusters []string `json:"bindingClusters,omitempty"`
-	// Replicas is the divided replica count per feed (keyed by feed) per cluster.
-	Replicas map[string]map[string]int32 `json:"replicas,omitempty"`
-	// SpecHash is the hash of the spec the status was computed for (hex: a
-	// 64-bit hash does not fit the API's signed integers).
-	SpecHash *string `json:"specHash,omitempty"`
+	// BindingReplicas is upstream Clusternet's status.replicas: per feed
+	// key (<apiVersion>/<kind>/[<namespace>/]<name>), the replicas of each
+	// cluster of bindingClusters, in that order. A scheduler named by
+	// spec.schedulerName may write it; BindingReplicasOf derives it from
+	// Replicas.
+	BindingReplicas map[string][]int32 `json:"replicas,omitempty"`
+	// Replicas is the divided replica count per feed key per cluster
+	// (<dedicated-namespace>/<name>). Its JSON name is replicasByCluster:
+	// status.replicas has upstream Clusternet's shape (BindingReplicas).
+	Replicas map[string]map[string]int32 `json:"replicasByCluster,omitempty"`
+	// SpecHashValue is upstream Clusternet's status.specHash: an integer
+	// hash of the spec the status was computed for (SpecHashValueOf makes
+	// one from a 64-bit hash).
+	SpecHashValue *int64 `json:"specHash,omitempty"`
+	// SpecHash is the FNV-64a hash of the spec the status was computed for,
+	// in hex. Its JSON name is specHashHex: status.specHash is an integer,
+	// as upstream Clusternet has it (SpecHashValue).
+	SpecHash *string `json:"specHashHex,omitempty"`
 	// DesiredReleases and CompletedReleases count Descriptions to roll out and done.
 	DesiredReleases   *int `json:"desiredReleases,omitempty"`
 	CompletedReleases *int `json:"completedReleases,omitempty"`
@@ -49,6 +62,20 @@ func (b *SubscriptionStatusApplyConfiguration) WithBindingClusters(values ...str
 	return b
 }
 
+// WithBindingReplicas puts the entries into the BindingReplicas field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, the entries provided by each call will be put on the BindingReplicas field,
+// overwriting an existing map entries in BindingReplicas field with the same key.
+func (b *SubscriptionStatusApplyConfiguration) WithBindingReplicas(entries map[string][]int32) *SubscriptionStatusApplyConfiguration {
+	if b.BindingReplicas == nil && len(entries) > 0 {
+		b.BindingReplicas = make(map[string][]int32, len(entries))
+	}
+	for k, v := range entries {
+		b.BindingReplicas[k] = v
+	}
+	return b
+}
+
 // WithReplicas puts the entries into the Replicas field in the declarative configuration
 // and returns the receiver, so that objects can be build by chaining "With" function invocations.
 // If called multiple times, the entries provided by each call will be put on the Replicas field,
@@ -60,6 +87,14 @@ func (b *SubscriptionStatusApplyConfiguration) WithReplicas(entries map[string]m
 	for k, v := range entries {
 		b.Replicas[k] = v
 	}
+	return b
+}
+
+// WithSpecHashValue sets the SpecHashValue field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the SpecHashValue field is set to the value of the last call.
+func (b *SubscriptionStatusApplyConfiguration) WithSpecHashValue(value int64) *SubscriptionStatusApplyConfiguration {
+	b.SpecHashValue = &value
 	return b
 }
 

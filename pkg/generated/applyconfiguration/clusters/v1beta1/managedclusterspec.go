@@ -27,6 +27,10 @@ type ManagedClusterSpecApplyConfiguration struct {
 	SyncMode *clustersv1beta1.ClusterSyncMode `json:"syncMode,omitempty"`
 	// Taints keep subscriptions off this cluster unless they tolerate them.
 	Taints []v1.TaintApplyConfiguration `json:"taints,omitempty"`
+	// ClusterInitBaseName names a Base applied to the cluster before any
+	// other (upstream Clusternet's cluster initialization). Accepted, not
+	// acted on yet: the hub warns when it is set.
+	ClusterInitBaseName *string `json:"clusterInitBaseName,omitempty"`
 }
 
 // ManagedClusterSpecApplyConfiguration constructs a declarative configuration of the ManagedClusterSpec type for use with
@@ -69,5 +73,13 @@ func (b *ManagedClusterSpecApplyConfiguration) WithTaints(values ...*v1.TaintApp
 		}
 		b.Taints = append(b.Taints, *values[i])
 	}
+	return b
+}
+
+// WithClusterInitBaseName sets the ClusterInitBaseName field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ClusterInitBaseName field is set to the value of the last call.
+func (b *ManagedClusterSpecApplyConfiguration) WithClusterInitBaseName(value string) *ManagedClusterSpecApplyConfiguration {
+	b.ClusterInitBaseName = &value
 	return b
 }

@@ -52,6 +52,17 @@ type ManagedClusterStatusApplyConfiguration struct {
 	PodStatistics *PodStatisticsApplyConfiguration `json:"podStatistics,omitempty"`
 	// Conditions carry Ready (and later ones) in the usual Kubernetes shape.
 	Conditions []metav1.ConditionApplyConfiguration `json:"conditions,omitempty"`
+	// ResourceUsage is the CPU and memory in use in the child.
+	ResourceUsage *ResourceUsageApplyConfiguration `json:"resourceUsage,omitempty"`
+	// KubeQPS and KubeBurst are the client rate limits a deployer should
+	// use towards the child.
+	KubeQPS   *float32 `json:"kubeQPS,omitempty"`
+	KubeBurst *int32   `json:"kubeBurst,omitempty"`
+	// PredictorEnabled, PredictorAddress and PredictorDirectAccess describe
+	// the child's replica predictor for dynamic dividing.
+	PredictorEnabled      *bool   `json:"predictorEnabled,omitempty"`
+	PredictorAddress      *string `json:"predictorAddress,omitempty"`
+	PredictorDirectAccess *bool   `json:"predictorDirectAccess,omitempty"`
 }
 
 // ManagedClusterStatusApplyConfiguration constructs a declarative configuration of the ManagedClusterStatus type for use with
@@ -206,5 +217,53 @@ func (b *ManagedClusterStatusApplyConfiguration) WithConditions(values ...*metav
 		}
 		b.Conditions = append(b.Conditions, *values[i])
 	}
+	return b
+}
+
+// WithResourceUsage sets the ResourceUsage field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ResourceUsage field is set to the value of the last call.
+func (b *ManagedClusterStatusApplyConfiguration) WithResourceUsage(value *ResourceUsageApplyConfiguration) *ManagedClusterStatusApplyConfiguration {
+	b.ResourceUsage = value
+	return b
+}
+
+// WithKubeQPS sets the KubeQPS field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the KubeQPS field is set to the value of the last call.
+func (b *ManagedClusterStatusApplyConfiguration) WithKubeQPS(value float32) *ManagedClusterStatusApplyConfiguration {
+	b.KubeQPS = &value
+	return b
+}
+
+// WithKubeBurst sets the KubeBurst field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the KubeBurst field is set to the value of the last call.
+func (b *ManagedClusterStatusApplyConfiguration) WithKubeBurst(value int32) *ManagedClusterStatusApplyConfiguration {
+	b.KubeBurst = &value
+	return b
+}
+
+// WithPredictorEnabled sets the PredictorEnabled field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the PredictorEnabled field is set to the value of the last call.
+func (b *ManagedClusterStatusApplyConfiguration) WithPredictorEnabled(value bool) *ManagedClusterStatusApplyConfiguration {
+	b.PredictorEnabled = &value
+	return b
+}
+
+// WithPredictorAddress sets the PredictorAddress field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the PredictorAddress field is set to the value of the last call.
+func (b *ManagedClusterStatusApplyConfiguration) WithPredictorAddress(value string) *ManagedClusterStatusApplyConfiguration {
+	b.PredictorAddress = &value
+	return b
+}
+
+// WithPredictorDirectAccess sets the PredictorDirectAccess field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the PredictorDirectAccess field is set to the value of the last call.
+func (b *ManagedClusterStatusApplyConfiguration) WithPredictorDirectAccess(value bool) *ManagedClusterStatusApplyConfiguration {
+	b.PredictorDirectAccess = &value
 	return b
 }
