@@ -60,8 +60,14 @@ func NewChild(cfg *rest.Config) (*Child, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Child{Dynamic: dyn, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)),
-		resetEvery: DefaultResetInterval}, nil
+	return NewChildWith(dyn, restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))), nil
+}
+
+// NewChildWith builds a Child from clients someone else owns: the hub's
+// per-cluster registry shares one dynamic client and one discovery (mapper)
+// per cluster between the deployer and Helm.
+func NewChildWith(dyn dynamic.Interface, mapper *restmapper.DeferredDiscoveryRESTMapper) *Child {
+	return &Child{Dynamic: dyn, Mapper: mapper, resetEvery: DefaultResetInterval}
 }
 
 // Mapping resolves gvk. A miss resets the cached discovery and tries once

@@ -69,8 +69,24 @@ type Placement struct {
 	Decision Decision
 	// ClusterID names the child (with Act).
 	ClusterID string
-	// Config reaches the child (with Act); called once per child watch.
+	// Config reaches the child (with Act) when Options.Clients is nil;
+	// called once per child watch.
 	Config func() *rest.Config
+}
+
+// Clients hands out the clients of child clusters, for a deployer whose
+// children's clients are owned elsewhere: the hub passes its per-cluster
+// registry (pkg/server/hub/clusterclients), which builds them when a
+// cluster is first needed and invalidates them when it leaves. The deployer
+// knows it only by this interface, so that this package (which the agent
+// runs too) never imports the hub's.
+type Clients interface {
+	// Child returns the clients of cluster id. done is closed once they
+	// are no longer valid (the cluster left, or its tunnel left this
+	// replica): the deployer then stops watching through them, forgets
+	// them and deploys the cluster's Descriptions in full through the
+	// clients it is handed next. A nil done never closes.
+	Child(id string) (child *Child, done <-chan struct{}, err error)
 }
 
 // Options build a Controller.
@@ -84,6 +100,10 @@ type Options struct {
 	Events record.EventRecorder
 	// Place decides, per dedicated namespace, whether this deployer acts.
 	Place func(namespace string) Placement
+	// Clients, when set, hands out the children's clients; otherwise a
+	// child's are built from its Placement.Config and live as long as the
+	// deployer watches it.
+	Clients Clients
 	// Synced are further informers Place reads, waited for before work starts.
 	Synced  []cache.InformerSynced
 	Workers int
@@ -237,8 +257,19 @@ func (c *Controller) EnqueueNamespace(namespace string) {
 func (c *Controller) DropChild(clusterID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if w, ok := c.children[clusterID]; ok {
-		w.stop()
+	c.dropChildLocked(clusterID, nil)
+}
+
+// dropChildLocked drops clusterID's child watch (only if it is w, when w is
+// set) and has the cluster's Descriptions deployed in full on their next
+// sync. c.mu is held.
+func (c *Controller) dropChildLocked(clusterID string, w *childWatch) {
+	cur, ok := c.children[clusterID]
+	if w != nil && cur != w {
+		return // already replaced: the new watch's clients are valid
+	}
+	if ok {
+		cur.stop()
 		delete(c.children, clusterID)
 	}
 	for _, st := range c.states {
@@ -246,6 +277,27 @@ func (c *Controller) DropChild(clusterID string) {
 			st.resetLocked()
 		}
 	}
+}
+
+// dropWhenInvalid drops w as soon as its clients are no longer valid
+// (Clients closed its done), so that nothing keeps watching a cluster that
+// left: the clients' owner need not know the deployer.
+func (c *Controller) dropWhenInvalid(w *childWatch) {
+	select {
+	case <-w.done:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.dropChildLocked(w.id, w)
+	case <-w.ctx.Done(): // stopped meanwhile (unused, or the controller ended)
+	}
+}
+
+// Watching lists the clusters this deployer holds a child watch of, for
+// tests and debugging.
+func (c *Controller) Watching() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Sorted(maps.Keys(c.children))
 }
 
 // Run works until ctx ends.
@@ -315,21 +367,43 @@ func (c *Controller) childFor(p Placement, key string) (*childWatch, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	w, ok := c.children[p.ClusterID]
+	if ok && w.invalid() {
+		// Its clients were invalidated and dropWhenInvalid has not run yet:
+		// drop it now, so that this sync deploys in full through new ones.
+		c.dropChildLocked(p.ClusterID, w)
+		ok = false
+	}
 	if !ok {
-		child, err := NewChild(p.Config())
+		child, done, err := c.newChild(p)
 		if err != nil {
 			return nil, fmt.Errorf("client of cluster %s: %w", p.ClusterID, err)
 		}
 		w = newChildWatch(c.ctx, p.ClusterID, child, c.observe)
+		w.done = done
 		if c.after != nil {
 			w.after = c.after
 		}
 		c.children[p.ClusterID] = w
+		if done != nil {
+			go c.dropWhenInvalid(w)
+		}
 	}
 	w.mu.Lock()
 	w.users[key] = true
 	w.mu.Unlock()
 	return w, nil
+}
+
+// newChild is the Child p reaches, from Clients when set.
+func (c *Controller) newChild(p Placement) (*Child, <-chan struct{}, error) {
+	if c.opts.Clients != nil {
+		return c.opts.Clients.Child(p.ClusterID)
+	}
+	if p.Config == nil {
+		return nil, nil, fmt.Errorf("no client configuration for cluster %s", p.ClusterID)
+	}
+	child, err := NewChild(p.Config())
+	return child, nil, err
 }
 
 func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error) {

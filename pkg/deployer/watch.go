@@ -42,6 +42,8 @@ type childWatch struct {
 	unsynced map[schema.GroupVersionResource]bool
 	// users are the keys of the Descriptions deployed through this child.
 	users map[string]bool
+	// done is closed when child's clients are no longer valid (nil: never).
+	done <-chan struct{}
 }
 
 // watchEvent is one change of an object in the child.
@@ -62,6 +64,16 @@ func newChildWatch(ctx context.Context, id string, child *Child, observe func(st
 }
 
 func (w *childWatch) stop() { w.cancel() }
+
+// invalid says whether the clients w watches through were invalidated.
+func (w *childWatch) invalid() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
 
 // watch makes sure the kinds of refs are watched; kinds the child does not
 // serve (yet) are left for a later call.

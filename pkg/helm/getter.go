@@ -47,6 +47,20 @@ func NewCluster(cfg *rest.Config) *Cluster {
 		}}
 }
 
+// NewClusterWith returns the cluster cfg reaches, with a discovery someone
+// else owns: the hub's per-cluster registry shares one discovery (and
+// mapper) per cluster between Helm and the deployer, so that a reset here
+// (see refresh) is a reset there too.
+func NewClusterWith(cfg *rest.Config, disco discovery.CachedDiscoveryInterface, mapper *restmapper.DeferredDiscoveryRESTMapper) *Cluster {
+	c := &Cluster{config: rest.CopyConfig(cfg), resetEvery: DiscoveryMaxAge}
+	c.once.Do(func() {
+		c.disco, c.deferred = disco, mapper
+		c.mapper = restmapper.NewShortcutExpander(mapper, disco, nil)
+		c.refreshes.Mark()
+	})
+	return c
+}
+
 func (c *Cluster) init() error {
 	c.once.Do(func() {
 		d, err := c.newDiscovery(rest.CopyConfig(c.config))

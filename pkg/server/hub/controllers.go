@@ -26,6 +26,7 @@ import (
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
 	"github.com/clusternet/clusternet/pkg/helm"
 	"github.com/clusternet/clusternet/pkg/server/hub/approver"
+	"github.com/clusternet/clusternet/pkg/server/hub/clusterclients"
 	"github.com/clusternet/clusternet/pkg/server/hub/lifecycle"
 	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
 )
@@ -59,6 +60,13 @@ type Context struct {
 	ChartRepositories *helm.RepositoryOptions
 
 	broadcaster record.EventBroadcaster
+	// clients is the per-cluster client registry the generic and Helm
+	// pushers of this Context share (one transport, one discovery per
+	// cluster, dropped when it leaves), built by the first that asks so
+	// that a Context running neither (a leader term's) builds none.
+	clientsOnce sync.Once
+	clients     *clusterclients.Registry
+	clientsErr  error
 	// cancel ends the controllers start ran; running holds while their
 	// goroutines (started with Go) run, so that shutdown can wait for them.
 	cancel  context.CancelFunc
@@ -199,4 +207,23 @@ func (c *Context) shutdown() {
 	c.Informers.Shutdown()
 	c.KubeInformers.Shutdown()
 	c.broadcaster.Shutdown()
+}
+
+// clusterClients is c's per-cluster client registry (Context.clients). It
+// is built before c's informers start, since starters run first, so that it
+// hears every ManagedCluster and registration change; it closes when ctx
+// ends.
+func (c *Context) clusterClients(ctx context.Context) (*clusterclients.Registry, error) {
+	c.clientsOnce.Do(func() {
+		clusters := c.Informers.Clusters().V1beta1()
+		c.clients, c.clientsErr = clusterclients.New(c.Transports, clusters.ManagedClusters(), clusters.ClusterRegistrationRequests())
+		if c.clientsErr != nil {
+			return
+		}
+		c.Go(func() {
+			<-ctx.Done()
+			c.clients.Close()
+		})
+	})
+	return c.clients, c.clientsErr
 }

@@ -43,14 +43,20 @@ func startHelm(ctx context.Context, c *Context) error {
 }
 
 // startHelmPusher applies HelmReleases to the clusters the hub pushes to
-// whose tunnel this replica holds (every replica runs it).
+// whose tunnel this replica holds (every replica runs it), with the
+// clients of the replica's per-cluster registry, which the generic pusher
+// shares (Context.clusterClients).
 func startHelmPusher(ctx context.Context, c *Context) error {
 	source, err := chartSource(c)
 	if err != nil {
 		return err
 	}
+	clients, err := c.clusterClients(ctx)
+	if err != nil {
+		return err
+	}
 	pusher, err := hubhelm.NewPusher(c.Clusternet, c.Kube, c.Informers.Apps().V1alpha1().HelmReleases(),
-		c.Informers.Clusters().V1beta1().ManagedClusters(), c.Transports.Tunnels(), c.Transports.ChildConfig,
+		c.Informers.Clusters().V1beta1().ManagedClusters(), c.Transports.Tunnels(), clients,
 		c.Registrations().Namespace, source, c.Events)
 	if err != nil {
 		return err

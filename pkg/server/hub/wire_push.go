@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
@@ -17,7 +16,9 @@ import (
 // startGenericPusher pushes Generic Descriptions into the children whose
 // tunnels this replica holds and whose ManagedCluster says the hub pushes
 // (sync mode Push or Dual, and the agent's AppPusher on). It acts in the
-// child through the tunnel as the cluster's agent (Transports.ChildConfig).
+// child through the tunnel as the cluster's agent, with the clients of the
+// replica's per-cluster registry (Context.clusterClients), which also stops its
+// watches of a child when the cluster leaves or its tunnel goes down here.
 // Every replica runs it; each acts only where it holds the tunnel, and looks
 // again at a cluster's Descriptions when its tunnel comes or goes here or
 // its sync mode or AppPusher changes.
@@ -28,12 +29,17 @@ func startGenericPusher(ctx context.Context, c *Context) error {
 	// to only once its tunnel is up, which needs its approval, and the
 	// tunnel coming up requeues its namespace.
 	registrations := c.Registrations()
+	clients, err := c.clusterClients(ctx)
+	if err != nil {
+		return err
+	}
 	ctl, err := deployer.NewController(deployer.Options{
 		Name:         "generic-pusher",
 		Parent:       c.Clusternet,
 		Descriptions: c.Informers.Apps().V1alpha1().Descriptions(),
 		Events:       c.Events,
 		Place:        func(namespace string) deployer.Placement { return pushPlacement(lister, registrations, c, namespace) },
+		Clients:      clients,
 		Synced:       []cache.InformerSynced{clusters.Informer().HasSynced, registrations.HasSynced},
 		Workers:      c.Workers,
 	})
@@ -65,10 +71,9 @@ func startGenericPusher(ctx context.Context, c *Context) error {
 	if err != nil {
 		return err
 	}
+	// The registry drops a cluster's clients when its tunnel goes down
+	// here, and the deployer its watches with them.
 	c.Transports.Tunnels().Watch(func(id string, up bool) {
-		if !up {
-			ctl.DropChild(id)
-		}
 		mcs, err := lister.List(labels.SelectorFromSet(labels.Set{clusterv1beta1.LabelClusterID: id}))
 		if err != nil {
 			return
@@ -90,6 +95,5 @@ func pushPlacement(lister clusterlisters.ManagedClusterLister, registrations soc
 	case placement.Skip:
 		return deployer.Placement{Decision: deployer.Skip}
 	}
-	id := p.ClusterID
-	return deployer.Placement{Decision: deployer.Act, ClusterID: id, Config: func() *rest.Config { return c.Transports.ChildConfig(id) }}
+	return deployer.Placement{Decision: deployer.Act, ClusterID: p.ClusterID}
 }

@@ -8,12 +8,10 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
@@ -32,6 +30,17 @@ type Tunnels interface {
 	Watch(f func(id string, up bool))
 }
 
+// Clusters hands out the Helm clients of the clusters this replica reaches.
+// The hub passes its per-cluster registry (pkg/server/hub/clusterclients),
+// which owns them: it builds them when a cluster is first needed, shares
+// their transport and discovery with the deployer, and drops them when the
+// cluster leaves or its tunnel leaves this replica. The pusher keeps none
+// of its own, so it holds nothing of a cluster that left; it knows the
+// registry only by this interface, so the import goes one way.
+type Clusters interface {
+	Helm(id string) (*helm.Cluster, error)
+}
+
 // Pusher applies HelmReleases to the clusters the hub pushes to
 // (clusterv1beta1.HubPushes), from the replica that holds each cluster's
 // tunnel, acting in the child as its agent through that tunnel.
@@ -40,13 +49,13 @@ type Pusher struct {
 	targets *tunnelTargets
 }
 
-// NewPusher watches HelmReleases and ManagedClusters; childConfig(id)
-// reaches cluster id through its tunnel. It applies only the HelmReleases
-// MadeByHub accepts.
+// NewPusher watches HelmReleases and ManagedClusters; clusters hands out
+// the clients reaching a cluster through its tunnel. It applies only the
+// HelmReleases MadeByHub accepts.
 func NewPusher(client versioned.Interface, kube kubernetes.Interface, hrs appsinformers.HelmReleaseInformer,
-	mcls clusterinformers.ManagedClusterInformer, tunnels Tunnels, childConfig func(id string) *rest.Config,
+	mcls clusterinformers.ManagedClusterInformer, tunnels Tunnels, clusters Clusters,
 	admittedInto func(clusterID string) string, source *helm.Source, events record.EventRecorder) (*Pusher, error) {
-	targets := &tunnelTargets{mcls: mcls.Lister(), tunnels: tunnels, childConfig: childConfig, admittedInto: admittedInto, clusters: map[string]*helm.Cluster{}}
+	targets := &tunnelTargets{mcls: mcls.Lister(), tunnels: tunnels, clusters: clusters, admittedInto: admittedInto}
 	rc, err := helm.NewReleaseController("clusternet-hub", client, kube, hrs, &helm.Releaser{Source: source}, targets, events)
 	if err != nil {
 		return nil, err
@@ -65,9 +74,10 @@ func NewPusher(client versioned.Interface, kube kubernetes.Interface, hrs appsin
 	}); err != nil {
 		return nil, err
 	}
+	// A tunnel coming up here: this replica applies that cluster's releases
+	// now. (Going down, the registry drops the cluster's clients.)
 	tunnels.Watch(func(id string, up bool) {
 		if !up {
-			targets.forget(id)
 			return
 		}
 		mcs, err := targets.mcls.List(everything)
@@ -89,15 +99,12 @@ func (p *Pusher) Run(ctx context.Context, workers int) { p.ReleaseController.Run
 // tunnelTargets picks, for a HelmRelease, its cluster when the hub pushes
 // to it and this replica holds its tunnel.
 type tunnelTargets struct {
-	mcls        clusterlisters.ManagedClusterLister
-	tunnels     Tunnels
-	childConfig func(id string) *rest.Config
+	mcls     clusterlisters.ManagedClusterLister
+	tunnels  Tunnels
+	clusters Clusters
 	// admittedInto is the dedicated namespace the hub admitted a cluster
 	// into (its registration): only that namespace's releases go to it.
 	admittedInto func(clusterID string) string
-
-	mu       sync.Mutex
-	clusters map[string]*helm.Cluster
 }
 
 func (t *tunnelTargets) Target(hr *appsv1alpha1.HelmRelease) (*helm.Cluster, helm.TargetState, string) {
@@ -108,27 +115,14 @@ func (t *tunnelTargets) Target(hr *appsv1alpha1.HelmRelease) (*helm.Cluster, hel
 	case placement.Skip:
 		return nil, helm.TargetSkip, p.Why
 	}
-	id := p.ClusterID
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	c, ok := t.clusters[id]
-	if !ok {
-		c = helm.NewCluster(t.childConfig(id))
-		t.clusters[id] = c
+	// An action in flight keeps the Cluster it got; the next one asks again
+	// and, after the cluster left or its tunnel went down, gets new clients.
+	c, err := t.clusters.Helm(p.ClusterID)
+	if err != nil {
+		// It left between placement and now: its departure requeues it.
+		return nil, helm.TargetSkip, err.Error()
 	}
 	return c, helm.TargetAct, ""
-}
-
-// forget drops cluster id's helm.Cluster when its tunnel goes down here: the
-// cluster left, or its tunnel moved to another replica, and the map would
-// otherwise keep every cluster ever pushed to. Nothing waits on the entry
-// during an agent's reconnect: an action in flight keeps the Cluster it got,
-// and the next Target after the tunnel is back builds a new one, costing
-// one rediscovery.
-func (t *tunnelTargets) forget(id string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.clusters, id)
 }
 
 // MadeByHub accepts only the HelmReleases the hub's Helm Description

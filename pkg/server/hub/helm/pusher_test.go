@@ -2,16 +2,14 @@ package helm
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -30,6 +28,39 @@ type fakeTunnels map[string]bool
 func (f fakeTunnels) Has(id string) bool       { return f[id] }
 func (f fakeTunnels) Watch(func(string, bool)) {}
 
+// fakeClusters hands out one helm.Cluster per cluster id, as the hub's
+// registry does, until renew (the cluster left) or refuse.
+type fakeClusters struct {
+	mu      sync.Mutex
+	asked   []string
+	held    map[string]*helm.Cluster
+	refused error
+}
+
+func (f *fakeClusters) Helm(id string) (*helm.Cluster, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, id)
+	if f.refused != nil {
+		return nil, f.refused
+	}
+	if f.held == nil {
+		f.held = map[string]*helm.Cluster{}
+	}
+	c, ok := f.held[id]
+	if !ok {
+		c = helm.NewCluster(&rest.Config{Host: "http://cluster-" + id})
+		f.held[id] = c
+	}
+	return c, nil
+}
+
+func (f *fakeClusters) renew(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.held, id)
+}
+
 func TestTunnelTargets(t *testing.T) {
 	const id = "0b9e2c4e-0000-4000-8000-000000000001"
 	hr := &appsv1alpha1.HelmRelease{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: dedicated}}
@@ -40,7 +71,7 @@ func TestTunnelTargets(t *testing.T) {
 		admitted string // the namespace the cluster's registration names; dedicated when empty
 		want     helm.TargetState
 		wantWhy  string
-		wantHost string
+		refused  error
 	}{
 		{name: "no ManagedCluster", want: helm.TargetGone, wantWhy: "no ManagedCluster in namespace clusternet-abcde"},
 		{name: "Pull mode", cluster: managedCluster(clusterv1beta1.PullSyncMode, true), tunnels: fakeTunnels{id: true},
@@ -53,6 +84,9 @@ func TestTunnelTargets(t *testing.T) {
 		{name: "a ManagedCluster naming a cluster admitted elsewhere", cluster: managedCluster(clusterv1beta1.DualSyncMode, true), tunnels: fakeTunnels{id: true},
 			admitted: "clusternet-other", want: helm.TargetSkip,
 			wantWhy: `cluster ` + id + ` was admitted into namespace "clusternet-other", not clusternet-abcde: nothing of this namespace is pushed into it`},
+		{name: "the cluster left after it was placed", cluster: managedCluster(clusterv1beta1.DualSyncMode, true), tunnels: fakeTunnels{id: true},
+			refused: errors.New("cluster " + id + " has no ManagedCluster in its admitted namespace"), want: helm.TargetSkip,
+			wantWhy: "cluster " + id + " has no ManagedCluster in its admitted namespace"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,17 +97,13 @@ func TestTunnelTargets(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var asked []string
 			admitted := dedicated
 			if tc.admitted != "" {
 				admitted = tc.admitted
 			}
-			targets := &tunnelTargets{mcls: mcls.Lister(), tunnels: tc.tunnels, clusters: map[string]*helm.Cluster{},
-				admittedInto: func(string) string { return admitted },
-				childConfig: func(id string) *rest.Config {
-					asked = append(asked, id)
-					return &rest.Config{Host: "http://cluster-" + id}
-				}}
+			clusters := &fakeClusters{refused: tc.refused}
+			targets := &tunnelTargets{mcls: mcls.Lister(), tunnels: tc.tunnels, clusters: clusters,
+				admittedInto: func(string) string { return admitted }}
 			c, state, why := targets.Target(hr)
 			if state != tc.want || why != tc.wantWhy {
 				t.Fatalf("Target = %v %q, want %v %q", state, why, tc.want, tc.wantWhy)
@@ -81,11 +111,8 @@ func TestTunnelTargets(t *testing.T) {
 			if (c != nil) != (state == helm.TargetAct) {
 				t.Fatalf("cluster %v for state %v", c, state)
 			}
-			if state == helm.TargetAct {
-				again, _, _ := targets.Target(hr)
-				if again != c || len(asked) != 1 || asked[0] != id {
-					t.Errorf("the cluster is not reused: asked for configs %v", asked)
-				}
+			if state == helm.TargetAct && c != clusters.held[id] {
+				t.Errorf("Target returned a cluster the registry did not hand out")
 			}
 		})
 	}
@@ -216,7 +243,7 @@ func TestPusherIgnoresForgedHelmReleases(t *testing.T) {
 	factory := externalversions.NewSharedInformerFactory(client, 0)
 	events := record.NewFakeRecorder(10)
 	p, err := NewPusher(client, kube, factory.Apps().V1alpha1().HelmReleases(), factory.Clusters().V1beta1().ManagedClusters(),
-		fakeTunnels{id: true}, func(string) *rest.Config { return &rest.Config{Host: "https://127.0.0.1:1"} },
+		fakeTunnels{id: true}, &fakeClusters{},
 		func(string) string { return dedicated }, helm.NewSource(), events)
 	if err != nil {
 		t.Fatal(err)
@@ -253,38 +280,10 @@ func TestPusherIgnoresForgedHelmReleases(t *testing.T) {
 	}
 }
 
-// watchedTunnels is a tunnel registry whose events the test fires.
-type watchedTunnels struct {
-	mu       sync.Mutex
-	up       map[string]bool
-	watchers []func(string, bool)
-}
-
-func (w *watchedTunnels) Has(id string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.up[id]
-}
-
-func (w *watchedTunnels) Watch(f func(string, bool)) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.watchers = append(w.watchers, f)
-}
-
-func (w *watchedTunnels) set(id string, up bool) {
-	w.mu.Lock()
-	w.up[id] = up
-	watchers := w.watchers
-	w.mu.Unlock()
-	for _, f := range watchers {
-		f(id, up)
-	}
-}
-
-// The pusher forgets a cluster's helm.Cluster when its tunnel goes down,
-// and builds a new one when it is back.
-func TestPusherForgetsClustersWhoseTunnelWentDown(t *testing.T) {
+// The pusher keeps no clients of its own: each Target asks the registry,
+// so once the registry dropped a cluster (it left, or its tunnel went
+// down), the next action gets the fresh clients the registry hands out.
+func TestPusherTakesClustersFromTheRegistry(t *testing.T) {
 	const id = "0b9e2c4e-0000-4000-8000-000000000001"
 	client := clusternetfake.NewClientset()
 	factory := externalversions.NewSharedInformerFactory(client, 0)
@@ -292,34 +291,27 @@ func TestPusherForgetsClustersWhoseTunnelWentDown(t *testing.T) {
 	if err := mcls.Informer().GetIndexer().Add(managedCluster(clusterv1beta1.DualSyncMode, true)); err != nil {
 		t.Fatal(err)
 	}
-	tunnels := &watchedTunnels{up: map[string]bool{id: true}}
+	clusters := &fakeClusters{}
 	p, err := NewPusher(client, fake.NewClientset(), factory.Apps().V1alpha1().HelmReleases(), mcls,
-		tunnels, func(id string) *rest.Config { return &rest.Config{Host: "http://cluster-" + id} },
-		func(string) string { return dedicated }, helm.NewSource(), record.NewFakeRecorder(10))
+		fakeTunnels{id: true}, clusters, func(string) string { return dedicated }, helm.NewSource(), record.NewFakeRecorder(10))
 	if err != nil {
 		t.Fatal(err)
 	}
 	hr := &appsv1alpha1.HelmRelease{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: dedicated}}
-	held := func() []string {
-		p.targets.mu.Lock()
-		defer p.targets.mu.Unlock()
-		return slices.Sorted(maps.Keys(p.targets.clusters))
-	}
-
 	first, state, why := p.targets.Target(hr)
 	if state != helm.TargetAct {
 		t.Fatalf("Target = %v %q, want %v", state, why, helm.TargetAct)
 	}
-	got := [][]string{held()}
-	tunnels.set(id, false)
-	got = append(got, held())
-	tunnels.set(id, true)
-	again, _, _ := p.targets.Target(hr)
-	got = append(got, held())
-	if diff := cmp.Diff([][]string{{id}, {}, {id}}, got, cmpopts.EquateEmpty()); diff != "" {
-		t.Errorf("clusters held: up, down, up again (-want +got):\n%s", diff)
+	same, _, _ := p.targets.Target(hr)
+	clusters.renew(id) // the registry dropped the cluster and built it again
+	fresh, _, _ := p.targets.Target(hr)
+	if same != first {
+		t.Error("the registry's cluster was not used again while it held it")
 	}
-	if again == first {
-		t.Error("the cluster from before the tunnel went down was reused")
+	if fresh == first {
+		t.Error("the pusher kept the cluster the registry dropped")
+	}
+	if diff := cmp.Diff([]string{id, id, id}, clusters.asked); diff != "" {
+		t.Errorf("clusters asked of the registry (-want +got):\n%s", diff)
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clusternet/clusternet/pkg/tunnel/tunneltest"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/yamux"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -38,16 +40,7 @@ const ns = "clusternet-system"
 // session is the hub's end of a tunnel over an in-memory connection.
 func session(t *testing.T) *yamux.Session {
 	t.Helper()
-	a, b := net.Pipe()
-	s, err := tunnel.Server(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := tunnel.Client(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close(); _ = c.Close() })
+	s, _ := tunneltest.Pipe(t)
 	return s
 }
 

@@ -2,8 +2,10 @@ package sockets
 
 import (
 	"context"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -73,16 +75,48 @@ type pendingDrop struct{ timer clock.Timer }
 func (t *Transports) tunnelChanged(id string, up bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.cancelDropLocked(id)
+	if !up {
+		t.scheduleDropLocked(id)
+	}
+}
+
+// cancelDropLocked cancels the pending drop of id's transport. t.mu is held.
+func (t *Transports) cancelDropLocked(id string) {
 	if d, ok := t.drops[id]; ok {
 		d.timer.Stop()
 		delete(t.drops, id)
 	}
-	if up {
-		return
-	}
+}
+
+// scheduleDropLocked drops id's transport in dropAfter. t.mu is held.
+func (t *Transports) scheduleDropLocked(id string) {
 	d := &pendingDrop{}
 	d.timer = t.clock.AfterFunc(dropAfter, func() { t.drop(id, d) })
 	t.drops[id] = d
+}
+
+// Forget drops cluster id's transport now, and closes its idle streams:
+// the cluster left (its ManagedCluster or its registration is gone), so no
+// reconnect is waited for. The hub's per-cluster registry
+// (pkg/server/hub/clusterclients) calls it. Requests in flight keep the
+// transport they hold until they end.
+func (t *Transports) Forget(id string) {
+	t.mu.Lock()
+	t.cancelDropLocked(id)
+	tr := t.transports[id]
+	delete(t.transports, id)
+	t.mu.Unlock()
+	if tr != nil {
+		tr.CloseIdleConnections()
+	}
+}
+
+// Held lists the clusters a transport is held for, for tests and debugging.
+func (t *Transports) Held() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Sorted(maps.Keys(t.transports))
 }
 
 // drop forgets cluster id's transport, if d is still its pending drop, and
@@ -140,6 +174,12 @@ func (t *Transports) For(id string) *http.Transport {
 	if tr, ok := t.transports[id]; ok {
 		return tr
 	}
+	if _, pending := t.drops[id]; !pending && !t.tunnels.Has(id) {
+		// Built while the tunnel is down (a request waiting for a
+		// reconnect, or for a cluster that left): dropped like one whose
+		// tunnel just went down, unless the tunnel comes (back) meanwhile.
+		t.scheduleDropLocked(id)
+	}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(ctx, dialWait)
@@ -169,8 +209,8 @@ func (t *Transports) CloseIdle() {
 
 // ChildConfig is a client configuration for cluster id's apiserver through
 // its tunnel, acting as that cluster's agent (its own credentials, nobody
-// impersonated). The hub uses it to push applications; an agent whose
-// AppPusher gate is off refuses it. It dials only this hub's tunnels: call it
+// impersonated). The hub's per-cluster registry (clusterclients) builds the
+// pushers' clients from it; an agent whose AppPusher gate is off refuses it. It dials only this hub's tunnels: call it
 // in the replica that holds the cluster's tunnel (Tunnels().Has(id)).
 func (t *Transports) ChildConfig(id string) *rest.Config {
 	return &rest.Config{

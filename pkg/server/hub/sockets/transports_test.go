@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clusternet/clusternet/pkg/tunnel/tunneltest"
+
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/hashicorp/yamux"
 	clocktesting "k8s.io/utils/clock/testing"
 
@@ -18,21 +21,7 @@ import (
 // stream the agent's server closes is sent on closed.
 func agentTunnel(t *testing.T, closed chan<- struct{}) *yamux.Session {
 	t.Helper()
-	hubConn, agentConn := net.Pipe()
-	var hub *yamux.Session
-	ready := make(chan error, 1)
-	go func() {
-		var err error
-		hub, err = tunnel.Server(hubConn)
-		ready <- err
-	}()
-	agent, err := tunnel.Client(agentConn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := <-ready; err != nil {
-		t.Fatal(err)
-	}
+	hub, agent := tunneltest.Pipe(t)
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }),
 		ConnState: func(_ net.Conn, s http.ConnState) {
@@ -121,6 +110,57 @@ func TestTransportsDropClustersThatLeave(t *testing.T) {
 		case <-closed: // the pooled idle stream was closed
 		case <-time.After(10 * time.Second):
 			t.Fatal("the idle stream was not closed when the transport was dropped")
+		}
+	})
+}
+
+// A cluster that left (Forget) loses its transport at once, with its idle
+// streams; a transport built for a cluster whose tunnel is down (a request
+// for a cluster that never comes back) does not stay forever either.
+func TestTransportsForget(t *testing.T) {
+	t.Run("Forget drops the transport now", func(t *testing.T) {
+		reg := tunnel.NewRegistry()
+		clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+		tr := newTransports(reg, 8, clk)
+		closed := make(chan struct{}, 8)
+		reg.Add("c1", agentTunnel(t, closed))
+		if got := get(t, tr.For("c1")); got != "ok" {
+			t.Fatalf("request before the cluster left: %q", got)
+		}
+		tr.Forget("c1")
+		if diff := cmp.Diff([]string{}, tr.Held(), cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("transports held after Forget (-want +got):\n%s", diff)
+		}
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the idle stream was not closed when the cluster left")
+		}
+	})
+
+	t.Run("a transport built while the tunnel is down is dropped", func(t *testing.T) {
+		reg := tunnel.NewRegistry()
+		clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+		tr := newTransports(reg, 8, clk)
+		tr.For("gone")
+		if diff := cmp.Diff([]string{"gone"}, tr.Held()); diff != "" {
+			t.Fatalf("transports held (-want +got):\n%s", diff)
+		}
+		clk.Step(dropAfter)
+		if diff := cmp.Diff([]string{}, tr.Held(), cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("transports held dropAfter later (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("unless the tunnel comes up meanwhile", func(t *testing.T) {
+		reg := tunnel.NewRegistry()
+		clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+		tr := newTransports(reg, 8, clk)
+		tr.For("c1")
+		reg.Add("c1", agentTunnel(t, nil))
+		clk.Step(2 * dropAfter)
+		if diff := cmp.Diff([]string{"c1"}, tr.Held()); diff != "" {
+			t.Errorf("transports held (-want +got):\n%s", diff)
 		}
 	})
 }

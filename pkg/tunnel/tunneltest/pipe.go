@@ -1,0 +1,31 @@
+// Package tunneltest gives tests both ends of a real tunnel session over an
+// in-memory connection, so each test does not set one up its own way.
+package tunneltest
+
+import (
+	"net"
+	"testing"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/clusternet/clusternet/pkg/tunnel"
+)
+
+// Pipe is a tunnel over net.Pipe: hub is the end that opens streams (the
+// hub's, tunnel.Server), agent the end that accepts them (tunnel.Client).
+// Both close when the test ends. Neither constructor waits for the other
+// end, so no goroutine is needed.
+func Pipe(t testing.TB) (hub, agent *yamux.Session) {
+	t.Helper()
+	hubConn, agentConn := net.Pipe()
+	hub, err := tunnel.Server(hubConn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err = tunnel.Client(agentConn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hub.Close(); _ = agent.Close() })
+	return hub, agent
+}
