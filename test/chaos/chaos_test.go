@@ -1,10 +1,11 @@
-// Package chaos is Clusternet's chaos suite: a parent with the hub and
-// three children with agents (one Push, one Pull, one Dual), continuous
-// rollouts (Subscriptions created, updated, scaled, rebound, overridden and
-// deleted; a Helm release upgraded) while a seeded random schedule kills
-// and restarts the hub, agents, apiservers and etcd, and cuts or slows the
-// agents' connections to the parent. Invariants are checked all along and
-// at the end (docs/reliability.md).
+// Package chaos is Clusternet's chaos suite: a parent with two hub
+// replicas (leader election on, behind a balancer) and three children with
+// agents (one Push, one Pull, one Dual), continuous rollouts (Subscriptions
+// created, updated, scaled, rebound, overridden and deleted; a Helm release
+// upgraded) while a seeded random schedule kills and restarts a hub
+// replica (the leader or not), agents, apiservers and etcd, and cuts or
+// slows the agents' connections to the parent. Invariants are checked all
+// along and at the end (docs/reliability.md).
 //
 //	go test ./test/chaos -run TestChaos -v -chaos.duration=5m [-chaos.seed=N]
 package chaos

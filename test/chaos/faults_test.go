@@ -13,8 +13,12 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+
+	"github.com/clusternet/clusternet/pkg/server/hub/peers"
 )
 
 // stats are the figures the run prints at its end.
@@ -31,6 +35,10 @@ type stats struct {
 	// tunnel back after a restart, by what was restarted
 	tunnelBack map[string][]time.Duration
 	memory     map[string]*memSeries
+	// hub replicas killed, and of those the ones holding the controllers'
+	// Lease, by replica; how long after a leader's kill another took it
+	hubKills, leaderKills map[string]int
+	handOvers             []time.Duration
 }
 
 type memSeries struct {
@@ -65,35 +73,191 @@ var faults = []fault{
 // carry requests again.
 const tunnelBound = 5 * time.Second
 
-func (w *world) killHub(ctx context.Context, rng *rand.Rand) (string, error) {
-	if err := w.hub.Kill(); err != nil {
-		return "", err
+// The hubs' leader election Lease: "clusternet-hub" in
+// --leader-elect-resource-namespace (pkg/server/hub, the chart's release
+// namespace).
+const (
+	hubNamespace     = "clusternet-system"
+	controllersLease = "clusternet-hub"
+)
+
+func hubName(i int) string { return fmt.Sprintf("hub-%d", i) }
+
+// lease reads the holder identity and transitions of a Lease of the hubs'
+// namespace ("" when nobody holds it).
+func (w *world) lease(ctx context.Context, name string) (string, int32, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	l, err := w.kube.CoordinationV1().Leases(hubNamespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", 0, err
 	}
-	start := time.Now()
-	if err := w.hub.Restart(); err != nil {
-		return "", err
-	}
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
-		if w.hub.Exited() {
-			return false, fmt.Errorf("the restarted hub exited:\n%s", w.hub.LogTail(3000))
+	return ptr.Deref(l.Spec.HolderIdentity, ""), ptr.Deref(l.Spec.LeaseTransitions, 0), nil
+}
+
+// holderReplica is the index of the running replica a Lease's holder
+// identity names ("<host>_<pid>": pkg/server/hub replicaIdentity), or -1.
+func (w *world) holderReplica(holder string) int {
+	for i, h := range w.hubs.Replicas {
+		if !h.Exited() && strings.HasSuffix(holder, "_"+strconv.Itoa(h.Pid)) {
+			return i
 		}
-		_, err := w.kube.Discovery().RESTClient().Get().AbsPath("/apis/proxies.clusternet.io/v1alpha1").Timeout(2 * time.Second).DoRaw(ctx)
-		return err == nil, nil
+	}
+	return -1
+}
+
+// waitLeader waits until a running replica holds the controllers' Lease
+// and returns its index and the Lease's transitions.
+func (w *world) waitLeader(ctx context.Context, limit time.Duration) (int, int32, error) {
+	leader, transitions, last := -1, int32(0), ""
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, limit, true, func(ctx context.Context) (bool, error) {
+		holder, tr, err := w.lease(ctx, controllersLease)
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		leader, transitions, last = w.holderReplica(holder), tr, fmt.Sprintf("held by %q", holder)
+		return leader >= 0, nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("hub not serving through the parent after its restart: %w", err)
+		return -1, 0, fmt.Errorf("no running replica holds Lease %s/%s within %s (last: %s): %w", hubNamespace, controllersLease, limit, last, err)
 	}
-	served := time.Since(start)
-	var back []string
+	return leader, transitions, nil
+}
+
+// killHub SIGKILLs one replica, the seeded stream's pick by index (the
+// leader or not, as it happens), measures the tunnels through the other
+// one, restarts it on the same port, waits until it serves every cluster's
+// tunnel itself (forwarding to the holder), and, when it held the
+// controllers' Lease, until another replica took it.
+func (w *world) killHub(ctx context.Context, rng *rand.Rand) (string, error) {
+	i := rng.IntN(len(w.hubs.Replicas))
+	h, name := w.hubs.Replicas[i], hubName(i)
+	// Measured from working tunnels and a running leader: what is timed is
+	// the kill alone.
 	for _, c := range w.children {
-		d, err := w.waitTunnel(ctx, c, start, 60*time.Second)
-		if err != nil {
-			return "", fmt.Errorf("tunnel of %s not back after the hub restart: %w", c.Cluster.Name, err)
+		if _, err := w.waitTunnel(ctx, c, time.Now(), 60*time.Second); err != nil {
+			return "", fmt.Errorf("tunnel of %s not up before killing %s: %w", c.Cluster.Name, name, err)
 		}
-		w.addTunnelBack("hub restart", d)
-		back = append(back, fmt.Sprintf("%s %s", c.Cluster.Name, d.Round(time.Millisecond)))
 	}
-	return fmt.Sprintf("hub (pid %d) serving after %s; tunnels back: %s", w.hub.Pid, served.Round(time.Millisecond), strings.Join(back, ", ")), nil
+	leader, transitions, err := w.waitLeader(ctx, 60*time.Second)
+	if err != nil {
+		return "", fmt.Errorf("before killing %s: %w", name, err)
+	}
+	wasLeader := leader == i
+	held := map[int]bool{} // children whose tunnel the killed replica holds
+	for _, c := range w.children {
+		if holder, _, err := w.lease(ctx, peers.LeasePrefix+c.ID); err == nil && w.holderReplica(holder) == i {
+			held[c.idx] = true
+		}
+	}
+	oldPid := h.Pid
+	if err := h.Kill(); err != nil {
+		return "", err
+	}
+	killed := time.Now()
+	w.mu.Lock()
+	w.stats.hubKills[name]++
+	if wasLeader {
+		w.stats.leaderKills[name]++
+	}
+	w.mu.Unlock()
+
+	// The other replica alone, through the parent and the balancer: every
+	// cluster polled at once, each from the kill.
+	waits := make([]time.Duration, len(w.children))
+	errs := make([]error, len(w.children))
+	var polls sync.WaitGroup
+	for k, c := range w.children {
+		polls.Go(func() { waits[k], errs[k] = w.waitTunnel(ctx, c, killed, 60*time.Second) })
+	}
+	polls.Wait()
+	var back []string
+	for k, c := range w.children {
+		if errs[k] != nil {
+			return "", fmt.Errorf("tunnel of %s not back through the other replica after %s (pid %d) was killed: %w\n%s", c.Cluster.Name, name, oldPid, errs[k], w.hubs.LogTail(3000))
+		}
+		d, where := waits[k], "on the other"
+		if held[c.idx] {
+			where = "on it"
+		}
+		// Reported, not bounded like an agent's restart: an agent whose
+		// tunnel dropped less than a minute before waits up to 2.6 s
+		// between tries (pkg/server/agent reconnectBackoff), and hub
+		// kills come seconds apart here.
+		w.addTunnelBack("replica kill (tunnel "+where+")", d)
+		back = append(back, fmt.Sprintf("%s (tunnel %s) %s", c.Cluster.Name, where, d.Round(time.Millisecond)))
+	}
+
+	// Restarted on the same port: it serves once a request for every
+	// cluster's tunnel made to it directly succeeds (forwarded to the
+	// replica holding the tunnel, or through its own).
+	if err := h.Restart(); err != nil {
+		return "", err
+	}
+	restarted := time.Now()
+	for _, c := range w.children {
+		var last error
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
+			if h.Exited() {
+				return false, fmt.Errorf("%s exited after its restart:\n%s", name, h.LogTail(3000))
+			}
+			last = w.replicaTunnelUp(ctx, i, c)
+			return last == nil, nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("%s (pid %d) not serving the tunnel of %s after its restart: %w (last: %w)", name, h.Pid, c.Cluster.Name, err, last)
+		}
+	}
+	served := time.Since(restarted)
+	w.addTunnelBack("replica restart (asked directly)", served)
+
+	// The controllers' Lease: a SIGKILLed leader never gives it up, so
+	// another replica takes it once it expired (no renewal for the lease
+	// duration); a replica that did not hold it leaves it where it is.
+	var lease string
+	if wasLeader {
+		j, _, err := w.waitLeader(ctx, 2*w.leaseDuration+time.Minute)
+		if err != nil {
+			return "", fmt.Errorf("after the leader %s (pid %d) was killed: %w\n%s", name, oldPid, err, w.hubs.LogTail(3000))
+		}
+		d := time.Since(killed)
+		w.mu.Lock()
+		w.stats.handOvers = append(w.stats.handOvers, d)
+		w.mu.Unlock()
+		if bound := 2 * w.leaseDuration; d > bound {
+			w.violate(fmt.Sprintf("handover/%s/%d", name, oldPid), "the controllers' Lease was taken %s after its holder %s (pid %d) was killed, bound %s (twice the lease duration)", d.Round(time.Millisecond), name, oldPid, bound)
+		}
+		lease = fmt.Sprintf("the lease taken by %s (pid %d) %s after the kill", hubName(j), w.hubs.Replicas[j].Pid, d.Round(time.Millisecond))
+	} else {
+		holder, tr, err := w.lease(ctx, controllersLease)
+		switch j := w.holderReplica(holder); {
+		case err != nil:
+			lease = fmt.Sprintf("the lease not read: %v", err)
+		case j == leader && tr == transitions:
+			lease = fmt.Sprintf("the lease stayed with %s", hubName(leader))
+		default:
+			// Not a violation by itself (the leader may have lost a renewal
+			// to a slow parent), but worth seeing next to the kill.
+			lease = fmt.Sprintf("the lease moved from %s to %q (transitions %d -> %d)", hubName(leader), holder, transitions, tr)
+		}
+	}
+	role := "not the leader"
+	if wasLeader {
+		role = "the leader"
+	}
+	return fmt.Sprintf("%s (pid %d, %s, %d of %d tunnels) killed; tunnels back through the other replica: %s; restarted as pid %d, serving every tunnel after %s; %s",
+		name, oldPid, role, len(held), len(w.children), strings.Join(back, ", "), h.Pid, served.Round(time.Millisecond), lease), nil
+}
+
+// replicaTunnelUp is whether a request made to replica i directly (not
+// through the parent) reaches c's apiserver through c's tunnel.
+func (w *world) replicaTunnelUp(ctx context.Context, i int, c *child) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := w.hubKube[i].Discovery().RESTClient().Get().
+		AbsPath("/apis/proxies.clusternet.io/v1alpha1/sockets", c.ID, "proxy/direct/version").Timeout(2 * time.Second).DoRaw(ctx)
+	return err
 }
 
 func (w *world) addTunnelBack(what string, d time.Duration) {
@@ -207,13 +371,13 @@ func rssKiB(pid int) int64 {
 	return -1
 }
 
-// hubGoroutines reads go_goroutines from the hub's /metrics (-1 if it cannot).
-func (w *world) hubGoroutines(ctx context.Context) int {
-	rt, err := rest.TransportFor(w.hubRest)
+// hubGoroutines reads go_goroutines from replica i's /metrics (-1 if it cannot).
+func (w *world) hubGoroutines(ctx context.Context, i int) int {
+	rt, err := rest.TransportFor(w.hubRest[i])
 	if err != nil {
 		return -1
 	}
-	return w.goroutines(ctx, rt, w.hubRest.Host+"/metrics")
+	return w.goroutines(ctx, rt, w.hubRest[i].Host+"/metrics")
 }
 
 // goroutines reads go_goroutines from a Prometheus endpoint (-1 if it cannot).
@@ -246,10 +410,13 @@ func (w *world) goroutines(ctx context.Context, rt http.RoundTripper, url string
 	return -1
 }
 
-// sampleMemory records the RSS of the hub and the agents (and the hub's
-// goroutines) at a settled checkpoint.
+// sampleMemory records the RSS and goroutines of each hub replica and
+// agent at a settled checkpoint.
 func (w *world) sampleMemory(ctx context.Context) {
-	samples := map[string]memSample{"hub": {pid: w.hub.Pid, rssKiB: rssKiB(w.hub.Pid), goroutines: w.hubGoroutines(ctx)}}
+	samples := map[string]memSample{}
+	for i, h := range w.hubs.Replicas {
+		samples[hubName(i)] = memSample{pid: h.Pid, rssKiB: rssKiB(h.Pid), goroutines: w.hubGoroutines(ctx, i)}
+	}
 	for _, c := range w.children {
 		samples["agent-"+c.Cluster.Name] = memSample{pid: c.agent.Pid, rssKiB: rssKiB(c.agent.Pid),
 			goroutines: w.goroutines(ctx, &http.Transport{}, c.metricsURL)}
@@ -350,12 +517,14 @@ func (w *world) checkpoint(ctx context.Context, what string) {
 	w.t.Logf("chaos: %s", msg)
 }
 
-// superviseProcesses notices a hub or agent that exited on its own (no
-// fault killed it): a crash is a finding; it is restarted to go on.
+// superviseProcesses notices a hub replica or agent that exited on its own
+// (no fault killed it): a crash is a finding; it is restarted to go on.
 func (w *world) superviseProcesses() {
-	if w.hub.Exited() {
-		w.violate(fmt.Sprintf("exit/hub/%d", w.hub.Pid), "the hub (pid %d) exited on its own:\n%s", w.hub.Pid, w.hub.LogTail(3000))
-		_ = w.hub.Restart()
+	for i, h := range w.hubs.Replicas {
+		if h.Exited() {
+			w.violate(fmt.Sprintf("exit/%s/%d", hubName(i), h.Pid), "%s (pid %d) exited on its own:\n%s", hubName(i), h.Pid, h.LogTail(3000))
+			_ = h.Restart()
+		}
 	}
 	for _, c := range w.children {
 		if c.agent.Exited() {
@@ -370,7 +539,7 @@ func (w *world) superviseProcesses() {
 func (w *world) run(ctx context.Context) {
 	t := w.t
 	w.stats = stats{faults: map[string]int{}, rollouts: map[string]int{}, deployedEvents: map[int]int{},
-		tunnelBack: map[string][]time.Duration{}, memory: map[string]*memSeries{}}
+		tunnelBack: map[string][]time.Duration{}, memory: map[string]*memSeries{}, hubKills: map[string]int{}, leaderKills: map[string]int{}}
 	faultRng := rand.New(rand.NewPCG(w.seed, 1))
 	rolloutRng := rand.New(rand.NewPCG(w.seed, 2))
 
@@ -478,6 +647,17 @@ func (w *world) summary(elapsed time.Duration) {
 		slices.Sort(d)
 		fmt.Fprintf(&b, "  tunnel back after %s: n=%d median %s max %s\n", what, len(d), d[len(d)/2].Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond))
 	}
+	var kills []string
+	for i := range w.hubs.Replicas {
+		name := hubName(i)
+		kills = append(kills, fmt.Sprintf("%s %d (%d holding the lease)", name, s.hubKills[name], s.leaderKills[name]))
+	}
+	handOver := "none"
+	if d := slices.Clone(s.handOvers); len(d) > 0 {
+		slices.Sort(d)
+		handOver = fmt.Sprintf("n=%d median %s max %s", len(d), d[len(d)/2].Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond))
+	}
+	fmt.Fprintf(&b, "  hub kills:   %s; lease taken over after a leader kill: %s (lease duration %s)\n", strings.Join(kills, ", "), handOver, w.leaseDuration)
 	for _, name := range sortedKeys(s.memory, strings.Compare) {
 		m := s.memory[name]
 		g := ""
