@@ -2,10 +2,13 @@ package peers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/proxy"
@@ -35,9 +38,18 @@ func NewForwarder(leases *Leases, t *TLS) *Forwarder {
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := dialer.DialContext(ctx, network, addr)
 			if err != nil {
+				if ctx.Err() != nil {
+					// The caller went away: says nothing of the peer.
+					return nil, err
+				}
 				leases.Unreachable(addr)
+				err = &unreachableError{addr: addr, err: err}
+				if failed, ok := ctx.Value(dialFailureKey{}).(*dialFailure); ok {
+					failed.set(err)
+				}
+				return nil, err
 			}
-			return conn, err
+			return conn, nil
 		},
 		TLSClientConfig:     t.ClientConfig(),
 		TLSHandshakeTimeout: 5 * time.Second,
@@ -58,12 +70,75 @@ func (f *Forwarder) Locate(ctx context.Context, id string) (addr string, err err
 // Identity is this replica's.
 func (f *Forwarder) Identity() string { return f.leases.Identity() }
 
+// ErrPeerUnreachable says the replica a Lease named could not be dialed:
+// nothing was sent to it and nothing was written to the caller.
+var ErrPeerUnreachable = errors.New("the hub replica holding the tunnel is unreachable")
+
+// unreachableError is a failed dial to the peer at addr.
+type unreachableError struct {
+	addr string
+	err  error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("%v (%s): %v", ErrPeerUnreachable, e.addr, e.err)
+}
+
+func (e *unreachableError) Unwrap() []error { return []error{ErrPeerUnreachable, e.err} }
+
+// dialFailure records, through the request's context, that a dial for it
+// failed: the proxy reports it wrapped in ways errors.Is cannot see through
+// ("error dialing backend: %v" for upgrades).
+type dialFailure struct {
+	mu  sync.Mutex
+	err error
+}
+
+type dialFailureKey struct{}
+
+func (d *dialFailure) set(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.err = err
+}
+
+func (d *dialFailure) get() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
+// unreachableResponder keeps a failed dial to the peer from the caller (the
+// forwarder's caller answers it, or tries elsewhere) and passes any other
+// error on.
+type unreachableResponder struct {
+	proxy.ErrorResponder
+	dial *dialFailure
+	err  error
+}
+
+func (r *unreachableResponder) Error(w http.ResponseWriter, req *http.Request, err error) {
+	if failed := r.dial.get(); failed != nil {
+		r.err = failed
+		return
+	}
+	r.ErrorResponder.Error(w, req, err)
+}
+
 // Forward proxies req (for sockets/<id>/proxy/<path>) to the replica at addr
 // as caller: every identity header the caller sent is replaced by caller's
 // X-Remote-* headers, which the holder trusts only because this replica's
 // peer certificate comes with them. Upgrades (exec, port-forward, watch)
-// stream as on the holder.
-func (f *Forwarder) Forward(w http.ResponseWriter, req *http.Request, addr, id, path string, caller user.Info, responder proxy.ErrorResponder) {
+// stream as on the holder. req itself is left as it came (a copy is sent).
+//
+// When addr cannot be dialed, Forward writes nothing, marks addr unreachable
+// (Locate skips it until it renews a Lease) and returns an error wrapping
+// ErrPeerUnreachable: the caller may locate the tunnel again (a request
+// without a body can be sent again; the transport closed any body). Every
+// other failure goes to responder, and Forward returns nil.
+func (f *Forwarder) Forward(w http.ResponseWriter, req *http.Request, addr, id, path string, caller user.Info, responder proxy.ErrorResponder) error {
+	failed := &dialFailure{}
+	req = req.Clone(context.WithValue(req.Context(), dialFailureKey{}, failed))
 	location := &url.URL{
 		Scheme:   "https",
 		Host:     addr,
@@ -78,9 +153,11 @@ func (f *Forwarder) Forward(w http.ResponseWriter, req *http.Request, addr, id, 
 	}
 	transport.SetAuthProxyHeaders(req, caller.GetName(), caller.GetUID(), caller.GetGroups(), caller.GetExtra())
 	req.Header.Set(ForwardedHeader, f.leases.Identity())
-	h := proxy.NewUpgradeAwareHandler(location, f.transport, false, false, responder)
+	unreachable := &unreachableResponder{ErrorResponder: responder, dial: failed}
+	h := proxy.NewUpgradeAwareHandler(location, f.transport, false, false, unreachable)
 	h.UseLocationHost = true
 	h.ServeHTTP(w, req)
+	return unreachable.err
 }
 
 // CloseIdle closes pooled connections to other replicas.

@@ -291,7 +291,9 @@ func TestForwardCarriesTheCallerAndOnlyPeersAreTrusted(t *testing.T) {
 	req.Header.Set("X-Remote-User", "mallory")
 	req.Header.Set("X-Remote-Group", "system:masters")
 	w := httptest.NewRecorder()
-	fwd.Forward(w, req, got, "c1", "direct/api/v1/namespaces", caller, errorResponder{t})
+	if err := fwd.Forward(w, req, got, "c1", "direct/api/v1/namespaces", caller, errorResponder{t}); err != nil {
+		t.Fatalf("Forward() = %v", err)
+	}
 	var out map[string]any
 	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
 		t.Fatalf("holder answered %d %q: %v", w.Code, w.Body.String(), err)
@@ -413,7 +415,9 @@ func TestForwardStreamsUpgrades(t *testing.T) {
 	a := newReplica(t, kube, "hub-a", "10.0.0.1:6443")
 	fwd := NewForwarder(a.leases, p)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		fwd.Forward(w, req, addr, "c1", "direct/exec", &user.DefaultInfo{Name: "alice"}, errorResponder{t})
+		if err := fwd.Forward(w, req, addr, "c1", "direct/exec", &user.DefaultInfo{Name: "alice"}, errorResponder{t}); err != nil {
+			t.Errorf("Forward() = %v", err)
+		}
 	}))
 	defer front.Close()
 
@@ -441,5 +445,61 @@ func TestForwardStreamsUpgrades(t *testing.T) {
 	echo := make([]byte, 4)
 	if _, err := io.ReadFull(br, echo); err != nil || string(echo) != "ping" {
 		t.Errorf("echo through the upgraded stream: %q, %v", echo, err)
+	}
+}
+
+// TestForwardToADeadPeer dials a Lease's address where nothing listens (a
+// replica just SIGKILLed): nothing reaches the caller, the error says the
+// peer is unreachable, and the address is skipped from then on.
+func TestForwardToADeadPeer(t *testing.T) {
+	p, _ := newTLS(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	kube := fake.NewClientset(&coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: LeasePrefix + "c1", Labels: map[string]string{LabelSocket: "c1"},
+			Annotations: map[string]string{AnnotationAddress: dead}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("hub-b"), LeaseDurationSeconds: ptr.To(int32(15)),
+			AcquireTime: &metav1.MicroTime{Time: time.Now()}, RenewTime: &metav1.MicroTime{Time: time.Now()}},
+	})
+	a := newReplica(t, kube, "hub-a", "10.0.0.1:6443")
+	fwd := NewForwarder(a.leases, p)
+	defer fwd.CloseIdle()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if got, err := fwd.Locate(ctx, "c1"); err != nil || got != dead {
+		t.Fatalf("Locate = %q, %v; want %q", got, err, dead)
+	}
+
+	for _, upgrade := range []bool{false, true} {
+		t.Run(fmt.Sprintf("upgrade=%v", upgrade), func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/x", nil)
+			if upgrade {
+				req.Header.Set("Connection", "Upgrade")
+				req.Header.Set("Upgrade", "SPDY/3.1")
+			}
+			w := httptest.NewRecorder()
+			err := fwd.Forward(w, req, dead, "c1", "direct/api", &user.DefaultInfo{Name: "alice"}, errorResponder{t})
+			if !errors.Is(err, ErrPeerUnreachable) || !strings.Contains(err.Error(), dead) {
+				t.Errorf("Forward() = %v, want ErrPeerUnreachable naming %s", err, dead)
+			}
+			if w.Body.Len() != 0 || len(w.Header()) != 0 {
+				t.Errorf("written to the caller: %v %q", w.Header(), w.Body.String())
+			}
+			if req.Header.Get(ForwardedHeader) != "" || req.Header.Get("X-Remote-User") != "" {
+				t.Errorf("the caller's request was changed: %v", req.Header)
+			}
+		})
+	}
+
+	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if got, err := fwd.Locate(ctx, "c1"); got != "" || !errors.Is(err, ErrNoTunnel) {
+		t.Errorf("Locate after the dial failed = %q, %v; want the dead peer skipped", got, err)
 	}
 }

@@ -8,11 +8,13 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/proxy"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/klog/v2"
 
 	proxiesv1alpha1 "github.com/clusternet/clusternet/pkg/apis/proxies/v1alpha1"
 	"github.com/clusternet/clusternet/pkg/metrics"
@@ -37,8 +39,10 @@ type Forwarder interface {
 	// Locate waits, until ctx ends, for cluster id's tunnel to be here
 	// (addr "") or at another replica (its address).
 	Locate(ctx context.Context, id string) (addr string, err error)
-	// Forward proxies req to the replica at addr, as caller.
-	Forward(w http.ResponseWriter, req *http.Request, addr, id, path string, caller user.Info, responder proxy.ErrorResponder)
+	// Forward proxies req to the replica at addr, as caller. It returns an
+	// error wrapping peers.ErrPeerUnreachable, having written nothing, when
+	// addr could not be dialed; every other failure goes to responder.
+	Forward(w http.ResponseWriter, req *http.Request, addr, id, path string, caller user.Info, responder proxy.ErrorResponder) error
 }
 
 var (
@@ -118,18 +122,8 @@ func (r *ProxyREST) Connect(ctx context.Context, id string, opts runtime.Object,
 		// all: a stale Lease must not send it round in circles.
 		forwarded := req.Header.Get(peers.ForwardedHeader) != ""
 		req.Header.Del(peers.ForwardedHeader)
-		if r.forwarder != nil && !forwarded && !r.transports.Tunnels().Has(id) {
-			ctx, cancel := context.WithTimeout(req.Context(), dialWait)
-			addr, err := r.forwarder.Locate(ctx, id)
-			cancel()
-			if err != nil {
-				responder.Error(apierrors.NewServiceUnavailable(err.Error()))
-				return
-			}
-			if addr != "" {
-				r.forwarder.Forward(w, req, addr, id, proxyOpts.Path, caller, proxy.NewErrorResponder(responder))
-				return
-			}
+		if r.forwarder != nil && !forwarded && !r.transports.Tunnels().Has(id) && r.forward(w, req, id, proxyOpts.Path, caller, responder) {
+			return
 		}
 		release, ok := r.transports.Acquire(id)
 		if !ok {
@@ -144,4 +138,57 @@ func (r *ProxyREST) Connect(ctx context.Context, id string, opts runtime.Object,
 		h.UseLocationHost = true
 		h.ServeHTTP(w, req)
 	}), nil
+}
+
+// maxForwards bounds the replicas one request is forwarded to: each whose
+// dial fails is skipped until it renews a Lease, so a second attempt goes to
+// the replica the agent reconnected to (or serves here).
+const maxForwards = 2
+
+// peerUnreachableRetryAfter is the Retry-After of a 503 for a tunnel whose
+// replica died: the agent reconnects to a live replica within seconds.
+const peerUnreachableRetryAfter = 1
+
+// forward serves req from the replica holding cluster id's tunnel, waiting
+// up to dialWait for one, and reports false when the tunnel is here after
+// all (the caller serves it). A holder that cannot be dialed (a replica that
+// just died) is skipped and the tunnel located again within the same wait,
+// so a request racing the agent's reconnect goes where the tunnel went.
+func (r *ProxyREST) forward(w http.ResponseWriter, req *http.Request, id, path string, caller user.Info, responder rest.Responder) (served bool) {
+	ctx, cancel := context.WithTimeout(req.Context(), dialWait)
+	defer cancel()
+	var unreachable error
+	for range maxForwards {
+		addr, err := r.forwarder.Locate(ctx, id)
+		if err != nil && unreachable == nil {
+			responder.Error(apierrors.NewServiceUnavailable(err.Error()))
+			return true
+		}
+		if err != nil {
+			break
+		}
+		if addr == "" {
+			return false
+		}
+		unreachable = r.forwarder.Forward(w, req, addr, id, path, caller, proxy.NewErrorResponder(responder))
+		if unreachable == nil {
+			return true
+		}
+		klog.FromContext(req.Context()).Info("The hub replica holding a tunnel is unreachable", "clusterID", id, "peer", addr, "err", unreachable)
+		if req.Body != nil && req.Body != http.NoBody {
+			// The failed attempt closed the body: it cannot be sent again.
+			break
+		}
+	}
+	// The peer's address is left out: it is hub-internal, and the caller can
+	// do nothing with it but retry (the log above has it for the operator).
+	responder.Error(&apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure,
+		Code:   http.StatusServiceUnavailable,
+		Reason: metav1.StatusReasonServiceUnavailable,
+		Message: fmt.Sprintf("cluster %s: the hub replica holding its tunnel is unreachable (it may just have stopped) "+
+			"and the tunnel has not come back to a live replica yet: retry in a moment, its agent reconnects within seconds", id),
+		Details: &metav1.StatusDetails{RetryAfterSeconds: peerUnreachableRetryAfter},
+	}})
+	return true
 }
