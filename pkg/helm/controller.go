@@ -139,8 +139,8 @@ func (c *ReleaseController) KeysIn(namespace string) []string {
 // Watch also queues the HelmReleases keys maps informer's objects to, and
 // waits for informer to sync before working: what a Targeter reads must be
 // synced, or a cluster would look gone.
-func (c *ReleaseController) Watch(informer cache.SharedIndexInformer, keys func(obj any) []string) error {
-	return c.loop.Watch(informer, keys)
+func (c *ReleaseController) Watch(informer cache.SharedIndexInformer, keys func(obj any) []string, opts ...controller.WatchOption) error {
+	return c.loop.Watch(informer, keys, opts...)
 }
 
 // Run works until ctx ends.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -12,6 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/ktesting"
 )
 
 var errStart = errors.New("approver: informer stopped")
@@ -186,4 +189,49 @@ func TestRunTermsShutdownReleasesAfterDrain(t *testing.T) {
 			t.Errorf("after shutdown (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// client-go calls OnStoppedLeading whenever an elector stops, led or not:
+// only the replica that held the lease says "Stopped leading".
+func TestLeaseElectorStoppedLeadingOnlyIfLed(t *testing.T) {
+	kube := fake.NewClientset()
+	o := NewOptions()
+	stand := func(id string, onStarted func(context.Context)) (stop func() []string) {
+		elect, err := o.newLeaseElector(kube, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logger := ktesting.NewLogger(t, ktesting.NewConfig(ktesting.BufferLogs(true)))
+		ctx, cancel := context.WithCancel(klog.NewContext(t.Context(), logger))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			elect(ctx, onStarted)
+		}()
+		return func() []string {
+			cancel()
+			<-done
+			var stopped []string // the elector's own messages aside
+			for _, e := range logger.GetSink().(ktesting.Underlier).GetBuffer().Data() {
+				if strings.HasPrefix(e.Message, "Stopped") {
+					stopped = append(stopped, e.Message)
+				}
+			}
+			return stopped
+		}
+	}
+	leading := make(chan struct{})
+	stopA := stand("hub-a", func(context.Context) { close(leading) })
+	select {
+	case <-leading:
+	case <-time.After(10 * time.Second):
+		t.Fatal("hub-a did not take the free lease within 10s")
+	}
+	stopB := stand("hub-b", func(context.Context) { t.Error("hub-b led while hub-a held the lease") })
+	if diff := cmp.Diff([]string(nil), stopB()); diff != "" {
+		t.Errorf("logs of hub-b, which never led (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"Stopped leading"}, stopA()); diff != "" {
+		t.Errorf("logs of hub-a, which led (-want +got):\n%s", diff)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -290,6 +291,9 @@ func (o *Options) newLeaseElector(kube kubernetes.Interface, id string) (elector
 		return nil, err
 	}
 	config := func(onStarted func(context.Context), logger klog.Logger) leaderelection.LeaderElectionConfig {
+		// client-go calls OnStoppedLeading whenever Run returns, led or not:
+		// only a replica that started leading says it stopped.
+		var led atomic.Bool
 		return leaderelection.LeaderElectionConfig{
 			Lock:          lock,
 			LeaseDuration: o.LeaseDuration,
@@ -301,8 +305,15 @@ func (o *Options) newLeaseElector(kube kubernetes.Interface, id string) (elector
 			ReleaseOnCancel: true,
 			Name:            "clusternet-hub",
 			Callbacks: leaderelection.LeaderCallbacks{
-				OnStartedLeading: onStarted,
-				OnStoppedLeading: func() { logger.Info("Stopped leading", "identity", id) },
+				OnStartedLeading: func(ctx context.Context) {
+					led.Store(true)
+					onStarted(ctx)
+				},
+				OnStoppedLeading: func() {
+					if led.Load() {
+						logger.Info("Stopped leading", "identity", id)
+					}
+				},
 			},
 		}
 	}

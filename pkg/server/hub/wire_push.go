@@ -21,7 +21,7 @@ import (
 // watches of a child when the cluster leaves or its tunnel goes down here.
 // Every replica runs it; each acts only where it holds the tunnel, and looks
 // again at a cluster's Descriptions when its tunnel comes or goes here or
-// its sync mode or AppPusher changes.
+// what its placement reads changes (placement.Changed).
 func startGenericPusher(ctx context.Context, c *Context) error {
 	clusters := c.Informers.Clusters().V1beta1().ManagedClusters()
 	lister := clusters.Lister()
@@ -55,7 +55,7 @@ func startGenericPusher(ctx context.Context, c *Context) error {
 		UpdateFunc: func(oldObj, newObj any) {
 			old, ok1 := oldObj.(*clusterv1beta1.ManagedCluster)
 			mc, ok2 := newObj.(*clusterv1beta1.ManagedCluster)
-			if ok1 && ok2 && old.HubPushes() != mc.HubPushes() {
+			if ok1 && ok2 && placement.Changed(old, mc) {
 				ctl.EnqueueNamespace(mc.Namespace)
 			}
 		},

@@ -16,6 +16,7 @@ import (
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/controller"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	appsinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/apps/v1alpha1"
 	clusterinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/clusters/v1beta1"
@@ -63,17 +64,24 @@ func NewPusher(client versioned.Interface, kube kubernetes.Interface, hrs appsin
 	// The hub acts in the child as its agent and reads parent Secrets as
 	// itself: it applies only the HelmReleases it made, as it makes them.
 	rc.Verifier = MadeByHub{Client: client}
-	p := &Pusher{ReleaseController: rc, targets: targets}
-	// A ManagedCluster that changes (AppPusher switched, sync mode) may
-	// change who applies its releases.
+	// A ManagedCluster that comes, goes or changes what placement reads of
+	// it (placement.Changed: AppPusher switched, sync mode) may change who
+	// applies its releases; its agent's heartbeats and other status reports
+	// do not, and requeueing on them would read every release's Helm
+	// storage in the child every few seconds.
 	if err := rc.Watch(mcls.Informer(), func(obj any) []string {
 		if mc, ok := obj.(*clusterv1beta1.ManagedCluster); ok {
 			return rc.KeysIn(mc.Namespace)
 		}
 		return nil
-	}); err != nil {
+	}, controller.IgnoreUpdates(func(old, cur any) bool {
+		o, ok1 := old.(*clusterv1beta1.ManagedCluster)
+		c, ok2 := cur.(*clusterv1beta1.ManagedCluster)
+		return ok1 && ok2 && !placement.Changed(o, c)
+	})); err != nil {
 		return nil, err
 	}
+	p := &Pusher{ReleaseController: rc, targets: targets}
 	// A tunnel coming up here: this replica applies that cluster's releases
 	// now. (Going down, the registry drops the cluster's clients.)
 	tunnels.Watch(func(id string, up bool) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
@@ -313,5 +316,119 @@ func TestPusherTakesClustersFromTheRegistry(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{id, id, id}, clusters.asked); diff != "" {
 		t.Errorf("clusters asked of the registry (-want +got):\n%s", diff)
+	}
+}
+
+// Only an update of a ManagedCluster that may change who applies its
+// releases (placement.Changed) requeues them: its agent's heartbeats and
+// other status reports, every few seconds, do not (each requeued release
+// reads its Helm storage in the child through the tunnel). A second
+// cluster's sync mode, switched after each update, is the fence: the
+// pusher, with one worker, looks at the first cluster's release before
+// the second's only if the update requeued it.
+func TestPusherRequeuesOnlyOnPlacementChanges(t *testing.T) {
+	const idA, idB, nsA, nsB = "0b9e2c4e-0000-4000-8000-00000000000a", "0b9e2c4e-0000-4000-8000-00000000000b", "clusternet-aaaaa", "clusternet-bbbbb"
+	cluster := func(ns, id string) *clusterv1beta1.ManagedCluster {
+		mc := managedCluster(clusterv1beta1.PullSyncMode, true)
+		mc.Namespace, mc.Spec.ClusterID = ns, types.UID(id)
+		return mc
+	}
+	release := func(ns string) *appsv1alpha1.HelmRelease {
+		return &appsv1alpha1.HelmRelease{ObjectMeta: metav1.ObjectMeta{Name: "app-demo-mysql", Namespace: ns}}
+	}
+	client := clusternetfake.NewClientset(cluster(nsA, idA), cluster(nsB, idB), release(nsA), release(nsB))
+	factory := externalversions.NewSharedInformerFactory(client, 0)
+	// Every look at a release asks which namespace its cluster was admitted
+	// into ("" here: none, so the pusher skips it before anything else).
+	looked := make(chan string, 100)
+	p, err := NewPusher(client, fake.NewClientset(), factory.Apps().V1alpha1().HelmReleases(), factory.Clusters().V1beta1().ManagedClusters(),
+		fakeTunnels{}, &fakeClusters{}, func(id string) string { looked <- id; return "" }, helm.NewSource(), record.NewFakeRecorder(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	factory.Start(ctx.Done())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Run(ctx, 1)
+	}()
+	defer func() {
+		cancel()
+		<-done
+		factory.Shutdown()
+	}()
+	next := func() string {
+		select {
+		case id := <-looked:
+			return id
+		case <-time.After(30 * time.Second):
+			t.Fatal("the pusher looked at no release")
+			return ""
+		}
+	}
+	// The initial lists queue each release once.
+	initial := []string{next(), next()}
+	slices.Sort(initial)
+	if diff := cmp.Diff([]string{idA, idB}, initial); diff != "" {
+		t.Fatalf("initial looks, one at each cluster (-want +got):\n%s", diff)
+	}
+	mcs := client.ClustersV1beta1().ManagedClusters(nsA)
+	fence := client.ClustersV1beta1().ManagedClusters(nsB)
+	steps := []struct {
+		name   string
+		update func(mc *clusterv1beta1.ManagedCluster)
+		status bool // written through the status subresource
+		want   []string
+	}{
+		{name: "heartbeat", status: true, update: func(mc *clusterv1beta1.ManagedCluster) {
+			mc.Status.LastObservedTime = metav1.NewTime(time.Date(2025, 1, 1, 0, 0, 2, 0, time.UTC))
+			mc.Status.Healthz, mc.Status.Readyz, mc.Status.Livez = true, true, true
+		}},
+		{name: "allocatable and node statistics", status: true, update: func(mc *clusterv1beta1.ManagedCluster) {
+			mc.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3")}
+			mc.Status.NodeStatistics.ReadyNodes = 3
+		}},
+		{name: "a label", update: func(mc *clusterv1beta1.ManagedCluster) { mc.Labels = map[string]string{"zone": "b"} }},
+		{name: "sync mode Pull to Push", update: func(mc *clusterv1beta1.ManagedCluster) { mc.Spec.SyncMode = clusterv1beta1.PushSyncMode }, want: []string{idA}},
+		{name: "AppPusher off", status: true, update: func(mc *clusterv1beta1.ManagedCluster) { mc.Status.AppPusher = false }, want: []string{idA}},
+		{name: "AppPusher off again, with a heartbeat", status: true, update: func(mc *clusterv1beta1.ManagedCluster) {
+			mc.Status.LastObservedTime = metav1.NewTime(time.Date(2025, 1, 1, 0, 0, 4, 0, time.UTC))
+		}},
+		{name: "AppPusher on", status: true, update: func(mc *clusterv1beta1.ManagedCluster) { mc.Status.AppPusher = true }, want: []string{idA}},
+	}
+	fenceMode := clusterv1beta1.PullSyncMode
+	for _, step := range steps {
+		mc, err := mcs.Get(ctx, "child-1", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		step.update(mc)
+		if step.status {
+			_, err = mcs.UpdateStatus(ctx, mc, metav1.UpdateOptions{})
+		} else {
+			_, err = mcs.Update(ctx, mc, metav1.UpdateOptions{})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The fence: cluster B switches between Pull and Push (AppPusher on).
+		fenceMode = map[clusterv1beta1.ClusterSyncMode]clusterv1beta1.ClusterSyncMode{
+			clusterv1beta1.PullSyncMode: clusterv1beta1.PushSyncMode, clusterv1beta1.PushSyncMode: clusterv1beta1.PullSyncMode}[fenceMode]
+		b, err := fence.Get(ctx, "child-1", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Spec.SyncMode = fenceMode
+		if _, err := fence.Update(ctx, b, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for id := next(); id != idB; id = next() {
+			got = append(got, id)
+		}
+		if diff := cmp.Diff(step.want, got); diff != "" {
+			t.Errorf("%s: looks at cluster A's release before the fence (-want +got):\n%s", step.name, diff)
+		}
 	}
 }

@@ -69,3 +69,12 @@ func Of(in Inputs, namespace string) Placement {
 	}
 	return Placement{Decision: Act, ClusterID: id}
 }
+
+// Changed says whether an update of a ManagedCluster from old to cur may
+// change the placement of its namespace's applications: what Of reads of
+// it (its cluster id, sync mode and AppPusher). The pushers requeue a
+// cluster's applications only then, not on its agent's heartbeats and
+// other status reports. Adds and deletes always may.
+func Changed(old, cur *clusterv1beta1.ManagedCluster) bool {
+	return old.Spec.ClusterID != cur.Spec.ClusterID || old.HubPushes() != cur.HubPushes()
+}

@@ -49,3 +49,36 @@ func TestOf(t *testing.T) {
 		})
 	}
 }
+
+func TestChanged(t *testing.T) {
+	base := func() *clusterv1beta1.ManagedCluster {
+		return &clusterv1beta1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Name: "child-1", Namespace: "clusternet-abcde"},
+			Spec:   clusterv1beta1.ManagedClusterSpec{ClusterID: "0b9e2c4e-0000-4000-8000-000000000001", SyncMode: clusterv1beta1.DualSyncMode},
+			Status: clusterv1beta1.ManagedClusterStatus{AppPusher: true}}
+	}
+	tests := []struct {
+		name   string
+		change func(mc *clusterv1beta1.ManagedCluster)
+		want   bool
+	}{
+		{name: "heartbeat", change: func(mc *clusterv1beta1.ManagedCluster) {
+			mc.Status.LastObservedTime = metav1.Now()
+			mc.Status.Healthz = true
+			mc.ResourceVersion = "2"
+		}},
+		{name: "labels", change: func(mc *clusterv1beta1.ManagedCluster) { mc.Labels = map[string]string{"zone": "b"} }},
+		{name: "Dual to Push, the hub still pushes", change: func(mc *clusterv1beta1.ManagedCluster) { mc.Spec.SyncMode = clusterv1beta1.PushSyncMode }},
+		{name: "Dual to Pull", change: func(mc *clusterv1beta1.ManagedCluster) { mc.Spec.SyncMode = clusterv1beta1.PullSyncMode }, want: true},
+		{name: "AppPusher off", change: func(mc *clusterv1beta1.ManagedCluster) { mc.Status.AppPusher = false }, want: true},
+		{name: "cluster id", change: func(mc *clusterv1beta1.ManagedCluster) { mc.Spec.ClusterID = "0b9e2c4e-0000-4000-8000-000000000002" }, want: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cur := base()
+			tc.change(cur)
+			if got := Changed(base(), cur); got != tc.want {
+				t.Errorf("Changed = %t, want %t", got, tc.want)
+			}
+		})
+	}
+}
