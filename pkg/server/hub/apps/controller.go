@@ -50,6 +50,7 @@ type Options struct {
 // Index names, prefixed: the informers are shared with other controllers.
 const (
 	indexSubscriptionsByFeedKind = "apps.distribution/subscription-feed-kind"
+	indexSubscriptionsByName     = "apps.distribution/subscription-name"
 	indexBasesBySubscription     = "apps.distribution/base-subscription"
 	indexBasesByFeedObject       = "apps.distribution/base-feed-object"
 	indexBasesByFeedKind         = "apps.distribution/base-feed-kind"
@@ -118,7 +119,7 @@ func New(o Options) (*Controller, error) {
 		inf     cache.SharedIndexInformer
 		indexes cache.Indexers
 	}{
-		{subInf.Informer(), cache.Indexers{indexSubscriptionsByFeedKind: subscriptionFeedKinds}},
+		{subInf.Informer(), cache.Indexers{indexSubscriptionsByFeedKind: subscriptionFeedKinds, indexSubscriptionsByName: subscriptionName}},
 		{baseInf.Informer(), cache.Indexers{
 			indexBasesBySubscription: bySubscriptionLabels,
 			indexBasesByFeedObject:   baseFeedObjects,
@@ -330,9 +331,22 @@ func (c *Controller) onBase(old, cur any) {
 			c.inputsChanged(k)
 		}
 	}
+	if cur == nil {
+		// A Base is named after its Subscription, so a Subscription of the
+		// same name in another namespace may have been refused this name
+		// (BaseNameConflict): it may take it now.
+		c.enqueueSubsByIndex(indexSubscriptionsByName, o.Name)
+	}
 	if !statusOnly {
 		c.baseLoop.Add(key(o))
 	}
+}
+
+func subscriptionName(obj any) ([]string, error) {
+	if s, ok := obj.(*appsv1alpha1.Subscription); ok {
+		return []string{s.Name}, nil
+	}
+	return nil, nil
 }
 
 func (c *Controller) onDescription(old, cur any) {

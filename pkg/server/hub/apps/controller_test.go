@@ -739,6 +739,26 @@ func TestBaseNameConflict(t *testing.T) {
 	if d := h.desc(nsA, "app-generic"); d.Labels[appsv1alpha1.LabelSubscriptionNamespace] != "default" {
 		t.Errorf("the Description changed hands: %v", d.Labels)
 	}
+
+	// The owner going frees the name: the other Subscription takes it,
+	// though nothing of its own changed.
+	if err := h.cs.AppsV1alpha1().Subscriptions("default").Delete(h.ctx, "app", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.deployerCleans(nsA, "app-generic")
+	h.deployerCleans(nsB, "app-generic")
+	h.eventually("the name taken over once free", func() (bool, string) {
+		s, _ := h.cs.AppsV1alpha1().Subscriptions("team-b").Get(h.ctx, "app", metav1.GetOptions{})
+		b := h.base(nsA, "app")
+		c := cond(s.Status.Conditions, ConditionScheduled)
+		return b != nil && b.Labels[appsv1alpha1.LabelSubscriptionNamespace] == "team-b" && c.Status == metav1.ConditionTrue,
+			fmt.Sprintf("base labels %v, Scheduled %+v", func() map[string]string {
+				if b == nil {
+					return nil
+				}
+				return b.Labels
+			}(), c)
+	})
 }
 
 func TestOrphanBaseIsCleanedUp(t *testing.T) {

@@ -173,10 +173,13 @@ func TestInputChangesRunEveryStage(t *testing.T) {
 			before := h.runs()
 			tc.change(h)
 			h.eventually("the effect of "+tc.name, func() (bool, string) { return tc.effect(h) })
-			after := h.runs()
-			if after.Resolve <= before.Resolve || after.Schedule <= before.Schedule || after.Apply <= before.Apply {
-				t.Errorf("stages did not run again: before %+v, after %+v", before, after)
-			}
+			// An effect of stage 1 (the FeedInventory) shows while stages 2
+			// and 3 of the same sync are still running: wait for them.
+			h.eventually("every stage run again", func() (bool, string) {
+				after := h.runs()
+				return after.Resolve > before.Resolve && after.Schedule > before.Schedule && after.Apply > before.Apply,
+					fmt.Sprintf("before %+v, after %+v", before, after)
+			})
 		})
 	}
 }

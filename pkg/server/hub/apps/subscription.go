@@ -107,7 +107,12 @@ func (c *Controller) makePlan(ctx context.Context, key string, stamp uint64, sub
 		return nil, 0, err
 	}
 	p := conclude(sub, res, pl, bound, conflicts)
-	c.plans.put(key, stamp, p)
+	// A Base name another Subscription holds is a failure like the others
+	// and is never kept: the Base freeing up is an event of its owner, not
+	// of this Subscription, so only a fresh look at every sync sees it.
+	if len(conflicts) == 0 {
+		c.plans.put(key, stamp, p)
+	}
 	return p, 0, nil
 }
 

@@ -214,7 +214,9 @@ func (r *Registry) unregistered(id string) string {
 // check drops cluster id's clients, and forgets its tunnel transport, if it
 // left.
 func (r *Registry) check(id string) {
-	if id == "" {
+	// Before the registrations are listed every cluster looks unregistered:
+	// forgetting then would throw away live transports at every start.
+	if id == "" || !r.registrations.Synced() {
 		return
 	}
 	r.mu.Lock()

@@ -175,8 +175,11 @@ func (r *ProxyREST) forward(w http.ResponseWriter, req *http.Request, id, path s
 			return true
 		}
 		klog.FromContext(req.Context()).Info("The hub replica holding a tunnel is unreachable", "clusterID", id, "peer", addr, "err", unreachable)
-		if req.Body != nil && req.Body != http.NoBody {
+		if req.ContentLength != 0 {
 			// The failed attempt closed the body: it cannot be sent again.
+			// (ContentLength, not Body: over HTTP/2, which the aggregator
+			// speaks, a request without a body still has a non-nil Body,
+			// and its ContentLength is 0; an unknown length is -1.)
 			break
 		}
 	}
