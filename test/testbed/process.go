@@ -71,6 +71,7 @@ func (p *Process) Exited() bool {
 
 // Stop asks the process to exit and kills it after grace.
 func (p *Process) Stop(grace time.Duration) error {
+	defer p.reaped()
 	if !p.alive() {
 		return nil
 	}
@@ -97,6 +98,19 @@ func (p *Process) Stop(grace time.Duration) error {
 }
 
 // alive is true while the pid runs our binary and is not a zombie.
+// reaped waits, for a process this one started, until its Wait returned: a
+// process that left /proc/<pid>/exe (alive is false) may still be a zombie
+// its Wait goroutine has not reaped, and Exited reads the Wait.
+func (p *Process) reaped() {
+	if p.done == nil {
+		return
+	}
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
 func (p *Process) alive() bool {
 	if p.done != nil {
 		select {
