@@ -94,7 +94,8 @@ func Events(t *testing.T, parent *testbed.Cluster, namespace, kind, name, reason
 	out, _, err := Kubectl(t, parent, "", "get", "events", "-n", namespace, "--field-selector", selector,
 		"-o", `jsonpath={range .items[*]}{.type}|{.reason}|{.source.component}|{.count}|{.message}{"\n"}{end}`)
 	if err != nil {
-		return nil
+		// An empty answer would read as "no events": say why instead.
+		t.Fatalf("listing %s events of %s %s/%s: %v", reason, kind, namespace, name, err)
 	}
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {

@@ -269,6 +269,15 @@ func TestReplicas(t *testing.T) {
 				}
 				return d.Status.Phase == appsv1alpha1.DescriptionPhaseSuccess && d.Status.ObservedGeneration == d.Generation, string(d.Status.Phase)
 			})
+			// The hub records its event after the status, through an
+			// asynchronous broadcaster: a replica killed in between loses
+			// it by design (events are best effort). Wait for it, so the
+			// count checked at the end says how often it was applied.
+			desc := name + appsv1alpha1.DescriptionGenericSuffix
+			e2eutil.WaitFor(t, 30*time.Second, "the SuccessfullyDeployed event of "+desc+" in "+c.Namespace, func(context.Context) (bool, string) {
+				evs := e2eutil.Events(t, parent, c.Namespace, "Description", desc, "SuccessfullyDeployed")
+				return len(evs) > 0, strings.Join(evs, "; ")
+			})
 		}
 	}
 	t.Run("a Description pushed before the kill", func(t *testing.T) { deploy(t, "ha-before") })
