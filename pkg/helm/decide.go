@@ -52,6 +52,39 @@ type Decision struct {
 	Failed *release.Release
 }
 
+// Labels on every revision a Releaser with an Applier starts: which
+// component started it, and which process of that component. They let a
+// later process tell a pending revision its predecessor left (the
+// operation can no longer finish) from one that may still be running.
+const (
+	LabelApplier         = "apps.clusternet.io/applier"
+	LabelApplierInstance = "apps.clusternet.io/applier-instance"
+)
+
+// Applier is the process applying releases: its component
+// (clusternet-agent, clusternet-hub) and this run of it.
+type Applier struct {
+	Component, Instance string
+}
+
+// labels stamps a revision with a.
+func (a Applier) labels() map[string]string {
+	if a.Component == "" {
+		return nil
+	}
+	return map[string]string{LabelApplier: a.Component, LabelApplierInstance: a.Instance}
+}
+
+// predecessorOf says whether rev was started by another, earlier process
+// of a's component. Where at most one process of a component reaches a
+// cluster at a time (see Releaser.Applier), that process is gone and so is
+// its operation.
+func (a Applier) predecessorOf(rev *release.Release) (instance string, ok bool) {
+	instance = rev.Labels[LabelApplierInstance]
+	return instance, a.Component != "" && a.Instance != "" && rev.Labels[LabelApplier] == a.Component &&
+		instance != "" && instance != a.Instance
+}
+
 // pendingGrace is how much longer than its timeout an operation may stay
 // pending before it is taken for interrupted.
 const pendingGrace = time.Minute
@@ -61,8 +94,12 @@ const rollbackPrefix = "Rollback to "
 
 // Decide compares a release's revisions (in any order) with what is wanted.
 // timeout is the operation timeout; when the wanted chart and values already
-// failed, they are tried again once retryAfter has passed since.
-func Decide(history []*release.Release, want Desired, now time.Time, timeout, retryAfter time.Duration) Decision {
+// failed, they are tried again once retryAfter has passed since. self is
+// the process deciding: a pending revision one of its predecessors started
+// is recovered at once; any other (this process's own, another component's,
+// or one started by hand with the helm CLI) only once it has been pending
+// longer than its timeout allows, since its operation may still be running.
+func Decide(history []*release.Release, want Desired, now time.Time, timeout, retryAfter time.Duration, self Applier) Decision {
 	revs := make([]*release.Release, 0, len(history))
 	for _, r := range history {
 		if r != nil && r.Info != nil {
@@ -79,6 +116,10 @@ func Decide(history []*release.Release, want Desired, now time.Time, timeout, re
 	case status == release.StatusUninstalled:
 		return Decision{Action: ActionInstall, Why: "release was uninstalled"}
 	case status.IsPending() || status == release.StatusUninstalling:
+		if instance, ok := self.predecessorOf(last); ok {
+			return Decision{Action: ActionRecover, Why: fmt.Sprintf("revision %d is %s, started by %s instance %s, which is gone: taking it for interrupted",
+				last.Version, status, self.Component, instance)}
+		}
 		age := now.Sub(last.Info.LastDeployed.Time)
 		if limit := timeout + pendingGrace; age < limit {
 			return Decision{Action: ActionWait, Why: fmt.Sprintf("revision %d is %s", last.Version, status), After: limit - age}

@@ -29,14 +29,25 @@ func rev(version int, status release.Status, chartVersion string, values map[str
 	}
 }
 
+// startedBy labels r as started by a process of component.
+func startedBy(r *release.Release, component, instance string) *release.Release {
+	r.Labels = map[string]string{helm.LabelApplier: component, helm.LabelApplierInstance: instance}
+	return r
+}
+
 func TestDecide(t *testing.T) {
 	const timeout, retry = 5 * time.Minute, 10 * time.Minute
 	want := helm.Desired{Chart: "demo", Version: "0.2.0", Values: map[string]any{"replicas": 2}}
 	stored := map[string]any{"replicas": float64(2)} // as decoded from a release Secret
 	failedUpgrade := rev(2, release.StatusFailed, "0.2.0", stored, time.Minute, `Upgrade "web" failed: boom`)
+	self := helm.Applier{Component: "clusternet-agent", Instance: "me"}
+	pendingBy := func(component, instance string) []*release.Release {
+		return []*release.Release{startedBy(rev(4, release.StatusPendingUpgrade, "0.2.0", stored, time.Minute, ""), component, instance)}
+	}
 	tests := []struct {
 		name    string
 		history []*release.Release
+		self    *helm.Applier // nil: self
 		want    helm.Decision
 	}{
 		{name: "no release", want: helm.Decision{Action: helm.ActionInstall, Why: "release not installed"}},
@@ -58,6 +69,16 @@ func TestDecide(t *testing.T) {
 			want: helm.Decision{Action: helm.ActionWait, Why: "revision 1 is pending-install", After: timeout}},
 		{name: "operation interrupted", history: []*release.Release{rev(3, release.StatusPendingUpgrade, "0.2.0", stored, time.Hour, "")},
 			want: helm.Decision{Action: helm.ActionRecover, Why: "revision 3 has been pending-upgrade for 1h0m0s, longer than its timeout: taking it for interrupted"}},
+		{name: "pending, started by an earlier process of this component: recovered at once", history: pendingBy("clusternet-agent", "gone"),
+			want: helm.Decision{Action: helm.ActionRecover, Why: "revision 4 is pending-upgrade, started by clusternet-agent instance gone, which is gone: taking it for interrupted"}},
+		{name: "pending, started by this process: its operation may still run", history: pendingBy("clusternet-agent", "me"),
+			want: helm.Decision{Action: helm.ActionWait, Why: "revision 4 is pending-upgrade", After: timeout}},
+		{name: "pending, started by another component: it may still run", history: pendingBy("clusternet-hub", "gone"),
+			want: helm.Decision{Action: helm.ActionWait, Why: "revision 4 is pending-upgrade", After: timeout}},
+		{name: "pending, started without an instance: it may still run", history: pendingBy("clusternet-agent", ""),
+			want: helm.Decision{Action: helm.ActionWait, Why: "revision 4 is pending-upgrade", After: timeout}},
+		{name: "pending, a decider without an applier knows no predecessors", history: pendingBy("clusternet-agent", "gone"), self: &helm.Applier{},
+			want: helm.Decision{Action: helm.ActionWait, Why: "revision 4 is pending-upgrade", After: timeout}},
 		{name: "failed: wait before retrying", history: []*release.Release{rev(1, release.StatusFailed, "0.2.0", stored, time.Minute, "failed")},
 			want: helm.Decision{Action: helm.ActionNone, Why: "revision 1 failed; retrying in 9m0s", After: 9 * time.Minute,
 				Failed: rev(1, release.StatusFailed, "0.2.0", stored, time.Minute, "failed")}},
@@ -79,7 +100,11 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := helm.Decide(tc.history, want, now, timeout, retry)
+			decider := self
+			if tc.self != nil {
+				decider = *tc.self
+			}
+			got := helm.Decide(tc.history, want, now, timeout, retry, decider)
 			// Revisions compare by number (charts have unexported fields).
 			failedRevision := cmp.Transformer("revision", func(r *release.Release) int {
 				if r == nil {

@@ -2,6 +2,7 @@ package helm
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -77,6 +78,40 @@ type Releaser struct {
 	// Configure makes Helm's action configuration for a namespace of a
 	// cluster; nil means Configuration (releases as Secrets in the cluster).
 	Configure func(ctx context.Context, cluster *Cluster, namespace string) (*action.Configuration, error)
+	// Applier, when set, is the component applying with this Releaser
+	// (clusternet-agent, clusternet-hub). Every revision it starts is
+	// labelled with it and Instance, and a pending revision an earlier
+	// process of the same component left is recovered at once instead of
+	// after its timeout. Set it only where at most one process of the
+	// component reaches a cluster at a time: one agent per cluster (its
+	// Deployment recreates, never rolls), and for the hub only the replica
+	// holding the cluster's tunnel, the child's only way in from the hub.
+	Applier string
+	// Instance is this process of Applier; "" means ProcessInstance.
+	Instance string
+}
+
+// ProcessInstance tells this process from every other run of the same
+// component, also one restarted in the same container (same host name,
+// same PID).
+var ProcessInstance = newInstance()
+
+func newInstance() string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+func (r *Releaser) self() Applier {
+	if r.Applier == "" {
+		return Applier{}
+	}
+	if r.Instance != "" {
+		return Applier{Component: r.Applier, Instance: r.Instance}
+	}
+	return Applier{Component: r.Applier, Instance: ProcessInstance}
 }
 
 // Result is what Apply did and the release's status afterwards.
@@ -174,7 +209,7 @@ func (r *Releaser) Apply(ctx context.Context, cluster *Cluster, hr *appsv1alpha1
 	last := newest(revs)
 	if last != nil && last.Info != nil && last.Info.Status.IsPending() {
 		// Do not fetch the chart while another operation runs.
-		d := Decide(revs, Desired{}, r.now(), timeout(hr), r.retryAfter())
+		d := Decide(revs, Desired{}, r.now(), timeout(hr), r.retryAfter(), r.self())
 		if d.Action == ActionWait {
 			return Result{Decision: d, Status: StatusFromRelease(last, gen)}, nil
 		}
@@ -193,7 +228,7 @@ func (r *Releaser) Apply(ctx context.Context, cluster *Cluster, hr *appsv1alpha1
 		return Result{Status: FailedStatus(last, gen, err)}, err
 	}
 	want := Desired{Chart: ch.Metadata.Name, Version: version, Values: values}
-	d := Decide(revs, want, r.now(), timeout(hr), r.retryAfter())
+	d := Decide(revs, want, r.now(), timeout(hr), r.retryAfter(), r.self())
 	logger.V(2).Info("Helm release decision", "action", d.Action, "why", d.Why)
 	res := Result{Decision: d, ChartVersion: version}
 	switch d.Action {
@@ -211,6 +246,15 @@ func (r *Releaser) Apply(ctx context.Context, cluster *Cluster, hr *appsv1alpha1
 		res.Status = StatusFromRelease(last, gen)
 		return res, nil
 	case ActionRecover:
+		// The operation may have ended between the read and now: mark the
+		// revision only as it was read (Helm's storage takes no
+		// precondition, so compare first).
+		if cur, err := cfg.Releases.Get(name, last.Version); err != nil || cur.Info == nil ||
+			cur.Info.Status != last.Info.Status || !cur.Info.LastDeployed.Equal(last.Info.LastDeployed) {
+			res.Decision = Decision{Action: ActionWait, Why: fmt.Sprintf("revision %d changed while deciding; looking again", last.Version), After: time.Second}
+			res.Status = StatusFromRelease(last, gen)
+			return res, nil
+		}
 		last.Info.Status = release.StatusFailed
 		last.Info.Description = "marked failed by Clusternet: " + d.Why
 		if err := cfg.Releases.Update(last); err != nil {
@@ -233,6 +277,7 @@ func (r *Releaser) Apply(ctx context.Context, cluster *Cluster, hr *appsv1alpha1
 		// The values are exactly the overrides: nothing reused from the
 		// previous revision (Helm would reuse them when none are given).
 		up.ResetValues = true
+		up.Labels = r.self().labels()
 		rel, err := up.RunWithContext(ctx, name, ch, values)
 		return r.result(cfg, name, res, rel, gen, err)
 	case ActionInstall:
@@ -249,6 +294,7 @@ func (r *Releaser) Apply(ctx context.Context, cluster *Cluster, hr *appsv1alpha1
 		in.SkipCRDs = hr.Spec.SkipCRDs
 		// An uninstalled release kept in history may be reused.
 		in.Replace = last != nil
+		in.Labels = r.self().labels()
 		rel, err := in.RunWithContext(ctx, ch, values)
 		return r.result(cfg, name, res, rel, gen, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -37,6 +38,9 @@ type memoryCluster struct {
 	failErr error
 	// failNextUpdate makes the next update of objects fail, once.
 	failNextUpdate error
+	// blockNextUpdate, when set, holds the next update of objects until it
+	// is closed, as a process killed mid-operation never finishes it.
+	blockNextUpdate chan struct{}
 }
 
 // onceFailingClient fails one update when its cluster says so.
@@ -47,9 +51,12 @@ type onceFailingClient struct {
 
 func (c *onceFailingClient) Update(original, target kube.ResourceList, force bool) (*kube.Result, error) {
 	c.m.mu.Lock()
-	err := c.m.failNextUpdate
-	c.m.failNextUpdate = nil
+	err, block := c.m.failNextUpdate, c.m.blockNextUpdate
+	c.m.failNextUpdate, c.m.blockNextUpdate = nil, nil
 	c.m.mu.Unlock()
+	if block != nil {
+		<-block
+	}
 	if err != nil {
 		return &kube.Result{}, err
 	}
@@ -91,6 +98,23 @@ func (m *memoryCluster) history(t *testing.T, ns, name string) []string {
 	out := make([]string, 0, len(revs))
 	for _, r := range revs {
 		out = append(out, r.Chart.Metadata.Version+" "+r.Info.Status.String())
+	}
+	return out
+}
+
+// revisions lists name's revisions as "version status applier/instance".
+func (m *memoryCluster) revisions(t *testing.T, ns, name string) []string {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	revs, err := m.releases[ns].History(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(revs, func(a, b *release.Release) int { return a.Version - b.Version })
+	out := make([]string, 0, len(revs))
+	for _, r := range revs {
+		out = append(out, fmt.Sprintf("%d %s %s/%s", r.Version, r.Info.Status, r.Labels[helm.LabelApplier], r.Labels[helm.LabelApplierInstance]))
 	}
 	return out
 }
@@ -270,6 +294,81 @@ func TestReleaserApply(t *testing.T) {
 			t.Errorf("status (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// A release left pending by a process that is gone (killed mid-upgrade) is
+// taken over at once by the next process of the same component, and only
+// by it: the same process, another component or a revision without labels
+// (the helm CLI) waits out the operation's timeout, as the operation may
+// still be running.
+func TestReleaserPendingRevisionOfAGoneProcess(t *testing.T) {
+	repo := helmrepo.NewRepo(t)
+	for _, v := range []string{"0.1.0", "0.2.0"} {
+		repo.Add(t, helmrepo.DemoChart("demo", v))
+	}
+	mem := &memoryCluster{}
+	clock := time.Now()
+	process := func(component, instance string) *helm.Releaser {
+		return &helm.Releaser{Source: helm.NewSource(), Configure: mem.configure, Now: func() time.Time { return clock },
+			Applier: component, Instance: instance}
+	}
+	ctx := context.Background()
+	hr := func(version string, generation int64) *appsv1alpha1.HelmRelease {
+		hr := helmRelease(repo.URL, version, generation)
+		hr.Spec.HistoryLimit = nil // keep every revision, to see each one's fate
+		return hr
+	}
+	first := process("clusternet-agent", "first")
+	if _, err := first.Apply(ctx, nil, hr("0.1.0", 1), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// The first process's upgrade never finishes.
+	unblock := make(chan struct{})
+	mem.mu.Lock()
+	mem.blockNextUpdate = unblock
+	mem.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = first.Apply(ctx, nil, hr("0.2.0", 2), nil, nil)
+	}()
+	t.Cleanup(func() { close(unblock); <-done })
+	pending := []string{"1 deployed clusternet-agent/first", "2 pending-upgrade clusternet-agent/first"}
+	for deadline := time.Now().Add(10 * time.Second); !slices.Equal(mem.revisions(t, "apps", "sub-demo"), pending); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("revisions %v, want %v", mem.revisions(t, "apps", "sub-demo"), pending)
+		}
+	}
+
+	for _, r := range []*helm.Releaser{process("clusternet-agent", "first"), process("clusternet-hub", "other"), process("", "")} {
+		res, err := r.Apply(ctx, nil, hr("0.2.0", 2), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Decision.Action != helm.ActionWait {
+			t.Errorf("%s/%s: action %s (%s), want Wait", r.Applier, r.Instance, res.Decision.Action, res.Decision.Why)
+		}
+	}
+	if got := mem.revisions(t, "apps", "sub-demo"); !slices.Equal(got, pending) {
+		t.Fatalf("revisions changed by a process that had to wait: %v", got)
+	}
+
+	res, err := process("clusternet-agent", "second").Apply(ctx, nil, hr("0.2.0", 2), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantWhy := "revision 2 is pending-upgrade, started by clusternet-agent instance first, which is gone: taking it for interrupted"
+	if res.Decision.Action != helm.ActionRecover || res.Decision.Why != wantWhy {
+		t.Errorf("decision %s (%s), want Recover (%s)", res.Decision.Action, res.Decision.Why, wantWhy)
+	}
+	if res.Status.Phase != "deployed" || res.Status.Version != 3 {
+		t.Errorf("status %+v, want deployed at revision 3", res.Status)
+	}
+	want := []string{"1 superseded clusternet-agent/first", "2 failed clusternet-agent/first", "3 deployed clusternet-agent/second"}
+	if got := mem.revisions(t, "apps", "sub-demo"); !slices.Equal(got, want) {
+		t.Errorf("revisions %v, want %v", got, want)
+	}
 }
 
 func TestReleaseName(t *testing.T) {

@@ -64,7 +64,7 @@ func FuzzValues(f *testing.F) {
 		}
 		last := rev(1, release.StatusDeployed, "0.1.0", stored, time.Hour, "Install complete")
 		want := helm.Desired{Chart: "demo", Version: "0.1.0", Values: parsed}
-		if d := helm.Decide([]*release.Release{last}, want, now, 5*time.Minute, 10*time.Minute); d.Action != helm.ActionNone {
+		if d := helm.Decide([]*release.Release{last}, want, now, 5*time.Minute, 10*time.Minute, helm.Applier{}); d.Action != helm.ActionNone {
 			t.Fatalf("a release installed with %s is not up to date: %+v", chartRaw, d)
 		}
 	})

@@ -474,6 +474,43 @@ func (w *world) checkMemory() {
 // checkpoint pauses rollouts and faults, writes what failed to be written,
 // waits for everything to converge within -chaos.converge, arms the uid
 // checks and checks appliers and memory.
+// observeTimeout bounds one look at the world, apart from the bound a
+// checkpoint waits for.
+const observeTimeout = 30 * time.Second
+
+// awaitConverged looks at the world every interval until converged says
+// it has converged or bound has passed, and says why not. Each look gets
+// its own timeout rather than the bound's deadline: a look that starts as
+// that deadline passes fails at once in the clients' rate limiters ("would
+// exceed context deadline"), and its error would replace the reason every
+// earlier look gave. A look cut short by the end of the run keeps the
+// previous reason for the same cause.
+func awaitConverged(ctx context.Context, bound, interval time.Duration, converged func(context.Context) (bool, string)) (bool, string) {
+	look := func() (bool, string) {
+		lctx, cancel := context.WithTimeout(ctx, observeTimeout)
+		defer cancel()
+		return converged(lctx)
+	}
+	deadline := time.Now().Add(bound)
+	var why string
+	for {
+		ok, reason := look()
+		if ok {
+			return true, ""
+		}
+		if ctx.Err() == nil || why == "" {
+			why = reason
+		}
+		if !time.Now().Before(deadline) || ctx.Err() != nil {
+			return false, why
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(interval):
+		}
+	}
+}
+
 func (w *world) checkpoint(ctx context.Context, what string) {
 	w.opLock.Lock()
 	defer w.opLock.Unlock()
@@ -481,13 +518,8 @@ func (w *world) checkpoint(ctx context.Context, what string) {
 	if err := w.flushDirty(ctx, *flagConverge); err != nil {
 		w.violate("write/"+what, "checkpoint %s: the parent did not take the model's writes within %s: %v", what, *flagConverge, err)
 	}
-	var why string
-	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, *flagConverge, true, func(ctx context.Context) (bool, error) {
-		var ok bool
-		ok, why = w.converged(ctx)
-		return ok, nil
-	})
-	if err != nil {
+	converged, why := awaitConverged(ctx, *flagConverge, 500*time.Millisecond, w.converged)
+	if !converged {
 		w.violate("converge/"+what, "checkpoint %s: not converged %s after faults and rollouts paused: %s", what, *flagConverge, why)
 	}
 	w.observeOnce(ctx, true)
@@ -511,8 +543,12 @@ func (w *world) checkpoint(ctx context.Context, what string) {
 		}
 	}
 	w.mu.Unlock()
-	msg := fmt.Sprintf("checkpoint %s: converged in %s (%d application-cluster pairs bound, %d of them armed, %d unbound and empty; Helm at %s)",
-		what, time.Since(start).Round(time.Millisecond), boundPairs, armed, unboundPairs, helmAt)
+	outcome := "converged in"
+	if !converged {
+		outcome = "NOT converged after"
+	}
+	msg := fmt.Sprintf("checkpoint %s: %s %s (%d application-cluster pairs bound, %d of them armed, %d unbound and empty; Helm at %s)",
+		what, outcome, time.Since(start).Round(time.Millisecond), boundPairs, armed, unboundPairs, helmAt)
 	w.record("%s", msg)
 	w.t.Logf("chaos: %s", msg)
 }

@@ -35,8 +35,12 @@ func runHelmPuller(ctx context.Context, c *PullContext) error {
 	if err != nil {
 		return err
 	}
-	ctl, err := helm.NewReleaseController("clusternet-agent", c.Parent, c.ParentKube,
-		factory.Apps().V1alpha1().HelmReleases(), &helm.Releaser{Source: source},
+	// Applier: one agent per cluster at a time (its Deployment recreates),
+	// so a release an earlier agent process left pending is recovered at
+	// once rather than after its timeout.
+	const component = "clusternet-agent"
+	ctl, err := helm.NewReleaseController(component, c.Parent, c.ParentKube,
+		factory.Apps().V1alpha1().HelmReleases(), &helm.Releaser{Source: source, Applier: component},
 		agentTarget{cluster: cluster, namespace: c.Namespace}, c.Events)
 	if err != nil {
 		return err

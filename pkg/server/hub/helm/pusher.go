@@ -57,7 +57,11 @@ func NewPusher(client versioned.Interface, kube kubernetes.Interface, hrs appsin
 	mcls clusterinformers.ManagedClusterInformer, tunnels Tunnels, clusters Clusters,
 	admittedInto func(clusterID string) string, source *helm.Source, events record.EventRecorder) (*Pusher, error) {
 	targets := &tunnelTargets{mcls: mcls.Lister(), tunnels: tunnels, clusters: clusters, admittedInto: admittedInto}
-	rc, err := helm.NewReleaseController("clusternet-hub", client, kube, hrs, &helm.Releaser{Source: source}, targets, events)
+	// Applier: only the replica holding a cluster's tunnel reaches the
+	// child, so a release another replica left pending there can no
+	// longer be finished by it, and is recovered at once.
+	const component = "clusternet-hub"
+	rc, err := helm.NewReleaseController(component, client, kube, hrs, &helm.Releaser{Source: source, Applier: component}, targets, events)
 	if err != nil {
 		return nil, err
 	}
