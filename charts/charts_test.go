@@ -3,6 +3,7 @@ package charts
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -127,6 +128,10 @@ func TestLintRefuses(t *testing.T) {
 			"replicaCount 2 needs leaderElection.enabled=true", true},
 		{"hub extraArgs with dashes", Hub, with(nil, "extraArgs.--v=4"),
 			"extraArgs key \"--v\": write the flag name without dashes, e.g. \"v\"", true},
+		{"hub agent label prefix reserved", Hub, with(nil, "admissionPolicies.agentLabelPrefixes=[node.clusternet.io/, clusters.clusternet.io/]"),
+			"admissionPolicies.agentLabelPrefixes \"clusters.clusternet.io/\": labels under \"clusters.clusternet.io/\" are reserved for Clusternet and Kubernetes", true},
+		{"hub agent label prefix without a domain", Hub, with(nil, "admissionPolicies.agentLabelPrefixes=[gpu-]"),
+			"at '/admissionPolicies/agentLabelPrefixes/0': 'gpu-' does not match pattern", false},
 		{"hub lease duration", Hub, with(nil, "leaderElection.leaseDuration='15'"),
 			"at '/leaderElection/leaseDuration': '15' does not match pattern", false},
 	} {
@@ -370,6 +375,29 @@ func TestTemplateHub(t *testing.T) {
 }
 
 // TestTemplateAgent is `helm template` of the agent chart.
+// The label prefixes agents may set on their ManagedCluster are the hub
+// chart's admissionPolicies.agentLabelPrefixes, for agents that aggregate
+// node labels under prefixes of their own (--label-aggregate-prefix).
+func TestTemplateHubAgentLabelPrefixes(t *testing.T) {
+	for _, tc := range []struct {
+		values map[string]any
+		want   string
+	}{
+		{nil, "['node.clusternet.io/', 'feature.node.kubernetes.io/']"},
+		{with(nil, "admissionPolicies.agentLabelPrefixes=[gpu.example.com/, node.clusternet.io/zone-]"), "['gpu.example.com/', 'node.clusternet.io/zone-']"},
+	} {
+		objects := mustTemplate(t, Hub, tc.values)
+		p := decode[admissionregistrationv1.ValidatingAdmissionPolicy](t, objects, "ValidatingAdmissionPolicy/clusternet-agent-reports-status-only")
+		i := slices.IndexFunc(p.Spec.Variables, func(v admissionregistrationv1.Variable) bool { return v.Name == "prefixes" })
+		if i < 0 {
+			t.Fatalf("no variable prefixes in %+v", p.Spec.Variables)
+		}
+		if got := p.Spec.Variables[i].Expression; got != tc.want {
+			t.Errorf("prefixes = %s, want %s", got, tc.want)
+		}
+	}
+}
+
 func TestTemplateAgent(t *testing.T) {
 	const ca = "-----BEGIN CERTIFICATE-----\nMIIBmade-up\n-----END CERTIFICATE-----\n"
 	values := with(agentValues(t), "clusterLabels.env=prod", "clusterLabels.team=a", "syncMode=Pull")

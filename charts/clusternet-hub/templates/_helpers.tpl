@@ -44,6 +44,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) -}}
 {{- fail (printf "replicaCount %d needs leaderElection.enabled=true: without it every replica runs the controllers and they deploy twice" (int .Values.replicaCount)) -}}
 {{- end -}}
+{{- range $p := .Values.admissionPolicies.agentLabelPrefixes -}}
+{{- range $r := list "clusters.clusternet.io/" "clusternet.io/" "kubernetes.io/" "k8s.io/" -}}
+{{- if hasPrefix $r $p -}}
+{{- fail (printf "admissionPolicies.agentLabelPrefixes %q: labels under %q are reserved for Clusternet and Kubernetes (Subscriptions select clusters by them); pick a prefix of another domain, e.g. node.clusternet.io/" $p $r) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- range $flag, $v := .Values.extraArgs -}}
 {{- if hasPrefix "-" $flag -}}
 {{- fail (printf "extraArgs key %q: write the flag name without dashes, e.g. %q" $flag (trimPrefix "-" (trimPrefix "-" $flag))) -}}

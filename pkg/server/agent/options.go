@@ -41,6 +41,13 @@ type Options struct {
 	ClusterSyncMode   string
 	StatusFrequency   time.Duration
 
+	// LabelAggregatePrefixes and LabelAggregateThreshold (upstream
+	// Clusternet's --label-aggregate-prefix and --label-aggregate-threshold)
+	// copy node labels under the prefixes that at least that share of the
+	// worker nodes carry onto the ManagedCluster (nodelabels.go).
+	LabelAggregatePrefixes  []string
+	LabelAggregateThreshold float64
+
 	// ProxyAllowedHosts widens what the agent dials for the hub's proxy
 	// beyond its own apiserver.
 	ProxyAllowedHosts []string
@@ -64,17 +71,19 @@ const DefaultRegistrationSecret = "clusternet-system/clusternet-agent-cluster-re
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{
-		AgentNamespace:         "clusternet-system",
-		RegistrationSecret:     DefaultRegistrationSecret,
-		ClusterNamePrefix:      "clusternet-cluster",
-		ClusterType:            string(clusterv1beta1.EdgeClusterSelfProvisioned),
-		ClusterSyncMode:        string(clusterv1beta1.DualSyncMode),
-		StatusFrequency:        3 * time.Minute,
-		ChartRepositories:      helm.NewRepositoryOptions("clusternet-agent"),
-		HealthProbeBindAddress: ":8081",
-		MetricsBindAddress:     ":8080",
-		FeatureGates:           features.NewAgentGates(),
-		Logs:                   logs.NewOptions(),
+		AgentNamespace:          "clusternet-system",
+		RegistrationSecret:      DefaultRegistrationSecret,
+		ClusterNamePrefix:       "clusternet-cluster",
+		ClusterType:             string(clusterv1beta1.EdgeClusterSelfProvisioned),
+		ClusterSyncMode:         string(clusterv1beta1.DualSyncMode),
+		StatusFrequency:         3 * time.Minute,
+		LabelAggregatePrefixes:  []string{DefaultLabelAggregatePrefix},
+		LabelAggregateThreshold: DefaultLabelAggregateThreshold,
+		ChartRepositories:       helm.NewRepositoryOptions("clusternet-agent"),
+		HealthProbeBindAddress:  ":8081",
+		MetricsBindAddress:      ":8080",
+		FeatureGates:            features.NewAgentGates(),
+		Logs:                    logs.NewOptions(),
 	}
 }
 
@@ -97,6 +106,11 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	reg.Var(cliflag.NewMapStringString(&o.ClusterLabels), "cluster-labels", "Labels for the ManagedCluster, k1=v1,k2=v2; subscriptions select clusters by them.")
 	reg.StringVar(&o.ClusterSyncMode, "cluster-sync-mode", o.ClusterSyncMode, "Who applies applications to this cluster: Push, Pull or Dual.")
 	reg.DurationVar(&o.StatusFrequency, "cluster-status-update-frequency", o.StatusFrequency, "How often the agent reports the cluster's status (its heartbeat).")
+	reg.StringSliceVar(&o.LabelAggregatePrefixes, "label-aggregate-prefix", o.LabelAggregatePrefixes,
+		"Node label key prefixes (repeat the flag or separate with commas, e.g. feature.node.kubernetes.io/) whose labels, when at least --label-aggregate-threshold of the worker nodes carry them, "+
+			"the agent copies onto the ManagedCluster at each heartbeat, so Subscriptions select clusters by them. Empty turns it off. The parent's admission policy must allow the prefixes.")
+	reg.Float64Var(&o.LabelAggregateThreshold, "label-aggregate-threshold", o.LabelAggregateThreshold,
+		"Share of worker (not control-plane) nodes, more than 0 and at most 1, that must carry a node label under --label-aggregate-prefix for the ManagedCluster to get it.")
 
 	tun := fss.FlagSet("tunnel")
 	tun.StringSliceVar(&o.ProxyAllowedHosts, "proxy-allowed-hosts", o.ProxyAllowedHosts, "host:port pairs, besides the child's own apiserver, that requests through the hub may reach (e.g. a kubectl proxy in the child).")
@@ -139,6 +153,7 @@ func (o *Options) Validate() error {
 	if o.StatusFrequency < time.Second {
 		errs = append(errs, fmt.Errorf("--cluster-status-update-frequency %s: must be at least 1s", o.StatusFrequency))
 	}
+	errs = append(errs, validateLabelAggregation(o.LabelAggregatePrefixes, o.LabelAggregateThreshold)...)
 	if o.ClusterName != "" {
 		for _, msg := range validation.IsDNS1123Label(o.ClusterName) {
 			errs = append(errs, fmt.Errorf("--cluster-name %q: %s", o.ClusterName, msg))

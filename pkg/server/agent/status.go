@@ -15,11 +15,12 @@ import (
 	"github.com/clusternet/clusternet/pkg/version"
 )
 
-// heartbeat reports the child's status to its ManagedCluster. A failed
-// report is logged and tried again at the next beat: missed beats are what
-// the hub's lifecycle controller watches for.
+// heartbeat reports the child's status to its ManagedCluster, and copies
+// the node labels --label-aggregate-prefix names onto it (nodelabels.go). A
+// failed report is logged and tried again at the next beat: missed beats are
+// what the hub's lifecycle controller watches for.
 func (a *Agent) heartbeat(ctx context.Context) {
-	status := a.collectStatus(ctx)
+	status, nodes := a.collectStatus(ctx)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		mcls, err := a.parent.ClustersV1beta1().ManagedClusters(a.creds.DedicatedNamespace).Get(ctx, a.creds.ManagedClusterName, metav1.GetOptions{})
 		if err != nil {
@@ -35,6 +36,9 @@ func (a *Agent) heartbeat(ctx context.Context) {
 	})
 	if err != nil {
 		klog.FromContext(ctx).Error(err, "Reporting cluster status failed", "managedCluster", a.creds.ManagedClusterName)
+	}
+	if nodes != nil { // nil: the list failed, which says nothing about the labels
+		a.syncNodeLabels(ctx, nodes)
 	}
 }
 
@@ -53,9 +57,10 @@ func readyCondition(s clusterv1beta1.ManagedClusterStatus, generation int64) met
 }
 
 // collectStatus reads what the seed's ManagedCluster status shows, plus node
-// and pod statistics and capacity for schedulers. A part that cannot be read
-// is left empty rather than failing the whole heartbeat.
-func (a *Agent) collectStatus(ctx context.Context) clusterv1beta1.ManagedClusterStatus {
+// and pod statistics and capacity for schedulers, and returns the nodes it
+// listed (nil when the list failed). A part that cannot be read is left
+// empty rather than failing the whole heartbeat.
+func (a *Agent) collectStatus(ctx context.Context) (clusterv1beta1.ManagedClusterStatus, []corev1.Node) {
 	logger := klog.FromContext(ctx)
 	freq := int64(a.opts.StatusFrequency / time.Second)
 	s := clusterv1beta1.ManagedClusterStatus{
@@ -78,10 +83,15 @@ func (a *Agent) collectStatus(ctx context.Context) clusterv1beta1.ManagedCluster
 	// ResourceVersion "0" is served from the apiserver's cache: a heartbeat
 	// must not cost the child an etcd read per node and pod.
 	cached := metav1.ListOptions{ResourceVersion: "0"}
-	if nodes, err := a.child.CoreV1().Nodes().List(ctx, cached); err != nil {
+	var nodes []corev1.Node
+	if list, err := a.child.CoreV1().Nodes().List(ctx, cached); err != nil {
 		logger.Error(err, "Listing the child's nodes")
 	} else {
-		s.NodeStatistics, s.Capacity, s.Allocatable = nodeStatistics(nodes.Items)
+		nodes = list.Items
+		if nodes == nil {
+			nodes = []corev1.Node{} // listed, and there are none
+		}
+		s.NodeStatistics, s.Capacity, s.Allocatable = nodeStatistics(nodes)
 	}
 	if pods, err := a.child.CoreV1().Pods(metav1.NamespaceAll).List(ctx, cached); err != nil {
 		logger.Error(err, "Listing the child's pods")
@@ -93,7 +103,7 @@ func (a *Agent) collectStatus(ctx context.Context) clusterv1beta1.ManagedCluster
 			}
 		}
 	}
-	return s
+	return s, nodes
 }
 
 func (a *Agent) probe(ctx context.Context, path string) bool {

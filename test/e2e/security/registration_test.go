@@ -332,7 +332,7 @@ func TestAgentIdentity(t *testing.T) {
 		{"relabel its ManagedCluster into other Subscriptions", func() error {
 			_, err := cn.ClustersV1beta1().ManagedClusters(a.Namespace).Patch(ctx, a.Name, types.MergePatchType, []byte(`{"metadata":{"labels":{"env":"prod"}}}`), metav1.PatchOptions{})
 			return err
-		}, `cannot patch resource "managedclusters"`},
+		}, "is a cluster agent: it may update only the status of its ManagedCluster (managedclusters/status) and its labels under node.clusternet.io/, feature.node.kubernetes.io/ (the node labels it aggregates), not env"},
 		{"write a Description for the hub to push", func() error {
 			_, err := cn.AppsV1alpha1().Descriptions(a.Namespace).Create(ctx, description(), metav1.CreateOptions{})
 			return err

@@ -25,9 +25,12 @@ func AgentClusterRules(requestName, clusterID string) []rbacv1.PolicyRule {
 }
 
 // AgentNamespaceRules are exactly what the agent's loops use in its dedicated
-// namespace: its ManagedCluster's status (heartbeat) and spec (the sync mode
-// it watches, by name), the Descriptions and HelmReleases it pulls (their
-// finalizers and status), the chart pull Secrets the hub copies there for its
+// namespace: its ManagedCluster's status (heartbeat), spec (the sync mode it
+// watches, by name) and the node labels it aggregates onto it (patch by name;
+// the hub chart's ValidatingAdmissionPolicy clusternet-agent-reports-status-only
+// lets an agent's patch change labels under the node-label prefixes and
+// nothing else), the Descriptions and HelmReleases it pulls (their finalizers
+// and status), the chart pull Secrets the hub copies there for its
 // HelmReleases (get by name, never list), and events. No pods, workloads,
 // RBAC, impersonation or Secrets listing: a compromised child can neither run
 // anything in the parent nor read what it was not handed.
@@ -35,7 +38,7 @@ func AgentNamespaceRules(managedCluster string) []rbacv1.PolicyRule {
 	apps := "apps.clusternet.io"
 	return []rbacv1.PolicyRule{
 		// list and watch by name need a metadata.name field selector.
-		{APIGroups: []string{clusterv1beta1.GroupName}, Resources: []string{"managedclusters"}, Verbs: []string{"get", "list", "watch"}, ResourceNames: []string{managedCluster}},
+		{APIGroups: []string{clusterv1beta1.GroupName}, Resources: []string{"managedclusters"}, Verbs: []string{"get", "list", "watch", "patch"}, ResourceNames: []string{managedCluster}},
 		{APIGroups: []string{clusterv1beta1.GroupName}, Resources: []string{"managedclusters/status"}, Verbs: []string{"get", "update", "patch"}, ResourceNames: []string{managedCluster}},
 		{APIGroups: []string{apps}, Resources: []string{"descriptions"}, Verbs: []string{"get", "list", "watch", "patch"}},
 		{APIGroups: []string{apps}, Resources: []string{"descriptions/status"}, Verbs: []string{"get", "update", "patch"}},
