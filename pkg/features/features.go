@@ -1,5 +1,6 @@
-// Package features holds Clusternet's feature gates, on component-base's
-// featuregate so --feature-gates behaves as in every Kubernetes component.
+// Package features holds the hub's and the agent's feature gates, by
+// upstream Clusternet's names, so that its manifests' --feature-gates work
+// here unchanged.
 package features
 
 import (
@@ -13,28 +14,53 @@ const (
 
 	// Deployer runs the hub's application distribution: Subscriptions to
 	// Bases to Descriptions, overrides, pushing to children, Helm (hub side).
-	// The seed README asks for it to be on; it is on by default.
+	// Upstream's README asks for it to be on; it is on by default.
 	Deployer featuregate.Feature = "Deployer"
+
+	// SocketConnection, ShadowAPI, Recovery and FeedInventory name what
+	// upstream Clusternet can turn off and this project always does: the
+	// hub reaches children only through the agents' tunnels, always
+	// serves the shadow API, the deployers always put back what was changed
+	// in a child behind the parent's back (Recovery), and the hub always
+	// fills FeedInventories. They are accepted so that upstream's
+	// --feature-gates=SocketConnection=true,... starts these binaries, and
+	// locked on: turning one off is refused at start, naming the gate,
+	// rather than ignored.
+	SocketConnection featuregate.Feature = "SocketConnection"
+	ShadowAPI        featuregate.Feature = "ShadowAPI"
+	Recovery         featuregate.Feature = "Recovery"
+	FeedInventory    featuregate.Feature = "FeedInventory"
 )
 
-// NewHubGates returns the hub's gates with their defaults.
-func NewHubGates() featuregate.MutableFeatureGate {
-	gates := featuregate.NewFeatureGate()
-	if err := gates.Add(map[featuregate.Feature]featuregate.FeatureSpec{
-		Deployer: {Default: true, PreRelease: featuregate.Beta},
-	}); err != nil {
-		panic(err) // only a programming error: the map above is constant
-	}
-	return gates
-}
+// alwaysOn is a gate this project cannot turn off.
+var alwaysOn = featuregate.FeatureSpec{Default: true, PreRelease: featuregate.GA, LockToDefault: true}
 
-// NewAgentGates returns the agent's gates with their defaults.
-func NewAgentGates() featuregate.MutableFeatureGate {
+// HubGates and AgentGates are the gates each binary knows, with their
+// defaults and stages (docs/api.md lists them; a test keeps it so).
+var (
+	HubGates = map[featuregate.Feature]featuregate.FeatureSpec{
+		Deployer:         {Default: true, PreRelease: featuregate.Beta},
+		SocketConnection: alwaysOn,
+		ShadowAPI:        alwaysOn,
+		FeedInventory:    alwaysOn,
+	}
+	AgentGates = map[featuregate.Feature]featuregate.FeatureSpec{
+		AppPusher:        {Default: true, PreRelease: featuregate.Beta},
+		SocketConnection: alwaysOn,
+		Recovery:         alwaysOn,
+	}
+)
+
+// NewHubGates are the hub's gates, at their defaults.
+func NewHubGates() featuregate.MutableFeatureGate { return newGates(HubGates) }
+
+// NewAgentGates are the agent's gates, at their defaults.
+func NewAgentGates() featuregate.MutableFeatureGate { return newGates(AgentGates) }
+
+func newGates(specs map[featuregate.Feature]featuregate.FeatureSpec) featuregate.MutableFeatureGate {
 	gates := featuregate.NewFeatureGate()
-	if err := gates.Add(map[featuregate.Feature]featuregate.FeatureSpec{
-		AppPusher: {Default: true, PreRelease: featuregate.Beta},
-	}); err != nil {
-		panic(err) // only a programming error: the map above is constant
+	if err := gates.Add(specs); err != nil {
+		panic(err) // only a programming error: the maps above are constant
 	}
 	return gates
 }
