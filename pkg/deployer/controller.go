@@ -69,6 +69,8 @@ type Placement struct {
 	Decision Decision
 	// ClusterID names the child (with Act).
 	ClusterID string
+	// Why says, with Skip and Gone, why this deployer does not act.
+	Why string
 	// Config reaches the child (with Act) when Options.Clients is nil;
 	// called once per child watch.
 	Config func() *rest.Config

@@ -88,12 +88,5 @@ func startGenericPusher(ctx context.Context, c *Context) error {
 
 // pushPlacement is placement.Of for the generic deployer.
 func pushPlacement(lister clusterlisters.ManagedClusterLister, registrations sockets.Registrations, c *Context, namespace string) deployer.Placement {
-	p := placement.Of(placement.Inputs{Clusters: lister, AdmittedInto: registrations.Namespace, TunnelHere: c.Transports.Tunnels().Has}, namespace)
-	switch p.Decision {
-	case placement.Gone:
-		return deployer.Placement{Decision: deployer.Gone}
-	case placement.Skip:
-		return deployer.Placement{Decision: deployer.Skip}
-	}
-	return deployer.Placement{Decision: deployer.Act, ClusterID: p.ClusterID}
+	return placement.Of(placement.Inputs{Clusters: lister, AdmittedInto: registrations.Namespace, TunnelHere: c.Transports.Tunnels().Has}, namespace)
 }

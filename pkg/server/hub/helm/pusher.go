@@ -17,6 +17,7 @@ import (
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/controller"
+	"github.com/clusternet/clusternet/pkg/deployer"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	appsinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/apps/v1alpha1"
 	clusterinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/clusters/v1beta1"
@@ -122,9 +123,9 @@ type tunnelTargets struct {
 func (t *tunnelTargets) Target(hr *appsv1alpha1.HelmRelease) (*helm.Cluster, helm.TargetState, string) {
 	p := placement.Of(placement.Inputs{Clusters: t.mcls, AdmittedInto: t.admittedInto, TunnelHere: t.tunnels.Has}, hr.Namespace)
 	switch p.Decision {
-	case placement.Gone:
+	case deployer.Gone:
 		return nil, helm.TargetGone, p.Why
-	case placement.Skip:
+	case deployer.Skip:
 		return nil, helm.TargetSkip, p.Why
 	}
 	// An action in flight keeps the Cluster it got; the next one asks again

@@ -1,7 +1,8 @@
 // Package placement is the hub's one answer to "does this replica apply
-// what a dedicated namespace holds, and to which cluster": the generic
-// pusher (deployer.Placement) and the Helm pusher (helm.TargetState) both
-// ask it, so they never disagree on who applies a cluster's applications.
+// what a dedicated namespace holds, and to which cluster", in the generic
+// deployer's terms (deployer.Placement): the generic pusher takes it as it
+// is and the Helm pusher translates it (helm.TargetState), so they never
+// disagree on who applies a cluster's applications.
 package placement
 
 import (
@@ -10,31 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/deployer"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
 )
-
-// Decision is what this replica does with a namespace's applications.
-type Decision int
-
-const (
-	// Skip says another party applies them (the agent, or the replica holding
-	// the tunnel), or the namespace is not the cluster's own.
-	Skip Decision = iota
-	// Act says this replica pushes them, through the cluster's tunnel here.
-	Act
-	// Gone says no cluster is registered in the namespace any more; nothing can
-	// clean up in it.
-	Gone
-)
-
-// Placement is the answer for one namespace.
-type Placement struct {
-	Decision Decision
-	// ClusterID is the cluster to push into (Act).
-	ClusterID string
-	// Why says, for Skip and Gone, why this replica does not act.
-	Why string
-}
 
 // Inputs are what the answer depends on.
 type Inputs struct {
@@ -48,26 +27,26 @@ type Inputs struct {
 }
 
 // Of is the placement of namespace's applications.
-func Of(in Inputs, namespace string) Placement {
+func Of(in Inputs, namespace string) deployer.Placement {
 	mcs, err := in.Clusters.ManagedClusters(namespace).List(labels.Everything())
 	if err != nil {
-		return Placement{Decision: Skip, Why: fmt.Sprintf("listing ManagedClusters in namespace %s: %v", namespace, err)}
+		return deployer.Placement{Decision: deployer.Skip, Why: fmt.Sprintf("listing ManagedClusters in namespace %s: %v", namespace, err)}
 	}
 	if len(mcs) == 0 {
-		return Placement{Decision: Gone, Why: fmt.Sprintf("no ManagedCluster in namespace %s", namespace)}
+		return deployer.Placement{Decision: deployer.Gone, Why: fmt.Sprintf("no ManagedCluster in namespace %s", namespace)}
 	}
 	mc := mcs[0]
 	id := string(mc.Spec.ClusterID)
 	if admitted := in.AdmittedInto(id); admitted != namespace {
-		return Placement{Decision: Skip, Why: fmt.Sprintf("cluster %s was admitted into namespace %q, not %s: nothing of this namespace is pushed into it", id, admitted, namespace)}
+		return deployer.Placement{Decision: deployer.Skip, Why: fmt.Sprintf("cluster %s was admitted into namespace %q, not %s: nothing of this namespace is pushed into it", id, admitted, namespace)}
 	}
 	if !clusterv1beta1.HubPushes(mc.Spec.SyncMode, mc.Status.AppPusher) {
-		return Placement{Decision: Skip, Why: fmt.Sprintf("cluster %s's agent applies (sync mode %s, AppPusher %t)", mc.Name, mc.Spec.SyncMode, mc.Status.AppPusher)}
+		return deployer.Placement{Decision: deployer.Skip, Why: fmt.Sprintf("cluster %s's agent applies (sync mode %s, AppPusher %t)", mc.Name, mc.Spec.SyncMode, mc.Status.AppPusher)}
 	}
 	if !in.TunnelHere(id) {
-		return Placement{Decision: Skip, Why: fmt.Sprintf("cluster %s's tunnel is not held by this replica", mc.Name)}
+		return deployer.Placement{Decision: deployer.Skip, Why: fmt.Sprintf("cluster %s's tunnel is not held by this replica", mc.Name)}
 	}
-	return Placement{Decision: Act, ClusterID: id}
+	return deployer.Placement{Decision: deployer.Act, ClusterID: id}
 }
 
 // Changed says whether an update of a ManagedCluster from old to cur may
