@@ -397,11 +397,7 @@ func (c *Cluster) writePKI() (map[string]string, error) {
 	}
 	c.CAFile, c.FrontProxyCAFile = filepath.Join(dir, "ca.crt"), filepath.Join(dir, "front-proxy-ca.crt")
 	c.CAKeyFile = filepath.Join(dir, "ca.key")
-	caKey, err := x509.MarshalPKCS8PrivateKey(ca.Key)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(c.CAKeyFile, pemBlock("PRIVATE KEY", caKey), 0o600); err != nil {
+	if err := os.WriteFile(c.CAKeyFile, ca.KeyPEM, 0o600); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(c.CAFile, ca.CertPEM, 0o644); err != nil {

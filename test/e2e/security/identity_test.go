@@ -2,9 +2,6 @@ package security
 
 import (
 	"context"
-	"crypto"
-	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/clusternet/clusternet/pkg/server/hub/certs"
 	"github.com/clusternet/clusternet/test/e2e/e2eutil"
 	"github.com/clusternet/clusternet/test/framework"
 	"github.com/clusternet/clusternet/test/testbed"
@@ -31,20 +29,11 @@ func clusterCA(t *testing.T, c *testbed.Cluster) *testbed.CA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certBlock, _ := pem.Decode(certPEM)
-	keyBlock, _ := pem.Decode(keyPEM)
-	if certBlock == nil || keyBlock == nil {
-		t.Fatalf("no PEM in %s or %s", c.CAFile, c.CAKeyFile)
-	}
-	cert, err := x509.ParseCertificate(certBlock.Bytes)
+	ca, err := certs.ParseCA(certPEM, keyPEM)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the CA of %s (%s, %s): %v", c.Name, c.CAFile, c.CAKeyFile, err)
 	}
-	key, err := x509.ParsePKCS8PrivateKey(keyBlock.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testbed.CA{Cert: cert, Key: key.(crypto.Signer), CertPEM: certPEM}
+	return &testbed.CA{CA: ca}
 }
 
 // parentUserKubeconfig is a kubeconfig for a parent user: a client

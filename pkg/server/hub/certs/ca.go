@@ -109,10 +109,12 @@ func ParseCA(certPEM, keyPEM []byte) (*CA, error) {
 // Leaf says what a certificate the CA issues is for.
 type Leaf struct {
 	CommonName string
-	DNSNames   []string
-	IPs        []net.IP
-	Server     bool
-	Client     bool
+	// Organization is the subject's O: Kubernetes reads it as groups.
+	Organization []string
+	DNSNames     []string
+	IPs          []net.IP
+	Server       bool
+	Client       bool
 }
 
 // Issue signs a new key for leaf, valid from now for lifetime (but never
@@ -128,7 +130,7 @@ func (ca *CA) Issue(leaf Leaf, now time.Time, lifetime time.Duration) (certPEM, 
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: leaf.CommonName},
+		Subject:      pkix.Name{CommonName: leaf.CommonName, Organization: leaf.Organization},
 		NotBefore:    now.Add(-backdate),
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
