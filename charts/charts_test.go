@@ -276,11 +276,11 @@ func TestTemplateHub(t *testing.T) {
 		"Service/clusternet-hub", "ServiceAccount/clusternet-hub",
 		"ValidatingAdmissionPolicy/clusternet-agent-changes-finalizers-only", "ValidatingAdmissionPolicy/clusternet-agent-reports-status-only",
 		"ValidatingAdmissionPolicy/clusternet-not-acted-on-feedinventories", "ValidatingAdmissionPolicy/clusternet-not-acted-on-helm",
-		"ValidatingAdmissionPolicy/clusternet-not-acted-on-managedclusters", "ValidatingAdmissionPolicy/clusternet-not-acted-on-overrides",
+		"ValidatingAdmissionPolicy/clusternet-not-acted-on-managedclusters",
 		"ValidatingAdmissionPolicy/clusternet-not-acted-on-subscriptions",
 		"ValidatingAdmissionPolicyBinding/clusternet-agent-changes-finalizers-only", "ValidatingAdmissionPolicyBinding/clusternet-agent-reports-status-only",
 		"ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-feedinventories", "ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-helm",
-		"ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-managedclusters", "ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-overrides",
+		"ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-managedclusters",
 		"ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-subscriptions",
 		"ValidatingWebhookConfiguration/clusternet-hub-subscriptions",
 	}

@@ -64,9 +64,8 @@ func TestNotActedOnWarnings(t *testing.T) {
 	}{
 		{"subscription.yaml", []string{
 			"spec.dividingScheduling.dynamicDividing.topologySpreadConstraints", "spec.preemptionPolicy", "spec.priority",
-			"spec.schedulingBySubGroup", "spec.subscribers[].subGroupStrategy",
 		}},
-		{"localization.yaml", []string{"spec.overrides[].overrideChart"}},
+		{"localization.yaml", nil},
 		{"globalization.yaml", nil},
 		{"helmchart.yaml", []string{"spec.disableHooks", "spec.force", "spec.replace", "spec.replaceCRDs", "spec.upgradeAtomic", "spec.waitForJob"}},
 		{"helmrelease.yaml", []string{"spec.disableHooks", "spec.force", "spec.replace", "spec.replaceCRDs", "spec.upgradeAtomic", "spec.waitForJob"}},

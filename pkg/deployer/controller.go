@@ -427,7 +427,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	logger := klog.FromContext(ctx).WithValues("description", klog.KObj(desc))
 	ctx = klog.NewContext(ctx, logger)
 	p := c.opts.Place(namespace)
-	logger.V(4).Info("Placed", "decision", p.Decision)
+	logger.V(4).Info("Placed", "decision", p.Decision, "why", p.Why)
 	switch p.Decision {
 	case Gone:
 		c.forget(key)

@@ -17,19 +17,28 @@ const (
 	// Upstream's README asks for it to be on; it is on by default.
 	Deployer featuregate.Feature = "Deployer"
 
-	// SocketConnection, ShadowAPI, Recovery and FeedInventory name what
-	// upstream Clusternet can turn off and this project always does: the
-	// hub reaches children only through the agents' tunnels, always
-	// serves the shadow API, the deployers always put back what was changed
-	// in a child behind the parent's back (Recovery), and the hub always
-	// fills FeedInventories. They are accepted so that upstream's
+	// FeedInUseProtection postpones the deletion of a template or HelmChart
+	// while a Subscription of its namespace uses it as a feed (hub side,
+	// docs/feed-protection.md). Alpha and off by default, as upstream has
+	// it: it changes what kubectl delete does, so clusters opt in.
+	FeedInUseProtection featuregate.Feature = "FeedInUseProtection"
+
+	// The gates below name what upstream Clusternet can turn off and this
+	// project always does. They are accepted so that upstream's
 	// --feature-gates=SocketConnection=true,... starts these binaries, and
 	// locked on: turning one off is refused at start, naming the gate,
 	// rather than ignored.
+
+	// SocketConnection names that the hub reaches children only through the agents'
+	// tunnels (hub and agent).
 	SocketConnection featuregate.Feature = "SocketConnection"
-	ShadowAPI        featuregate.Feature = "ShadowAPI"
-	Recovery         featuregate.Feature = "Recovery"
-	FeedInventory    featuregate.Feature = "FeedInventory"
+	// ShadowAPI names that the hub always serves the shadow API.
+	ShadowAPI featuregate.Feature = "ShadowAPI"
+	// Recovery names that the deployers always put back what was changed in a child
+	// behind the parent's back (agent).
+	Recovery featuregate.Feature = "Recovery"
+	// FeedInventory names that the hub always fills FeedInventories.
+	FeedInventory featuregate.Feature = "FeedInventory"
 )
 
 // alwaysOn is a gate this project cannot turn off.
@@ -39,10 +48,11 @@ var alwaysOn = featuregate.FeatureSpec{Default: true, PreRelease: featuregate.GA
 // defaults and stages (docs/api.md lists them; a test keeps it so).
 var (
 	HubGates = map[featuregate.Feature]featuregate.FeatureSpec{
-		Deployer:         {Default: true, PreRelease: featuregate.Beta},
-		SocketConnection: alwaysOn,
-		ShadowAPI:        alwaysOn,
-		FeedInventory:    alwaysOn,
+		Deployer:            {Default: true, PreRelease: featuregate.Beta},
+		FeedInUseProtection: {Default: false, PreRelease: featuregate.Alpha},
+		SocketConnection:    alwaysOn,
+		ShadowAPI:           alwaysOn,
+		FeedInventory:       alwaysOn,
 	}
 	AgentGates = map[featuregate.Feature]featuregate.FeatureSpec{
 		AppPusher:        {Default: true, PreRelease: featuregate.Beta},

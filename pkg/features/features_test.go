@@ -23,6 +23,10 @@ func TestUpstreamFeatureGates(t *testing.T) {
 		wantErr string
 	}{
 		{name: "hub, upstream's flags", gates: features.NewHubGates(), set: "SocketConnection=true,ShadowAPI=true,Deployer=true,FeedInventory=true"},
+		// Upstream's hub chart turns FeedInUseProtection on.
+		{name: "hub, upstream's chart", gates: features.NewHubGates(), set: "SocketConnection=true,Deployer=true,FeedInUseProtection=true,FeedInventory=true"},
+		{name: "agent, a hub gate", gates: features.NewAgentGates(), set: "FeedInUseProtection=true",
+			wantErr: "unrecognized feature gate: FeedInUseProtection"},
 		{name: "agent, upstream's flags", gates: features.NewAgentGates(), set: "SocketConnection=true,AppPusher=true,Recovery=true"},
 		{name: "hub, Deployer off", gates: features.NewHubGates(), set: "Deployer=false"},
 		{name: "hub, tunnels off", gates: features.NewHubGates(), set: "SocketConnection=false",

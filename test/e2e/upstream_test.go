@@ -42,7 +42,7 @@ func TestUpstreamObjects(t *testing.T) {
 	subscription := filepath.Join(dir, "subscription.yaml")
 	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
 		_, errOut, err := kubectl(t, parent, "", "create", "--dry-run=server", "-f", subscription)
-		return err == nil && strings.Contains(errOut, "spec.schedulingBySubGroup is accepted but not acted on yet"), nil
+		return err == nil && strings.Contains(errOut, "spec.priority is accepted but not acted on yet"), nil
 	}); err != nil {
 		t.Fatalf("no warning from the not-acted-on policies a minute after they were created: %v", err)
 	}
@@ -53,12 +53,11 @@ func TestUpstreamObjects(t *testing.T) {
 	}{
 		{"subscription.yaml", "subscriptions.apps.clusternet.io", []string{
 			"spec.dividingScheduling.dynamicDividing.topologySpreadConstraints", "spec.preemptionPolicy", "spec.priority",
-			"spec.schedulingBySubGroup", "spec.subscribers[].subGroupStrategy",
 		}},
 		{"base.yaml", "bases.apps.clusternet.io", nil},
 		{"description.yaml", "descriptions.apps.clusternet.io", nil},
 		{"feedinventory.yaml", "feedinventories.apps.clusternet.io", []string{"spec.feeds[].replicaRequirements"}},
-		{"localization.yaml", "localizations.apps.clusternet.io", []string{"spec.overrides[].overrideChart"}},
+		{"localization.yaml", "localizations.apps.clusternet.io", nil},
 		{"globalization.yaml", "globalizations.apps.clusternet.io", nil},
 		{"helmchart.yaml", "helmcharts.apps.clusternet.io", []string{
 			"spec.disableHooks", "spec.force", "spec.replace", "spec.replaceCRDs", "spec.upgradeAtomic", "spec.waitForJob",

@@ -166,6 +166,9 @@ var leaderControllers = []controllerStarter{
 	// Helm, parent side (wire_helm.go): HelmChart resolution, Helm
 	// Descriptions to HelmReleases.
 	{name: "helm", start: startHelm, gate: features.Deployer},
+	// FeedInUseProtection (wire_feedprotect.go). Not gated here: with the
+	// gate off it releases what an earlier run held.
+	{name: "feed-protection", start: startFeedProtection},
 }
 
 // replicaControllers run in every replica: what acts through tunnels runs

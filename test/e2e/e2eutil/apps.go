@@ -16,7 +16,14 @@ import (
 // template, not be bypassed by writing the Manifests it would have written.
 func CreateTemplate(t *testing.T, parent *testbed.Cluster, obj string) {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "template.yaml")
+	// Not t.TempDir(): it is named after the (sub)test, and kubectl splits
+	// -f at commas, which subtest names may hold.
+	dir, err := os.MkdirTemp("", "template-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	file := filepath.Join(dir, "template.yaml")
 	if err := os.WriteFile(file, []byte(obj), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -42,14 +42,26 @@ const (
 	// live object in a child) lets hand edits in the child stand: drift is
 	// still reported, but not reverted.
 	AnnotationDriftCorrection = "apps.clusternet.io/drift-correction"
+
+	// AnnotationFeedProtection is set by the hub on a template's Manifest or
+	// a HelmChart whose deletion FeedInUseProtection holds: which
+	// Subscriptions hold it and how to release it (upstream Clusternet's
+	// name). The shadow API shows it on the template.
+	AnnotationFeedProtection = "apps.clusternet.io/feed-protection"
 )
+
+// FeedProtectionFinalizer is what the hub (feature gate FeedInUseProtection)
+// keeps on a template's Manifest or a HelmChart while a Subscription of its
+// namespace uses it as a feed, so that deleting it waits until none does
+// (upstream Clusternet's name).
+const FeedProtectionFinalizer = "apps.clusternet.io/feed-protection"
 
 // Finalizer is what the hub and agents put on Subscriptions, Bases,
 // Descriptions and HelmReleases: removed only once what the object made is
 // gone from every child.
 const Finalizer = "apps.clusternet.io/finalizer"
 
-// Suffixes of the two Descriptions made from one Base, as the seed names them
+// Suffixes of the two Descriptions made from one Base, as upstream Clusternet names them
 // (app-demo-generic, app-demo-helm).
 const (
 	DescriptionGenericSuffix = "-generic"

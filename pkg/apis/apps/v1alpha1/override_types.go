@@ -53,9 +53,14 @@ type OverrideConfig struct {
 	// +optional
 	FieldFormat string `json:"fieldFormat,omitempty"`
 
-	// OverrideChart applies a Helm override to the HelmChart object itself
-	// rather than to its values (upstream Clusternet). Accepted, not acted
-	// on yet: the hub warns when it is true.
+	// OverrideChart makes a Helm override patch the HelmChart itself, for
+	// the clusters it selects, rather than its values (upstream
+	// Clusternet): the value is a merge patch such as
+	// {"spec": {"version": "0.2.0"}} that may change spec.repo, version,
+	// createNamespace, timeoutSeconds, wait, atomic, skipCRDs, plainHTTP and
+	// historyLimit, never spec.chart, targetNamespace or chartPullSecret, nor
+	// spec.repo or plainHTTP of a HelmChart with a chartPullSecret. Only with
+	// type Helm, on HelmChart feeds.
 	// +optional
 	OverrideChart bool `json:"overrideChart,omitempty"`
 }

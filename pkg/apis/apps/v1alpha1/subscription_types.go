@@ -55,6 +55,7 @@ const (
 
 // SubscriptionSpec is the desired distribution.
 // +kubebuilder:validation:XValidation:rule="self.schedulingStrategy != 'Dividing' || has(self.dividingScheduling)",message="spec.dividingScheduling is required when spec.schedulingStrategy is Dividing"
+// +kubebuilder:validation:XValidation:rule="!has(self.schedulingBySubGroup) || !self.schedulingBySubGroup || self.subscribers.all(s, has(s.subGroupStrategy))",message="spec.subscribers[].subGroupStrategy is required on every subscriber when spec.schedulingBySubGroup is true: set subGroupStrategy.minClusters on each subscriber, or set spec.schedulingBySubGroup to false"
 type SubscriptionSpec struct {
 	// SchedulerName picks the scheduler that binds this subscription.
 	// +kubebuilder:default=default
@@ -70,10 +71,12 @@ type SubscriptionSpec struct {
 	// +optional
 	DividingScheduling *DividingScheduling `json:"dividingScheduling,omitempty"`
 
-	// SchedulingBySubGroup treats the clusters each subscriber matches as
-	// one subgroup, with subscribers[].subGroupStrategy saying how many of
-	// them to pick (upstream Clusternet's subgroup scheduling). Accepted,
-	// not acted on yet: the hub warns when it is true (docs/api.md).
+	// SchedulingBySubGroup makes the clusters each subscriber matches (and
+	// whose taints are tolerated) one subgroup, as upstream Clusternet does:
+	// the scheduler binds subscribers[].subGroupStrategy.minClusters of each
+	// subgroup, the best first (clusters already bound before any other),
+	// and the union of those is the binding; dividing then splits replicas
+	// among them. Every subscriber needs a subGroupStrategy then.
 	// +optional
 	SchedulingBySubGroup *bool `json:"schedulingBySubGroup,omitempty"`
 
@@ -173,16 +176,18 @@ type Subscriber struct {
 	Weight int32 `json:"weight,omitempty"`
 
 	// SubGroupStrategy says how many of the clusters this subscriber
-	// matches to pick when spec.schedulingBySubGroup is true. Accepted, not
-	// acted on yet: the hub warns when it is set.
+	// matches to bind when spec.schedulingBySubGroup is true, and is
+	// required then. Without spec.schedulingBySubGroup it is ignored, as
+	// upstream Clusternet ignores it, and the Scheduled condition says so.
 	// +optional
 	SubGroupStrategy *SubGroupStrategy `json:"subGroupStrategy,omitempty"`
 }
 
 // SubGroupStrategy is how one subscriber's clusters are picked as a subgroup.
 type SubGroupStrategy struct {
-	// MinClusters is how many of the subgroup's clusters to pick at least;
-	// more than the subgroup holds means all of them.
+	// MinClusters is how many of the subgroup's clusters to bind; 0 binds
+	// none of them. More than the subgroup holds binds all of them (as
+	// upstream Clusternet does), and the Scheduled condition says so.
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	MinClusters int32 `json:"minClusters,omitempty"`

@@ -1,11 +1,14 @@
 package apps
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -15,11 +18,16 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
+	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
+	"github.com/clusternet/clusternet/pkg/server/hub/apps/render"
 )
 
 // Fixtures.
@@ -868,12 +876,30 @@ func TestTemplateChangeRendersAgain(t *testing.T) {
 	}
 }
 
-func TestDynamicDividingFollowsCapacity(t *testing.T) {
-	s := subscription("dyn", deployFeed)
+// dynamicSubscription divides the Deployment of deployFeed dynamically
+// (Spread) over both clusters.
+func dynamicSubscription(name string) *appsv1alpha1.Subscription {
+	s := subscription(name, deployFeed)
 	s.Spec.SchedulingStrategy = appsv1alpha1.DividingSchedulingStrategy
 	s.Spec.DividingScheduling = &appsv1alpha1.DividingScheduling{Type: appsv1alpha1.DynamicReplicaDividingType,
 		DynamicDividing: &appsv1alpha1.DynamicDividing{Strategy: appsv1alpha1.SpreadDividingStrategy}}
-	objs := seedObjects(s)
+	return s
+}
+
+// deployKey names deployFeed in status.replicas and on the Bases.
+var deployKey = feeds.Key(deployFeed)
+
+// divided is a division of deployFeed's replicas over edge-a and edge-b.
+func divided(a, b int32) map[string]int32 {
+	return map[string]int32{nsA + "/edge-a": a, nsB + "/edge-b": b}
+}
+
+// Dynamic dividing starts from the division in force: a capacity change
+// moves nothing that runs, and a scale-up adds only the new replicas,
+// where capacity is left. Divided from nothing (the division in force not
+// read, or the capacity change redividing), 5 would be 2 and 3.
+func TestDynamicDividingMovesOnlyTheDifference(t *testing.T) {
+	objs := seedObjects(dynamicSubscription("dyn"))
 	objs[1].(*clusterv1beta1.ManagedCluster).Status.Allocatable[corev1.ResourcePods] = resource.MustParse("20") // a: 110 pods, b: 20
 	h := start(t, objs...)
 	h.eventually("spread by capacity", func() (bool, string) {
@@ -885,8 +911,274 @@ func TestDynamicDividingFollowsCapacity(t *testing.T) {
 	if _, err := h.cs.ClustersV1beta1().ManagedClusters(nsB).UpdateStatus(h.ctx, mb, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	h.eventually("divided again when capacity changes", func() (bool, string) {
-		a, b := replicasIn(h.desc(nsA, "dyn-generic")), replicasIn(h.desc(nsB, "dyn-generic"))
-		return a == 1 && b == 2, fmt.Sprint(a, b) // 3 * 110/330 = 1; 3 * 220/330 = 2
+	// The capacity and the template reach the controller through different
+	// informers, in no fixed order: the template changes only once the
+	// controller has the capacity, so that the scale-up is divided with it
+	// (with the old one it would be 5 and 0, and stay so), and once the
+	// round dividing 3 has written the status.
+	h.eventually("the controller has edge-b's new capacity, the status the split of 3", func() (bool, string) {
+		m, err := h.ctl.clusters.ManagedClusters(nsB).Get("edge-b")
+		if err != nil {
+			return false, err.Error()
+		}
+		pods := m.Status.Allocatable[corev1.ResourcePods]
+		got := h.sub("dyn").Status.Replicas[deployKey]
+		return pods.Value() == 220 && cmp.Equal(divided(3, 0), got), fmt.Sprintf("pods %s, status.replicas %v", pods.String(), got)
 	})
+	m := template(strings.Replace(deployJSON, `"replicas":3`, `"replicas":5`, 1))
+	old, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Get(h.ctx, m.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.ResourceVersion = old.ResourceVersion
+	if _, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Update(h.ctx, m, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the 2 new replicas added by capacity left, the 3 running kept", func() (bool, string) {
+		a, b := replicasIn(h.desc(nsA, "dyn-generic")), replicasIn(h.desc(nsB, "dyn-generic"))
+		return a == 4 && b == 1, fmt.Sprint(a, b) // room 107 and 220: 2 * 107/327 = 0.65 -> 1; 2 * 220/327 = 1.35 -> 1
+	})
+}
+
+// dividedBase is sub's Base in the cluster of ns as a round of the hub
+// writes it, giving the cluster n of deployFeed's replicas; n < 0 leaves
+// the share out, as upstream Clusternet writes Bases (it records its
+// division in the status only).
+func dividedBase(sub *appsv1alpha1.Subscription, ns, id string, n int32) *appsv1alpha1.Base {
+	b := &appsv1alpha1.Base{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sub.Name, Finalizers: []string{appsv1alpha1.Finalizer},
+			Labels: subscriptionLabels(sub, id), Annotations: map[string]string{AnnotationSubscriptionGeneration: "1"}},
+		Spec: appsv1alpha1.BaseSpec{Feeds: sub.Spec.Feeds},
+	}
+	if n >= 0 {
+		b.Annotations[AnnotationReplicas] = encodeReplicas([]render.ReplicaSetting{{Feed: deployKey, Path: feeds.ReplicasPath, Replicas: n}})
+	}
+	return b
+}
+
+// Dynamic dividing starts from what the Bases say each cluster runs. The
+// status records the same division but is written after the Bases, so it
+// can be a round behind them: here a round put 2 and 1 on the Bases and
+// stopped (the hub restarted) before writing the status, which still says
+// 1 and 2. Started from the status, the round after would see nothing to
+// change and rewrite the Bases to 1 and 2, moving a replica for nothing.
+// Only Bases without shares (written by upstream Clusternet) leave the
+// status to say what runs. Divided from nothing, 3 would be 3 and 0.
+func TestDynamicDividingStartsFromTheBases(t *testing.T) {
+	tests := []struct {
+		name string
+		// onBases are the shares on edge-a's and edge-b's Bases, -1 none.
+		onBases [2]int32
+		status  map[string]int32
+		want    map[string]int32
+	}{{
+		name:    "a status a round behind the Bases moves nothing",
+		onBases: [2]int32{2, 1},
+		status:  divided(1, 2),
+		want:    divided(2, 1),
+	}, {
+		name:    "Bases without shares: the status says what runs",
+		onBases: [2]int32{-1, -1},
+		status:  divided(1, 2),
+		want:    divided(1, 2),
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := dynamicSubscription("dyn")
+			s.UID = "dyn-uid"
+			s.Status.BindingClusters = []string{nsA + "/edge-a", nsB + "/edge-b"}
+			s.Status.Replicas = map[string]map[string]int32{deployKey: tc.status}
+			objs := seedObjects(s, dividedBase(s, nsA, idA, tc.onBases[0]), dividedBase(s, nsB, idB, tc.onBases[1]))
+			objs[1].(*clusterv1beta1.ManagedCluster).Status.Allocatable[corev1.ResourcePods] = resource.MustParse("20") // a: 110 pods, b: 20
+			h := start(t, objs...)
+			h.eventually("the round's division in the status", func() (bool, string) {
+				s := h.sub("dyn")
+				got := s.Status.Replicas[deployKey]
+				return cmp.Equal(tc.want, got) && cond(s.Status.Conditions, ConditionScheduled).Status == metav1.ConditionTrue,
+					fmt.Sprintf("status.replicas %v, Scheduled %+v", got, cond(s.Status.Conditions, ConditionScheduled))
+			})
+			for _, c := range []struct{ ns, key string }{{nsA, nsA + "/edge-a"}, {nsB, nsB + "/edge-b"}} {
+				want := encodeReplicas([]render.ReplicaSetting{{Feed: deployKey, Path: feeds.ReplicasPath, Replicas: tc.want[c.key]}})
+				if got := h.base(c.ns, "dyn").Annotations[AnnotationReplicas]; got != want {
+					t.Errorf("Base %s/dyn: %s is %s, want %s", c.ns, AnnotationReplicas, got, want)
+				}
+			}
+			h.eventually("the clusters run the division", func() (bool, string) {
+				a, b := replicasIn(h.desc(nsA, "dyn-generic")), replicasIn(h.desc(nsB, "dyn-generic"))
+				return cmp.Equal(tc.want, divided(int32(a), int32(b))), fmt.Sprint(a, b)
+			})
+		})
+	}
+}
+
+// startHeld is start with the watch of Bases passed through hold, which
+// may keep an event back (and those after it, in order) until it returns;
+// and with every value of AnnotationReplicas the API takes on a Base
+// recorded, by namespace, in written.
+func startHeld(t *testing.T, hold func(watch.Event), objects ...runtime.Object) (*harness, func(ns string) []string) {
+	t.Helper()
+	h := &harness{t: t, cs: newClientset(objects...), events: &eventLog{}, mapper: newTestMapper()}
+	var mu sync.Mutex
+	written := map[string][]string{}
+	h.cs.PrependReactor("*", "bases", func(action clienttesting.Action) (bool, runtime.Object, error) {
+		if action.GetSubresource() != "" || (action.GetVerb() != "create" && action.GetVerb() != "update") {
+			return false, nil, nil
+		}
+		b := action.(interface{ GetObject() runtime.Object }).GetObject().(*appsv1alpha1.Base)
+		mu.Lock()
+		defer mu.Unlock()
+		if seen := written[b.Namespace]; len(seen) == 0 || seen[len(seen)-1] != b.Annotations[AnnotationReplicas] {
+			written[b.Namespace] = append(seen, b.Annotations[AnnotationReplicas])
+		}
+		return false, nil, nil
+	})
+	h.cs.PrependWatchReactor("bases", func(action clienttesting.Action) (bool, watch.Interface, error) {
+		w, err := h.cs.Tracker().Watch(action.GetResource(), action.GetNamespace(), action.(clienttesting.WatchActionImpl).ListOptions)
+		if err != nil {
+			return false, nil, err
+		}
+		hw := &heldWatch{Interface: w, out: make(chan watch.Event), stop: make(chan struct{})}
+		go func() {
+			defer close(hw.out)
+			for ev := range w.ResultChan() {
+				hold(ev)
+				select {
+				case hw.out <- ev:
+				case <-hw.stop:
+					return
+				}
+			}
+		}()
+		return true, hw, nil
+	})
+	informers := externalversions.NewSharedInformerFactory(h.cs, 0)
+	ctl, err := New(Options{Clusternet: h.cs, Informers: informers, Mapper: h.mapper, Events: h.events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ctl = ctl
+	ctx, cancel := context.WithCancel(context.Background())
+	h.ctx = ctx
+	informers.Start(ctx.Done())
+	done := make(chan struct{})
+	go func() {
+		ctl.Run(ctx, 2)
+		close(done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		informers.Shutdown()
+	})
+	return h, func(ns string) []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(written[ns])
+	}
+}
+
+// heldWatch is a watch whose events pass through a hold first.
+type heldWatch struct {
+	watch.Interface
+	out     chan watch.Event
+	stop    chan struct{}
+	stopped sync.Once
+}
+
+func (w *heldWatch) ResultChan() <-chan watch.Event { return w.out }
+
+func (w *heldWatch) Stop() {
+	w.stopped.Do(func() {
+		close(w.stop)
+		w.Interface.Stop()
+	})
+}
+
+// A round may start when the cache has one Base the last round wrote and
+// not yet another: the division in force is read from the API, not the
+// cache, or the old share of the other would count. Here the scale-up from
+// 3 to 5 writes edge-a 4 and edge-b 1, and edge-b's Base is held back from
+// the cache until the round edge-a's Base starts has read it. From the
+// cache (4 and 0) that round would add a replica to edge-a, where the most
+// capacity is left, 6 in all, and the round after would take it back.
+func TestDynamicDividingReadsTheBasesLive(t *testing.T) {
+	replicasOf := func(n int32) string {
+		return encodeReplicas([]render.ReplicaSetting{{Feed: deployKey, Path: feeds.ReplicasPath, Replicas: n}})
+	}
+	var h *harness
+	// passedA is how many rounds had scheduled when edge-a's Base with 4
+	// went to the cache: the next one has it.
+	passedA, heldB := make(chan int64, 1), make(chan struct{})
+	release := make(chan struct{})
+	var passing, holding, released sync.Once
+	hold := func(ev watch.Event) {
+		b, ok := ev.Object.(*appsv1alpha1.Base)
+		if !ok || ev.Type != watch.Modified {
+			return
+		}
+		switch {
+		case b.Namespace == nsA && b.Annotations[AnnotationReplicas] == replicasOf(4):
+			passing.Do(func() { passedA <- h.ctl.runs.schedule.Load() })
+		case b.Namespace == nsB && b.Annotations[AnnotationReplicas] == replicasOf(1):
+			holding.Do(func() {
+				close(heldB)
+				<-release
+			})
+		}
+	}
+	objs := seedObjects(dynamicSubscription("dyn"))
+	objs[1].(*clusterv1beta1.ManagedCluster).Status.Allocatable[corev1.ResourcePods] = resource.MustParse("20") // a: 110 pods, b: 20
+	h, written := startHeld(t, hold, objs...)
+	// Before the harness stops (cleanups run last first), whatever failed.
+	t.Cleanup(func() { released.Do(func() { close(release) }) })
+	h.eventually("3 divided", func() (bool, string) {
+		got := h.sub("dyn").Status.Replicas[deployKey]
+		return cmp.Equal(divided(3, 0), got), fmt.Sprintf("status.replicas %v", got)
+	})
+	mb, _ := h.cs.ClustersV1beta1().ManagedClusters(nsB).Get(h.ctx, "edge-b", metav1.GetOptions{})
+	mb.Status.Allocatable[corev1.ResourcePods] = resource.MustParse("40")
+	if _, err := h.cs.ClustersV1beta1().ManagedClusters(nsB).UpdateStatus(h.ctx, mb, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the controller has edge-b's new capacity", func() (bool, string) {
+		m, err := h.ctl.clusters.ManagedClusters(nsB).Get("edge-b")
+		if err != nil {
+			return false, err.Error()
+		}
+		pods := m.Status.Allocatable[corev1.ResourcePods]
+		return pods.Value() == 40, "pods " + pods.String()
+	})
+	m := template(strings.Replace(deployJSON, `"replicas":3`, `"replicas":5`, 1))
+	old, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Get(h.ctx, m.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.ResourceVersion = old.ResourceVersion
+	if _, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Update(h.ctx, m, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var before int64
+	select {
+	case <-heldB:
+		before = <-passedA // edge-a's Base was written first
+	case <-time.After(15 * time.Second):
+		t.Fatal("edge-b's Base never given 1 replica")
+	}
+	h.eventually("a round with edge-a's Base, edge-b's held back", func() (bool, string) {
+		n := h.ctl.runs.schedule.Load()
+		return n > before, fmt.Sprintf("%d scheduling runs, %d before edge-a's Base reached the cache", n, before)
+	})
+	released.Do(func() { close(release) })
+	h.eventually("5 divided", func() (bool, string) {
+		got := h.sub("dyn").Status.Replicas[deployKey]
+		a, b := replicasIn(h.desc(nsA, "dyn-generic")), replicasIn(h.desc(nsB, "dyn-generic"))
+		return cmp.Equal(divided(4, 1), got) && a == 4 && b == 1, fmt.Sprintf("status.replicas %v, Descriptions %d and %d", got, a, b)
+	})
+	// 2 * 107/147 and 2 * 40/147: 1 and 1.
+	if diff := cmp.Diff([]string{replicasOf(3), replicasOf(4)}, written(nsA)); diff != "" {
+		t.Errorf("edge-a's Base went through (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{replicasOf(0), replicasOf(1)}, written(nsB)); diff != "" {
+		t.Errorf("edge-b's Base went through (-want +got):\n%s", diff)
+	}
 }

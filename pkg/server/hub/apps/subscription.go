@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"maps"
@@ -164,6 +165,14 @@ func (c *Controller) schedule(ctx context.Context, sub *appsv1alpha1.Subscriptio
 		return nil, err
 	}
 	pl := &placement{external: external(sub), clusters: map[string]*clusterv1beta1.ManagedCluster{}}
+	dynamic := !pl.external && scheduling.DividesDynamically(&sub.Spec)
+	if dynamic {
+		// Dynamic dividing starts from the division in force, which must
+		// be one view of every Base: see inForce.
+		if bases, err = c.liveBases(ctx, sub); err != nil {
+			return nil, err
+		}
+	}
 	// Bound is where the Subscription has a Base: the Bases are the truth
 	// (status may be behind in the cache, and acting on it could unbind).
 	boundNS := sets.New[string]()
@@ -191,6 +200,9 @@ func (c *Controller) schedule(ctx context.Context, sub *appsv1alpha1.Subscriptio
 			}
 		}
 	}
+	if dynamic {
+		in.Previous = inForce(sub, bases, in.Bound)
+	}
 	if pl.external {
 		// Another scheduler binds this Subscription: it writes
 		// status.bindingClusters (and status.replicas when dividing); the
@@ -206,9 +218,85 @@ func (c *Controller) schedule(ctx context.Context, sub *appsv1alpha1.Subscriptio
 		return pl, nil
 	}
 	if pl.Result, err = scheduling.Schedule(in); err != nil {
-		return nil, c.notScheduled(ctx, sub, res, ReasonInvalidClusterAffinity, err.Error())
+		reason := ReasonInvalidClusterAffinity
+		if sg := (*scheduling.SubGroupError)(nil); errors.As(err, &sg) {
+			reason = scheduling.ReasonInvalidSubGroupStrategy
+		}
+		return nil, c.notScheduled(ctx, sub, res, reason, err.Error())
 	}
 	return pl, nil
+}
+
+// liveBases are the Subscription's Bases (this incarnation) as the API has
+// them, not as the cache does.
+func (c *Controller) liveBases(ctx context.Context, sub *appsv1alpha1.Subscription) ([]*appsv1alpha1.Base, error) {
+	list, err := c.client.AppsV1alpha1().Bases(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
+		LabelSelector: labels.SelectorFromSet(labels.Set{appsv1alpha1.LabelSubscriptionUID: string(sub.UID)}).String(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*appsv1alpha1.Base, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, &list.Items[i])
+	}
+	return out, nil
+}
+
+// inForce is the division dynamic dividing starts from, by feed and bound
+// cluster: what each live Base (read from the API: liveBases) says its
+// cluster runs, in AnnotationReplicas, which only the hub writes and its
+// Base controller renders into the cluster's objects.
+//
+// Not the status: it records the same division but is written after the
+// Bases, at the end of a round, so it may be a round behind them (not yet
+// in the cache, or not written: the round failed between the two), and
+// starting from it would move again what the last round placed. Not the
+// cached Bases either: a round that starts when the cache has one Base the
+// last round wrote but not yet another would count the old share of the
+// other, and place or remove the difference for nothing. A List is one
+// view of all of them, with what the last round wrote.
+//
+// A Base without the annotation (written by upstream Clusternet, which
+// records its division in the status only) takes its cluster's share from
+// the status; one in upstream's shape that does not parse counts as none,
+// as does an annotation that does not parse (the Base controller reports
+// it).
+func inForce(sub *appsv1alpha1.Subscription, bases []*appsv1alpha1.Base, bound sets.Set[string]) map[string]map[string]int32 {
+	onBases := map[string][]render.ReplicaSetting{}
+	for _, b := range bases {
+		if b.DeletionTimestamp != nil {
+			continue
+		}
+		if s, ok := b.Annotations[AnnotationReplicas]; ok {
+			rs, _ := decodeReplicas(s)
+			onBases[b.Namespace] = rs
+		}
+	}
+	fromStatus, _ := externalReplicas(sub)
+	out := map[string]map[string]int32{}
+	add := func(feed, cluster string, n int32) {
+		if out[feed] == nil {
+			out[feed] = map[string]int32{}
+		}
+		out[feed][cluster] = n
+	}
+	for k := range bound {
+		ns, _, _ := strings.Cut(k, "/")
+		rs, ok := onBases[ns]
+		if !ok {
+			for feed, perCluster := range fromStatus {
+				if n, ok := perCluster[k]; ok {
+					add(feed, k, n)
+				}
+			}
+			continue
+		}
+		for _, r := range rs {
+			add(r.Feed, k, r.Replicas)
+		}
+	}
+	return out
 }
 
 // notScheduled records why sub could not be scheduled (Scheduled and Ready
@@ -224,9 +312,10 @@ func (c *Controller) notScheduled(ctx context.Context, sub *appsv1alpha1.Subscri
 	return c.updateStatus(ctx, sub, status)
 }
 
-// externalReplicas is the division another scheduler wrote: this API's
-// status.replicasByCluster or, from a scheduler written against upstream
-// Clusternet, status.replicas (one count per binding cluster).
+// externalReplicas is the division the status records, as another
+// scheduler (or this hub) wrote it: this API's status.replicasByCluster
+// or, from a scheduler written against upstream Clusternet,
+// status.replicas (one count per binding cluster).
 func externalReplicas(sub *appsv1alpha1.Subscription) (map[string]map[string]int32, error) {
 	if len(sub.Status.Replicas) > 0 || len(sub.Status.BindingReplicas) == 0 {
 		return sub.Status.Replicas, nil

@@ -30,7 +30,10 @@ var serverFields = []string{
 }
 
 // cleanTemplate removes from u what a template does not hold: the fields a
-// server sets, and status when the parent serves it as a subresource.
+// server sets, status when the parent serves it as a subresource, and the
+// hub's FeedInUseProtection note, which reads show from the Manifest (so
+// that kubectl apply or edit of a held template does not store it, and
+// children never receive it).
 func (r *resource) cleanTemplate(u *unstructured.Unstructured) {
 	for _, f := range serverFields {
 		unstructured.RemoveNestedField(u.Object, "metadata", f)
@@ -38,6 +41,32 @@ func (r *resource) cleanTemplate(u *unstructured.Unstructured) {
 	if r.hasStatus {
 		delete(u.Object, "status")
 	}
+	if ann := u.GetAnnotations(); ann != nil {
+		if _, ok := ann[appsv1alpha1.AnnotationFeedProtection]; ok {
+			delete(ann, appsv1alpha1.AnnotationFeedProtection)
+			if len(ann) == 0 {
+				unstructured.RemoveNestedField(u.Object, "metadata", "annotations")
+			} else {
+				u.SetAnnotations(ann)
+			}
+		}
+	}
+}
+
+// showProtection puts the hub's FeedInUseProtection note of Manifest m, if
+// any, on template u: `kubectl get -o yaml` of a template whose deletion is
+// held says who holds it, as upstream's shadow API shows it.
+func showProtection(u *unstructured.Unstructured, m *appsv1alpha1.Manifest) {
+	note, ok := m.Annotations[appsv1alpha1.AnnotationFeedProtection]
+	if !ok {
+		return
+	}
+	ann := u.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[appsv1alpha1.AnnotationFeedProtection] = note
+	u.SetAnnotations(ann)
 }
 
 // templateNamespace is the namespace a template lives in: the request's for
@@ -96,9 +125,10 @@ func (r *resource) fillManifest(m *appsv1alpha1.Manifest, u *unstructured.Unstru
 }
 
 // objectFrom is the template a Manifest holds, with the metadata the server
-// keeps (uid, resourceVersion, creationTimestamp, generation, deletion)
-// taken from the Manifest. Its errors name neither: callers log the
-// Manifest and tell the client about the template (unreadable).
+// keeps (uid, resourceVersion, creationTimestamp, generation, deletion) and
+// the hub's FeedInUseProtection note taken from the Manifest. Its errors
+// name neither: callers log the Manifest and tell the client about the
+// template (unreadable).
 func objectFrom(m *appsv1alpha1.Manifest) (*unstructured.Unstructured, error) {
 	raw := m.Template.Raw
 	if raw == nil && m.Template.Object != nil {
@@ -123,6 +153,7 @@ func objectFrom(m *appsv1alpha1.Manifest) (*unstructured.Unstructured, error) {
 		u.SetDeletionTimestamp(m.DeletionTimestamp)
 		u.SetDeletionGracePeriodSeconds(m.DeletionGracePeriodSeconds)
 	}
+	showProtection(u, m)
 	return u, nil
 }
 

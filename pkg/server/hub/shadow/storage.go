@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
@@ -321,8 +322,8 @@ func (s *templateStorage) Create(ctx context.Context, obj runtime.Object, create
 		}
 		if dryrun.IsDryRun(options.DryRun) {
 			// As a real dry run, it fails on a name already taken.
-			if _, _, err := s.current(ctx, u.GetNamespace(), u.GetName(), metav1.GetOptions{}); err == nil {
-				return nil, apierrors.NewAlreadyExists(s.r.groupResource(), u.GetName())
+			if m, _, err := s.current(ctx, u.GetNamespace(), u.GetName(), metav1.GetOptions{}); err == nil {
+				return nil, s.alreadyExists(m, u.GetName())
 			} else if !apierrors.IsNotFound(err) {
 				return nil, err
 			}
@@ -343,9 +344,34 @@ func (s *templateStorage) Create(ctx context.Context, obj runtime.Object, create
 			// The reserved namespace went away since it was created.
 			s.reserved.exists.Store(false)
 			continue
+		case apierrors.IsAlreadyExists(err):
+			if m, _, cerr := s.current(ctx, u.GetNamespace(), u.GetName(), metav1.GetOptions{}); cerr == nil {
+				return nil, s.alreadyExists(m, u.GetName())
+			}
 		}
 		return nil, s.r.mapError(ctx, err, u.GetNamespace(), u.GetName())
 	}
+}
+
+// alreadyExists is the error for a create of template name, which Manifest m
+// holds. While m is being deleted it says so, as kube-apiserver does ("object
+// is being deleted: ..."), and, when FeedInUseProtection holds it, which
+// Subscriptions do and how to release them: the name is free only once they
+// have.
+func (s *templateStorage) alreadyExists(m *appsv1alpha1.Manifest, name string) error {
+	err := apierrors.NewAlreadyExists(s.r.groupResource(), name)
+	if m.DeletionTimestamp == nil {
+		return err
+	}
+	msg := "object is being deleted: " + err.ErrStatus.Message
+	if note := m.Annotations[appsv1alpha1.AnnotationFeedProtection]; note != "" {
+		msg += ": " + note
+	} else if slices.Contains(m.Finalizers, appsv1alpha1.FeedProtectionFinalizer) {
+		msg += ": FeedInUseProtection holds it while Subscriptions of its namespace use it as a feed; " +
+			"`kubectl get events` there names them (reason FeedInUse): remove it from their spec.feeds or delete them"
+	}
+	err.ErrStatus.Message = msg + "; create it again once it is gone"
+	return err
 }
 
 // dryRunResult is what a dry-run write returns: the template as it would be
@@ -357,6 +383,7 @@ func (s *templateStorage) dryRunResult(u *unstructured.Unstructured, current *ap
 		out.SetResourceVersion(current.ResourceVersion)
 		out.SetCreationTimestamp(current.CreationTimestamp)
 		out.SetGeneration(current.Generation)
+		showProtection(out, current)
 		return out
 	}
 	out.SetCreationTimestamp(metav1.Now())

@@ -13,8 +13,9 @@ package v1alpha1
 //
 // SubGroupStrategy is how one subscriber's clusters are picked as a subgroup.
 type SubGroupStrategyApplyConfiguration struct {
-	// MinClusters is how many of the subgroup's clusters to pick at least;
-	// more than the subgroup holds means all of them.
+	// MinClusters is how many of the subgroup's clusters to bind; 0 binds
+	// none of them. More than the subgroup holds binds all of them (as
+	// upstream Clusternet does), and the Scheduled condition says so.
 	MinClusters *int32 `json:"minClusters,omitempty"`
 }
 

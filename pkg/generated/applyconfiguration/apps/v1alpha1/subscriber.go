@@ -22,8 +22,9 @@ type SubscriberApplyConfiguration struct {
 	// Weight is this subscriber's share under static dividing.
 	Weight *int32 `json:"weight,omitempty"`
 	// SubGroupStrategy says how many of the clusters this subscriber
-	// matches to pick when spec.schedulingBySubGroup is true. Accepted, not
-	// acted on yet: the hub warns when it is set.
+	// matches to bind when spec.schedulingBySubGroup is true, and is
+	// required then. Without spec.schedulingBySubGroup it is ignored, as
+	// upstream Clusternet ignores it, and the Scheduled condition says so.
 	SubGroupStrategy *SubGroupStrategyApplyConfiguration `json:"subGroupStrategy,omitempty"`
 }
 

@@ -24,10 +24,12 @@ type SubscriptionSpecApplyConfiguration struct {
 	SchedulingStrategy *appsv1alpha1.SchedulingStrategy `json:"schedulingStrategy,omitempty"`
 	// DividingScheduling configures Dividing.
 	DividingScheduling *DividingSchedulingApplyConfiguration `json:"dividingScheduling,omitempty"`
-	// SchedulingBySubGroup treats the clusters each subscriber matches as
-	// one subgroup, with subscribers[].subGroupStrategy saying how many of
-	// them to pick (upstream Clusternet's subgroup scheduling). Accepted,
-	// not acted on yet: the hub warns when it is true (docs/api.md).
+	// SchedulingBySubGroup makes the clusters each subscriber matches (and
+	// whose taints are tolerated) one subgroup, as upstream Clusternet does:
+	// the scheduler binds subscribers[].subGroupStrategy.minClusters of each
+	// subgroup, the best first (clusters already bound before any other),
+	// and the union of those is the binding; dividing then splits replicas
+	// among them. Every subscriber needs a subGroupStrategy then.
 	SchedulingBySubGroup *bool `json:"schedulingBySubGroup,omitempty"`
 	// Priority orders subscriptions in the scheduler's queue; higher goes
 	// first. Accepted, not acted on yet: the hub warns when it is set.

@@ -1,7 +1,8 @@
 // Package render turns one Base into the specs of its Descriptions: the
 // templates in feed order with divided replicas and overrides applied
-// (Generic), and the HelmCharts with their merged values (Helm). It is
-// pure: the controller reads the objects, render decides what they become.
+// (Generic), and the HelmCharts with their merged values and their spec as
+// chart overrides leave it (Helm). It is pure: the controller reads the
+// objects, render decides what they become.
 package render
 
 import (
@@ -114,7 +115,9 @@ type Error struct {
 	Override *Ref
 	Config   int
 	Type     appsv1alpha1.OverrideType
-	Feed     appsv1alpha1.Feed
+	// OverrideChart is the failing override's overrideChart.
+	OverrideChart bool
+	Feed          appsv1alpha1.Feed
 	// Field is set when the override object itself is at fault (not one of its overrides).
 	Field string
 	Err   error
@@ -130,7 +133,11 @@ func (e *Error) Error() string {
 	if e.Override == nil {
 		return fmt.Sprintf("%s: %v: fix the template", feeds.Describe(e.Feed), e.Err)
 	}
-	return fmt.Sprintf("%s spec.overrides[%d] (%s) on %s: %v: fix or delete the override", e.Override, e.Config, e.Type, feeds.Describe(e.Feed), e.Err)
+	typ := string(e.Type)
+	if e.OverrideChart {
+		typ += ", overrideChart"
+	}
+	return fmt.Sprintf("%s spec.overrides[%d] (%s) on %s: %v: fix or delete the override", e.Override, e.Config, typ, feeds.Describe(e.Feed), e.Err)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -253,6 +260,10 @@ func Generic(in Input) (*Rendered, error) {
 				continue
 			}
 			for i, cfg := range ov.Configs {
+				if cfg.OverrideChart {
+					return nil, &Error{Reason: ReasonOverrideFailed, Override: &ov.Ref, Config: i, Type: cfg.Type, OverrideChart: true, Feed: o.Feed,
+						Err: errors.New("overrideChart: true patches the spec of a HelmChart and applies only to HelmChart feeds: remove overrideChart from this override, or set it to false")}
+				}
 				if cfg.Type == appsv1alpha1.HelmType {
 					return nil, &Error{Reason: ReasonOverrideFailed, Override: &ov.Ref, Config: i, Type: cfg.Type, Feed: o.Feed,
 						Err: errors.New("a Helm override sets chart values and applies only to HelmChart feeds: use JSONPatch or MergePatch for other kinds")}
@@ -294,18 +305,34 @@ func Helm(in Input) (*Rendered, error) {
 		if !o.IsChart() {
 			continue
 		}
+		// Values and the chart's spec are two documents: each override
+		// changes one of them, in the order overrides apply, so the last
+		// one to set a value or a field wins.
 		values := map[string]any{}
+		opts := o.Chart.Spec.HelmOptions.DeepCopy()
 		for _, ov := range overrides {
 			if ok, _ := Matches(ov.Feed, o); !ok {
 				continue
 			}
 			for i, cfg := range ov.Configs {
-				if cfg.Type != appsv1alpha1.HelmType {
-					return nil, &Error{Reason: ReasonOverrideFailed, Override: &ov.Ref, Config: i, Type: cfg.Type, Feed: o.Feed,
-						Err: fmt.Errorf("a HelmChart feed takes overrides of type Helm (chart values), not %s: set type: Helm and give the values", cfg.Type)}
+				fail := func(err error) error {
+					return &Error{Reason: ReasonOverrideFailed, Override: &ov.Ref, Config: i, Type: cfg.Type, OverrideChart: cfg.OverrideChart, Feed: o.Feed, Err: err}
 				}
-				if err := override.MergeValues(values, cfg.Value); err != nil {
-					return nil, &Error{Reason: ReasonOverrideFailed, Override: &ov.Ref, Config: i, Type: cfg.Type, Feed: o.Feed, Err: err}
+				switch {
+				case cfg.Type != appsv1alpha1.HelmType && cfg.OverrideChart:
+					return nil, fail(fmt.Errorf("overrideChart: true takes type Helm, not %s: set type: Helm and give a merge patch on the HelmChart, such as %s", cfg.Type, exampleChartPatch))
+				case cfg.Type != appsv1alpha1.HelmType:
+					return nil, fail(fmt.Errorf("a HelmChart feed takes overrides of type Helm (chart values), not %s: set type: Helm and give the values", cfg.Type))
+				case cfg.OverrideChart:
+					next, err := patchChart(*opts, o.Chart, cfg.Value)
+					if err != nil {
+						return nil, fail(err)
+					}
+					opts = &next
+				default:
+					if err := override.MergeValues(values, cfg.Value); err != nil {
+						return nil, fail(err)
+					}
 				}
 			}
 			applied[ov.UID] = true
@@ -314,8 +341,7 @@ func Helm(in Input) (*Rendered, error) {
 		if err != nil {
 			return nil, &Error{Reason: ReasonRenderFailed, Feed: o.Feed, Err: err}
 		}
-		out.Spec.Charts = append(out.Spec.Charts, appsv1alpha1.ChartReference{Namespace: o.Feed.Namespace, Name: o.Feed.Name,
-			Options: o.Chart.Spec.HelmOptions.DeepCopy()})
+		out.Spec.Charts = append(out.Spec.Charts, appsv1alpha1.ChartReference{Namespace: o.Feed.Namespace, Name: o.Feed.Name, Options: opts})
 		out.Spec.ChartRaw = append(out.Spec.ChartRaw, raw)
 	}
 	if len(out.Spec.Charts) == 0 {

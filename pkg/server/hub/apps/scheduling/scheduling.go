@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"sort"
 
@@ -45,6 +46,12 @@ type Input struct {
 	// keeps new Subscriptions off a cluster, not the ones already there.
 	Bound     sets.Set[string]
 	Workloads []Workload
+	// Previous[workload key][cluster key] is the division in force before
+	// this round (what the Bases say each cluster runs). Dynamic dividing
+	// moves only what differs from it; a share counts only on a cluster in
+	// Bound that is still a candidate. Static dividing ignores it: weights
+	// alone decide.
+	Previous map[string]map[string]int32
 }
 
 // Result is where the Subscription goes.
@@ -54,52 +61,91 @@ type Result struct {
 	// Replicas[workload key][cluster key] is each bound cluster's share, set
 	// only when replicas are divided.
 	Replicas map[string]map[string]int32
-	// Warnings say where the result falls short of the request (not enough capacity).
+	// Warnings say where the result falls short of the request (not enough
+	// capacity, a subgroup smaller than its minClusters) or ignores part of it.
 	Warnings []string
 }
 
 // Schedule binds the Subscription. Errors are bad input, naming the field.
 func Schedule(in Input) (Result, error) {
-	candidates, weights, err := match(in)
+	selectors, err := subscriberSelectors(in.Spec)
 	if err != nil {
 		return Result{}, err
 	}
-	spec := in.Spec
-	if spec.SchedulingStrategy != appsv1alpha1.DividingSchedulingStrategy {
-		return Result{Bindings: keys(candidates)}, nil
+	candidates, weights := match(in, selectors)
+	if bySubGroup(in.Spec) {
+		return scheduleBySubGroup(in, selectors, candidates, weights)
 	}
-	dividing := spec.DividingScheduling
-	if dividing != nil && dividing.Type == appsv1alpha1.DynamicReplicaDividingType {
-		return dynamic(in, candidates)
+	var res Result
+	if dynamicDividing(in.Spec) != nil {
+		if res, err = dynamic(in, candidates); err != nil {
+			return Result{}, err
+		}
+	} else {
+		res = bind(in, candidates, weights)
 	}
-	// Static: every matched cluster is bound; replicas follow the weights.
-	res := Result{Bindings: keys(candidates), Replicas: map[string]map[string]int32{}}
-	w := make([]int64, len(candidates))
-	for i, c := range candidates {
-		w[i] = int64(weights[c.Key])
-	}
-	for _, wl := range in.Workloads {
-		res.Replicas[wl.Key] = share(candidates, divide(wl.Replicas, w))
-	}
+	res.Warnings = append(ignoredSubGroupStrategies(in.Spec), res.Warnings...)
 	return res, nil
 }
 
-// match returns the clusters some subscriber selects and whose taints the
-// Subscription tolerates, sorted by key, with each one's static weight (the
-// weight of the first subscriber selecting it).
-func match(in Input) ([]Cluster, map[string]int32, error) {
-	selectors := make([]labels.Selector, len(in.Spec.Subscribers))
-	for i, sub := range in.Spec.Subscribers {
+// bind binds every one of clusters and, when dividing statically, divides
+// the replicas by the weights.
+func bind(in Input, clusters []Cluster, weights map[string]int32) Result {
+	if in.Spec.SchedulingStrategy != appsv1alpha1.DividingSchedulingStrategy {
+		return Result{Bindings: keys(clusters)}
+	}
+	res := Result{Bindings: keys(clusters), Replicas: map[string]map[string]int32{}}
+	w := make([]int64, len(clusters))
+	for i, c := range clusters {
+		w[i] = int64(weights[c.Key])
+	}
+	for _, wl := range in.Workloads {
+		res.Replicas[wl.Key] = share(clusters, divide(wl.Replicas, w))
+	}
+	return res
+}
+
+// DividesDynamically says whether the Subscription divides replicas
+// dynamically: only then does Input.Previous count.
+func DividesDynamically(spec *appsv1alpha1.SubscriptionSpec) bool {
+	return dynamicDividing(spec) != nil
+}
+
+// dynamicDividing is the dynamic dividing configuration, nil unless the
+// Subscription divides replicas dynamically.
+func dynamicDividing(spec *appsv1alpha1.SubscriptionSpec) *appsv1alpha1.DynamicDividing {
+	if spec.SchedulingStrategy != appsv1alpha1.DividingSchedulingStrategy || spec.DividingScheduling == nil ||
+		spec.DividingScheduling.Type != appsv1alpha1.DynamicReplicaDividingType {
+		return nil
+	}
+	if spec.DividingScheduling.DynamicDividing == nil {
+		return &appsv1alpha1.DynamicDividing{}
+	}
+	return spec.DividingScheduling.DynamicDividing
+}
+
+// subscriberSelectors parses each subscriber's clusterAffinity; a
+// subscriber without one selects nothing.
+func subscriberSelectors(spec *appsv1alpha1.SubscriptionSpec) ([]labels.Selector, error) {
+	selectors := make([]labels.Selector, len(spec.Subscribers))
+	for i, sub := range spec.Subscribers {
 		if sub.ClusterAffinity == nil {
 			selectors[i] = labels.Nothing()
 			continue
 		}
 		sel, err := metav1.LabelSelectorAsSelector(sub.ClusterAffinity)
 		if err != nil {
-			return nil, nil, fmt.Errorf("spec.subscribers[%d].clusterAffinity: %w: fix the selector", i, err)
+			return nil, fmt.Errorf("spec.subscribers[%d].clusterAffinity: %w: fix the selector", i, err)
 		}
 		selectors[i] = sel
 	}
+	return selectors, nil
+}
+
+// match returns the clusters some subscriber selects and whose taints the
+// Subscription tolerates, sorted by key, with each one's static weight (the
+// weight of the first subscriber selecting it).
+func match(in Input, selectors []labels.Selector) ([]Cluster, map[string]int32) {
 	weights := map[string]int32{}
 	var out []Cluster
 	for _, c := range in.Clusters {
@@ -111,7 +157,7 @@ func match(in Input) ([]Cluster, map[string]int32, error) {
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b Cluster) int { return cmp.Compare(a.Key, b.Key) })
-	return out, weights, nil
+	return out, weights
 }
 
 // tolerated applies the Kubernetes taint effects to a cluster: NoExecute
@@ -156,12 +202,36 @@ func share(clusters []Cluster, n []int32) map[string]int32 {
 // order. All-zero weights split evenly.
 func divide(total int32, weights []int64) []int32 {
 	out := make([]int32, len(weights))
+	for i, n := range apportion(int64(total), weights) {
+		out[i] = int32(n) // at most total
+	}
+	return out
+}
+
+// apportion is divide for an int64 total. Each total*weight is worked out
+// in 128 bits, so that no product overflows however large both are.
+func apportion(total int64, weights []int64) []int64 {
+	out := make([]int64, len(weights))
 	if len(weights) == 0 || total <= 0 {
 		return out
 	}
-	var sum int64
+	sum, fits := int64(0), true
 	for _, w := range weights {
-		sum += max(w, 0)
+		if w > 0 {
+			fits = fits && sum <= math.MaxInt64-w
+			sum += w
+		}
+	}
+	if !fits {
+		// Weights summing past MaxInt64 (capacities are what agents
+		// report) count each divided by their number: those sum below it.
+		scaled := make([]int64, len(weights))
+		sum = 0
+		for i, w := range weights {
+			scaled[i] = max(w, 0) / int64(len(weights))
+			sum += scaled[i]
+		}
+		weights = scaled
 	}
 	if sum == 0 {
 		weights = slices.Repeat([]int64{1}, len(weights))
@@ -169,16 +239,17 @@ func divide(total int32, weights []int64) []int32 {
 	}
 	type rem struct {
 		i int
-		r int64
+		r uint64
 	}
 	rems := make([]rem, len(weights))
-	given := int32(0)
+	given := int64(0)
 	for i, w := range weights {
-		w = max(w, 0)
-		q := int64(total) * w / sum
-		out[i] = int32(q)
-		given += int32(q)
-		rems[i] = rem{i: i, r: int64(total) * w % sum}
+		hi, lo := bits.Mul64(uint64(total), uint64(max(w, 0)))
+		// hi < sum, or Div64 panics: total < 2^64 and w <= sum.
+		q, r := bits.Div64(hi, lo, uint64(sum))
+		out[i] = int64(q) // at most total
+		given += int64(q)
+		rems[i] = rem{i: i, r: r}
 	}
 	sort.SliceStable(rems, func(a, b int) bool { return rems[a].r > rems[b].r })
 	for k := 0; given < total; k++ {
@@ -210,136 +281,155 @@ func capacity(c Cluster, wl Workload) int64 {
 	return max(limit, 0)
 }
 
-func dynamic(in Input, candidates []Cluster) (Result, error) {
-	dd := in.Spec.DividingScheduling.DynamicDividing
-	if dd == nil {
-		dd = &appsv1alpha1.DynamicDividing{}
-	}
+// capacities is what dynamic dividing knows of the candidates: how many
+// replicas of each workload each one holds, and how they rank.
+type capacities struct {
+	// caps[workload key][cluster key] is how many replicas the cluster holds.
+	caps map[string]map[string]int64
+	// score sums a cluster's capacity over the workloads, each capped at
+	// the workload's replicas: holding more than is asked is no better.
+	score map[string]int64
+	// rank is the index of the first preferredClusters selector matching
+	// the cluster, len(preferredClusters) if none does.
+	rank map[string]int
+	// held[workload key][cluster key] is the share in force on a bound
+	// candidate (Input.Previous): dividing starts from it.
+	held map[string]map[string]int32
+}
+
+func measure(in Input, candidates []Cluster, dd *appsv1alpha1.DynamicDividing) (*capacities, error) {
 	preferred := make([]labels.Selector, len(dd.PreferredClusters))
 	for i := range dd.PreferredClusters {
 		sel, err := metav1.LabelSelectorAsSelector(&dd.PreferredClusters[i])
 		if err != nil {
-			return Result{}, fmt.Errorf("spec.dividingScheduling.dynamicDividing.preferredClusters[%d]: %w: fix the selector", i, err)
+			return nil, fmt.Errorf("spec.dividingScheduling.dynamicDividing.preferredClusters[%d]: %w: fix the selector", i, err)
 		}
 		preferred[i] = sel
 	}
-	caps := make(map[string][]int64, len(in.Workloads)) // workload -> per candidate
-	score := make(map[string]int64, len(candidates))
-	rank := make(map[string]int, len(candidates))
+	m := &capacities{caps: make(map[string]map[string]int64, len(in.Workloads)),
+		score: make(map[string]int64, len(candidates)), rank: make(map[string]int, len(candidates)),
+		held: held(in, candidates)}
 	for _, c := range candidates {
-		rank[c.Key] = len(preferred)
+		m.rank[c.Key] = len(preferred)
 		if i := slices.IndexFunc(preferred, func(s labels.Selector) bool { return s.Matches(labels.Set(c.Labels)) }); i >= 0 {
-			rank[c.Key] = i
+			m.rank[c.Key] = i
 		}
 	}
 	for _, wl := range in.Workloads {
-		cs := make([]int64, len(candidates))
-		for i, c := range candidates {
-			cs[i] = capacity(c, wl)
-			score[c.Key] += min(cs[i], int64(wl.Replicas))
+		cs := make(map[string]int64, len(candidates))
+		for _, c := range candidates {
+			cs[c.Key] = capacity(c, wl)
+			m.score[c.Key] += min(cs[c.Key], int64(wl.Replicas))
 		}
-		caps[wl.Key] = cs
+		m.caps[wl.Key] = cs
 	}
-	order := make([]int, len(candidates))
-	for i := range order {
-		order[i] = i
+	return m, nil
+}
+
+// compare orders clusters best first: preferred, then holding more, then by key.
+func (m *capacities) compare(a, b Cluster) int {
+	if c := cmp.Compare(m.rank[a.Key], m.rank[b.Key]); c != 0 {
+		return c
 	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		ca, cb := candidates[a], candidates[b]
-		if c := cmp.Compare(rank[ca.Key], rank[cb.Key]); c != 0 {
-			return c
+	if c := cmp.Compare(m.score[b.Key], m.score[a.Key]); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Key, b.Key)
+}
+
+// divide binds clusters (best first, as binpack fills them in that order)
+// and divides each workload among them by capacity, moving only what
+// differs from the shares they hold.
+func (m *capacities) divide(workloads []Workload, clusters []Cluster, strategy appsv1alpha1.DynamicDividingStrategy) Result {
+	res := Result{Replicas: map[string]map[string]int32{}}
+	for _, wl := range workloads {
+		cs := make([]int64, len(clusters))
+		kept := make([]int32, len(clusters))
+		var total int64
+		for j, c := range clusters {
+			cs[j] = m.caps[wl.Key][c.Key]
+			kept[j] = m.held[wl.Key][c.Key]
+			total += cs[j]
 		}
-		if c := cmp.Compare(score[cb.Key], score[ca.Key]); c != 0 {
-			return c
+		n := split(wl.Replicas, cs, kept, strategy)
+		if total < int64(wl.Replicas) {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s asks for %d replicas but the %d chosen clusters hold %d by their allocatable resources: the rest are spread over them anyway",
+				wl.Key, wl.Replicas, len(clusters), total))
 		}
-		return cmp.Compare(ca.Key, cb.Key)
-	})
-	minC, maxC := 0, len(candidates)
+		res.Replicas[wl.Key] = share(clusters, n)
+	}
+	res.Bindings = keys(clusters)
+	slices.Sort(res.Bindings)
+	return res
+}
+
+// dynamic divides by capacity from the division in force: the clusters a
+// division from nothing would bind share each workload's change with
+// those holding its replicas already, so that a change moves only the
+// difference (incremental.go).
+func dynamic(in Input, candidates []Cluster) (Result, error) {
+	dd := dynamicDividing(in.Spec)
+	m, err := measure(in, candidates, dd)
+	if err != nil {
+		return Result{}, err
+	}
+	order := slices.Clone(candidates)
+	slices.SortStableFunc(order, m.compare)
+	minC, maxC := 0, len(order)
 	if dd.MinClusters != nil {
 		minC = int(*dd.MinClusters)
 	}
 	if dd.MaxClusters != nil {
-		maxC = min(maxC, int(*dd.MaxClusters))
+		maxC = max(min(maxC, int(*dd.MaxClusters)), 0)
 	}
-	clamp := func(n int) int { return min(max(n, minC), maxC) }
+	fresh := m.choose(in.Workloads, order, dd.Strategy, minC, maxC)
+	res := m.divide(in.Workloads, m.withHolders(fresh, order, maxC), dd.Strategy)
+	return unbindEmptied(res, fresh), nil
+}
 
-	var chosen []int // indexes into candidates, in rank order
+// choose is the clusters a division from nothing binds, in rank order:
+// Spread those that can hold something, Binpack as few as it fills,
+// clamped to minC..maxC.
+func (m *capacities) choose(workloads []Workload, order []Cluster, strategy appsv1alpha1.DynamicDividingStrategy, minC, maxC int) []Cluster {
+	clamp := func(n int) int { return min(max(n, minC), maxC) }
 	switch {
-	case len(in.Workloads) == 0:
-		chosen = order[:clamp(len(order))]
-	case dd.Strategy == appsv1alpha1.BinpackDividingStrategy:
-		used := sets.New[int]()
-		for _, wl := range in.Workloads {
+	case len(workloads) == 0:
+		return order[:clamp(len(order))]
+	case strategy == appsv1alpha1.BinpackDividingStrategy:
+		used := sets.New[string]()
+		for _, wl := range workloads {
 			left := int64(wl.Replicas)
-			for _, i := range order[:maxC] {
+			for _, c := range order[:maxC] {
 				if left <= 0 {
 					break
 				}
-				if caps[wl.Key][i] > 0 {
-					used.Insert(i)
-					left -= caps[wl.Key][i]
+				if n := m.caps[wl.Key][c.Key]; n > 0 {
+					used.Insert(c.Key)
+					left -= n
 				}
 			}
 		}
-		for _, i := range order[:maxC] {
-			if used.Has(i) || used.Len() < minC {
-				chosen = append(chosen, i)
-				used.Insert(i)
+		var chosen []Cluster
+		for _, c := range order[:maxC] {
+			if used.Has(c.Key) || used.Len() < minC {
+				chosen = append(chosen, c)
+				used.Insert(c.Key)
 			}
 		}
+		return chosen
 	default: // Spread
 		n := 0
-		for _, c := range candidates {
-			if score[c.Key] > 0 {
+		for _, c := range order {
+			if m.score[c.Key] > 0 {
 				n++
 			}
 		}
-		chosen = order[:clamp(n)]
+		return order[:clamp(n)]
 	}
-
-	res := Result{Replicas: map[string]map[string]int32{}}
-	bound := make([]Cluster, len(chosen))
-	for j, i := range chosen {
-		bound[j] = candidates[i]
-	}
-	for _, wl := range in.Workloads {
-		cs := make([]int64, len(chosen))
-		var total int64
-		for j, i := range chosen {
-			cs[j] = caps[wl.Key][i]
-			total += cs[j]
-		}
-		var n []int32
-		if dd.Strategy == appsv1alpha1.BinpackDividingStrategy {
-			n = binpack(wl.Replicas, cs)
-		} else {
-			n = divide(wl.Replicas, cs)
-		}
-		if total < int64(wl.Replicas) {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s asks for %d replicas but the %d chosen clusters hold %d by their allocatable resources: the rest are spread over them anyway",
-				wl.Key, wl.Replicas, len(chosen), total))
-		}
-		res.Replicas[wl.Key] = share(bound, n)
-	}
-	res.Bindings = keys(bound)
-	slices.Sort(res.Bindings)
-	return res, nil
 }
 
 // binpack fills clusters in order up to their capacity; what does not fit
 // is divided over them in proportion to capacity.
 func binpack(total int32, caps []int64) []int32 {
-	out := make([]int32, len(caps))
-	left := int64(total)
-	for i, c := range caps {
-		take := min(c, left)
-		out[i] = int32(take)
-		left -= take
-	}
-	if left > 0 {
-		for i, n := range divide(int32(left), caps) {
-			out[i] += n
-		}
-	}
-	return out
+	return fill(total, caps, caps)
 }
