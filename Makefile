@@ -152,7 +152,7 @@ testbed-down: build ## Stop the testbed that testbed-up started.
 ##@ Verify
 
 .PHONY: verify
-verify: verify-fmt verify-vet verify-lint verify-tidy verify-generated verify-docs verify-krew ## Everything CI checks besides tests.
+verify: verify-fmt verify-vet verify-lint verify-tidy verify-generated verify-docs verify-doc-links verify-krew ## Everything CI checks besides tests.
 
 .PHONY: verify-fmt
 verify-fmt: $(TOOLS)/goimports ## gofmt and goimports leave every file as it is.
@@ -187,6 +187,10 @@ verify-docs: docs ## docs/cli is what the commands generate.
 	@git diff --exit-code -- docs/cli || { echo "docs/cli is stale: run 'make docs' and commit"; exit 1; }
 	@untracked=$$(git ls-files --others --exclude-standard -- docs/cli); \
 	if [ -n "$$untracked" ]; then echo "generated docs not committed: $$untracked"; exit 1; fi
+
+.PHONY: verify-doc-links
+verify-doc-links: ## Links and anchors, repository paths, make targets and flags the docs name all exist (hack/doccheck).
+	$(GO) run ./hack/doccheck
 
 .PHONY: verify-krew
 verify-krew: ## plugins/clusternet.yaml is a valid krew manifest and agrees with .krew.yaml.

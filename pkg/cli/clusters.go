@@ -43,7 +43,7 @@ func ProxyPath(clusterID string) string {
 // passThrough the parent's credentials stay (the hub has the agent
 // impersonate the parent user in the child); with it the request goes out as
 // the anonymous user impersonating "clusternet" with the child credentials as
-// user extras, which the hub hands to the child (the seed's pass-through).
+// user extras, which the hub hands to the child (upstream Clusternet's pass-through).
 func ChildConfig(parent *rest.Config, clusterID string, passThrough map[string][]string) *rest.Config {
 	c := rest.CopyConfig(parent)
 	c.Host = strings.TrimSuffix(c.Host, "/") + ProxyPath(clusterID)

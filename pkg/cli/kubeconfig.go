@@ -28,8 +28,8 @@ var (
 		impersonate it, so the child's RBAC decides what you may do there. With
 		--child-kubeconfig the kubeconfig carries that child user's token or
 		client certificate instead, passed through the parent as the user
-		"clusternet" with user extras, as the seed's "Visit ManagedCluster With
-		RBAC" shows.`))
+		"clusternet" with user extras, as "Visit ManagedCluster With RBAC" in
+		upstream Clusternet's README (github.com/clusternet/clusternet) shows.`))
 
 	kubeconfigExample = templates.Examples(i18n.T(`
 		# Print a kubeconfig for the child cluster named clusternet-cluster-dzqkw

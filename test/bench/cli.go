@@ -84,7 +84,7 @@ func benchCLI(ctx context.Context, tb *testbed.Testbed, hubBin, agentBin, plugin
 	}); err != nil {
 		return nil, fmt.Errorf("the child through the plugin: %w", err)
 	}
-	// Plain kubectl through the same proxy path, as the seed's kubeconfig edit does.
+	// Plain kubectl through the same proxy path, as the kubeconfig edit of upstream Clusternet's README does.
 	proxyKubeconfig := filepath.Join(tb.Dir, "child-through-parent.kubeconfig")
 	cfg, err := clientcmd.LoadFromFile(parent.Kubeconfig)
 	if err != nil {

@@ -187,8 +187,8 @@ func (o *Options) newAgent(ctx context.Context) (*Agent, error) {
 	return a, nil
 }
 
-// readRegistrationSecret fills what flags left empty from the Secret the seed
-// README creates. A missing Secret is fine when flags say everything.
+// readRegistrationSecret fills what flags left empty from the Secret upstream
+// Clusternet's README creates. A missing Secret is fine when flags say everything.
 func (a *Agent) readRegistrationSecret(ctx context.Context) error {
 	ns, name, _ := strings.Cut(a.opts.RegistrationSecret, "/")
 	secret, err := a.child.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
@@ -367,7 +367,7 @@ func (a *Agent) requestCredentials(ctx context.Context) (*Credentials, error) {
 
 // warnIfChanged says which flags an earlier registration of this cluster
 // overrides: a cluster registers once, and its sync mode in particular is not
-// meant to change afterwards (the seed README recommends Dual with AppPusher).
+// meant to change afterwards (upstream Clusternet's README recommends Dual with AppPusher).
 func warnIfChanged(ctx context.Context, registered, asked clusterv1beta1.ClusterRegistrationRequestSpec, o *Options) {
 	logger := klog.FromContext(ctx)
 	if asked.SyncMode != registered.SyncMode {

@@ -191,7 +191,7 @@ func validateBindAddress(addr string) error {
 	return nil
 }
 
-// validateParentURL accepts only https: the seed's only supported scheme, and
+// validateParentURL accepts only https: upstream Clusternet's only scheme, and
 // the only one that keeps the bootstrap token off the wire in clear text.
 func validateParentURL(raw string) error {
 	u, err := url.Parse(raw)

@@ -185,7 +185,7 @@ func (p *childProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 // certTransport presents the caller's client certificate (base64 PEM, as the
-// seed's kubeconfig carries it). Transports are cached per certificate so
+// kubeconfig of upstream Clusternet's README carries it). Transports are cached per certificate so
 // repeated requests reuse their TLS connections.
 func (p *childProxy) certTransport(certB64, keyB64 string) (*http.Transport, error) {
 	certPEM, err := base64.StdEncoding.DecodeString(certB64)

@@ -56,7 +56,7 @@ func readyCondition(s clusterv1beta1.ManagedClusterStatus, generation int64) met
 	return c
 }
 
-// collectStatus reads what the seed's ManagedCluster status shows, plus node
+// collectStatus reads what upstream Clusternet's ManagedCluster status shows, plus node
 // and pod statistics and capacity for schedulers, and returns the nodes it
 // listed (nil when the list failed). A part that cannot be read is left
 // empty rather than failing the whole heartbeat.

@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// The seed's credential pass-through: a caller impersonates PassThroughUser
+// Upstream Clusternet's credential pass-through: a caller impersonates PassThroughUser
 // with the child's own credentials as user extras.
 const (
 	PassThroughUser  = "clusternet"

@@ -1,7 +1,7 @@
 package v1beta1
 
 // HubPushes says whether clusternet-hub applies applications to this cluster
-// (through its tunnel) or leaves that to its agent. The seed's rule: the hub
+// (through its tunnel) or leaves that to its agent. Upstream Clusternet's rule: the hub
 // pushes in Push and Dual mode, but never to a cluster whose agent turned
 // AppPusher off: such a cluster works as in Pull mode, and its agent applies.
 func HubPushes(syncMode ClusterSyncMode, appPusher bool) bool {

@@ -1,7 +1,7 @@
 package v1beta1
 
 // Labels and annotations that tie the objects of one child cluster together, as
-// the seed README shows them; selectors and RBAC rely on the exact keys.
+// upstream Clusternet's README shows them; selectors and RBAC rely on the exact keys.
 const (
 	LabelClusterID       = "clusters.clusternet.io/cluster-id"
 	LabelClusterName     = "clusters.clusternet.io/cluster-name"

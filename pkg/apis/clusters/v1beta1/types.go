@@ -24,7 +24,7 @@ const (
 // +kubebuilder:validation:Enum=Push;Pull;Dual
 type ClusterSyncMode string
 
-// The sync modes of the seed's --cluster-sync-mode flag.
+// The sync modes of upstream Clusternet's --cluster-sync-mode flag.
 const (
 	PushSyncMode ClusterSyncMode = "Push"
 	PullSyncMode ClusterSyncMode = "Pull"

@@ -41,7 +41,7 @@ const (
 	// DefaultMaxChecks bounds the distinct permission checks (one
 	// SubjectAccessReview each) one Subscription may need: a few per feed,
 	// plus one per chart pull Secret a HelmChart selector matches. The
-	// seed's Subscriptions need a handful.
+	// Subscriptions of upstream Clusternet's examples need a handful.
 	DefaultMaxChecks = 256
 	// DefaultConcurrency is how many SubjectAccessReviews one admission
 	// request has in flight.
@@ -218,7 +218,7 @@ func (c *SubscriptionChecker) needsOf(ctx context.Context, path *field.Path, f a
 }
 
 // resourceOf is the resource of gk. A kind the parent does not serve (the
-// resolver says FeedKindNotServed; the seed's own example has one) is
+// resolver says FeedKindNotServed; upstream Clusternet's own example has one) is
 // checked under its guessed plural, in the namespace the feed gives, so a
 // CRD installed later does not open what was not checked.
 func (c *SubscriptionChecker) resourceOf(gk schema.GroupKind, version string) (resource string, namespaced, known bool) {

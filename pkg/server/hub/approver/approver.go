@@ -28,7 +28,7 @@ import (
 	"github.com/clusternet/clusternet/pkg/metrics"
 )
 
-// Names of what the approver creates, as the seed README shows them.
+// Names of what the approver creates, as upstream Clusternet's README shows them.
 const (
 	// ManagedClusterRole is the Role in each dedicated namespace.
 	ManagedClusterRole = "clusternet-managedcluster-role"
@@ -46,7 +46,7 @@ type Approval string
 
 // The approval modes of --registration-approval.
 const (
-	// AutoApproval approves every valid request (the seed's flow).
+	// AutoApproval approves every valid request (upstream Clusternet's flow).
 	AutoApproval Approval = "auto"
 	// ManualApproval waits for an admin to set status.result=Approved
 	// (kubectl clusternet approve).

@@ -24,7 +24,7 @@ import (
 //
 // The rules, in order:
 //   - user "clusternet" with child credentials in its extras passes those
-//     credentials through (the seed's way); without them it is refused.
+//     credentials through (upstream Clusternet's way); without them it is refused.
 //   - groups prefixed "system:" (system:masters, system:authenticated,
 //     system:serviceaccounts, ...) are the parent's own: a parent admin
 //     must not be system:masters in every child. They are never forwarded;
@@ -209,7 +209,7 @@ func (m *IdentityMapper) IdentityFor(u user.Info, clusterLabels []map[string]str
 		// The optional deploy/optional/anonymous-passthrough.yaml lets anyone
 		// impersonate "clusternet": impersonating it in the child would let
 		// anyone who reaches the parent into every child.
-		return wire.Identity{}, fmt.Errorf("user %q passes the caller's child credentials through and carries none: set user extra %s (a child token), or %s and %s (a child client certificate and key, base64 PEM), as in the seed's kubeconfig",
+		return wire.Identity{}, fmt.Errorf("user %q passes the caller's child credentials through and carries none: set user extra %s (a child token), or %s and %s (a child client certificate and key, base64 PEM), as in the kubeconfig of \"Visit ManagedCluster With RBAC\" in upstream Clusternet's README",
 			wire.PassThroughUser, wire.ExtraToken, wire.ExtraCertificate, wire.ExtraPrivateKey)
 	}
 

@@ -40,9 +40,9 @@ func serveCharts(args []string) error {
 	return nil
 }
 
-// distribute runs the seed's "Deploying Applications to Multiple Clusters"
-// on the local clusters: kubectl clusternet apply -f examples/applications/,
-// then waits until every Description is Success. Three things in the seed's
+// distribute runs "Deploying Applications to Multiple Clusters" of upstream
+// Clusternet's README on the local clusters: kubectl clusternet apply -f
+// examples/applications/, then waits until every Description is Success. Three things in upstream's
 // files cannot work here as printed, so a copy is edited: the Subscription
 // names a placeholder cluster id (it gets the two children's ids), its
 // Service feed says apiVersion apps/v1 (Service is v1: the hub would refuse
@@ -114,7 +114,7 @@ func writeChartRepo(dir, url string) error {
 	return index.WriteFile(filepath.Join(dir, "index.yaml"), 0o644)
 }
 
-// copyExamples copies the seed's application into dst with the edits
+// copyExamples copies upstream Clusternet's application into dst with the edits
 // distribute explains.
 func copyExamples(src, dst, repoURL string, ids []string) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {

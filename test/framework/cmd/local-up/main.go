@@ -1,7 +1,7 @@
 // Command local-up is the README's main job: a parent and two children on
 // the testbed, clusternet-hub serving in the parent behind its APIService,
-// and clusternet-agent in each child, registered the seed README's way
-// (bootstrap token, registration Secret from the template). Hub and agents
+// and clusternet-agent in each child, registered as upstream Clusternet's
+// README does (bootstrap token, registration Secret from the template). Hub and agents
 // run with the args their deploy manifests give them, recorded in the
 // testbed's state so `testbed down` (make local-down) stops them.
 package main
@@ -42,7 +42,7 @@ func run() error {
 	bin := flag.String("bin", "bin", "folder holding the hub and agent binaries")
 	passThrough := flag.Bool("anonymous-passthrough", false,
 		"also apply deploy/optional/anonymous-passthrough.yaml: any anonymous client of the parent may then impersonate user clusternet "+
-			"to pass child credentials through (the seed's \"Visit ManagedCluster With RBAC\"); see the manifest's header for what that opens")
+			"to pass child credentials through (\"Visit ManagedCluster With RBAC\" in upstream Clusternet's README); see the manifest's header for what that opens")
 	flag.Parse()
 	if _, err := testbed.Load(*dir); err == nil {
 		return fmt.Errorf("a testbed is already running in %s: run 'make local-down' first", *dir)
@@ -94,7 +94,7 @@ func run() error {
 	id := ids[0]
 	bins, _ := testbed.LocateBinaries()
 	fmt.Printf(`Clusternet is up in %s: a parent with clusternet-hub, two children registered by clusternet-agent,
-each holding a tunnel to the hub, and the seed's app-demo deployed to both. It was applied from
+each holding a tunnel to the hub, and upstream Clusternet's app-demo deployed to both. It was applied from
 %s, a copy of examples/applications with three local edits: the
 children's cluster ids, apiVersion v1 for the Service feed, and a chart repository on loopback.
 
