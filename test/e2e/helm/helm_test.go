@@ -79,6 +79,48 @@ spec:
 %s`, name, repo, chart, version, targetNamespace, strings.Join(append(extra, ""), "\n"))
 }
 
+// subscriptionOf feeds HelmChart default/<chart> to the clusters of children.
+func subscriptionOf(name, chart string, children ...*e2eutil.Child) string {
+	var ids []string
+	for _, c := range children {
+		ids = append(ids, c.ID)
+	}
+	return fmt.Sprintf(`apiVersion: apps.clusternet.io/v1alpha1
+kind: Subscription
+metadata:
+  name: %s
+  namespace: default
+spec:
+  subscribers:
+    - clusterAffinity:
+        matchExpressions:
+          - key: clusters.clusternet.io/cluster-id
+            operator: In
+            values: [%s]
+  feeds:
+    - apiVersion: apps.clusternet.io/v1alpha1
+      kind: HelmChart
+      name: %s
+      namespace: default
+`, name, strings.Join(ids, ", "), chart)
+}
+
+// waitDescriptionsSuccess waits until the Helm Description of sub (those
+// labelled with Subscription name sub) in each of children is Success.
+func (s *suite) waitDescriptionsSuccess(t *testing.T, sub string, children ...*e2eutil.Child) {
+	t.Helper()
+	var namespaces []string
+	for _, c := range children {
+		namespaces = append(namespaces, c.Namespace)
+	}
+	want := [][]string{{"NAMESPACE", "NAME", "DEPLOYER", "STATUS"}}
+	for _, ns := range slices.Sorted(slices.Values(namespaces)) {
+		want = append(want, []string{ns, sub + "-helm", "Helm", "Success"})
+	}
+	waitTable(t, s.parent, "the Helm Descriptions of "+sub+" Success", want,
+		"get", "desc", "-A", "-l", appsv1alpha1.LabelSubscriptionName+"="+sub, "--sort-by=.metadata.namespace")
+}
+
 type suite struct {
 	t *testing.T
 	// attacker is a repository that must never be asked: it records
@@ -92,13 +134,15 @@ type suite struct {
 	unreachable string
 }
 
-func TestHelm(t *testing.T) {
+// newSuite starts a parent and two children registered with it, the hub
+// pushing to the first (push: Dual, AppPusher on by default) and the
+// second's agent pulling (pull); an http chart repository with mysql 8.6.2
+// and 8.6.3; and the attacker's repository.
+func newSuite(t *testing.T) *suite {
 	tb := testbed.ForTest(t, 2)
 	s := &suite{t: t, parent: tb.Parent}
 	e2eutil.SetUpParent(t, s.parent)
 	kids := e2eutil.RegisterChildren(t, s.parent, tb.Children, func(i int) []string {
-		// The hub pushes to the first (Dual, AppPusher on by default); the
-		// second's agent pulls.
 		return [][]string{{"--cluster-sync-mode=Dual"}, {"--cluster-sync-mode=Pull"}}[i]
 	})
 	s.push, s.pull = kids[0], kids[1]
@@ -107,12 +151,17 @@ func TestHelm(t *testing.T) {
 	s.repo = helmrepo.NewRepo(t)
 	s.repo.Add(t, helmrepo.DemoChart("mysql", "8.6.2"))
 	s.repo.Add(t, helmrepo.DemoChart("mysql", "8.6.3"))
+	s.attacker = newRecorder(t)
+	return s
+}
+
+func TestHelm(t *testing.T) {
+	s := newSuite(t)
 	s.registry = helmrepo.NewRegistry(t)
 	s.registry.Push(t, helmrepo.DemoChart("redis", "17.0.0"))
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 	s.unreachable = dead.URL + "/charts"
-	s.attacker = newRecorder(t)
 	// A Secret the hub (cluster-admin) could read and nobody else should.
 	mustKubectl(t, s.parent, "", "create", "secret", "generic", "registry-creds", "-n", "kube-system",
 		"--type=kubernetes.io/basic-auth", "--from-literal=username=admin", "--from-literal=password=parent-secret")
@@ -214,11 +263,7 @@ func (s *suite) deploy(t *testing.T) {
 	for _, c := range []*e2eutil.Child{s.push, s.pull} {
 		s.createDescription(t, e2eutil.HelmDescription(c, "helm-demo", []string{"mysql", "redis"}))
 	}
-	want := [][]string{{"NAMESPACE", "NAME", "DEPLOYER", "STATUS"}}
-	for _, ns := range slices.Sorted(slices.Values([]string{s.push.Namespace, s.pull.Namespace})) {
-		want = append(want, []string{ns, "helm-demo-helm", "Helm", "Success"})
-	}
-	waitTable(t, s.parent, "both Descriptions Success", want, "get", "desc", "-A", "-l", appsv1alpha1.LabelSubscriptionName+"=helm-demo", "--sort-by=.metadata.namespace")
+	s.waitDescriptionsSuccess(t, "helm-demo", s.push, s.pull)
 
 	for _, c := range []*e2eutil.Child{s.push, s.pull} {
 		// The seed's columns: NAME CHART VERSION REPO STATUS AGE.
@@ -451,30 +496,8 @@ func (s *suite) restartAgent(t *testing.T, c *e2eutil.Child, suffix string, args
 }
 
 func (s *suite) subscription(t *testing.T) {
-	sub := fmt.Sprintf(`apiVersion: apps.clusternet.io/v1alpha1
-kind: Subscription
-metadata:
-  name: app-demo
-  namespace: default
-spec:
-  subscribers:
-    - clusterAffinity:
-        matchExpressions:
-          - key: clusters.clusternet.io/cluster-id
-            operator: In
-            values: [%s, %s]
-  feeds:
-    - apiVersion: apps.clusternet.io/v1alpha1
-      kind: HelmChart
-      name: mysql
-      namespace: default
-`, s.push.ID, s.pull.ID)
-	mustKubectl(t, s.parent, sub, "apply", "-f", "-")
-	want := [][]string{{"NAMESPACE", "NAME", "DEPLOYER", "STATUS"}}
-	for _, ns := range slices.Sorted(slices.Values([]string{s.push.Namespace, s.pull.Namespace})) {
-		want = append(want, []string{ns, "app-demo-helm", "Helm", "Success"})
-	}
-	waitTable(t, s.parent, "the Subscription's -helm Descriptions Success", want, "get", "desc", "-A", "-l", appsv1alpha1.LabelSubscriptionName+"=app-demo", "--sort-by=.metadata.namespace")
+	mustKubectl(t, s.parent, subscriptionOf("app-demo", "mysql", s.push, s.pull), "apply", "-f", "-")
+	s.waitDescriptionsSuccess(t, "app-demo", s.push, s.pull)
 	for _, c := range []*e2eutil.Child{s.push, s.pull} {
 		got := withoutAge(table(mustKubectl(t, s.parent, "", "get", "hr", "-n", c.Namespace)))
 		if diff := cmp.Diff([][]string{
@@ -654,30 +677,8 @@ func (s *suite) privateChart(t *testing.T) {
 		"--type=kubernetes.io/basic-auth", "--from-literal=username=alice", "--from-literal=password=pw")
 	mustKubectl(t, s.parent, helmChartYAML("vault", private.URL, "vault", "1.0.0",
 		"  chartPullSecret:", "    name: vault-creds"), "apply", "-f", "-")
-	sub := fmt.Sprintf(`apiVersion: apps.clusternet.io/v1alpha1
-kind: Subscription
-metadata:
-  name: private
-  namespace: default
-spec:
-  subscribers:
-    - clusterAffinity:
-        matchExpressions:
-          - key: clusters.clusternet.io/cluster-id
-            operator: In
-            values: [%s, %s]
-  feeds:
-    - apiVersion: apps.clusternet.io/v1alpha1
-      kind: HelmChart
-      name: vault
-      namespace: default
-`, s.push.ID, s.pull.ID)
-	mustKubectl(t, s.parent, sub, "apply", "-f", "-")
-	want := [][]string{{"NAMESPACE", "NAME", "DEPLOYER", "STATUS"}}
-	for _, ns := range slices.Sorted(slices.Values([]string{s.push.Namespace, s.pull.Namespace})) {
-		want = append(want, []string{ns, "private-helm", "Helm", "Success"})
-	}
-	waitTable(t, s.parent, "the private chart's Descriptions Success", want, "get", "desc", "-A", "-l", appsv1alpha1.LabelSubscriptionName+"=private", "--sort-by=.metadata.namespace")
+	mustKubectl(t, s.parent, subscriptionOf("private", "vault", s.push, s.pull), "apply", "-f", "-")
+	s.waitDescriptionsSuccess(t, "private", s.push, s.pull)
 	for c, who := range map[*e2eutil.Child]string{s.push: "clusternet-hub", s.pull: "clusternet-agent"} {
 		if diff := cmp.Diff([]release{{Name: "private-vault", Chart: "vault-1.0.0", Status: "deployed", Revision: 1}}, s.helmLs(t, c)); diff != "" {
 			t.Errorf("helm ls in %s (-want +got):\n%s", c.Cluster.Name, diff)

@@ -9,10 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	"github.com/clusternet/clusternet/test/e2e/e2eutil"
 	"github.com/clusternet/clusternet/test/helmrepo"
-	"github.com/clusternet/clusternet/test/testbed"
 )
 
 // TestOverrideChart: a Localization with overrideChart: true gives one
@@ -21,53 +19,14 @@ import (
 // release back; a Localization may not send a HelmChart's credentials
 // elsewhere.
 func TestOverrideChart(t *testing.T) {
-	tb := testbed.ForTest(t, 2)
-	s := &suite{t: t, parent: tb.Parent}
-	e2eutil.SetUpParent(t, s.parent)
-	kids := e2eutil.RegisterChildren(t, s.parent, tb.Children, func(i int) []string {
-		// The canary is the cluster the hub pushes to, so that the hub's
-		// check of what it pushes (the HelmRelease is what it makes from
-		// the Description) sees the overridden version; the agent of the
-		// other pulls.
-		return [][]string{{"--cluster-sync-mode=Dual"}, {"--cluster-sync-mode=Pull"}}[i]
-	})
-	s.push, s.pull = kids[0], kids[1]
-	s.cs = e2eutil.ClusternetClient(t, s.parent)
-
-	s.repo = helmrepo.NewRepo(t)
-	s.repo.Add(t, helmrepo.DemoChart("mysql", "8.6.2"))
-	s.repo.Add(t, helmrepo.DemoChart("mysql", "8.6.3"))
-	s.attacker = newRecorder(t)
+	// The canary is s.push, the cluster the hub pushes to, so that the
+	// hub's check of what it pushes (the HelmRelease is what it makes from
+	// the Description) sees the overridden version.
+	s := newSuite(t)
 	mustKubectl(t, s.parent, helmChartYAML("mysql", s.repo.URL, "mysql", "8.6.2"), "apply", "-f", "-")
 
 	t.Run("one cluster gets another version, and back when the Localization goes", s.canaryVersion)
 	t.Run("a Localization cannot send a HelmChart's credentials elsewhere", s.overrideKeepsCredentials)
-}
-
-// subscriptionOf feeds HelmChart default/<chart> to the clusters of children.
-func subscriptionOf(name, chart string, children ...*e2eutil.Child) string {
-	var ids []string
-	for _, c := range children {
-		ids = append(ids, c.ID)
-	}
-	return fmt.Sprintf(`apiVersion: apps.clusternet.io/v1alpha1
-kind: Subscription
-metadata:
-  name: %s
-  namespace: default
-spec:
-  subscribers:
-    - clusterAffinity:
-        matchExpressions:
-          - key: clusters.clusternet.io/cluster-id
-            operator: In
-            values: [%s]
-  feeds:
-    - apiVersion: apps.clusternet.io/v1alpha1
-      kind: HelmChart
-      name: %s
-      namespace: default
-`, name, strings.Join(ids, ", "), chart)
 }
 
 // chartLocalization is a Localization in c's dedicated namespace whose one
@@ -87,22 +46,6 @@ spec:
 `, name, c.Namespace, chart, value)
 }
 
-// waitDescriptionsSuccess waits until sub's Helm Description in each of
-// children is Success.
-func (s *suite) waitDescriptionsSuccess(t *testing.T, sub string, children ...*e2eutil.Child) {
-	t.Helper()
-	var namespaces []string
-	for _, c := range children {
-		namespaces = append(namespaces, c.Namespace)
-	}
-	want := [][]string{{"NAMESPACE", "NAME", "DEPLOYER", "STATUS"}}
-	for _, ns := range slices.Sorted(slices.Values(namespaces)) {
-		want = append(want, []string{ns, sub + "-helm", "Helm", "Success"})
-	}
-	waitTable(t, s.parent, "the Helm Descriptions of Subscription "+sub+" Success", want,
-		"get", "desc", "-A", "-l", appsv1alpha1.LabelSubscriptionName+"="+sub, "--sort-by=.metadata.namespace")
-}
-
 func (s *suite) canaryVersion(t *testing.T) {
 	mustKubectl(t, s.parent, subscriptionOf("canary", "mysql", s.push, s.pull), "apply", "-f", "-")
 	s.waitDescriptionsSuccess(t, "canary", s.push, s.pull)
@@ -112,14 +55,7 @@ func (s *suite) canaryVersion(t *testing.T) {
 	}
 
 	mustKubectl(t, s.parent, chartLocalization(s.push, "mysql-canary", "mysql", `{"spec": {"version": "8.6.3"}}`), "apply", "-f", "-")
-	s.waitReleases(t, s.push, []release{{Name: "canary-mysql", Chart: "mysql-8.6.3", Status: "deployed", Revision: 2}})
-	waitFor(t, wait, "HelmRelease canary-mysql of "+s.push.Namespace+" at 8.6.3, deployed", func(context.Context) (bool, string) {
-		got := s.hrStatus(t, s.push.Namespace, "canary-mysql")
-		return got == "8.6.3 deployed 2", got
-	})
-	if got := s.configMap(t, s.push, "canary-mysql-config"); got != "8.6.3 hello" {
-		t.Errorf("ConfigMap of the canary: %q, want the chart's 8.6.3 with its default values", got)
-	}
+	s.waitCanary(t, "8.6.3", 2)
 	if got := mustKubectl(t, s.parent, "", "get", "desc", "-n", s.push.Namespace, "canary-helm", "-o", "jsonpath={.spec.charts[0].options.version}"); got != "8.6.3" {
 		t.Errorf("the canary's Description carries version %q, want 8.6.3", got)
 	}
@@ -137,18 +73,28 @@ func (s *suite) canaryVersion(t *testing.T) {
 
 	// Deleting it rolls the canary back, whatever its policy.
 	mustKubectl(t, s.parent, "", "delete", "localization", "-n", s.push.Namespace, "mysql-canary")
-	s.waitReleases(t, s.push, []release{{Name: "canary-mysql", Chart: "mysql-8.6.2", Status: "deployed", Revision: 3}})
-	waitFor(t, wait, "HelmRelease canary-mysql of "+s.push.Namespace+" back at 8.6.2", func(context.Context) (bool, string) {
-		got := s.hrStatus(t, s.push.Namespace, "canary-mysql")
-		return got == "8.6.2 deployed 3", got
-	})
-	if got := s.configMap(t, s.push, "canary-mysql-config"); got != "8.6.2 hello" {
-		t.Errorf("ConfigMap of the canary after the Localization was deleted: %q", got)
-	}
+	s.waitCanary(t, "8.6.2", 3)
 	if diff := cmp.Diff(onA, s.helmLs(t, s.pull)); diff != "" {
 		t.Errorf("helm ls in the other cluster (-want +got):\n%s", diff)
 	}
 	s.waitDescriptionsSuccess(t, "canary", s.push, s.pull)
+}
+
+// waitCanary waits until release canary-mysql in s.push is chart mysql
+// at version and revision, deployed, by helm ls and by its HelmRelease,
+// and checks that its ConfigMap is the chart's at version with its default
+// values.
+func (s *suite) waitCanary(t *testing.T, version string, revision int) {
+	t.Helper()
+	s.waitReleases(t, s.push, []release{{Name: "canary-mysql", Chart: "mysql-" + version, Status: "deployed", Revision: revision}})
+	want := fmt.Sprintf("%s deployed %d", version, revision)
+	waitFor(t, wait, "HelmRelease canary-mysql of "+s.push.Namespace+" "+want, func(context.Context) (bool, string) {
+		got := s.hrStatus(t, s.push.Namespace, "canary-mysql")
+		return got == want, got
+	})
+	if got := s.configMap(t, s.push, "canary-mysql-config"); got != version+" hello" {
+		t.Errorf("ConfigMap of the canary: %q, want the chart's %s with its default values", got, version)
+	}
 }
 
 // overrideKeepsCredentials plays whoever may write Localizations in a

@@ -1,7 +1,6 @@
 package apps
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -25,7 +24,6 @@ import (
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
-	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps/render"
 )
@@ -844,15 +842,7 @@ func TestExternalSchedulerUpstreamReplicas(t *testing.T) {
 func TestTemplateChangeRendersAgain(t *testing.T) {
 	h := start(t, seedObjects(subscription("app", nsFeed, deployFeed))...)
 	h.eventually("rendered", func() (bool, string) { return replicasIn(h.desc(nsA, "app-generic")) == 3, "" })
-	m := template(strings.Replace(deployJSON, `"replicas":3`, `"replicas":4`, 1))
-	old, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Get(h.ctx, m.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.ResourceVersion = old.ResourceVersion
-	if _, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Update(h.ctx, m, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	m := h.scaleTemplate(4)
 	h.eventually("the new template in both clusters", func() (bool, string) {
 		a, b := replicasIn(h.desc(nsA, "app-generic")), replicasIn(h.desc(nsB, "app-generic"))
 		return a == 4 && b == 4, fmt.Sprint(a, b)
@@ -886,6 +876,52 @@ func dynamicSubscription(name string) *appsv1alpha1.Subscription {
 	return s
 }
 
+// dynamicObjects is seedObjects with edge-b holding fewer pods than
+// edge-a (a: 110, b: 20), for dynamic dividing to tell them apart.
+func dynamicObjects(extra ...runtime.Object) []runtime.Object {
+	objs := seedObjects(extra...)
+	objs[1].(*clusterv1beta1.ManagedCluster).Status.Allocatable[corev1.ResourcePods] = resource.MustParse("20")
+	return objs
+}
+
+// setEdgeBPods gives edge-b pods allocatable and waits until the
+// controller has it.
+func (h *harness) setEdgeBPods(pods int64) {
+	h.t.Helper()
+	mb, err := h.cs.ClustersV1beta1().ManagedClusters(nsB).Get(h.ctx, "edge-b", metav1.GetOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	mb.Status.Allocatable[corev1.ResourcePods] = *resource.NewQuantity(pods, resource.DecimalSI)
+	if _, err := h.cs.ClustersV1beta1().ManagedClusters(nsB).UpdateStatus(h.ctx, mb, metav1.UpdateOptions{}); err != nil {
+		h.t.Fatal(err)
+	}
+	h.eventually("the controller has edge-b's new capacity", func() (bool, string) {
+		m, err := h.ctl.clusters.ManagedClusters(nsB).Get("edge-b")
+		if err != nil {
+			return false, err.Error()
+		}
+		got := m.Status.Allocatable[corev1.ResourcePods]
+		return got.Value() == pods, "pods " + got.String()
+	})
+}
+
+// scaleTemplate rewrites deployFeed's template with replicas in place of 3
+// and returns it.
+func (h *harness) scaleTemplate(replicas int) *appsv1alpha1.Manifest {
+	h.t.Helper()
+	m := template(strings.Replace(deployJSON, `"replicas":3`, fmt.Sprintf(`"replicas":%d`, replicas), 1))
+	old, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Get(h.ctx, m.Name, metav1.GetOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	m.ResourceVersion = old.ResourceVersion
+	if _, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Update(h.ctx, m, metav1.UpdateOptions{}); err != nil {
+		h.t.Fatal(err)
+	}
+	return m
+}
+
 // deployKey names deployFeed in status.replicas and on the Bases.
 var deployKey = feeds.Key(deployFeed)
 
@@ -899,41 +935,23 @@ func divided(a, b int32) map[string]int32 {
 // where capacity is left. Divided from nothing (the division in force not
 // read, or the capacity change redividing), 5 would be 2 and 3.
 func TestDynamicDividingMovesOnlyTheDifference(t *testing.T) {
-	objs := seedObjects(dynamicSubscription("dyn"))
-	objs[1].(*clusterv1beta1.ManagedCluster).Status.Allocatable[corev1.ResourcePods] = resource.MustParse("20") // a: 110 pods, b: 20
+	objs := dynamicObjects(dynamicSubscription("dyn"))
 	h := start(t, objs...)
 	h.eventually("spread by capacity", func() (bool, string) {
 		a, b := replicasIn(h.desc(nsA, "dyn-generic")), replicasIn(h.desc(nsB, "dyn-generic"))
 		return a == 3 && b == 0, fmt.Sprint(a, b) // 3 * 110/130 = 2.54 -> 3; 3 * 20/130 = 0.46 -> 0
 	})
-	mb, _ := h.cs.ClustersV1beta1().ManagedClusters(nsB).Get(h.ctx, "edge-b", metav1.GetOptions{})
-	mb.Status.Allocatable[corev1.ResourcePods] = resource.MustParse("220")
-	if _, err := h.cs.ClustersV1beta1().ManagedClusters(nsB).UpdateStatus(h.ctx, mb, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	// The capacity and the template reach the controller through different
 	// informers, in no fixed order: the template changes only once the
 	// controller has the capacity, so that the scale-up is divided with it
 	// (with the old one it would be 5 and 0, and stay so), and once the
 	// round dividing 3 has written the status.
-	h.eventually("the controller has edge-b's new capacity, the status the split of 3", func() (bool, string) {
-		m, err := h.ctl.clusters.ManagedClusters(nsB).Get("edge-b")
-		if err != nil {
-			return false, err.Error()
-		}
-		pods := m.Status.Allocatable[corev1.ResourcePods]
+	h.setEdgeBPods(220)
+	h.eventually("the status the split of 3", func() (bool, string) {
 		got := h.sub("dyn").Status.Replicas[deployKey]
-		return pods.Value() == 220 && cmp.Equal(divided(3, 0), got), fmt.Sprintf("pods %s, status.replicas %v", pods.String(), got)
+		return cmp.Equal(divided(3, 0), got), fmt.Sprintf("status.replicas %v", got)
 	})
-	m := template(strings.Replace(deployJSON, `"replicas":3`, `"replicas":5`, 1))
-	old, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Get(h.ctx, m.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.ResourceVersion = old.ResourceVersion
-	if _, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Update(h.ctx, m, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	h.scaleTemplate(5)
 	h.eventually("the 2 new replicas added by capacity left, the 3 running kept", func() (bool, string) {
 		a, b := replicasIn(h.desc(nsA, "dyn-generic")), replicasIn(h.desc(nsB, "dyn-generic"))
 		return a == 4 && b == 1, fmt.Sprint(a, b) // room 107 and 220: 2 * 107/327 = 0.65 -> 1; 2 * 220/327 = 1.35 -> 1
@@ -988,8 +1006,7 @@ func TestDynamicDividingStartsFromTheBases(t *testing.T) {
 			s.UID = "dyn-uid"
 			s.Status.BindingClusters = []string{nsA + "/edge-a", nsB + "/edge-b"}
 			s.Status.Replicas = map[string]map[string]int32{deployKey: tc.status}
-			objs := seedObjects(s, dividedBase(s, nsA, idA, tc.onBases[0]), dividedBase(s, nsB, idB, tc.onBases[1]))
-			objs[1].(*clusterv1beta1.ManagedCluster).Status.Allocatable[corev1.ResourcePods] = resource.MustParse("20") // a: 110 pods, b: 20
+			objs := dynamicObjects(s, dividedBase(s, nsA, idA, tc.onBases[0]), dividedBase(s, nsB, idB, tc.onBases[1]))
 			h := start(t, objs...)
 			h.eventually("the round's division in the status", func() (bool, string) {
 				s := h.sub("dyn")
@@ -1017,7 +1034,7 @@ func TestDynamicDividingStartsFromTheBases(t *testing.T) {
 // recorded, by namespace, in written.
 func startHeld(t *testing.T, hold func(watch.Event), objects ...runtime.Object) (*harness, func(ns string) []string) {
 	t.Helper()
-	h := &harness{t: t, cs: newClientset(objects...), events: &eventLog{}, mapper: newTestMapper()}
+	h := newHarness(t, objects...)
 	var mu sync.Mutex
 	written := map[string][]string{}
 	h.cs.PrependReactor("*", "bases", func(action clienttesting.Action) (bool, runtime.Object, error) {
@@ -1051,25 +1068,7 @@ func startHeld(t *testing.T, hold func(watch.Event), objects ...runtime.Object) 
 		}()
 		return true, hw, nil
 	})
-	informers := externalversions.NewSharedInformerFactory(h.cs, 0)
-	ctl, err := New(Options{Clusternet: h.cs, Informers: informers, Mapper: h.mapper, Events: h.events})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.ctl = ctl
-	ctx, cancel := context.WithCancel(context.Background())
-	h.ctx = ctx
-	informers.Start(ctx.Done())
-	done := make(chan struct{})
-	go func() {
-		ctl.Run(ctx, 2)
-		close(done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		informers.Shutdown()
-	})
+	h.run()
 	return h, func(ns string) []string {
 		mu.Lock()
 		defer mu.Unlock()
@@ -1126,8 +1125,7 @@ func TestDynamicDividingReadsTheBasesLive(t *testing.T) {
 			})
 		}
 	}
-	objs := seedObjects(dynamicSubscription("dyn"))
-	objs[1].(*clusterv1beta1.ManagedCluster).Status.Allocatable[corev1.ResourcePods] = resource.MustParse("20") // a: 110 pods, b: 20
+	objs := dynamicObjects(dynamicSubscription("dyn"))
 	h, written := startHeld(t, hold, objs...)
 	// Before the harness stops (cleanups run last first), whatever failed.
 	t.Cleanup(func() { released.Do(func() { close(release) }) })
@@ -1135,28 +1133,8 @@ func TestDynamicDividingReadsTheBasesLive(t *testing.T) {
 		got := h.sub("dyn").Status.Replicas[deployKey]
 		return cmp.Equal(divided(3, 0), got), fmt.Sprintf("status.replicas %v", got)
 	})
-	mb, _ := h.cs.ClustersV1beta1().ManagedClusters(nsB).Get(h.ctx, "edge-b", metav1.GetOptions{})
-	mb.Status.Allocatable[corev1.ResourcePods] = resource.MustParse("40")
-	if _, err := h.cs.ClustersV1beta1().ManagedClusters(nsB).UpdateStatus(h.ctx, mb, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	h.eventually("the controller has edge-b's new capacity", func() (bool, string) {
-		m, err := h.ctl.clusters.ManagedClusters(nsB).Get("edge-b")
-		if err != nil {
-			return false, err.Error()
-		}
-		pods := m.Status.Allocatable[corev1.ResourcePods]
-		return pods.Value() == 40, "pods " + pods.String()
-	})
-	m := template(strings.Replace(deployJSON, `"replicas":3`, `"replicas":5`, 1))
-	old, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Get(h.ctx, m.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.ResourceVersion = old.ResourceVersion
-	if _, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Update(h.ctx, m, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	h.setEdgeBPods(40)
+	h.scaleTemplate(5)
 	var before int64
 	select {
 	case <-heldB:

@@ -228,7 +228,21 @@ type harness struct {
 
 func start(t *testing.T, objects ...runtime.Object) *harness {
 	t.Helper()
-	h := &harness{t: t, cs: newClientset(objects...), events: &eventLog{}, mapper: newTestMapper()}
+	h := newHarness(t, objects...)
+	h.run()
+	return h
+}
+
+// newHarness is a harness whose controller is not running yet, for a test
+// to add reactors to its clientset first; run starts it.
+func newHarness(t *testing.T, objects ...runtime.Object) *harness {
+	return &harness{t: t, cs: newClientset(objects...), events: &eventLog{}, mapper: newTestMapper()}
+}
+
+// run starts the informers and the controller, both stopped when the test ends.
+func (h *harness) run() {
+	t := h.t
+	t.Helper()
 	informers := externalversions.NewSharedInformerFactory(h.cs, 0)
 	ctl, err := New(Options{Clusternet: h.cs, Informers: informers, Mapper: h.mapper, Events: h.events})
 	if err != nil {
@@ -248,7 +262,6 @@ func start(t *testing.T, objects ...runtime.Object) *harness {
 		<-done
 		informers.Shutdown()
 	})
-	return h
 }
 
 // eventually polls cond until it holds; the last reason is in the failure.

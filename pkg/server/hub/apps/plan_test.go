@@ -2,7 +2,6 @@ package apps
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -100,15 +99,7 @@ func TestInputChangesRunEveryStage(t *testing.T) {
 		{
 			name: "a template",
 			change: func(h *harness) {
-				m := template(strings.Replace(deployJSON, `"replicas":3`, `"replicas":4`, 1))
-				old, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Get(h.ctx, m.Name, metav1.GetOptions{})
-				if err != nil {
-					h.t.Fatal(err)
-				}
-				m.ResourceVersion = old.ResourceVersion
-				if _, err := h.cs.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).Update(h.ctx, m, metav1.UpdateOptions{}); err != nil {
-					h.t.Fatal(err)
-				}
+				h.scaleTemplate(4)
 			},
 			// The FeedInventory is written from the resolved feeds alone.
 			effect: func(h *harness) (bool, string) {

@@ -128,13 +128,7 @@ func TestHelmChartOverrides(t *testing.T) {
 			if diff := cmp.Diff(want, out.Spec); diff != "" {
 				t.Errorf("spec (-want +got):\n%s", diff)
 			}
-			var applied []string
-			for _, r := range out.Applied {
-				applied = append(applied, r.String())
-			}
-			if diff := cmp.Diff(tc.wantApplied, applied); diff != "" {
-				t.Errorf("applied (-want +got):\n%s", diff)
-			}
+			checkApplied(t, tc.wantApplied, out.Applied)
 		})
 	}
 }

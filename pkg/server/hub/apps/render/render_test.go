@@ -150,13 +150,7 @@ func TestGeneric(t *testing.T) {
 			if diff := cmp.Diff(want, rawObjects(t, out.Spec)); diff != "" {
 				t.Errorf("raw (-want +got):\n%s", diff)
 			}
-			var applied []string
-			for _, r := range out.Applied {
-				applied = append(applied, r.String())
-			}
-			if diff := cmp.Diff(tc.wantApplied, applied); diff != "" {
-				t.Errorf("applied (-want +got):\n%s", diff)
-			}
+			checkApplied(t, tc.wantApplied, out.Applied)
 			for i, r := range out.Spec.Raw {
 				norm, _ := Normalize(r.Raw)
 				if string(norm) != string(r.Raw) {
@@ -377,5 +371,18 @@ func TestRecorded(t *testing.T) {
 	}
 	if EncodeRefs(nil) != "[]" {
 		t.Errorf("EncodeRefs(nil) = %s", EncodeRefs(nil))
+	}
+}
+
+// checkApplied checks that the overrides a render applied are want, by
+// name, in order.
+func checkApplied(t *testing.T, want []string, applied []Ref) {
+	t.Helper()
+	var got []string
+	for _, r := range applied {
+		got = append(got, r.String())
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("applied (-want +got):\n%s", diff)
 	}
 }

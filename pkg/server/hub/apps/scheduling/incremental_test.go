@@ -37,6 +37,58 @@ func moves(from, to split3) (added, removed int32) {
 	return added, removed
 }
 
+// placed is the Result binding the clusters that replicas gives shares
+// to (a share of 0 too), in order.
+func placed(replicas split3) Result {
+	bound := sets.New[string]()
+	for _, shares := range replicas {
+		bound.Insert(slices.Collect(maps.Keys(shares))...)
+	}
+	return Result{Bindings: sets.List(bound), Replicas: replicas}
+}
+
+// boundOf is the clusters prev gives shares to.
+func boundOf(prev split3) sets.Set[string] {
+	return sets.New(placed(prev).Bindings...)
+}
+
+// checkIncremental schedules in, a round starting from the division in
+// force (in.Previous), and checks that it gives want, adding wantAdded
+// replicas and removing wantRemoved; that from nothing the same round
+// gives fresh (unless nil); and that the result is a fixed point: the next
+// round, starting from it with nothing else changed, moves nothing.
+func checkIncremental(t *testing.T, in Input, want Result, wantAdded, wantRemoved int32, fresh split3) {
+	t.Helper()
+	got, err := Schedule(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	if added, removed := moves(in.Previous, got.Replicas); added != wantAdded || removed != wantRemoved {
+		t.Errorf("%d replicas added and %d removed, want %d and %d", added, removed, wantAdded, wantRemoved)
+	}
+	if fresh != nil {
+		fromNothing := in
+		fromNothing.Previous = nil
+		gotFresh, err := Schedule(fromNothing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(fresh, gotFresh.Replicas, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("from nothing (-want +got):\n%s", diff)
+		}
+	}
+	again, err := Schedule(Input{Spec: in.Spec, Clusters: in.Clusters, Bound: sets.New(got.Bindings...), Workloads: in.Workloads, Previous: got.Replicas})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(got, again, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("next round (-this +next):\n%s", diff)
+	}
+}
+
 // TestDynamicIncremental schedules a round with the division in force
 // (prev, on clusters bound before) and checks that only the difference
 // moves. Each case also says what today's division from nothing (fresh)
@@ -65,7 +117,7 @@ func TestDynamicIncremental(t *testing.T) {
 		clusters:  []Cluster{a10, b3, c1},
 		prev:      split3{"w": {"ns-a/a": 4, "ns-b/b": 1, "ns-c/c": 1}}, // today's 6
 		wls:       []Workload{workload("w", 8, "1")},
-		want:      Result{Bindings: []string{"ns-a/a", "ns-b/b", "ns-c/c"}, Replicas: split3{"w": {"ns-a/a": 6, "ns-b/b": 1, "ns-c/c": 1}}},
+		want:      placed(split3{"w": {"ns-a/a": 6, "ns-b/b": 1, "ns-c/c": 1}}),
 		wantAdded: 2,
 		fresh:     split3{"w": {"ns-a/a": 6, "ns-b/b": 2, "ns-c/c": 0}}, // moves c's replica to b
 	}, {
@@ -74,30 +126,9 @@ func TestDynamicIncremental(t *testing.T) {
 		clusters:    []Cluster{a10, b3, c1},
 		prev:        split3{"w": {"ns-a/a": 6, "ns-b/b": 2, "ns-c/c": 0}}, // today's 8
 		wls:         []Workload{workload("w", 6, "1")},
-		want:        Result{Bindings: []string{"ns-a/a", "ns-b/b", "ns-c/c"}, Replicas: split3{"w": {"ns-a/a": 5, "ns-b/b": 1, "ns-c/c": 0}}}, // fair 4,1,1: a and b 2 and 1 over
+		want:        placed(split3{"w": {"ns-a/a": 5, "ns-b/b": 1, "ns-c/c": 0}}), // fair 4,1,1: a and b 2 and 1 over
 		wantRemoved: 2,
 		fresh:       split3{"w": {"ns-a/a": 4, "ns-b/b": 1, "ns-c/c": 1}}, // starts one on c
-	}, {
-		name:     "spread: a cluster tainted NoExecute loses its replicas, placed again where capacity is left; the rest stay",
-		spec:     spread,
-		clusters: []Cluster{cpus("ns-a/a", "8"), b4, withTaint(c4, "gone", corev1.TaintEffectNoExecute)},
-		prev:     split3{"w": {"ns-a/a": 1, "ns-b/b": 3, "ns-c/c": 2}},
-		wls:      []Workload{workload("w", 6, "1")},
-		// c's 2 go by capacity left: a 7, b 1.
-		want:        Result{Bindings: []string{"ns-a/a", "ns-b/b"}, Replicas: split3{"w": {"ns-a/a": 3, "ns-b/b": 3}}},
-		wantAdded:   2,
-		wantRemoved: 2,
-		fresh:       split3{"w": {"ns-a/a": 4, "ns-b/b": 2}},
-	}, {
-		name:        "spread: a deleted cluster's replicas are placed again; the rest stay",
-		spec:        spread,
-		clusters:    []Cluster{cpus("ns-a/a", "8"), b4},
-		prev:        split3{"w": {"ns-a/a": 1, "ns-b/b": 3, "ns-c/c": 2}},
-		wls:         []Workload{workload("w", 6, "1")},
-		want:        Result{Bindings: []string{"ns-a/a", "ns-b/b"}, Replicas: split3{"w": {"ns-a/a": 3, "ns-b/b": 3}}},
-		wantAdded:   2,
-		wantRemoved: 2,
-		fresh:       split3{"w": {"ns-a/a": 4, "ns-b/b": 2}},
 	}, {
 		name:     "a share recorded on a cluster that is not bound (its Base is gone) does not count",
 		spec:     spread,
@@ -106,7 +137,7 @@ func TestDynamicIncremental(t *testing.T) {
 		bound:    []string{"ns-a/a", "ns-b/b"},
 		wls:      []Workload{workload("w", 6, "1")},
 		// c's 2 are placed again by capacity left: a 7, b 1, c 4.
-		want:        Result{Bindings: []string{"ns-a/a", "ns-b/b", "ns-c/c"}, Replicas: split3{"w": {"ns-a/a": 2, "ns-b/b": 3, "ns-c/c": 1}}},
+		want:        placed(split3{"w": {"ns-a/a": 2, "ns-b/b": 3, "ns-c/c": 1}}),
 		wantAdded:   1, // a gets 1 of c's 2
 		wantRemoved: 1,
 		fresh:       split3{"w": {"ns-a/a": 3, "ns-b/b": 2, "ns-c/c": 1}},
@@ -116,7 +147,7 @@ func TestDynamicIncremental(t *testing.T) {
 		clusters: []Cluster{cpus("ns-a/a", "40"), b4, c4},
 		prev:     split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2}},
 		wls:      []Workload{workload("w", 6, "1")},
-		want:     Result{Bindings: []string{"ns-a/a", "ns-b/b", "ns-c/c"}, Replicas: split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2}}},
+		want:     placed(split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2}}),
 		fresh:    split3{"w": {"ns-a/a": 5, "ns-b/b": 1, "ns-c/c": 0}},
 	}, {
 		name:     "capacity growth: the next scale-up goes where capacity is left",
@@ -125,7 +156,7 @@ func TestDynamicIncremental(t *testing.T) {
 		prev:     split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2}},
 		wls:      []Workload{workload("w", 9, "1")},
 		// room a 38, b 2, c 2: 3 by room.
-		want:      Result{Bindings: []string{"ns-a/a", "ns-b/b", "ns-c/c"}, Replicas: split3{"w": {"ns-a/a": 5, "ns-b/b": 2, "ns-c/c": 2}}},
+		want:      placed(split3{"w": {"ns-a/a": 5, "ns-b/b": 2, "ns-c/c": 2}}),
 		wantAdded: 3,
 		fresh:     split3{"w": {"ns-a/a": 7, "ns-b/b": 1, "ns-c/c": 1}},
 	}, {
@@ -134,7 +165,7 @@ func TestDynamicIncremental(t *testing.T) {
 		clusters: []Cluster{a4, cpus("ns-b/b", "1"), c4},
 		prev:     split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2}},
 		wls:      []Workload{workload("w", 6, "1")},
-		want:     Result{Bindings: []string{"ns-a/a", "ns-b/b", "ns-c/c"}, Replicas: split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2}}},
+		want:     placed(split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2}}),
 		fresh:    split3{"w": {"ns-a/a": 3, "ns-b/b": 0, "ns-c/c": 3}},
 	}, {
 		name:        "a cluster whose capacity shrank is the first to give up replicas on a scale-down",
@@ -142,7 +173,7 @@ func TestDynamicIncremental(t *testing.T) {
 		clusters:    []Cluster{a4, cpus("ns-b/b", "1"), c4},
 		prev:        split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2}},
 		wls:         []Workload{workload("w", 4, "1")},
-		want:        Result{Bindings: []string{"ns-a/a", "ns-b/b", "ns-c/c"}, Replicas: split3{"w": {"ns-a/a": 2, "ns-b/b": 0, "ns-c/c": 2}}},
+		want:        placed(split3{"w": {"ns-a/a": 2, "ns-b/b": 0, "ns-c/c": 2}}),
 		wantRemoved: 2,
 	}, {
 		name:     "a cluster that shrank to nothing keeps what it holds, still bound",
@@ -150,7 +181,7 @@ func TestDynamicIncremental(t *testing.T) {
 		clusters: []Cluster{a4, {Key: "ns-b/b"}, c4},
 		prev:     split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2}},
 		wls:      []Workload{workload("w", 6, "1")},
-		want:     Result{Bindings: []string{"ns-a/a", "ns-b/b", "ns-c/c"}, Replicas: split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2}}},
+		want:     placed(split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2}}),
 		fresh:    split3{"w": {"ns-a/a": 3, "ns-c/c": 3}},
 	}, {
 		name:     "spread: a new cluster joins; nothing moves until the replicas change",
@@ -158,7 +189,7 @@ func TestDynamicIncremental(t *testing.T) {
 		clusters: []Cluster{a4, b4, cpus("ns-d/d", "8")},
 		prev:     split3{"w": {"ns-a/a": 3, "ns-b/b": 3}},
 		wls:      []Workload{workload("w", 6, "1")},
-		want:     Result{Bindings: []string{"ns-a/a", "ns-b/b", "ns-d/d"}, Replicas: split3{"w": {"ns-a/a": 3, "ns-b/b": 3, "ns-d/d": 0}}},
+		want:     placed(split3{"w": {"ns-a/a": 3, "ns-b/b": 3, "ns-d/d": 0}}),
 		fresh:    split3{"w": {"ns-a/a": 2, "ns-b/b": 1, "ns-d/d": 3}},
 	}, {
 		name: "a workload new to the Subscription is divided as from nothing, the held one left as it is",
@@ -167,31 +198,19 @@ func TestDynamicIncremental(t *testing.T) {
 			withAlloc(cluster("ns-a/a"), "10", "10Gi", "110"), withAlloc(cluster("ns-b/b"), "3", "3Gi", "110"), withAlloc(cluster("ns-c/c"), "1", "1Gi", "110")},
 		prev: split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2}},
 		wls:  []Workload{workload("w", 6, "1"), workload("x", 6, "1")},
-		want: Result{Bindings: []string{"ns-a/a", "ns-b/b", "ns-c/c"}, Replicas: split3{
+		want: placed(split3{
 			"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2},
 			"x": {"ns-a/a": 4, "ns-b/b": 1, "ns-c/c": 1}, // as today
-		}},
+		}),
 		wantAdded: 6,
 		fresh:     split3{"w": {"ns-a/a": 4, "ns-b/b": 1, "ns-c/c": 1}, "x": {"ns-a/a": 4, "ns-b/b": 1, "ns-c/c": 1}},
 	}, {
-		name:     "spread: maxClusters lowered below the holders drops the last ranked, its replicas placed again",
-		spec:     dyn(appsv1alpha1.SpreadDividingStrategy, nil, ptr.To[int32](2)),
-		clusters: []Cluster{cpus("ns-a/a", "8"), b4, c4},
-		prev:     split3{"w": {"ns-a/a": 1, "ns-b/b": 3, "ns-c/c": 2}},
-		wls:      []Workload{workload("w", 6, "1")},
-		// room a 7, b 1.
-		want:        Result{Bindings: []string{"ns-a/a", "ns-b/b"}, Replicas: split3{"w": {"ns-a/a": 3, "ns-b/b": 3}}},
-		wantAdded:   2,
-		wantRemoved: 2,
-		fresh:       split3{"w": {"ns-a/a": 4, "ns-b/b": 2}},
-	}, {
-		name:     "binpack 6 to 8: a new best cluster gets the 2 new replicas, the 6 running stay",
-		spec:     binpackSpec,
-		clusters: []Cluster{cpus("ns-a/a", "5"), cpus("ns-c/c", "4"), cpus("ns-p/p", "10")},
-		prev:     split3{"w": {"ns-a/a": 3, "ns-c/c": 3}},
-		wls:      []Workload{workload("w", 8, "1")},
-		want: Result{Bindings: []string{"ns-a/a", "ns-c/c", "ns-p/p"},
-			Replicas: split3{"w": {"ns-a/a": 3, "ns-c/c": 3, "ns-p/p": 2}}},
+		name:      "binpack 6 to 8: a new best cluster gets the 2 new replicas, the 6 running stay",
+		spec:      binpackSpec,
+		clusters:  []Cluster{cpus("ns-a/a", "5"), cpus("ns-c/c", "4"), cpus("ns-p/p", "10")},
+		prev:      split3{"w": {"ns-a/a": 3, "ns-c/c": 3}},
+		wls:       []Workload{workload("w", 8, "1")},
+		want:      placed(split3{"w": {"ns-a/a": 3, "ns-c/c": 3, "ns-p/p": 2}}),
 		wantAdded: 2,
 		fresh:     split3{"w": {"ns-p/p": 8}},
 	}, {
@@ -201,7 +220,7 @@ func TestDynamicIncremental(t *testing.T) {
 		prev:     split3{"w": {"ns-a/a": 4, "ns-b/b": 2}}, // before c joined
 		wls:      []Workload{workload("w", 8, "1")},
 		// rank a 5, c 4, b 3: a's 1 left, then c.
-		want:      Result{Bindings: []string{"ns-a/a", "ns-b/b", "ns-c/c"}, Replicas: split3{"w": {"ns-a/a": 5, "ns-b/b": 2, "ns-c/c": 1}}},
+		want:      placed(split3{"w": {"ns-a/a": 5, "ns-b/b": 2, "ns-c/c": 1}}),
 		wantAdded: 2,
 		fresh:     split3{"w": {"ns-a/a": 5, "ns-c/c": 3}},
 	}, {
@@ -211,8 +230,7 @@ func TestDynamicIncremental(t *testing.T) {
 		prev:     split3{"w": {"ns-a/a": 3, "ns-c/c": 3, "ns-p/p": 2}},
 		wls:      []Workload{workload("w", 6, "1")},
 		// fair p 6: a and c 3 over each, the tie taken from c, ranked last.
-		want: Result{Bindings: []string{"ns-a/a", "ns-c/c", "ns-p/p"},
-			Replicas: split3{"w": {"ns-a/a": 2, "ns-c/c": 2, "ns-p/p": 2}}},
+		want:        placed(split3{"w": {"ns-a/a": 2, "ns-c/c": 2, "ns-p/p": 2}}),
 		wantRemoved: 2,
 		fresh:       split3{"w": {"ns-p/p": 6}},
 	}, {
@@ -222,17 +240,16 @@ func TestDynamicIncremental(t *testing.T) {
 		prev:     split3{"w": {"ns-a/a": 1, "ns-c/c": 2, "ns-p/p": 2}},
 		wls:      []Workload{workload("w", 3, "1")},
 		// fair p 3: a 1 and c 2 over, 2 taken in proportion.
-		want:        Result{Bindings: []string{"ns-c/c", "ns-p/p"}, Replicas: split3{"w": {"ns-c/c": 1, "ns-p/p": 2}}},
+		want:        placed(split3{"w": {"ns-c/c": 1, "ns-p/p": 2}}),
 		wantRemoved: 2,
 		fresh:       split3{"w": {"ns-p/p": 3}},
 	}, {
-		name:     "binpack: a cluster leaving has its replicas filled in rank order",
-		spec:     binpackSpec,
-		clusters: []Cluster{cpus("ns-a/a", "5"), cpus("ns-p/p", "10")},
-		prev:     split3{"w": {"ns-a/a": 3, "ns-c/c": 3}},
-		wls:      []Workload{workload("w", 6, "1")},
-		want: Result{Bindings: []string{"ns-a/a", "ns-p/p"},
-			Replicas: split3{"w": {"ns-a/a": 3, "ns-p/p": 3}}},
+		name:        "binpack: a cluster leaving has its replicas filled in rank order",
+		spec:        binpackSpec,
+		clusters:    []Cluster{cpus("ns-a/a", "5"), cpus("ns-p/p", "10")},
+		prev:        split3{"w": {"ns-a/a": 3, "ns-c/c": 3}},
+		wls:         []Workload{workload("w", 6, "1")},
+		want:        placed(split3{"w": {"ns-a/a": 3, "ns-p/p": 3}}),
 		wantAdded:   3,
 		wantRemoved: 3,
 		fresh:       split3{"w": {"ns-p/p": 6}},
@@ -250,42 +267,36 @@ func TestDynamicIncremental(t *testing.T) {
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			bound := tc.bound
-			if bound == nil {
-				for _, shares := range tc.prev {
-					bound = append(bound, slices.Collect(maps.Keys(shares))...)
-				}
+			bound := boundOf(tc.prev)
+			if tc.bound != nil {
+				bound = sets.New(tc.bound...)
 			}
-			in := Input{Spec: tc.spec, Clusters: tc.clusters, Bound: sets.New(bound...), Workloads: tc.wls, Previous: tc.prev}
-			got, err := Schedule(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("result (-want +got):\n%s", diff)
-			}
-			if added, removed := moves(tc.prev, got.Replicas); added != tc.wantAdded || removed != tc.wantRemoved {
-				t.Errorf("%d replicas added and %d removed, want %d and %d", added, removed, tc.wantAdded, tc.wantRemoved)
-			}
-			if tc.fresh != nil {
-				in.Previous = nil
-				fresh, err := Schedule(in)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if diff := cmp.Diff(tc.fresh, fresh.Replicas, cmpopts.EquateEmpty()); diff != "" {
-					t.Errorf("from nothing (-want +got):\n%s", diff)
-				}
-			}
-			// The result is a fixed point: the next round, starting from
-			// it with nothing else changed, moves nothing.
-			again, err := Schedule(Input{Spec: tc.spec, Clusters: tc.clusters, Bound: sets.New(got.Bindings...), Workloads: tc.wls, Previous: got.Replicas})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(got, again, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("next round (-this +next):\n%s", diff)
-			}
+			checkIncremental(t, Input{Spec: tc.spec, Clusters: tc.clusters, Bound: bound, Workloads: tc.wls, Previous: tc.prev},
+				tc.want, tc.wantAdded, tc.wantRemoved, tc.fresh)
+		})
+	}
+}
+
+// TestDynamicIncrementalClusterLeaves: a cluster leaving the division
+// under spread, in each way it can, loses its replicas, placed again where
+// capacity is left; the rest stay. Here c's 2 go by the room of a (7) and
+// b (1), where today's division from nothing would move a's and b's too.
+func TestDynamicIncrementalClusterLeaves(t *testing.T) {
+	a8, b4, c4 := cpus("ns-a/a", "8"), cpus("ns-b/b", "4"), cpus("ns-c/c", "4")
+	prev := split3{"w": {"ns-a/a": 1, "ns-b/b": 3, "ns-c/c": 2}}
+	tests := []struct {
+		name     string
+		spec     *appsv1alpha1.SubscriptionSpec
+		clusters []Cluster
+	}{
+		{"tainted NoExecute", dyn(appsv1alpha1.SpreadDividingStrategy, nil, nil), []Cluster{a8, b4, withTaint(c4, "gone", corev1.TaintEffectNoExecute)}},
+		{"deleted", dyn(appsv1alpha1.SpreadDividingStrategy, nil, nil), []Cluster{a8, b4}},
+		{"maxClusters lowered below the holders drops the last ranked", dyn(appsv1alpha1.SpreadDividingStrategy, nil, ptr.To[int32](2)), []Cluster{a8, b4, c4}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Input{Spec: tc.spec, Clusters: tc.clusters, Bound: boundOf(prev), Workloads: []Workload{workload("w", 6, "1")}, Previous: prev}
+			checkIncremental(t, in, placed(split3{"w": {"ns-a/a": 3, "ns-b/b": 3}}), 2, 2, split3{"w": {"ns-a/a": 4, "ns-b/b": 2}})
 		})
 	}
 }

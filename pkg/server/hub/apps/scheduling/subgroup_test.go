@@ -2,7 +2,6 @@ package scheduling
 
 import (
 	"errors"
-	"maps"
 	"slices"
 	"testing"
 
@@ -386,7 +385,7 @@ func TestSubGroupDynamicIncremental(t *testing.T) {
 		prev:     split3{"w": {"ns-e1/e1": 3, "ns-w1/w1": 3}},
 		replicas: 8,
 		// The picks stay e1 and w1 (bound); room e1 1, w1 9.
-		want:      Result{Bindings: []string{"ns-e1/e1", "ns-w1/w1"}, Replicas: split3{"w": {"ns-e1/e1": 3, "ns-w1/w1": 5}}},
+		want:      placed(split3{"w": {"ns-e1/e1": 3, "ns-w1/w1": 5}}),
 		wantAdded: 2,
 		fresh:     split3{"w": {"ns-e1/e1": 2, "ns-w1/w1": 6}},
 	}, {
@@ -396,7 +395,7 @@ func TestSubGroupDynamicIncremental(t *testing.T) {
 		prev:     split3{"w": {"ns-e2/e2": 6, "ns-w1/w1": 3}},
 		replicas: 6,
 		// fair e2 2, w1 4 (capacity 8:12).
-		want:        Result{Bindings: []string{"ns-e2/e2", "ns-w1/w1"}, Replicas: split3{"w": {"ns-e2/e2": 3, "ns-w1/w1": 3}}},
+		want:        placed(split3{"w": {"ns-e2/e2": 3, "ns-w1/w1": 3}}),
 		wantRemoved: 3,
 		fresh:       split3{"w": {"ns-e2/e2": 2, "ns-w1/w1": 4}},
 	}, {
@@ -406,7 +405,7 @@ func TestSubGroupDynamicIncremental(t *testing.T) {
 		prev:     split3{"w": {"ns-e1/e1": 3, "ns-w1/w1": 3}},
 		replicas: 6,
 		// e1's 3 by capacity left: e2 8, w1 1.
-		want:        Result{Bindings: []string{"ns-e2/e2", "ns-w1/w1"}, Replicas: split3{"w": {"ns-e2/e2": 3, "ns-w1/w1": 3}}},
+		want:        placed(split3{"w": {"ns-e2/e2": 3, "ns-w1/w1": 3}}),
 		wantAdded:   3,
 		wantRemoved: 3,
 		fresh:       split3{"w": {"ns-e2/e2": 4, "ns-w1/w1": 2}},
@@ -416,43 +415,14 @@ func TestSubGroupDynamicIncremental(t *testing.T) {
 		clusters:  []Cluster{withAlloc(e2, "4", "64Gi", "110"), w1},
 		prev:      split3{"w": {"ns-e2/e2": 6, "ns-w1/w1": 0}},
 		replicas:  8,
-		want:      Result{Bindings: []string{"ns-e2/e2", "ns-w1/w1"}, Replicas: split3{"w": {"ns-e2/e2": 6, "ns-w1/w1": 2}}},
+		want:      placed(split3{"w": {"ns-e2/e2": 6, "ns-w1/w1": 2}}),
 		wantAdded: 2,
 		fresh:     split3{"w": {"ns-e2/e2": 4, "ns-w1/w1": 4}},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			bound := sets.New[string]()
-			for _, shares := range tc.prev {
-				bound.Insert(slices.Collect(maps.Keys(shares))...)
-			}
-			wls := []Workload{workload("w", tc.replicas, "1")}
-			in := Input{Spec: tc.spec, Clusters: tc.clusters, Bound: bound, Workloads: wls, Previous: tc.prev}
-			got, err := Schedule(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("result (-want +got):\n%s", diff)
-			}
-			if added, removed := moves(tc.prev, got.Replicas); added != tc.wantAdded || removed != tc.wantRemoved {
-				t.Errorf("%d replicas added and %d removed, want %d and %d", added, removed, tc.wantAdded, tc.wantRemoved)
-			}
-			in.Previous = nil
-			fresh, err := Schedule(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.fresh, fresh.Replicas, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("from nothing (-want +got):\n%s", diff)
-			}
-			again, err := Schedule(Input{Spec: tc.spec, Clusters: tc.clusters, Bound: sets.New(got.Bindings...), Workloads: wls, Previous: got.Replicas})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(got, again, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("next round (-this +next):\n%s", diff)
-			}
+			in := Input{Spec: tc.spec, Clusters: tc.clusters, Bound: boundOf(tc.prev), Workloads: []Workload{workload("w", tc.replicas, "1")}, Previous: tc.prev}
+			checkIncremental(t, in, tc.want, tc.wantAdded, tc.wantRemoved, tc.fresh)
 		})
 	}
 }
