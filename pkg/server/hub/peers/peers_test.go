@@ -262,16 +262,22 @@ func newTLS(t *testing.T) (*TLS, *certs.CA) {
 	return p, ca
 }
 
+// heldLease is cluster id's tunnel Lease, held now by replica holder,
+// which serves at addr.
+func heldLease(id, holder, addr string) *coordinationv1.Lease {
+	return &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: LeasePrefix + id, Labels: map[string]string{LabelSocket: id},
+			Annotations: map[string]string{AnnotationAddress: addr}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(holder), LeaseDurationSeconds: ptr.To(int32(15)),
+			AcquireTime: &metav1.MicroTime{Time: time.Now()}, RenewTime: &metav1.MicroTime{Time: time.Now()}},
+	}
+}
+
 func TestForwardCarriesTheCallerAndOnlyPeersAreTrusted(t *testing.T) {
 	p, ca := newTLS(t)
 	holder := peerServer(t, p)
 	addr := strings.TrimPrefix(holder.URL, "https://")
-	kube := fake.NewClientset(&coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: LeasePrefix + "c1", Labels: map[string]string{LabelSocket: "c1"},
-			Annotations: map[string]string{AnnotationAddress: addr}},
-		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("hub-b"), LeaseDurationSeconds: ptr.To(int32(15)),
-			AcquireTime: &metav1.MicroTime{Time: time.Now()}, RenewTime: &metav1.MicroTime{Time: time.Now()}},
-	})
+	kube := fake.NewClientset(heldLease("c1", "hub-b", addr))
 	a := newReplica(t, kube, "hub-a", "10.0.0.1:6443")
 	fwd := NewForwarder(a.leases, p)
 	defer fwd.CloseIdle()
@@ -461,12 +467,7 @@ func TestForwardToADeadPeer(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	kube := fake.NewClientset(&coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: LeasePrefix + "c1", Labels: map[string]string{LabelSocket: "c1"},
-			Annotations: map[string]string{AnnotationAddress: dead}},
-		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("hub-b"), LeaseDurationSeconds: ptr.To(int32(15)),
-			AcquireTime: &metav1.MicroTime{Time: time.Now()}, RenewTime: &metav1.MicroTime{Time: time.Now()}},
-	})
+	kube := fake.NewClientset(heldLease("c1", "hub-b", dead))
 	a := newReplica(t, kube, "hub-a", "10.0.0.1:6443")
 	fwd := NewForwarder(a.leases, p)
 	defer fwd.CloseIdle()

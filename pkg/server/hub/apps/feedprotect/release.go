@@ -42,44 +42,53 @@ func ReleaseAll(ctx context.Context, client versioned.Interface) {
 
 // release is one sweep; it says how many objects it released.
 func release(ctx context.Context, client versioned.Interface) (int, error) {
+	manifests, err := releasePaged(ctx, func(ctx context.Context, opts metav1.ListOptions) ([]appsv1alpha1.Manifest, string, error) {
+		list, err := client.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).List(ctx, opts)
+		if err != nil {
+			return nil, "", err
+		}
+		return list.Items, list.Continue, nil
+	}, func(m *appsv1alpha1.Manifest) target {
+		return manifestTarget(client, m, "Manifest "+m.Namespace+"/"+m.Name)
+	})
+	if err != nil {
+		return manifests, err
+	}
+	charts, err := releasePaged(ctx, func(ctx context.Context, opts metav1.ListOptions) ([]appsv1alpha1.HelmChart, string, error) {
+		list, err := client.AppsV1alpha1().HelmCharts(metav1.NamespaceAll).List(ctx, opts)
+		if err != nil {
+			return nil, "", err
+		}
+		return list.Items, list.Continue, nil
+	}, func(ch *appsv1alpha1.HelmChart) target { return chartTarget(client, ch) })
+	return manifests + charts, err
+}
+
+// releasePaged lists one kind page by page (list returns a page's items and
+// its continue token) and releases every object that carries the
+// protection; it says how many it released.
+func releasePaged[T any, PT interface {
+	*T
+	metav1.Object
+}](ctx context.Context, list func(context.Context, metav1.ListOptions) ([]T, string, error), targetOf func(PT) target) (int, error) {
 	released := 0
 	opts := metav1.ListOptions{Limit: releasePage}
 	for {
-		list, err := client.AppsV1alpha1().Manifests(appsv1alpha1.ReservedNamespace).List(ctx, opts)
+		items, next, err := list(ctx, opts)
 		if err != nil {
 			return released, err
 		}
-		for i := range list.Items {
-			m := &list.Items[i]
-			if !carries(m) {
+		for i := range items {
+			obj := PT(&items[i])
+			if !carries(obj) {
 				continue
 			}
-			if err := write(ctx, manifestTarget(client, m, "Manifest "+m.Namespace+"/"+m.Name), without(m.Finalizers), nil); err != nil {
+			if err := write(ctx, targetOf(obj), without(obj.GetFinalizers()), nil); err != nil {
 				return released, err
 			}
 			released++
 		}
-		if opts.Continue = list.Continue; opts.Continue == "" {
-			break
-		}
-	}
-	opts = metav1.ListOptions{Limit: releasePage}
-	for {
-		list, err := client.AppsV1alpha1().HelmCharts(metav1.NamespaceAll).List(ctx, opts)
-		if err != nil {
-			return released, err
-		}
-		for i := range list.Items {
-			ch := &list.Items[i]
-			if !carries(ch) {
-				continue
-			}
-			if err := write(ctx, chartTarget(client, ch), without(ch.Finalizers), nil); err != nil {
-				return released, err
-			}
-			released++
-		}
-		if opts.Continue = list.Continue; opts.Continue == "" {
+		if opts.Continue = next; next == "" {
 			return released, nil
 		}
 	}
