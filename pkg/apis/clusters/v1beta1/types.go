@@ -263,6 +263,15 @@ type ManagedClusterStatus struct {
 	// +optional
 	Allocatable corev1.ResourceList `json:"allocatable,omitempty"`
 
+	// Available is what the child can still take: per resource, each ready,
+	// schedulable node's allocatable minus what its non-terminated pods
+	// request, summed. Reported only by an agent whose Predictor gate is on
+	// (then predictorEnabled is true); dynamic dividing then places new
+	// replicas by it instead of by allocatable. Not upstream Clusternet's:
+	// its predictor answers per request instead.
+	// +optional
+	Available corev1.ResourceList `json:"available,omitempty"`
+
 	// NodeStatistics counts the child's nodes by readiness.
 	// +optional
 	NodeStatistics NodeStatistics `json:"nodeStatistics,omitempty"`

@@ -245,6 +245,13 @@ func (in *ManagedClusterStatus) DeepCopyInto(out *ManagedClusterStatus) {
 			(*out)[key] = val.DeepCopy()
 		}
 	}
+	if in.Available != nil {
+		in, out := &in.Available, &out.Available
+		*out = make(v1.ResourceList, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val.DeepCopy()
+		}
+	}
 	out.NodeStatistics = in.NodeStatistics
 	out.PodStatistics = in.PodStatistics
 	if in.Conditions != nil {

@@ -2075,6 +2075,19 @@ var schemaYAML = typed.YAMLObject(`types:
           - name: appPusher
             type:
               scalar: boolean
+          - name: available
+            type:
+              map:
+                elementType:
+                  scalar: untyped
+                  list:
+                    elementType:
+                      namedType: __untyped_atomic_
+                    elementRelationship: atomic
+                  map:
+                    elementType:
+                      namedType: __untyped_deduced_
+                    elementRelationship: separable
           - name: capacity
             type:
               map:

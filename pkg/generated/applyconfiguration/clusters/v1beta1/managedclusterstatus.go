@@ -46,6 +46,13 @@ type ManagedClusterStatusApplyConfiguration struct {
 	// Capacity and Allocatable sum the child's ready nodes.
 	Capacity    *corev1.ResourceList `json:"capacity,omitempty"`
 	Allocatable *corev1.ResourceList `json:"allocatable,omitempty"`
+	// Available is what the child can still take: per resource, each ready,
+	// schedulable node's allocatable minus what its non-terminated pods
+	// request, summed. Reported only by an agent whose Predictor gate is on
+	// (then predictorEnabled is true); dynamic dividing then places new
+	// replicas by it instead of by allocatable. Not upstream Clusternet's:
+	// its predictor answers per request instead.
+	Available *corev1.ResourceList `json:"available,omitempty"`
 	// NodeStatistics counts the child's nodes by readiness.
 	NodeStatistics *NodeStatisticsApplyConfiguration `json:"nodeStatistics,omitempty"`
 	// PodStatistics counts the child's pods.
@@ -188,6 +195,14 @@ func (b *ManagedClusterStatusApplyConfiguration) WithCapacity(value corev1.Resou
 // If called multiple times, the Allocatable field is set to the value of the last call.
 func (b *ManagedClusterStatusApplyConfiguration) WithAllocatable(value corev1.ResourceList) *ManagedClusterStatusApplyConfiguration {
 	b.Allocatable = &value
+	return b
+}
+
+// WithAvailable sets the Available field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Available field is set to the value of the last call.
+func (b *ManagedClusterStatusApplyConfiguration) WithAvailable(value corev1.ResourceList) *ManagedClusterStatusApplyConfiguration {
+	b.Available = &value
 	return b
 }
 
