@@ -59,11 +59,21 @@ func TestChaos(t *testing.T) {
 	s := seed(t)
 	replay := fmt.Sprintf("go test ./test/chaos -run TestChaos -v -chaos.seed=%d -chaos.duration=%s -chaos.min-faults=%d", s, *flagDuration, *flagMinFaults)
 	t.Logf("chaos: seed %d (replay: %s)", s, replay)
+	var w *world
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("chaos: FAILED with seed %d; replay the same schedules with:\n  %s\n(or CHAOS_SEED=%d make chaos DURATION=%s)", s, replay, s, *flagDuration)
+		if !t.Failed() {
+			return
 		}
+		// Registered first, so it runs last: after the logs, where CI's tail shows it.
+		if w != nil {
+			w.mu.Lock()
+			for _, c := range w.causes {
+				t.Logf("chaos: violated: %s", c)
+			}
+			w.mu.Unlock()
+		}
+		t.Logf("chaos: FAILED with seed %d; replay the same schedules with:\n  %s\n(or CHAOS_SEED=%d make chaos DURATION=%s)", s, replay, s, *flagDuration)
 	})
-	w := setUp(t, s)
+	w = setUp(t, s)
 	w.run(context.Background())
 }

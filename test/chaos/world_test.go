@@ -96,6 +96,10 @@ type world struct {
 	stats stats
 	log   []string // the last events (faults, operations), for a failure's evidence
 	seen  map[string]bool
+	// causes are the first line of each violation, repeated when the test
+	// ends: the logs printed on failure would otherwise push them out of
+	// the tail CI shows.
+	causes []string
 	// onViolation, when set (the invariants' own tests), receives
 	// violations instead of the test failing.
 	onViolation func(key, msg string)
@@ -330,8 +334,22 @@ func (w *world) violate(key, format string, args ...any) {
 	w.mu.Unlock()
 	w.record("VIOLATION %s", msg)
 	if first {
+		w.mu.Lock()
+		w.causes = append(w.causes, firstLine(msg, 400))
+		w.mu.Unlock()
 		w.t.Errorf("invariant violated at %s: %s", time.Now().UTC().Format(time.RFC3339), msg)
 	}
+}
+
+// firstLine is msg up to its first newline, at most n bytes.
+func firstLine(msg string, n int) string {
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	if len(msg) > n {
+		msg = msg[:n] + "…"
+	}
+	return msg
 }
 
 // retry runs f until it succeeds or timeout passes; the last error is
