@@ -23,6 +23,14 @@ const (
 	// it: it changes what kubectl delete does, so clusters opt in.
 	FeedInUseProtection featuregate.Feature = "FeedInUseProtection"
 
+	// Predictor has the agent report what its cluster can still take
+	// (ManagedCluster status.available, status.predictorEnabled) at each
+	// heartbeat, so dynamic dividing places replicas where they fit (agent
+	// side). Alpha and off by default, as upstream has it. Upstream's
+	// predictor is an HTTP service the scheduler calls; here the agent
+	// writes its answer into its status instead (docs/api.md).
+	Predictor featuregate.Feature = "Predictor"
+
 	// The gates below name what upstream Clusternet can turn off and this
 	// project always does. They are accepted so that upstream's
 	// --feature-gates=SocketConnection=true,... starts these binaries, and
@@ -56,6 +64,7 @@ var (
 	}
 	AgentGates = map[featuregate.Feature]featuregate.FeatureSpec{
 		AppPusher:        {Default: true, PreRelease: featuregate.Beta},
+		Predictor:        {Default: false, PreRelease: featuregate.Alpha},
 		SocketConnection: alwaysOn,
 		Recovery:         alwaysOn,
 	}

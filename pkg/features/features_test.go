@@ -33,8 +33,15 @@ func TestUpstreamFeatureGates(t *testing.T) {
 			wantErr: "cannot set feature gate SocketConnection to false, feature is locked to true"},
 		{name: "agent, Recovery off", gates: features.NewAgentGates(), set: "Recovery=false",
 			wantErr: "cannot set feature gate Recovery to false, feature is locked to true"},
-		{name: "a gate not built yet", gates: features.NewHubGates(), set: "Predictor=true",
+		// Predictor is upstream's agent gate; upstream has no PredictorAPI
+		// gate, on either side.
+		{name: "agent, Predictor on", gates: features.NewAgentGates(), set: "Predictor=true,AppPusher=true"},
+		{name: "hub, an agent gate", gates: features.NewHubGates(), set: "Predictor=true",
 			wantErr: "unrecognized feature gate: Predictor"},
+		{name: "agent, no PredictorAPI gate", gates: features.NewAgentGates(), set: "PredictorAPI=true",
+			wantErr: "unrecognized feature gate: PredictorAPI"},
+		{name: "a gate not built yet", gates: features.NewHubGates(), set: "FailOver=true",
+			wantErr: "unrecognized feature gate: FailOver"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

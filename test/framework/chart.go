@@ -75,9 +75,13 @@ func HubChartArgs() (*ChartContainer, error) { return ChartArgs(charts.Hub, nil)
 
 // AgentChartValues are the agent chart's values for a child of parent, as a
 // platform team would install it: the parent's URL, the bootstrap token
-// InstallParent made, and the parent's CA.
+// InstallParent made, and the parent's CA. The Predictor gate is on (it is
+// off by default), so that every test's hub divides dynamically by what the
+// children report they can still take, through the chart value a platform
+// team sets to turn it on.
 func AgentChartValues(parent *testbed.Cluster) (map[string]any, error) {
-	values := map[string]any{"parentURL": parent.URL, "registrationToken": BootstrapToken(parent)}
+	values := map[string]any{"parentURL": parent.URL, "registrationToken": BootstrapToken(parent),
+		"featureGates": map[string]any{"Predictor": true}}
 	if parent.CAFile != "" {
 		ca, err := os.ReadFile(parent.CAFile)
 		if err != nil {

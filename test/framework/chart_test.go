@@ -1,6 +1,9 @@
 package framework
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -8,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/clusternet/clusternet/charts"
+	"github.com/clusternet/clusternet/test/testbed"
 )
 
 func TestChartArgs(t *testing.T) {
@@ -65,5 +69,22 @@ func TestChartArgs(t *testing.T) {
 	}
 	if _, err := EnvFor([]corev1.EnvVar{{Name: "X", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{Key: "k"}}}}, PodFacts{}); err == nil {
 		t.Error("EnvFor resolved a Secret reference")
+	}
+}
+
+// The testbed's agents run with the Predictor gate on, set through the
+// chart's featureGates value (so e2e tests exercise it as installed), next
+// to the chart's default AppPusher.
+func TestAgentChartArgsTurnPredictorOn(t *testing.T) {
+	parent := &testbed.Cluster{Dir: t.TempDir(), URL: "https://127.0.0.1:6443"}
+	if err := os.WriteFile(filepath.Join(parent.Dir, bootstrapTokenFile), []byte("abcdef.0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	agent, err := AgentChartArgs(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "--feature-gates=AppPusher=true,Predictor=true"; !slices.Contains(agent.Args, want) {
+		t.Errorf("agent args %q, want %s among them", agent.Args, want)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/features"
 	"github.com/clusternet/clusternet/pkg/version"
 )
 
@@ -21,7 +22,21 @@ import (
 // what the hub's lifecycle controller watches for.
 func (a *Agent) heartbeat(ctx context.Context) {
 	status, nodes := a.collectStatus(ctx)
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	if err := a.writeStatus(ctx, status); err != nil {
+		klog.FromContext(ctx).Error(err, "Reporting cluster status failed", "managedCluster", a.creds.ManagedClusterName)
+	}
+	if nodes != nil { // nil: the list failed, which says nothing about the labels
+		a.syncNodeLabels(ctx, nodes)
+	}
+}
+
+// writeStatus replaces the ManagedCluster's status with status, keeping only
+// its conditions (the hub's lifecycle controller writes Ready=Unknown
+// there). Replacing, not patching, is what clears a field this beat leaves
+// out: an agent whose Predictor gate went off must stop being predicted
+// rather than leave its last status.available behind for the hub to read.
+func (a *Agent) writeStatus(ctx context.Context, status clusterv1beta1.ManagedClusterStatus) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		mcls, err := a.parent.ClustersV1beta1().ManagedClusters(a.creds.DedicatedNamespace).Get(ctx, a.creds.ManagedClusterName, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -34,12 +49,6 @@ func (a *Agent) heartbeat(ctx context.Context) {
 		_, err = a.parent.ClustersV1beta1().ManagedClusters(a.creds.DedicatedNamespace).UpdateStatus(ctx, mcls, metav1.UpdateOptions{})
 		return err
 	})
-	if err != nil {
-		klog.FromContext(ctx).Error(err, "Reporting cluster status failed", "managedCluster", a.creds.ManagedClusterName)
-	}
-	if nodes != nil { // nil: the list failed, which says nothing about the labels
-		a.syncNodeLabels(ctx, nodes)
-	}
 }
 
 func readyCondition(s clusterv1beta1.ManagedClusterStatus, generation int64) metav1.Condition {
@@ -57,9 +66,10 @@ func readyCondition(s clusterv1beta1.ManagedClusterStatus, generation int64) met
 }
 
 // collectStatus reads what upstream Clusternet's ManagedCluster status shows, plus node
-// and pod statistics and capacity for schedulers, and returns the nodes it
-// listed (nil when the list failed). A part that cannot be read is left
-// empty rather than failing the whole heartbeat.
+// and pod statistics, capacity for schedulers and, with the Predictor gate
+// on, what the child can still take; it returns the nodes it listed (nil
+// when the list failed). A part that cannot be read is left empty rather
+// than failing the whole heartbeat.
 func (a *Agent) collectStatus(ctx context.Context) (clusterv1beta1.ManagedClusterStatus, []corev1.Node) {
 	logger := klog.FromContext(ctx)
 	freq := int64(a.opts.StatusFrequency / time.Second)
@@ -93,17 +103,37 @@ func (a *Agent) collectStatus(ctx context.Context) (clusterv1beta1.ManagedCluste
 		}
 		s.NodeStatistics, s.Capacity, s.Allocatable = nodeStatistics(nodes)
 	}
-	if pods, err := a.child.CoreV1().Pods(metav1.NamespaceAll).List(ctx, cached); err != nil {
+	var pods []corev1.Pod
+	if list, err := a.child.CoreV1().Pods(metav1.NamespaceAll).List(ctx, cached); err != nil {
 		logger.Error(err, "Listing the child's pods")
 	} else {
-		s.PodStatistics.TotalPods = int32(len(pods.Items))
-		for i := range pods.Items {
-			if pods.Items[i].Status.Phase == corev1.PodRunning {
+		pods = list.Items
+		if pods == nil {
+			pods = []corev1.Pod{}
+		}
+		s.PodStatistics.TotalPods = int32(len(pods))
+		for i := range pods {
+			if pods[i].Status.Phase == corev1.PodRunning {
 				s.PodStatistics.RunningPods++
 			}
 		}
 	}
+	a.predict(&s, nodes, pods)
 	return s, nodes
+}
+
+// predict fills status.available and status.predictorEnabled when the
+// Predictor gate is on and both lists were read (nil: the list failed).
+// After a failed list it reports no prediction for this beat rather than a
+// partial one: predictorEnabled with nothing available tells the hub the
+// cluster is full, which a failed list does not say. Until the next beat
+// the hub sees a cluster without a predictor.
+func (a *Agent) predict(s *clusterv1beta1.ManagedClusterStatus, nodes []corev1.Node, pods []corev1.Pod) {
+	if !a.opts.FeatureGates.Enabled(features.Predictor) || nodes == nil || pods == nil {
+		return
+	}
+	s.PredictorEnabled = true
+	s.Available = availableResources(nodes, pods)
 }
 
 func (a *Agent) probe(ctx context.Context, path string) bool {
@@ -117,12 +147,7 @@ func nodeStatistics(nodes []corev1.Node) (clusterv1beta1.NodeStatistics, corev1.
 	var stats clusterv1beta1.NodeStatistics
 	capacity, allocatable := corev1.ResourceList{}, corev1.ResourceList{}
 	for i := range nodes {
-		var ready *corev1.NodeCondition
-		for j := range nodes[i].Status.Conditions {
-			if nodes[i].Status.Conditions[j].Type == corev1.NodeReady {
-				ready = &nodes[i].Status.Conditions[j]
-			}
-		}
+		ready := nodeReadyCondition(&nodes[i])
 		switch {
 		case ready == nil:
 			stats.LostNodes++
@@ -140,6 +165,16 @@ func nodeStatistics(nodes []corev1.Node) (clusterv1beta1.NodeStatistics, corev1.
 		addResources(allocatable, nodes[i].Status.Allocatable)
 	}
 	return stats, capacity, allocatable
+}
+
+// nodeReadyCondition is n's Ready condition, nil when it has none.
+func nodeReadyCondition(n *corev1.Node) *corev1.NodeCondition {
+	for i := range n.Status.Conditions {
+		if n.Status.Conditions[i].Type == corev1.NodeReady {
+			return &n.Status.Conditions[i]
+		}
+	}
+	return nil
 }
 
 func addResources(sum, add corev1.ResourceList) {

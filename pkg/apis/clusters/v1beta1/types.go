@@ -287,7 +287,7 @@ type ManagedClusterStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
 	// The fields below are upstream Clusternet's. Accepted, not filled by
-	// this agent yet, nor read by this hub.
+	// this agent, nor read by this hub, except predictorEnabled.
 
 	// ResourceUsage is the CPU and memory in use in the child.
 	// +optional
@@ -300,10 +300,14 @@ type ManagedClusterStatus struct {
 	// +optional
 	KubeBurst int32 `json:"kubeBurst,omitempty"`
 
-	// PredictorEnabled, PredictorAddress and PredictorDirectAccess describe
-	// the child's replica predictor for dynamic dividing.
+	// PredictorEnabled says the agent's Predictor gate is on: it reports
+	// available at each heartbeat (with no available, the child takes no
+	// new replicas).
 	// +optional
 	PredictorEnabled bool `json:"predictorEnabled,omitempty"`
+	// PredictorAddress and PredictorDirectAccess say where upstream
+	// Clusternet's scheduler calls the child's predictor. This hub calls no
+	// address an agent reports (docs/api.md): accepted, not filled, not read.
 	// +optional
 	PredictorAddress string `json:"predictorAddress,omitempty"`
 	// +optional

@@ -65,9 +65,13 @@ type ManagedClusterStatusApplyConfiguration struct {
 	// use towards the child.
 	KubeQPS   *float32 `json:"kubeQPS,omitempty"`
 	KubeBurst *int32   `json:"kubeBurst,omitempty"`
-	// PredictorEnabled, PredictorAddress and PredictorDirectAccess describe
-	// the child's replica predictor for dynamic dividing.
-	PredictorEnabled      *bool   `json:"predictorEnabled,omitempty"`
+	// PredictorEnabled says the agent's Predictor gate is on: it reports
+	// available at each heartbeat (with no available, the child takes no
+	// new replicas).
+	PredictorEnabled *bool `json:"predictorEnabled,omitempty"`
+	// PredictorAddress and PredictorDirectAccess say where upstream
+	// Clusternet's scheduler calls the child's predictor. This hub calls no
+	// address an agent reports (docs/api.md): accepted, not filled, not read.
 	PredictorAddress      *string `json:"predictorAddress,omitempty"`
 	PredictorDirectAccess *bool   `json:"predictorDirectAccess,omitempty"`
 }
