@@ -174,6 +174,13 @@ func NewCmdClusternet(streams genericiooptions.IOStreams) *cobra.Command {
 			Commands: []*cobra.Command{kubectlCmds[10], kubectlCmds[11], kubectlCmds[12]},
 		},
 		{
+			Message: "Following Subscriptions to the child clusters:",
+			Commands: []*cobra.Command{
+				NewCmdRollout(f, parent, streams),
+				NewCmdTree(f, parent, streams),
+			},
+		},
+		{
 			Message:  "Registering child clusters (`create token` makes a bootstrap token for them):",
 			Commands: []*cobra.Command{approveCmd, denyCmd},
 		},

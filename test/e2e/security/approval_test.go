@@ -5,14 +5,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/clusternet/clusternet/test/e2e/e2eutil"
 	"github.com/clusternet/clusternet/test/framework"
@@ -35,26 +31,6 @@ func approvalPlugin(t *testing.T, parent *testbed.Cluster, kubeconfig string, ar
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	return stdout.String(), stderr.String(), err
-}
-
-// approvalTokenKubeconfig is a kubeconfig for the parent that carries only
-// token: no client certificate, which the apiserver would prefer to it.
-func approvalTokenKubeconfig(t *testing.T, parent *testbed.Cluster, token string) string {
-	t.Helper()
-	ca, err := os.ReadFile(parent.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["parent"] = &clientcmdapi.Cluster{Server: parent.URL, CertificateAuthorityData: ca}
-	cfg.AuthInfos["user"] = &clientcmdapi.AuthInfo{Token: token}
-	cfg.Contexts["parent"] = &clientcmdapi.Context{Cluster: "parent", AuthInfo: "user"}
-	cfg.CurrentContext = "parent"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // TestApprovalCLIOnARealParent covers what of `kubectl clusternet approve`
@@ -89,7 +65,7 @@ spec: {clusterId: %s, clusterName: edge}
 		e2eutil.MustKubectl(t, parent, "", "create", "clusterrolebinding", "request-reader",
 			"--clusterrole=request-reader", "--serviceaccount=default:request-reader")
 		token := strings.TrimSpace(e2eutil.MustKubectl(t, parent, "", "create", "token", "request-reader", "-n", "default"))
-		reader := approvalTokenKubeconfig(t, parent, token)
+		reader := e2eutil.TokenKubeconfig(t, parent, token)
 
 		out, errOut, err := approvalPlugin(t, parent, reader, "approve", id)
 		if err == nil {
@@ -129,7 +105,7 @@ spec: {clusterId: %s, clusterName: edge}
 		if m == nil {
 			t.Fatalf("stdout %q is not one bootstrap token", out)
 		}
-		holder := approvalTokenKubeconfig(t, parent, strings.TrimSpace(out))
+		holder := e2eutil.TokenKubeconfig(t, parent, strings.TrimSpace(out))
 		canI := func(args ...string) string {
 			got, _, _ := e2eutil.Kubectl(t, parent, "", append([]string{"--kubeconfig", holder, "auth", "can-i"}, args...)...)
 			return strings.TrimSpace(got)
@@ -158,7 +134,7 @@ spec: {clusterId: %s, clusterName: edge}
 		if err != nil {
 			t.Fatalf("create token: %v\n%s", err, errOut)
 		}
-		holder := approvalTokenKubeconfig(t, parent, strings.TrimSpace(out))
+		holder := e2eutil.TokenKubeconfig(t, parent, strings.TrimSpace(out))
 		canRegister := func() (stdout, stderr string, err error) {
 			return e2eutil.Kubectl(t, parent, "", "--kubeconfig", holder, "auth", "can-i", "create", "clusterregistrationrequests.clusters.clusternet.io")
 		}
