@@ -96,8 +96,11 @@ type Agent struct {
 	registered atomic.Bool
 	tunnelUp   atomic.Bool
 	caches     caches
-	// kick asks for a heartbeat now (the tunnel went up or down).
+	// kick asks for a heartbeat now (the tunnel went up or down, or what
+	// the child can take changed: predictor.go).
 	kick chan struct{}
+	// lastReported is the prediction the last heartbeat wrote.
+	lastReported reported
 }
 
 // Run registers (or reuses stored credentials) and then reports status until ctx ends.
@@ -132,6 +135,7 @@ func (o *Options) Run(ctx context.Context) error {
 	// Report first: the hub decides whether it pushes here from the
 	// AppPusher this heartbeat reports, and must know before pulling starts.
 	a.heartbeat(ctx)
+	go a.watchCapacity(ctx)
 	if err := a.runPullers(ctx); err != nil {
 		return fmt.Errorf("starting pull-mode controllers: %w", err)
 	}

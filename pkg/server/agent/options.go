@@ -40,6 +40,9 @@ type Options struct {
 	ClusterLabels     map[string]string
 	ClusterSyncMode   string
 	StatusFrequency   time.Duration
+	// PredictorFrequency bounds how often a change in what the child can
+	// take is reported between heartbeats (Predictor gate: predictor.go).
+	PredictorFrequency time.Duration
 
 	// LabelAggregatePrefixes and LabelAggregateThreshold (upstream
 	// Clusternet's --label-aggregate-prefix and --label-aggregate-threshold)
@@ -77,6 +80,7 @@ func NewOptions() *Options {
 		ClusterType:             string(clusterv1beta1.EdgeClusterSelfProvisioned),
 		ClusterSyncMode:         string(clusterv1beta1.DualSyncMode),
 		StatusFrequency:         3 * time.Minute,
+		PredictorFrequency:      15 * time.Second,
 		LabelAggregatePrefixes:  []string{DefaultLabelAggregatePrefix},
 		LabelAggregateThreshold: DefaultLabelAggregateThreshold,
 		ChartRepositories:       helm.NewRepositoryOptions("clusternet-agent"),
@@ -106,6 +110,8 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	reg.Var(cliflag.NewMapStringString(&o.ClusterLabels), "cluster-labels", "Labels for the ManagedCluster, k1=v1,k2=v2; subscriptions select clusters by them.")
 	reg.StringVar(&o.ClusterSyncMode, "cluster-sync-mode", o.ClusterSyncMode, "Who applies applications to this cluster: Push, Pull or Dual.")
 	reg.DurationVar(&o.StatusFrequency, "cluster-status-update-frequency", o.StatusFrequency, "How often the agent reports the cluster's status (its heartbeat).")
+	reg.DurationVar(&o.PredictorFrequency, "predictor-update-frequency", o.PredictorFrequency,
+		"With the Predictor gate on: how often at most the agent reports, between heartbeats, that what the cluster can still take (status.available) changed. Nothing is written while it does not change.")
 	reg.StringSliceVar(&o.LabelAggregatePrefixes, "label-aggregate-prefix", o.LabelAggregatePrefixes,
 		"Node label key prefixes (repeat the flag or separate with commas, e.g. feature.node.kubernetes.io/) whose labels, when at least --label-aggregate-threshold of the worker nodes carry them, "+
 			"the agent copies onto the ManagedCluster at each heartbeat, so Subscriptions select clusters by them. Empty turns it off. The parent's admission policy must allow the prefixes.")
@@ -149,6 +155,9 @@ func (o *Options) Validate() error {
 	}
 	if o.HealthProbeBindAddress != "0" && o.HealthProbeBindAddress == o.MetricsBindAddress {
 		errs = append(errs, fmt.Errorf("--health-probe-bind-address and --metrics-bind-address are both %q: give them different ports, or 0 to turn one off", o.MetricsBindAddress))
+	}
+	if o.PredictorFrequency < time.Second {
+		errs = append(errs, fmt.Errorf("--predictor-update-frequency %s: must be at least 1s", o.PredictorFrequency))
 	}
 	if o.StatusFrequency < time.Second {
 		errs = append(errs, fmt.Errorf("--cluster-status-update-frequency %s: must be at least 1s", o.StatusFrequency))

@@ -24,6 +24,8 @@ func (a *Agent) heartbeat(ctx context.Context) {
 	status, nodes := a.collectStatus(ctx)
 	if err := a.writeStatus(ctx, status); err != nil {
 		klog.FromContext(ctx).Error(err, "Reporting cluster status failed", "managedCluster", a.creds.ManagedClusterName)
+	} else {
+		a.lastReported.set(status.PredictorEnabled, status.Available)
 	}
 	if nodes != nil { // nil: the list failed, which says nothing about the labels
 		a.syncNodeLabels(ctx, nodes)
