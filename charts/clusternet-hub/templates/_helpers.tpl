@@ -56,6 +56,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- fail (printf "extraArgs key %q: write the flag name without dashes, e.g. %q" $flag (trimPrefix "-" (trimPrefix "-" $flag))) -}}
 {{- end -}}
 {{- end -}}
+{{- if .Values.clusterAPI.namespaces -}}
+{{- if not .Values.clusterAPI.parentURL -}}
+{{- fail "clusterAPI.parentURL is required with clusterAPI.namespaces: the parent apiserver's https URL as the discovered clusters reach it, e.g. --set clusterAPI.parentURL=https://parent.example.com:6443" -}}
+{{- end -}}
+{{- if and (has "*" .Values.clusterAPI.namespaces) (gt (len .Values.clusterAPI.namespaces) 1) -}}
+{{- fail "clusterAPI.namespaces: \"*\" means every namespace and stands alone; name namespaces or give [\"*\"]" -}}
+{{- end -}}
+{{- else if or .Values.clusterAPI.parentURL .Values.clusterAPI.kubeconfigSecret -}}
+{{- fail "clusterAPI.parentURL and clusterAPI.kubeconfigSecret need clusterAPI.namespaces: discovery stays off until you name the namespaces whose Clusters the hub may act on" -}}
+{{- end -}}
 {{- end }}
 
 {{/* matchConditions of the policies that warn of fields not acted on (admission.yaml). */}}

@@ -26,6 +26,7 @@ import (
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
 	"github.com/clusternet/clusternet/pkg/helm"
 	"github.com/clusternet/clusternet/pkg/server/hub/approver"
+	"github.com/clusternet/clusternet/pkg/server/hub/clusterapi"
 	"github.com/clusternet/clusternet/pkg/server/hub/clusterclients"
 	"github.com/clusternet/clusternet/pkg/server/hub/lifecycle"
 	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
@@ -58,6 +59,9 @@ type Context struct {
 	Registration approver.Options
 	// ChartRepositories bound the hub's chart fetches; nil means defaults.
 	ChartRepositories *helm.RepositoryOptions
+	// ClusterAPI are the cluster-api discovery flags; nil or without
+	// namespaces, discovery is off.
+	ClusterAPI *clusterapi.Options
 
 	broadcaster record.EventBroadcaster
 	// clients is the per-cluster client registry the generic and Helm
@@ -169,6 +173,9 @@ var leaderControllers = []controllerStarter{
 	// FeedInUseProtection (wire_feedprotect.go). Not gated here: with the
 	// gate off it releases what an earlier run held.
 	{name: "feed-protection", start: startFeedProtection},
+	// Cluster-api discovery (wire_clusterapi.go), when --cluster-api-namespaces
+	// names namespaces.
+	{name: "cluster-api-discovery", start: startClusterAPIDiscovery},
 }
 
 // replicaControllers run in every replica: what acts through tunnels runs

@@ -31,6 +31,7 @@ import (
 	"github.com/clusternet/clusternet/pkg/metrics"
 	"github.com/clusternet/clusternet/pkg/server/command"
 	"github.com/clusternet/clusternet/pkg/server/hub/approver"
+	"github.com/clusternet/clusternet/pkg/server/hub/clusterapi"
 	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
 	"github.com/clusternet/clusternet/pkg/tunnel"
 	"github.com/clusternet/clusternet/pkg/version"
@@ -72,6 +73,9 @@ type Options struct {
 	// Replicas: forwarding between replicas and the managed certificates
 	// (replicas.go).
 	Replicas ReplicaOptions
+	// ClusterAPI: discovering cluster-api Clusters (--cluster-api-*,
+	// docs/cluster-api.md); off unless it names namespaces.
+	ClusterAPI *clusterapi.Options
 
 	FeatureGates featuregate.MutableFeatureGate
 	Logs         *logs.Options
@@ -94,6 +98,7 @@ func NewOptions() *Options {
 		Registration:            approver.DefaultOptions(),
 		ChartRepositories:       helm.NewRepositoryOptions("clusternet-hub"),
 		Replicas:                defaultReplicaOptions(),
+		ClusterAPI:              clusterapi.NewOptions(),
 		FeatureGates:            features.NewHubGates(),
 		Logs:                    logs.NewOptions(),
 	}
@@ -131,6 +136,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fss.FlagSet("proxy").StringVar(&o.IdentityMappingFile, "identity-mapping-file", o.IdentityMappingFile,
 		"YAML file (kind IdentityMapping) mapping parent users and groups to child users and groups, per cluster label selector. Without it, system: groups and users stay in the parent (docs/tunnel.md).")
 	o.ChartRepositories.AddFlags(fss.FlagSet("chart repositories"))
+	o.ClusterAPI.AddFlags(fss.FlagSet("cluster-api discovery"))
 	o.addReplicaFlags(&fss)
 	o.FeatureGates.AddFlag(fss.FlagSet("feature gates"))
 	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))
@@ -159,6 +165,7 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("--agent-token-ttl %s: must be at least 10m (the parent refuses shorter tokens)", ttl))
 	}
 	errs = append(errs, o.ChartRepositories.Validate()...)
+	errs = append(errs, o.ClusterAPI.Validate()...)
 	errs = append(errs, o.validateReplicas()...)
 	errs = append(errs, o.Recommended.SecureServing.Validate()...)
 	errs = append(errs, o.Recommended.Authentication.Validate()...)
@@ -203,7 +210,12 @@ func (o *Options) Run(ctx context.Context) error {
 	transports := sockets.NewTransports(tunnel.NewRegistry(), o.MaxRequestsPerCluster)
 	transports.Tunnels().Watch(metrics.TunnelChanged)
 	newContext := func() (*Context, error) {
-		return newControllerContext(cfg, transports, o.Workers, o.FeatureGates, o.Registration, o.ChartRepositories)
+		c, err := newControllerContext(cfg, transports, o.Workers, o.FeatureGates, o.Registration, o.ChartRepositories)
+		if err != nil {
+			return nil, err
+		}
+		c.ClusterAPI = o.ClusterAPI
+		return c, nil
 	}
 	replica, err := newContext()
 	if err != nil {
