@@ -48,7 +48,7 @@ func (c *ClusterFlags) Target() (string, error) {
 // perClusterArgs finds the per-cluster flags in args (before any "--") and
 // returns them and the args without them. ok is false when args do not ask
 // for per-cluster mode: no --cluster/--cluster-id, or a command of the
-// plugin's own that takes --cluster itself (kubeconfig), or shell completion
+// plugin's own that takes --cluster itself (kubeconfig, render), or shell completion
 // of the --cluster value. valueFlags tells flags that take a value from
 // booleans, to find the command's name.
 func perClusterArgs(args []string, valueFlags *pflag.FlagSet) (flags ClusterFlags, rest []string, ok bool) {
@@ -97,7 +97,7 @@ func perClusterArgs(args []string, valueFlags *pflag.FlagSet) (flags ClusterFlag
 			}
 		}
 	}
-	if command == "kubeconfig" {
+	if command == "kubeconfig" || command == "render" {
 		return ClusterFlags{}, nil, false
 	}
 	return flags, rest, ok

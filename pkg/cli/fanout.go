@@ -69,20 +69,7 @@ func addFanout(getCmd *cobra.Command, parent parentGetter, userFlags *genericcli
 	o := &FanoutGetOptions{IOStreams: streams}
 	getCmd.Flags().StringVar(&o.Clusters, flagClusters, o.Clusters,
 		"List live objects of these child clusters instead of templates: \"all\", or a comma-separated list of ManagedCluster names or cluster ids. Output gets a CLUSTER column.")
-	if err := getCmd.RegisterFlagCompletionFunc(flagClusters, func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		prefix, last := "", toComplete
-		if i := strings.LastIndex(toComplete, ","); i >= 0 {
-			prefix, last = toComplete[:i+1], toComplete[i+1:]
-		}
-		var out []string
-		if prefix == "" && strings.HasPrefix("all", last) {
-			out = append(out, "all")
-		}
-		for _, name := range completeClusters(parent, last) {
-			out = append(out, prefix+name)
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
-	}); err != nil {
+	if err := getCmd.RegisterFlagCompletionFunc(flagClusters, clusterListCompletion(parent)); err != nil {
 		panic(err)
 	}
 	getCmd.Example += "\n\n" + `  # List the pods of every child cluster, with a CLUSTER column
@@ -182,24 +169,11 @@ func (o *FanoutGetOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	all, err := listClusters(ctx, o.list)
+	targets, err := selectClusters(ctx, o.list, o.Clusters)
 	if err != nil {
 		return err
 	}
-	if strings.TrimSpace(o.Clusters) == "all" {
-		o.targets = all
-	} else {
-		var names []string
-		for _, n := range strings.Split(o.Clusters, ",") {
-			if n = strings.TrimSpace(n); n != "" && !slices.Contains(names, n) {
-				names = append(names, n)
-			}
-		}
-		if o.targets, err = pickClusters(all, names); err != nil {
-			return err
-		}
-	}
-	if len(o.targets) == 0 {
+	if o.targets = targets; len(o.targets) == 0 {
 		return errors.New("no child cluster has registered with this parent: see `kubectl clusternet get mcls -A`")
 	}
 

@@ -178,6 +178,7 @@ func NewCmdClusternet(streams genericiooptions.IOStreams) *cobra.Command {
 			Commands: []*cobra.Command{
 				NewCmdRollout(f, parent, streams),
 				NewCmdTree(f, parent, streams),
+				NewCmdRender(f, parent, clusterFlags, streams),
 			},
 		},
 		{
@@ -188,6 +189,7 @@ func NewCmdClusternet(streams genericiooptions.IOStreams) *cobra.Command {
 			Message: "Child clusters (and --cluster <name|id> for any kubectl command on one child):",
 			Commands: []*cobra.Command{
 				NewCmdKubeconfig(parent, clusterFlags, streams),
+				NewCmdLogs(parent, configFlags, streams),
 				NewCmdVersion(f, streams),
 			},
 		},
