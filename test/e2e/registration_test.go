@@ -86,7 +86,6 @@ func TestRegistration(t *testing.T) {
 	})
 
 	t.Run("kubectl get mcls -A -o wide shows real values", func(t *testing.T) {
-		version := testbed.KubeVersion()
 		rows := withoutAge(table(mustKubectl(t, parent, "", "get", "mcls", "-A", "-o", "wide", "--sort-by=.spec.syncMode")))
 		if diff := cmp.Diff([]string{"NAMESPACE", "NAME", "CLUSTER ID", "CLUSTER TYPE", "SYNC MODE", "KUBERNETES", "READYZ", "AGE"}, rows[0]); diff != "" {
 			t.Errorf("header (-want +got):\n%s", diff)
@@ -95,7 +94,8 @@ func TestRegistration(t *testing.T) {
 			t.Fatalf("want 2 clusters, got:\n%v", rows)
 		}
 		// Sorted by sync mode: Pull (child2) before Push (child1).
-		for i, want := range []struct{ id, mode, name string }{{ids[child2.Name], "Pull", "edge-2"}, {ids[child1.Name], "Push", ""}} {
+		// Each child's own version: a fleet of two or more mixes them (testbed.ForTest).
+		for i, want := range []struct{ id, mode, name, version string }{{ids[child2.Name], "Pull", "edge-2", child2.KubeVersion}, {ids[child1.Name], "Push", "", child1.KubeVersion}} {
 			row := rows[i+1]
 			if !strings.HasPrefix(row[0], "clusternet-") {
 				t.Errorf("namespace %q is not a dedicated clusternet-xxxxx namespace", row[0])
@@ -106,7 +106,7 @@ func TestRegistration(t *testing.T) {
 			if want.name == "" && !strings.HasPrefix(row[1], "clusternet-cluster-") {
 				t.Errorf("generated name %q does not start with clusternet-cluster-", row[1])
 			}
-			if diff := cmp.Diff([]string{want.id, "EdgeClusterSelfProvisioned", want.mode, version, "true"}, row[2:]); diff != "" {
+			if diff := cmp.Diff([]string{want.id, "EdgeClusterSelfProvisioned", want.mode, want.version, "true"}, row[2:]); diff != "" {
 				t.Errorf("row %v (-want +got):\n%s", row, diff)
 			}
 		}

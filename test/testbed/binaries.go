@@ -14,24 +14,56 @@ import (
 // hack/testbed-build.sh override them.
 const (
 	DefaultKubeVersion = "v1.35.4"
-	DefaultEtcdVersion = "v3.5.21"
-	DefaultKwokVersion = "v0.8.0"
+	// DefaultChildSkewVersion is the older Kubernetes a mixed fleet's skew
+	// child runs (Options.MixedVersions): the oldest minor release the
+	// children are tested on.
+	DefaultChildSkewVersion = "v1.33.13"
+	DefaultEtcdVersion      = "v3.5.21"
+	DefaultKwokVersion      = "v0.8.0"
 )
 
 // Binaries are the paths of the real programs a testbed runs.
 type Binaries struct {
-	Etcd              string
-	KubeAPIServer     string
-	ControllerManager string
-	Scheduler         string
-	Kubectl           string
-	Kwok              string
+	Etcd string
+	// ControlPlane is KubeVersion's: the parent's and, but for the skew
+	// child, every child's.
+	ControlPlane
+	// Skew is ChildSkewVersion's control plane, which one child of a mixed
+	// fleet runs. Its clients (kubectl, kwok) stay those of KubeVersion.
+	Skew    ControlPlane
+	Kubectl string
+	Kwok    string
 	// KwokStages is kwok's own stage folder (what turns fake nodes Ready and pods Running).
 	KwokStages string
 }
 
+// ControlPlane is one Kubernetes version's kube-apiserver,
+// kube-controller-manager and kube-scheduler.
+type ControlPlane struct {
+	Version           string
+	KubeAPIServer     string
+	ControllerManager string
+	Scheduler         string
+}
+
 // KubeVersion is the Kubernetes version the testbed runs.
 func KubeVersion() string { return envOr("KUBE_VERSION", DefaultKubeVersion) }
+
+// ChildSkewVersion is the Kubernetes version the skew child of a mixed
+// fleet runs; set to KubeVersion, the fleet runs one version.
+func ChildSkewVersion() string { return envOr("CHILD_SKEW_VERSION", DefaultChildSkewVersion) }
+
+// controlPlane returns the binaries of version ("" is KubeVersion's).
+func (b *Binaries) controlPlane(version string) (ControlPlane, error) {
+	switch version {
+	case "", b.ControlPlane.Version:
+		return b.ControlPlane, nil
+	case b.Skew.Version:
+		return b.Skew, nil
+	}
+	return ControlPlane{}, fmt.Errorf("ClusterOptions.KubeVersion %q: the testbed has Kubernetes %s and %s only; set CHILD_SKEW_VERSION=%s (or KUBE_VERSION) and run hack/testbed-build.sh",
+		version, b.ControlPlane.Version, b.Skew.Version, version)
+}
 
 // LocateBinaries returns the cached binaries, building what is missing with
 // hack/testbed-build.sh (minutes when cold, nothing when warm).
@@ -56,21 +88,31 @@ func LocateBinaries() (*Binaries, error) {
 }
 
 func binariesIn(cache string) *Binaries {
-	kube := filepath.Join(cache, "kubernetes-"+KubeVersion())
 	kwok := filepath.Join(cache, "kwok-"+envOr("KWOK_VERSION", DefaultKwokVersion))
 	return &Binaries{
-		Etcd:              filepath.Join(cache, "etcd-"+envOr("ETCD_VERSION", DefaultEtcdVersion), "etcd"),
-		KubeAPIServer:     filepath.Join(kube, "kube-apiserver"),
-		ControllerManager: filepath.Join(kube, "kube-controller-manager"),
-		Scheduler:         filepath.Join(kube, "kube-scheduler"),
-		Kubectl:           filepath.Join(kube, "kubectl"),
-		Kwok:              filepath.Join(kwok, "kwok"),
-		KwokStages:        filepath.Join(kwok, "stage"),
+		Etcd:         filepath.Join(cache, "etcd-"+envOr("ETCD_VERSION", DefaultEtcdVersion), "etcd"),
+		ControlPlane: controlPlaneIn(cache, KubeVersion()),
+		Skew:         controlPlaneIn(cache, ChildSkewVersion()),
+		Kubectl:      filepath.Join(cache, "kubernetes-"+KubeVersion(), "kubectl"),
+		Kwok:         filepath.Join(kwok, "kwok"),
+		KwokStages:   filepath.Join(kwok, "stage"),
+	}
+}
+
+// controlPlaneIn is where hack/testbed-build.sh puts version's control plane.
+func controlPlaneIn(cache, version string) ControlPlane {
+	dir := filepath.Join(cache, "kubernetes-"+version)
+	return ControlPlane{
+		Version:           version,
+		KubeAPIServer:     filepath.Join(dir, "kube-apiserver"),
+		ControllerManager: filepath.Join(dir, "kube-controller-manager"),
+		Scheduler:         filepath.Join(dir, "kube-scheduler"),
 	}
 }
 
 func (b *Binaries) complete() bool {
-	for _, p := range []string{b.Etcd, b.KubeAPIServer, b.ControllerManager, b.Scheduler, b.Kubectl, b.Kwok, b.KwokStages} {
+	for _, p := range []string{b.Etcd, b.KubeAPIServer, b.ControllerManager, b.Scheduler,
+		b.Skew.KubeAPIServer, b.Skew.ControllerManager, b.Skew.Scheduler, b.Kubectl, b.Kwok, b.KwokStages} {
 		if _, err := os.Stat(p); err != nil {
 			return false
 		}

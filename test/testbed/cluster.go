@@ -35,6 +35,9 @@ type ClusterOptions struct {
 	Nodes int
 	// ExtraAPIServerArgs are appended to kube-apiserver's flags.
 	ExtraAPIServerArgs []string
+	// KubeVersion is the Kubernetes version of the control plane: KubeVersion()
+	// when empty, or ChildSkewVersion() for a child of another version.
+	KubeVersion string
 }
 
 // Cluster is a running control plane: etcd, kube-apiserver,
@@ -42,6 +45,9 @@ type ClusterOptions struct {
 type Cluster struct {
 	Name string `json:"name"`
 	Dir  string `json:"dir"`
+	// KubeVersion is the Kubernetes version its control plane runs: what
+	// its apiserver's /version says and its agent reports.
+	KubeVersion string `json:"kubeVersion"`
 	// URL is the apiserver's address, https://127.0.0.1:<port>.
 	URL string `json:"url"`
 	// Kubeconfig is an admin (system:masters) kubeconfig with embedded certificates.
@@ -76,6 +82,10 @@ func StartCluster(ctx context.Context, bins *Binaries, opts ClusterOptions) (_ *
 	if opts.Nodes <= 0 {
 		opts.Nodes = 1
 	}
+	kube, err := bins.controlPlane(opts.KubeVersion)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", opts.Name, err)
+	}
 	dir, err := filepath.Abs(filepath.Join(opts.Dir, opts.Name))
 	if err != nil {
 		return nil, err
@@ -88,7 +98,7 @@ func StartCluster(ctx context.Context, bins *Binaries, opts ClusterOptions) (_ *
 	if err := os.MkdirAll(filepath.Join(dir, "pki"), 0o755); err != nil {
 		return nil, err
 	}
-	c := &Cluster{Name: opts.Name, Dir: dir, bins: bins}
+	c := &Cluster{Name: opts.Name, Dir: dir, KubeVersion: kube.Version, bins: bins}
 	defer func() {
 		if err != nil {
 			c.Stop()
@@ -158,7 +168,7 @@ func StartCluster(ctx context.Context, bins *Binaries, opts ClusterOptions) (_ *
 		"--profiling=false",
 	}
 	apiArgs = append(apiArgs, opts.ExtraAPIServerArgs...)
-	if err := c.start("kube-apiserver", bins.KubeAPIServer, apiArgs...); err != nil {
+	if err := c.start("kube-apiserver", kube.KubeAPIServer, apiArgs...); err != nil {
 		return nil, err
 	}
 	admin, err := tlsClientConfig(c.CAFile, pki["admin.crt"], pki["admin.key"])
@@ -180,7 +190,7 @@ func StartCluster(ctx context.Context, bins *Binaries, opts ClusterOptions) (_ *
 		}
 	}
 
-	if err := c.start("kube-controller-manager", bins.ControllerManager,
+	if err := c.start("kube-controller-manager", kube.ControllerManager,
 		"--kubeconfig="+kubeconfigs["controller-manager"],
 		"--secure-port=0", "--leader-elect=false",
 		"--cluster-name="+c.Name,
@@ -194,7 +204,7 @@ func StartCluster(ctx context.Context, bins *Binaries, opts ClusterOptions) (_ *
 	); err != nil {
 		return nil, err
 	}
-	if err := c.start("kube-scheduler", bins.Scheduler,
+	if err := c.start("kube-scheduler", kube.Scheduler,
 		"--kubeconfig="+kubeconfigs["scheduler"], "--secure-port=0", "--leader-elect=false",
 	); err != nil {
 		return nil, err

@@ -22,6 +22,11 @@ type Options struct {
 	Children int
 	// NodesPerCluster is how many fake nodes each cluster gets (default 1).
 	NodesPerCluster int
+	// MixedVersions runs the last of two or more children on
+	// ChildSkewVersion(), the parent and the other children on KubeVersion():
+	// a fleet mixing Kubernetes versions, as real ones do. A single child
+	// stays on the parent's version.
+	MixedVersions bool
 }
 
 // Testbed is a running parent and its children.
@@ -59,8 +64,12 @@ func Up(ctx context.Context, opts Options) (*Testbed, error) {
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {
+		copts := ClusterOptions{Name: name, Dir: dir, Nodes: opts.NodesPerCluster}
+		if opts.MixedVersions && opts.Children >= 2 && i == len(names)-1 {
+			copts.KubeVersion = bins.Skew.Version
+		}
 		wg.Go(func() {
-			clusters[i], errs[i] = StartCluster(ctx, bins, ClusterOptions{Name: name, Dir: dir, Nodes: opts.NodesPerCluster})
+			clusters[i], errs[i] = StartCluster(ctx, bins, copts)
 		})
 	}
 	wg.Wait()

@@ -112,3 +112,36 @@ func TestStopKillsOnlyWhatItStarted(t *testing.T) {
 		t.Fatal("Stop did not end the process it started")
 	}
 }
+
+// A cluster runs the control plane of the version it asks for; a version
+// the testbed has no binaries of is refused, saying how to build them.
+func TestControlPlaneOfVersion(t *testing.T) {
+	bins := &Binaries{
+		ControlPlane: controlPlaneIn("/cache", "v1.35.4"),
+		Skew:         controlPlaneIn("/cache", "v1.33.13"),
+	}
+	for _, tc := range []struct {
+		name, version, wantAPIServer, wantErr string
+	}{
+		{name: "default", version: "", wantAPIServer: "/cache/kubernetes-v1.35.4/kube-apiserver"},
+		{name: "the parent's", version: "v1.35.4", wantAPIServer: "/cache/kubernetes-v1.35.4/kube-apiserver"},
+		{name: "the skew child's", version: "v1.33.13", wantAPIServer: "/cache/kubernetes-v1.33.13/kube-apiserver"},
+		{name: "not built", version: "v1.30.0", wantErr: `ClusterOptions.KubeVersion "v1.30.0": the testbed has Kubernetes v1.35.4 and v1.33.13 only; set CHILD_SKEW_VERSION=v1.30.0 (or KUBE_VERSION) and run hack/testbed-build.sh`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := bins.controlPlane(tc.version)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.KubeAPIServer != tc.wantAPIServer {
+				t.Errorf("kube-apiserver %s, want %s", got.KubeAPIServer, tc.wantAPIServer)
+			}
+		})
+	}
+}

@@ -323,7 +323,7 @@ func (e *env) seed(t *testing.T) {
 	wantMcls := [][]string{{"NAMESPACE", "NAME", "CLUSTER ID", "SYNC MODE", "KUBERNETES", "READYZ"}}
 	for i, c := range e.children {
 		mode := strings.TrimPrefix(modes[i].agentArgs[0], "--cluster-sync-mode=")
-		wantMcls = append(wantMcls, []string{c.Namespace, c.Name, c.ID, mode, testbed.KubeVersion(), "true"})
+		wantMcls = append(wantMcls, []string{c.Namespace, c.Name, c.ID, mode, c.KubeVersion, "true"})
 	}
 	var gotMcls [][]string
 	for _, r := range rows {
