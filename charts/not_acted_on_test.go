@@ -63,7 +63,7 @@ func TestNotActedOnWarnings(t *testing.T) {
 		want []string
 	}{
 		{"subscription.yaml", []string{
-			"spec.dividingScheduling.dynamicDividing.topologySpreadConstraints", "spec.preemptionPolicy", "spec.priority",
+			"spec.dividingScheduling.dynamicDividing.topologySpreadConstraints",
 		}},
 		{"localization.yaml", nil},
 		{"globalization.yaml", nil},

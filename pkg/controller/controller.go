@@ -41,14 +41,42 @@ type Loop struct {
 
 // New returns a loop named name (in logs and workqueue metrics) calling
 // sync. Watch and WaitFor come before Run.
-func New(name string, sync SyncFunc) *Loop {
-	return &Loop{
-		name: name,
-		sync: sync,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: name}),
+func New(name string, sync SyncFunc, opts ...Option) *Loop {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
+	config := workqueue.TypedRateLimitingQueueConfig[string]{Name: name}
+	if o.order != nil {
+		// The order is the innermost queue's; the delaying queue (AddAfter,
+		// rate-limited retries) adds to it when a key is due, and the
+		// typed queue around it keeps its de-duplication: a key is queued
+		// once, and never handed to two workers at once.
+		config.DelayingQueue = workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{
+			Name:  name,
+			Queue: workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[string]{Name: name, Queue: o.order}),
+		})
+	}
+	return &Loop{
+		name:  name,
+		sync:  sync,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), config),
+	}
+}
+
+// An Option adjusts a Loop.
+type Option func(*options)
+
+type options struct {
+	order workqueue.Queue[string]
+}
+
+// Ordered hands the keys waiting in the loop out in order's order instead
+// of first come, first served. order holds only keys waiting, each once:
+// the loop calls its Push for a key newly queued, Touch for one queued
+// again while it waits, and Pop for the next to sync.
+func Ordered(order workqueue.Queue[string]) Option {
+	return func(o *options) { o.order = order }
 }
 
 // A WatchOption adjusts what Watch queues.

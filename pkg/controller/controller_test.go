@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -412,5 +413,40 @@ func TestRunStopsAfterWorkers(t *testing.T) {
 	<-done
 	if !finished.Load() {
 		t.Error("Run returned before its worker's sync did")
+	}
+}
+
+// lastFirst is a workqueue.Queue handing out the largest key first.
+type lastFirst struct{ keys []string }
+
+func (q *lastFirst) Touch(string)    {}
+func (q *lastFirst) Push(key string) { q.keys = append(q.keys, key); slices.Sort(q.keys) }
+func (q *lastFirst) Len() int        { return len(q.keys) }
+func (q *lastFirst) Pop() (key string) {
+	key, q.keys = q.keys[len(q.keys)-1], q.keys[:len(q.keys)-1]
+	return key
+}
+
+// TestOrdered: a loop built Ordered hands waiting keys out in its queue's
+// order, each once however often it was added, and keys added later
+// (AddAfter, rate-limited retries) reach the same queue.
+func TestOrdered(t *testing.T) {
+	l := New("test", func(context.Context, string) (time.Duration, error) { return 0, nil }, Ordered(&lastFirst{}))
+	for _, k := range []string{"ns/b", "ns/a", "ns/c", "ns/b"} {
+		l.Add(k)
+	}
+	if diff := cmp.Diff([]string{"ns/c", "ns/b", "ns/a"}, queued(l)); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
+	}
+	l.queue.AddRateLimited("ns/a")
+	l.AddAfter("ns/z", time.Millisecond)
+	err := wait.PollUntilContextTimeout(context.Background(), time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+		return l.queue.Len() == 2, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for the delayed keys: %v", err)
+	}
+	if diff := cmp.Diff([]string{"ns/z", "ns/a"}, queued(l)); diff != "" {
+		t.Errorf("delayed keys (-want +got):\n%s", diff)
 	}
 }

@@ -22,14 +22,14 @@ import (
 //
 //   - 6 replicas divide into 2, 2 and 2, more than the children hold, as
 //     the Scheduled condition says;
-//   - child 0 grows to hold 4: nothing moves. The Scheduled condition no
-//     longer says the replicas do not fit: that is the hub's round with the
-//     new capacity, seen to move nothing;
-//   - scaled to 8: the 2 new replicas go by capacity left (2, 0, 0), to
-//     child 0, the 6 running stay: 4, 2, 2. Divided from nothing, or had
-//     the growth redivided the 6, child 0 would run 6 and the others 1;
-//   - scaled back to 6: 2 removed from the children over their fair share
-//     (4, 1, 1), none added: 4, 1, 1.
+//   - child 0 grows to hold 4: the replicas children 1 and 2 hold beyond
+//     their room (one each: they can never run there) move to child 0's new
+//     room, and nothing else does: 4, 1, 1. The Scheduled condition no
+//     longer says the replicas do not fit;
+//   - scaled to 8: the 2 new replicas go where room is left, to child 0
+//     (it runs beyond its room, as the condition says), the 6 placed stay:
+//     6, 1, 1;
+//   - scaled back to 6: 2 removed from where they do not fit: 4, 1, 1.
 func TestDynamicDividingIncremental(t *testing.T) {
 	tb := testbed.ForTest(t, 3)
 	parent := tb.Parent
@@ -63,10 +63,10 @@ func TestDynamicDividingIncremental(t *testing.T) {
 	// Only a round that saw child 0's 96 CPUs drops the warning, and it
 	// writes the division it made in the same status: after it, scaling is
 	// divided with them too.
-	waitForDivision(t, cs, children, "incremental", divided(2, 2, 2), scheduled(6, 6))
+	waitForDivision(t, cs, children, "incremental", divided(4, 1, 1), scheduled(6, 6))
 
 	createAppRequesting(t, parent, "incremental", 8, "24")
-	waitForDivision(t, cs, children, "incremental", divided(4, 2, 2), scheduled(8, 6))
+	waitForDivision(t, cs, children, "incremental", divided(6, 1, 1), scheduled(8, 6))
 
 	createAppRequesting(t, parent, "incremental", 6, "24")
 	waitForDivision(t, cs, children, "incremental", divided(4, 1, 1), scheduled(6, 6))

@@ -112,6 +112,9 @@ func TestSchedulingBySubGroup(t *testing.T) {
 		wantPlaced(t, "sg-static", "sg-static", true, map[string]int32{firstEast: 4, west: 2})
 	})
 
+	// Dynamic dividing counts the room other Subscriptions take: the ones
+	// above go first, so that it sees every child's whole room.
+	settle(t, parent, cs, children, "sg-replication", "sg-static")
 	ok := t.Run("dynamic: the east cluster holding more, replicas by capacity", func(t *testing.T) {
 		createApp(t, parent, "sg-dynamic", 6)
 		mustKubectl(t, parent, subgroupSubscription("sg-dynamic", dynamicYAML, false, subgroup{"east", 1, 0}, subgroup{"west", 1, 0}), "apply", "-f", "-")

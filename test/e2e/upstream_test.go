@@ -42,7 +42,7 @@ func TestUpstreamObjects(t *testing.T) {
 	subscription := filepath.Join(dir, "subscription.yaml")
 	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
 		_, errOut, err := kubectl(t, parent, "", "create", "--dry-run=server", "-f", subscription)
-		return err == nil && strings.Contains(errOut, "spec.priority is accepted but not acted on yet"), nil
+		return err == nil && strings.Contains(errOut, "spec.dividingScheduling.dynamicDividing.topologySpreadConstraints is accepted but not"), nil
 	}); err != nil {
 		t.Fatalf("no warning from the not-acted-on policies a minute after they were created: %v", err)
 	}
@@ -52,7 +52,7 @@ func TestUpstreamObjects(t *testing.T) {
 		warns          []string
 	}{
 		{"subscription.yaml", "subscriptions.apps.clusternet.io", []string{
-			"spec.dividingScheduling.dynamicDividing.topologySpreadConstraints", "spec.preemptionPolicy", "spec.priority",
+			"spec.dividingScheduling.dynamicDividing.topologySpreadConstraints",
 		}},
 		{"base.yaml", "bases.apps.clusternet.io", nil},
 		{"description.yaml", "descriptions.apps.clusternet.io", nil},

@@ -56,13 +56,13 @@ func ChildSkewVersion() string { return envOr("CHILD_SKEW_VERSION", DefaultChild
 // controlPlane returns the binaries of version ("" is KubeVersion's).
 func (b *Binaries) controlPlane(version string) (ControlPlane, error) {
 	switch version {
-	case "", b.ControlPlane.Version:
+	case "", b.Version:
 		return b.ControlPlane, nil
 	case b.Skew.Version:
 		return b.Skew, nil
 	}
 	return ControlPlane{}, fmt.Errorf("ClusterOptions.KubeVersion %q: the testbed has Kubernetes %s and %s only; set CHILD_SKEW_VERSION=%s (or KUBE_VERSION) and run hack/testbed-build.sh",
-		version, b.ControlPlane.Version, b.Skew.Version, version)
+		version, b.Version, b.Skew.Version, version)
 }
 
 // LocateBinaries returns the cached binaries, building what is missing with

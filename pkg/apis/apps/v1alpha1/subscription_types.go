@@ -81,16 +81,17 @@ type SubscriptionSpec struct {
 	SchedulingBySubGroup *bool `json:"schedulingBySubGroup,omitempty"`
 
 	// Priority orders subscriptions in the scheduler's queue; higher goes
-	// first. Accepted, not acted on yet: the hub warns when it is set.
+	// first (unset is 0). With dynamic dividing, a higher one may take the
+	// room lower ones hold (PreemptionPolicy).
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=1000
 	// +optional
 	Priority *int32 `json:"priority,omitempty"`
 
-	// PreemptionPolicy says whether this subscription may preempt ones of
-	// lower priority (upstream Clusternet; unset means PreemptLowerPriority
-	// there). Accepted, not acted on yet: this hub never preempts, and warns
-	// when it is set.
+	// PreemptionPolicy says whether this subscription, when it divides
+	// replicas dynamically, may take the room Subscriptions of lower
+	// priority hold in a cluster (their replicas then move elsewhere).
+	// Unset means PreemptLowerPriority, as upstream Clusternet.
 	// +optional
 	PreemptionPolicy *PreemptionPolicy `json:"preemptionPolicy,omitempty"`
 

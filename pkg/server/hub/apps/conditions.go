@@ -27,6 +27,7 @@ const (
 	ReasonResolved               = "Resolved"
 	ReasonScheduled              = "Scheduled"
 	ReasonNoMatchingClusters     = "NoMatchingClusters"
+	ReasonNoRoom                 = "NoRoom"
 	ReasonInvalidClusterAffinity = "InvalidClusterAffinity"
 	ReasonInvalidBindings        = "InvalidBindings"
 	ReasonBaseNameConflict       = "BaseNameConflict"

@@ -28,6 +28,7 @@ import (
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
+	"github.com/clusternet/clusternet/pkg/server/hub/apps/scheduling"
 	"github.com/clusternet/clusternet/pkg/throttle"
 )
 
@@ -88,6 +89,14 @@ type Controller struct {
 	// Subscription concluded, until one of their inputs changes.
 	plans *plans
 	runs  stageRuns
+	// book is what every Subscription placed on every cluster
+	// (placements.go); deciding makes one round's reading of it, deciding
+	// and recording one step.
+	book     *scheduling.Book
+	deciding sync.Mutex
+	// synced are the informers the loops read: Run fills the book once
+	// they are.
+	synced []cache.InformerSynced
 }
 
 // New builds the controller and registers its handlers and indexes on the
@@ -107,12 +116,12 @@ func New(o Options) (*Controller, error) {
 		manifests: manInf.Lister(), manIndex: manInf.Informer().GetIndexer(),
 		charts: chartInf.Lister(), locs: locInf.Lister(), globs: globInf.Lister(),
 		inventory: invInf.Lister(), clusters: mclsInf.Lister(),
-		resetEvery: 10 * time.Second, plans: newPlans(),
+		resetEvery: 10 * time.Second, plans: newPlans(), book: scheduling.NewBook(),
 	}
 	// Keys come from several informers (a template change reaches the
 	// Subscriptions and Bases that use it), so the loops are fed by the
-	// handlers below.
-	c.subLoop = controller.New("subscriptions", c.syncSubscription)
+	// handlers below. Subscriptions are handed out by priority.
+	c.subLoop = controller.New("subscriptions", c.syncSubscription, controller.Ordered(newByPriority(c.priorityOfKey)))
 	c.baseLoop = controller.New("bases", c.syncBase)
 
 	indexes := []struct {
@@ -156,13 +165,18 @@ func New(o Options) (*Controller, error) {
 		// Both loops read all these caches.
 		c.subLoop.WaitFor(reg.HasSynced)
 		c.baseLoop.WaitFor(reg.HasSynced)
+		c.synced = append(c.synced, reg.HasSynced)
 	}
 	return c, nil
 }
 
-// Run runs both loops with workers each until ctx ends, and returns once
-// they stopped.
+// Run fills the book once the caches are synced, then runs both loops with
+// workers each until ctx ends, and returns once they stopped.
 func (c *Controller) Run(ctx context.Context, workers int) {
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		return
+	}
+	c.rebuildBook()
 	var wg sync.WaitGroup
 	for _, l := range []*controller.Loop{c.subLoop, c.baseLoop} {
 		wg.Go(func() { l.Run(ctx, workers) })
@@ -484,7 +498,10 @@ func (c *Controller) onFeedInventory(old, cur any) {
 }
 
 // onManagedCluster reacts to what scheduling and overrides read: labels,
-// taints, capacity, the cluster id, the cluster coming or going. This is
+// taints, the cluster id, the cluster coming or going (every Subscription
+// and the cluster's Bases again), and its capacity (status.allocatable,
+// and status.available with status.predictorEnabled: only the Dynamic
+// Subscriptions whose replicas the change may move, roomChanged). This is
 // the one place that decides which cluster changes make Subscriptions
 // schedule again (their plans are dropped). Heartbeats (status
 // timestamps, readiness) change none of that: a cluster that goes NotReady
@@ -495,9 +512,14 @@ func (c *Controller) onManagedCluster(old, cur any) {
 	if o != nil && n != nil &&
 		apiequality.Semantic.DeepEqual(o.Labels, n.Labels) &&
 		apiequality.Semantic.DeepEqual(o.Spec.Taints, n.Spec.Taints) &&
-		apiequality.Semantic.DeepEqual(o.Status.Allocatable, n.Status.Allocatable) &&
 		o.Spec.ClusterID == n.Spec.ClusterID &&
 		(o.DeletionTimestamp == nil) == (n.DeletionTimestamp == nil) {
+		if !apiequality.Semantic.DeepEqual(o.Status.Allocatable, n.Status.Allocatable) ||
+			!apiequality.Semantic.DeepEqual(o.Status.Available, n.Status.Available) ||
+			o.Status.PredictorEnabled != n.Status.PredictorEnabled {
+			ck := n.Namespace + "/" + n.Name
+			c.roomChanged("", []string{ck}, []string{ck})
+		}
 		return
 	}
 	c.enqueueAllSubscriptions()

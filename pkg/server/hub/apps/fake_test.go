@@ -1,6 +1,7 @@
 package apps
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"reflect"
@@ -224,6 +225,8 @@ type harness struct {
 	mapper *testMapper
 	ctx    context.Context
 	ctl    *Controller
+	// workers run each loop (2 unless set before run).
+	workers int
 }
 
 func start(t *testing.T, objects ...runtime.Object) *harness {
@@ -254,7 +257,7 @@ func (h *harness) run() {
 	informers.Start(ctx.Done())
 	done := make(chan struct{})
 	go func() {
-		ctl.Run(ctx, 2)
+		ctl.Run(ctx, cmp.Or(h.workers, 2))
 		close(done)
 	}()
 	t.Cleanup(func() {

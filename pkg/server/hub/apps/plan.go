@@ -24,9 +24,10 @@ import (
 // A plan is used only while everything it was made from is unchanged:
 //   - the watched inputs (the Subscription's spec and metadata, templates,
 //     HelmCharts, ManagedClusters' labels, taints and capacity, the Bases,
-//     the FeedInventory): their handlers call inputsChanged, which drops
-//     the plan, and a plan made while one of them changed is never kept
-//     (plans.put);
+//     the FeedInventory, and the room other Subscriptions took in the book
+//     where it may move replicas: roomChanged): their handlers call
+//     inputsChanged, which drops the plan, and a plan made while one of
+//     them changed is never kept (plans.put);
 //   - the Subscription it was made for: same uid and generation, and, when
 //     another scheduler binds it, the same status.bindingClusters and
 //     status.replicas;

@@ -65,6 +65,7 @@ func (c *Controller) syncSubscription(ctx context.Context, key string) (time.Dur
 	sub, err := c.subs.Subscriptions(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		c.plans.forget(key)
+		c.forgetPlacement(key)
 		return 0, nil
 	}
 	if err != nil {
@@ -72,6 +73,7 @@ func (c *Controller) syncSubscription(ctx context.Context, key string) (time.Dur
 	}
 	if sub.DeletionTimestamp != nil {
 		c.plans.forget(key)
+		c.forgetPlacement(key)
 		return 0, c.finalizeSubscription(ctx, sub)
 	}
 	if upd := sub.DeepCopy(); controller.AddFinalizer(upd) {
@@ -107,6 +109,7 @@ func (c *Controller) makePlan(ctx context.Context, key string, stamp uint64, sub
 	if err != nil {
 		return nil, 0, err
 	}
+	c.announcePreemption(sub, pl.victims)
 	p := conclude(sub, res, pl, bound, conflicts)
 	// A Base name another Subscription holds is a failure like the others
 	// and is never kept: the Base freeing up is an event of its owner, not
@@ -149,6 +152,9 @@ type placement struct {
 	external bool
 	// clusters are the ManagedClusters by "<namespace>/<name>".
 	clusters map[string]*clusterv1beta1.ManagedCluster
+	// victims[cluster key] are the Subscriptions whose room this decision
+	// takes there (decide).
+	victims map[string][]string
 }
 
 func external(sub *appsv1alpha1.Subscription) bool {
@@ -191,14 +197,11 @@ func (c *Controller) schedule(ctx context.Context, sub *appsv1alpha1.Subscriptio
 		if boundNS.Has(m.Namespace) {
 			in.Bound.Insert(k)
 		}
-		in.Clusters = append(in.Clusters, scheduling.Cluster{Key: k, Labels: m.Labels, Taints: m.Spec.Taints, Allocatable: m.Status.Allocatable})
+		in.Clusters = append(in.Clusters, clusterOf(m))
 	}
+	workloads := workloadsOf(res.resolved)
 	if sub.Spec.SchedulingStrategy == appsv1alpha1.DividingSchedulingStrategy {
-		for _, r := range res.resolved {
-			if n, _, ok := feeds.Replicas(r); ok {
-				in.Workloads = append(in.Workloads, scheduling.Workload{Key: feeds.Key(r.Feed), Replicas: n, Requests: feeds.Requests(r.Template)})
-			}
-		}
+		in.Workloads = workloads
 	}
 	if dynamic {
 		in.Previous = inForce(sub, bases, in.Bound)
@@ -215,9 +218,10 @@ func (c *Controller) schedule(ctx context.Context, sub *appsv1alpha1.Subscriptio
 		if pl.Replicas, err = externalReplicas(sub); err != nil {
 			return nil, c.notScheduled(ctx, sub, res, ReasonInvalidBindings, err.Error())
 		}
+		c.placedElsewhere(sub.Namespace+"/"+sub.Name, sub, workloads, pl)
 		return pl, nil
 	}
-	if pl.Result, err = scheduling.Schedule(in); err != nil {
+	if err = c.decide(sub.Namespace+"/"+sub.Name, sub, in, workloads, pl); err != nil {
 		reason := ReasonInvalidClusterAffinity
 		if sg := (*scheduling.SubGroupError)(nil); errors.As(err, &sg) {
 			reason = scheduling.ReasonInvalidSubGroupStrategy
@@ -396,6 +400,10 @@ func conclude(sub *appsv1alpha1.Subscription, res *resolution, pl *placement, bo
 	case pl.external && len(pl.Bindings) == 0:
 		sched.Status, sched.Reason = metav1.ConditionFalse, ReasonNotScheduled
 		sched.Message = fmt.Sprintf("waiting for scheduler %q (spec.schedulerName) to set status.bindingClusters", sub.Spec.SchedulerName)
+	case len(pl.Bindings) == 0 && pl.Short:
+		// Dynamic dividing found matching clusters, none with room.
+		sched.Status, sched.Reason = metav1.ConditionFalse, ReasonNoRoom
+		sched.Message = strings.Join(pl.Warnings, "; ")
 	case len(pl.Bindings) == 0:
 		sched.Status, sched.Reason = metav1.ConditionFalse, ReasonNoMatchingClusters
 		sched.Message = "no ManagedCluster matches spec.subscribers[].clusterAffinity (and tolerates its taints): check the selectors against `kubectl get mcls -A --show-labels`"

@@ -32,12 +32,13 @@ type SubscriptionSpecApplyConfiguration struct {
 	// among them. Every subscriber needs a subGroupStrategy then.
 	SchedulingBySubGroup *bool `json:"schedulingBySubGroup,omitempty"`
 	// Priority orders subscriptions in the scheduler's queue; higher goes
-	// first. Accepted, not acted on yet: the hub warns when it is set.
+	// first (unset is 0). With dynamic dividing, a higher one may take the
+	// room lower ones hold (PreemptionPolicy).
 	Priority *int32 `json:"priority,omitempty"`
-	// PreemptionPolicy says whether this subscription may preempt ones of
-	// lower priority (upstream Clusternet; unset means PreemptLowerPriority
-	// there). Accepted, not acted on yet: this hub never preempts, and warns
-	// when it is set.
+	// PreemptionPolicy says whether this subscription, when it divides
+	// replicas dynamically, may take the room Subscriptions of lower
+	// priority hold in a cluster (their replicas then move elsewhere).
+	// Unset means PreemptLowerPriority, as upstream Clusternet.
 	PreemptionPolicy *appsv1alpha1.PreemptionPolicy `json:"preemptionPolicy,omitempty"`
 	// Subscribers select the clusters to deploy to.
 	Subscribers []SubscriberApplyConfiguration `json:"subscribers,omitempty"`

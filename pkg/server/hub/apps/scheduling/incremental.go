@@ -67,9 +67,7 @@ func (m *capacities) withHolders(fresh, order []Cluster, maxC int) []Cluster {
 			out = append(out, c)
 		}
 	}
-	out = out[:min(len(out), maxC)]
-	slices.SortStableFunc(out, m.compare)
-	return out
+	return m.sorted(out[:min(len(out), maxC)])
 }
 
 // unbindEmptied drops the clusters bound only for what they held and left
@@ -85,33 +83,82 @@ func unbindEmptied(res Result, fresh []Cluster) Result {
 		}
 	}
 	res.Bindings = slices.DeleteFunc(res.Bindings, func(k string) bool { return !keep.Has(k) })
-	for _, shares := range res.Replicas {
-		maps.DeleteFunc(shares, func(k string, _ int32) bool { return !keep.Has(k) })
+	for _, division := range []map[string]map[string]int32{res.Replicas, res.Fits} {
+		for _, shares := range division {
+			maps.DeleteFunc(shares, func(k string, _ int32) bool { return !keep.Has(k) })
+		}
 	}
 	return res
 }
 
 // split divides total over clusters (best first) of capacities caps,
-// starting from kept, what each holds: a scale-up only adds, a scale-down
-// only removes, and an unchanged total moves nothing, whatever the
-// capacities became (a cluster holding more than it now can keeps it: the
-// replicas run already, and the child's own scheduler decides what fits).
-// What is kept may sum past MaxInt32 (shares in a status another scheduler
-// wrote, or anyone allowed to write subscriptions/status): the difference
-// stays an int64, so that it cannot wrap.
+// starting from kept, what each holds: a scale-up only adds to what fits,
+// a scale-down only removes, and an unchanged total moves nothing while
+// every cluster holds what it has. A cluster whose capacity fell below
+// what it holds (another Subscription, a preemption or the cluster's own
+// pods took the room, or it shrank) then gives up its excess, and only
+// that, to the clusters with room left (relieve); what finds no room
+// stays where it is, short of capacity. What is kept may sum past
+// MaxInt32 (shares in a status another scheduler wrote, or anyone allowed
+// to write subscriptions/status): the difference stays an int64, so that
+// it cannot wrap.
 func split(total int32, caps []int64, kept []int32, strategy appsv1alpha1.DynamicDividingStrategy) []int32 {
 	var sum int64
 	for _, n := range kept {
 		sum += int64(n)
 	}
+	var out []int32
 	switch {
 	case int64(total) > sum:
-		return scaleUp(int32(int64(total)-sum), caps, kept, strategy) // at most total
+		out = scaleUp(int32(int64(total)-sum), caps, kept, strategy) // at most total
 	case int64(total) < sum:
-		return scaleDown(total, sum-int64(total), caps, kept, strategy)
+		out = scaleDown(total, sum-int64(total), caps, kept, strategy)
 	default:
-		return slices.Clone(kept)
+		out = slices.Clone(kept)
 	}
+	return relieve(out, caps, strategy)
+}
+
+// relieve moves the replicas shares puts beyond their cluster's capacity
+// into the room the others have left: Spread in proportion to that room,
+// Binpack filling it in rank order, taken from the clusters over in
+// proportion to how far over they are (ties from the cluster ranked
+// last). It moves at most what the room takes, so that replicas do not
+// move from one full cluster to another; afterwards either no cluster is
+// over or none has room, and the next round moves nothing.
+func relieve(shares []int32, caps []int64, strategy appsv1alpha1.DynamicDividingStrategy) []int32 {
+	excess := make([]int64, len(shares))
+	room := make([]int64, len(shares))
+	var over, free int64
+	for i, n := range shares {
+		c := max(caps[i], 0)
+		// Reversed, so that apportion's ties (to the earlier entry) fall
+		// on the cluster ranked last, as in scaleDown.
+		excess[len(shares)-1-i] = max(int64(n)-c, 0)
+		room[i] = max(c-int64(n), 0)
+		over = addSat(over, excess[len(shares)-1-i])
+		free = addSat(free, room[i])
+	}
+	move := min(over, free)
+	if move == 0 {
+		return shares
+	}
+	// move is at most the total (shares sum to it), an int32; neither
+	// apportion nor divide and fill give a cluster more than its weight
+	// when they divide no more than the weights sum to: no share goes
+	// below zero, none past its capacity.
+	take := apportion(move, excess)
+	var give []int32
+	if strategy == appsv1alpha1.BinpackDividingStrategy {
+		give = fill(int32(move), room, room)
+	} else {
+		give = divide(int32(move), room)
+	}
+	out := slices.Clone(shares)
+	for i := range out {
+		out[i] += give[i] - int32(take[len(shares)-1-i])
+	}
+	return out
 }
 
 // scaleUp adds by replicas where capacity is left, as a division from
@@ -183,12 +230,12 @@ func spread(total int32, room, weights []int64) []int32 {
 }
 
 // fill takes room in order; what does not fit is divided in proportion to
-// weights.
+// weights. A negative room (a capacity below zero) takes nothing.
 func fill(total int32, room, weights []int64) []int32 {
 	out := make([]int32, len(room))
 	left := int64(total)
 	for i, r := range room {
-		take := min(r, left)
+		take := min(max(r, 0), left)
 		out[i] = int32(take)
 		left -= take
 	}

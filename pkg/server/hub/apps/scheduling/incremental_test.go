@@ -1,6 +1,7 @@
 package scheduling
 
 import (
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -56,16 +57,18 @@ func boundOf(prev split3) sets.Set[string] {
 // force (in.Previous), and checks that it gives want, adding wantAdded
 // replicas and removing wantRemoved; that from nothing the same round
 // gives fresh (unless nil); and that the result is a fixed point: the next
-// round, starting from it with nothing else changed, moves nothing.
+// round, starting from it with nothing else changed, moves nothing (nor
+// preempts anything: a preemption is the decision that placed more).
 func checkIncremental(t *testing.T, in Input, want Result, wantAdded, wantRemoved int32, fresh split3) {
 	t.Helper()
 	got, err := Schedule(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty(), ignoreFits); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
+	checkFits(t, got)
 	if added, removed := moves(in.Previous, got.Replicas); added != wantAdded || removed != wantRemoved {
 		t.Errorf("%d replicas added and %d removed, want %d and %d", added, removed, wantAdded, wantRemoved)
 	}
@@ -84,8 +87,30 @@ func checkIncremental(t *testing.T, in Input, want Result, wantAdded, wantRemove
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(got, again, cmpopts.EquateEmpty()); diff != "" {
+	next := got
+	next.Preempts = nil
+	if diff := cmp.Diff(next, again, cmpopts.EquateEmpty(), ignoreFits); diff != "" {
 		t.Errorf("next round (-this +next):\n%s", diff)
+	}
+}
+
+// checkFits checks that what takes room in res is its replicas, but for
+// those short of capacity: a part of the replicas, less somewhere only
+// when res is Short.
+func checkFits(t *testing.T, res Result) {
+	t.Helper()
+	less := false
+	for wl, shares := range res.Replicas {
+		for c, n := range shares {
+			f, ok := res.Fits[wl][c]
+			if !ok || f > n || f < 0 {
+				t.Errorf("%s on %s: %d replicas, %d (%v) of them fit", wl, c, n, f, ok)
+			}
+			less = less || f < n
+		}
+	}
+	if less && !res.Short {
+		t.Error("some replicas do not fit, and the result is not Short")
 	}
 }
 
@@ -160,13 +185,27 @@ func TestDynamicIncremental(t *testing.T) {
 		wantAdded: 3,
 		fresh:     split3{"w": {"ns-a/a": 7, "ns-b/b": 1, "ns-c/c": 1}},
 	}, {
-		name:     "a cluster whose capacity shrank below what it holds keeps it",
+		name:     "a cluster whose capacity shrank below what it holds gives up only the excess, to the room left",
 		spec:     spread,
 		clusters: []Cluster{a4, cpus("ns-b/b", "1"), c4},
 		prev:     split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2}},
 		wls:      []Workload{workload("w", 6, "1")},
-		want:     placed(split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2}}),
-		fresh:    split3{"w": {"ns-a/a": 3, "ns-b/b": 0, "ns-c/c": 3}},
+		// b's 1 over goes to a (room a 2, c 2: the tie to the first).
+		want:        placed(split3{"w": {"ns-a/a": 3, "ns-b/b": 1, "ns-c/c": 2}}),
+		wantAdded:   1,
+		wantRemoved: 1,
+		fresh:       split3{"w": {"ns-a/a": 3, "ns-b/b": 0, "ns-c/c": 3}},
+	}, {
+		name:     "a cluster over its capacity keeps what no other cluster has room for",
+		spec:     spread,
+		clusters: []Cluster{cpus("ns-a/a", "3"), cpus("ns-b/b", "1")},
+		prev:     split3{"w": {"ns-a/a": 2, "ns-b/b": 3}},
+		wls:      []Workload{workload("w", 5, "1")},
+		// b is 2 over, a has room for 1: 1 moves, 1 stays short.
+		want: Result{Bindings: []string{"ns-a/a", "ns-b/b"}, Replicas: split3{"w": {"ns-a/a": 3, "ns-b/b": 2}}, Short: true,
+			Warnings: []string{"w asks for 5 replicas but the 2 chosen clusters hold 4 by their allocatable resources: the rest are spread over them anyway"}},
+		wantAdded:   1,
+		wantRemoved: 1,
 	}, {
 		name:        "a cluster whose capacity shrank is the first to give up replicas on a scale-down",
 		spec:        spread,
@@ -192,18 +231,18 @@ func TestDynamicIncremental(t *testing.T) {
 		want:     placed(split3{"w": {"ns-a/a": 3, "ns-b/b": 3, "ns-d/d": 0}}),
 		fresh:    split3{"w": {"ns-a/a": 2, "ns-b/b": 1, "ns-d/d": 3}},
 	}, {
-		name: "a workload new to the Subscription is divided as from nothing, the held one left as it is",
+		name: "a workload new to the Subscription is divided by the room the held one leaves, which stays as it is",
 		spec: spread,
 		clusters: []Cluster{
 			withAlloc(cluster("ns-a/a"), "10", "10Gi", "110"), withAlloc(cluster("ns-b/b"), "3", "3Gi", "110"), withAlloc(cluster("ns-c/c"), "1", "1Gi", "110")},
-		prev: split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2}},
-		wls:  []Workload{workload("w", 6, "1"), workload("x", 6, "1")},
+		prev: split3{"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 1}},
+		wls:  []Workload{workload("w", 5, "1"), workload("x", 6, "1")},
 		want: placed(split3{
-			"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 2},
-			"x": {"ns-a/a": 4, "ns-b/b": 1, "ns-c/c": 1}, // as today
+			"w": {"ns-a/a": 2, "ns-b/b": 2, "ns-c/c": 1},
+			"x": {"ns-a/a": 5, "ns-b/b": 1, "ns-c/c": 0}, // by the room w leaves: a 8, b 1, c 0
 		}),
 		wantAdded: 6,
-		fresh:     split3{"w": {"ns-a/a": 4, "ns-b/b": 1, "ns-c/c": 1}, "x": {"ns-a/a": 4, "ns-b/b": 1, "ns-c/c": 1}},
+		fresh:     split3{"w": {"ns-a/a": 4, "ns-b/b": 1, "ns-c/c": 0}, "x": {"ns-a/a": 4, "ns-b/b": 1, "ns-c/c": 1}},
 	}, {
 		name:      "binpack 6 to 8: a new best cluster gets the 2 new replicas, the 6 running stay",
 		spec:      binpackSpec,
@@ -261,7 +300,7 @@ func TestDynamicIncremental(t *testing.T) {
 		wls:      []Workload{workload("w", 6, "1")},
 		// room a 2 (b none), then 2 more by capacity 2:1.
 		want: Result{Bindings: []string{"ns-a/a", "ns-b/b"}, Replicas: split3{"w": {"ns-a/a": 3, "ns-b/b": 3}},
-			Warnings: []string{"w asks for 6 replicas but the 2 chosen clusters hold 3 by their allocatable resources: the rest are spread over them anyway"}},
+			Warnings: []string{"w asks for 6 replicas but the 2 chosen clusters hold 3 by their allocatable resources: the rest are spread over them anyway"}, Short: true},
 		wantAdded: 4,
 		fresh:     split3{"w": {"ns-a/a": 4, "ns-b/b": 2}},
 	}}
@@ -336,12 +375,16 @@ func TestDynamicIncrementalRounds(t *testing.T) {
 	}
 }
 
-// TestSplit checks split over a grid of small inputs: the total is always
-// divided whole, a scale-up only adds (within the room left while it
-// fits), a scale-down only removes, an unchanged total moves nothing, and
-// from nothing it is today's division.
+// TestSplit checks split over a grid of small inputs, capacities below
+// zero and below what is held included: the total is always divided
+// whole; a scale-up or an unchanged total takes nothing that fits its
+// cluster, a scale-down adds nothing beyond a cluster's capacity; what is
+// added is at most the scale-up and the excess over capacity that room
+// takes; afterwards no cluster is over its capacity while another has
+// room, and the next round with the same input moves nothing; from
+// nothing it is today's division.
 func TestSplit(t *testing.T) {
-	caps := [][]int64{{0, 0, 0}, {4, 2, 1}, {1, 3, 0}, {5, 5, 5}, {0, 7, 2}}
+	caps := [][]int64{{0, 0, 0}, {4, 2, 1}, {1, 3, 0}, {5, 5, 5}, {0, 7, 2}, {-2, 3, 1}, {-1, -1, 4}}
 	var kepts [][]int32
 	for x := range int32(4) {
 		for y := range int32(4) {
@@ -353,27 +396,17 @@ func TestSplit(t *testing.T) {
 	for _, strategy := range []appsv1alpha1.DynamicDividingStrategy{appsv1alpha1.SpreadDividingStrategy, appsv1alpha1.BinpackDividingStrategy} {
 		for _, cs := range caps {
 			for _, kept := range kepts {
-				var held, room int64
+				var held, room, excess int64
 				for i, n := range kept {
 					held += int64(n)
 					room += max(cs[i]-int64(n), 0)
+					excess += max(int64(n)-max(cs[i], 0), 0)
 				}
 				for total := range int32(14) {
 					got := split(total, cs, kept, strategy)
-					var sum int64
-					for i, n := range got {
-						sum += int64(n)
-						switch {
-						case int64(total) >= held && n < kept[i]:
-							t.Errorf("%s split(%d, %v, %v) = %v: a scale-up removed from cluster %d", strategy, total, cs, kept, got, i)
-						case int64(total) <= held && n > kept[i]:
-							t.Errorf("%s split(%d, %v, %v) = %v: a scale-down added to cluster %d", strategy, total, cs, kept, got, i)
-						case int64(total) > held && int64(total)-held <= room && int64(n) > max(cs[i], int64(kept[i])):
-							t.Errorf("%s split(%d, %v, %v) = %v: cluster %d given more than its room while the rest fit", strategy, total, cs, kept, got, i)
-						}
-					}
-					if sum != int64(total) {
-						t.Errorf("%s split(%d, %v, %v) = %v sums to %d", strategy, total, cs, kept, got, sum)
+					checkSplit(t, fmt.Sprintf("%s split(%d, %v, %v) = %v", strategy, total, cs, kept, got), total, cs, kept, got, held, room, excess)
+					if again := split(total, cs, got, strategy); !slices.Equal(again, got) {
+						t.Errorf("%s split(%d, %v, %v) = %v, and from it %v: the next round moved replicas", strategy, total, cs, kept, got, again)
 					}
 				}
 			}
@@ -389,6 +422,39 @@ func TestSplit(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// checkSplit checks one split (what is the result got of) against the
+// properties TestSplit lists.
+func checkSplit(t *testing.T, what string, total int32, caps []int64, kept, got []int32, held, room, excess int64) {
+	t.Helper()
+	var sum, added int64
+	over, roomLeft := false, false
+	for i, n := range got {
+		sum += int64(n)
+		added += max(int64(n)-int64(kept[i]), 0)
+		c := max(caps[i], 0)
+		fitting := min(int64(kept[i]), c)
+		switch {
+		case int64(total) >= held && int64(n) < fitting:
+			t.Errorf("%s: cluster %d lost replicas that fit it", what, i)
+		case int64(total) <= held && int64(n) > max(int64(kept[i]), c):
+			t.Errorf("%s: a scale-down added to cluster %d beyond its capacity", what, i)
+		case int64(total) > held && int64(total)-held <= room && int64(n) > max(c, int64(kept[i])):
+			t.Errorf("%s: cluster %d given more than its room while the rest fit", what, i)
+		}
+		over = over || int64(n) > c
+		roomLeft = roomLeft || int64(n) < c
+	}
+	if sum != int64(total) {
+		t.Errorf("%s sums to %d", what, sum)
+	}
+	if added > max(int64(total)-held, 0)+excess {
+		t.Errorf("%s adds %d replicas: more than the scale-up (%d) and the excess over capacity (%d)", what, added, max(int64(total)-held, 0), excess)
+	}
+	if over && roomLeft {
+		t.Errorf("%s leaves a cluster over its capacity beside one with room", what)
 	}
 }
 

@@ -27,6 +27,18 @@ type Cluster struct {
 	Labels      map[string]string
 	Taints      []corev1.Taint
 	Allocatable corev1.ResourceList
+	// Available is status.available, non-nil exactly when the cluster
+	// reports status.predictorEnabled: Dynamic dividing then takes, per
+	// resource, the smaller of it and the hub's book (room.go). A resource
+	// it leaves out has nothing available.
+	Available corev1.ResourceList
+	// Others is what the other Subscriptions placed on the cluster (the
+	// hub's book: Book.Room).
+	Others Usage
+	// Preemptible is the part of Others this Subscription may take: what
+	// Subscriptions of lower priority that divide dynamically placed, set
+	// only when this one may preempt them.
+	Preemptible Usage
 }
 
 // Workload is a feed with replicas to divide.
@@ -64,6 +76,21 @@ type Result struct {
 	// Warnings say where the result falls short of the request (not enough
 	// capacity, a subgroup smaller than its minClusters) or ignores part of it.
 	Warnings []string
+	// Short says that some replicas do not fit (Dynamic dividing only):
+	// placed beyond what their cluster holds, or, when no cluster has room
+	// for one, not placed at all. Room freed elsewhere may take them.
+	Short bool
+	// Preempts[cluster key] is, per resource, the room this round takes
+	// from Subscriptions of lower priority there (room.preempted): set only
+	// by Dynamic dividing that may preempt, on clusters where it placed
+	// more than it held.
+	Preempts map[string]Usage
+	// Fits[workload key][cluster key] is the part of Replicas within the
+	// cluster's capacity (Dynamic dividing only): what takes room there.
+	// The rest waits for room (it would be Pending in the child), so the
+	// book does not count it: replicas spread anyway where they do not fit
+	// push no other Subscription out.
+	Fits map[string]map[string]int32
 }
 
 // Schedule binds the Subscription. Errors are bad input, naming the field.
@@ -122,6 +149,16 @@ func dynamicDividing(spec *appsv1alpha1.SubscriptionSpec) *appsv1alpha1.DynamicD
 		return &appsv1alpha1.DynamicDividing{}
 	}
 	return spec.DividingScheduling.DynamicDividing
+}
+
+// Selector says whether a subscriber of spec selects a cluster of some
+// labels (its taints aside); a selector that does not parse selects
+// nothing. The selectors are parsed once, for many clusters.
+func Selector(spec *appsv1alpha1.SubscriptionSpec) func(ls map[string]string) bool {
+	selectors, err := subscriberSelectors(spec)
+	return func(ls map[string]string) bool {
+		return err == nil && slices.ContainsFunc(selectors, func(s labels.Selector) bool { return s.Matches(labels.Set(ls)) })
+	}
 }
 
 // subscriberSelectors parses each subscriber's clusterAffinity; a
@@ -259,28 +296,6 @@ func apportion(total int64, weights []int64) []int64 {
 	return out
 }
 
-// capacity is how many replicas of wl a cluster's allocatable resources
-// hold: the smallest ratio over the resources one replica requests and the
-// pods it may run. A resource the cluster does not report holds none.
-func capacity(c Cluster, wl Workload) int64 {
-	limit := int64(math.MaxInt64)
-	check := func(name corev1.ResourceName, perMilli int64) {
-		have, ok := c.Allocatable[name]
-		if !ok {
-			limit = 0
-			return
-		}
-		limit = min(limit, have.MilliValue()/perMilli)
-	}
-	for name, q := range wl.Requests {
-		if q.MilliValue() > 0 {
-			check(name, q.MilliValue())
-		}
-	}
-	check(corev1.ResourcePods, 1000)
-	return max(limit, 0)
-}
-
 // capacities is what dynamic dividing knows of the candidates: how many
 // replicas of each workload each one holds, and how they rank.
 type capacities struct {
@@ -295,6 +310,13 @@ type capacities struct {
 	// held[workload key][cluster key] is the share in force on a bound
 	// candidate (Input.Previous): dividing starts from it.
 	held map[string]map[string]int32
+	// rs are the resources weighed; rooms[i] what candidate keys[i] has
+	// for the Subscription (room.go).
+	rs    resources
+	keys  []string
+	rooms []room
+	// scratch is a buffer of len(rs.names).
+	scratch []int64
 }
 
 func measure(in Input, candidates []Cluster, dd *appsv1alpha1.DynamicDividing) (*capacities, error) {
@@ -308,22 +330,62 @@ func measure(in Input, candidates []Cluster, dd *appsv1alpha1.DynamicDividing) (
 	}
 	m := &capacities{caps: make(map[string]map[string]int64, len(in.Workloads)),
 		score: make(map[string]int64, len(candidates)), rank: make(map[string]int, len(candidates)),
-		held: held(in, candidates)}
-	for _, c := range candidates {
+		held: held(in, candidates), rs: resourcesOf(in.Workloads), keys: keys(candidates)}
+	for _, wl := range in.Workloads {
+		m.caps[wl.Key] = make(map[string]int64, len(candidates))
+	}
+	shares := make([]int32, len(in.Workloads))
+	m.rooms = rooms(len(candidates), len(m.rs.names))
+	m.scratch = make([]int64, len(m.rs.names))
+	for i := range candidates {
+		c := &candidates[i]
 		m.rank[c.Key] = len(preferred)
 		if i := slices.IndexFunc(preferred, func(s labels.Selector) bool { return s.Matches(labels.Set(c.Labels)) }); i >= 0 {
 			m.rank[c.Key] = i
 		}
-	}
-	for _, wl := range in.Workloads {
-		cs := make(map[string]int64, len(candidates))
-		for _, c := range candidates {
-			cs[c.Key] = capacity(c, wl)
-			m.score[c.Key] += min(cs[c.Key], int64(wl.Replicas))
+		for w, wl := range in.Workloads {
+			shares[w] = m.held[wl.Key][c.Key]
 		}
-		m.caps[wl.Key] = cs
+		rm := &m.rooms[i]
+		m.rs.usage(rm.own, shares)
+		rm.measure(c, m.rs)
+		for w, wl := range in.Workloads {
+			// capacity(w, c) = held(w, c) + floor(free(c) / request(w)).
+			n := addSat(int64(shares[w]), rm.fits(m.rs.req[w]))
+			m.caps[wl.Key][c.Key] = n
+			m.score[c.Key] += min(n, int64(wl.Replicas))
+		}
 	}
 	return m, nil
+}
+
+// preempts is Result.Preempts of replicas, the division this round made.
+func (m *capacities) preempts(workloads []Workload, replicas map[string]map[string]int32) map[string]Usage {
+	var out map[string]Usage
+	shares := make([]int32, len(workloads))
+	for i, key := range m.keys {
+		rm := &m.rooms[i]
+		if !rm.mayPreempt() {
+			continue
+		}
+		for w, wl := range workloads {
+			shares[w] = replicas[wl.Key][key]
+		}
+		m.rs.usage(m.scratch, shares)
+		for r, n := range rm.preempted(m.scratch) {
+			if n <= 0 {
+				continue
+			}
+			if out == nil {
+				out = map[string]Usage{}
+			}
+			if out[key] == nil {
+				out[key] = Usage{}
+			}
+			out[key][m.rs.names[r]] = n
+		}
+	}
+	return out
 }
 
 // compare orders clusters best first: preferred, then holding more, then by key.
@@ -337,11 +399,32 @@ func (m *capacities) compare(a, b Cluster) int {
 	return cmp.Compare(a.Key, b.Key)
 }
 
+// sorted is clusters in compare's order. It sorts their indices by
+// their rank and score read once, not the clusters themselves: a round
+// sorts a thousand of them, and moving those structs and looking their
+// keys up at each comparison was most of its time.
+func (m *capacities) sorted(clusters []Cluster) []Cluster {
+	idx := make([]int, len(clusters))
+	rank := make([]int, len(clusters))
+	score := make([]int64, len(clusters))
+	for i, c := range clusters {
+		idx[i], rank[i], score[i] = i, m.rank[c.Key], m.score[c.Key]
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		return cmp.Or(cmp.Compare(rank[a], rank[b]), cmp.Compare(score[b], score[a]), cmp.Compare(clusters[a].Key, clusters[b].Key))
+	})
+	out := make([]Cluster, len(clusters))
+	for i, j := range idx {
+		out[i] = clusters[j]
+	}
+	return out
+}
+
 // divide binds clusters (best first, as binpack fills them in that order)
 // and divides each workload among them by capacity, moving only what
 // differs from the shares they hold.
 func (m *capacities) divide(workloads []Workload, clusters []Cluster, strategy appsv1alpha1.DynamicDividingStrategy) Result {
-	res := Result{Replicas: map[string]map[string]int32{}}
+	res := Result{Replicas: map[string]map[string]int32{}, Fits: map[string]map[string]int32{}}
 	for _, wl := range workloads {
 		cs := make([]int64, len(clusters))
 		kept := make([]int32, len(clusters))
@@ -349,9 +432,21 @@ func (m *capacities) divide(workloads []Workload, clusters []Cluster, strategy a
 		for j, c := range clusters {
 			cs[j] = m.caps[wl.Key][c.Key]
 			kept[j] = m.held[wl.Key][c.Key]
-			total += cs[j]
+			total = addSat(total, max(cs[j], 0))
 		}
 		n := split(wl.Replicas, cs, kept, strategy)
+		fits := make(map[string]int32, len(clusters))
+		var fit int64
+		for j, c := range clusters {
+			fits[c.Key] = int32(min(int64(n[j]), max(cs[j], 0)))
+			fit += int64(fits[c.Key])
+		}
+		res.Fits[wl.Key] = fits
+		if len(clusters) == 0 {
+			res.Replicas[wl.Key] = map[string]int32{}
+			continue // not short of room: short of clusters (dynamic says which)
+		}
+		res.Short = res.Short || fit < int64(wl.Replicas)
 		if total < int64(wl.Replicas) {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s asks for %d replicas but the %d chosen clusters hold %d by their allocatable resources: the rest are spread over them anyway",
 				wl.Key, wl.Replicas, len(clusters), total))
@@ -373,8 +468,7 @@ func dynamic(in Input, candidates []Cluster) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	order := slices.Clone(candidates)
-	slices.SortStableFunc(order, m.compare)
+	order := m.sorted(candidates)
 	minC, maxC := 0, len(order)
 	if dd.MinClusters != nil {
 		minC = int(*dd.MinClusters)
@@ -383,8 +477,21 @@ func dynamic(in Input, candidates []Cluster) (Result, error) {
 		maxC = max(min(maxC, int(*dd.MaxClusters)), 0)
 	}
 	fresh := m.choose(in.Workloads, order, dd.Strategy, minC, maxC)
-	res := m.divide(in.Workloads, m.withHolders(fresh, order, maxC), dd.Strategy)
-	return unbindEmptied(res, fresh), nil
+	res := unbindEmptied(m.divide(in.Workloads, m.withHolders(fresh, order, maxC), dd.Strategy), fresh)
+	res.Preempts = m.preempts(in.Workloads, res.Replicas)
+	if len(res.Bindings) == 0 && len(candidates) > 0 {
+		// Clusters match, none has room for a replica: none is placed, as
+		// a pod no node has room for waits, and the Subscription is
+		// scheduled again when room frees on one of them.
+		for _, wl := range in.Workloads {
+			if wl.Replicas > 0 {
+				res.Short = true
+				res.Warnings = append(res.Warnings, fmt.Sprintf("%s asks for %d replicas but none of the %d clusters it may use has room for one: none is placed until room frees",
+					wl.Key, wl.Replicas, len(candidates)))
+			}
+		}
+	}
+	return res, nil
 }
 
 // choose is the clusters a division from nothing binds, in rank order:

@@ -109,8 +109,8 @@ func scheduleBySubGroup(in Input, selectors []labels.Selector, candidates []Clus
 	// minClusters and maxClusters do not add or drop any.
 	var res Result
 	if m != nil {
-		slices.SortStableFunc(chosen, m.compare)
-		res = m.divide(in.Workloads, chosen, dd.Strategy)
+		res = m.divide(in.Workloads, m.sorted(chosen), dd.Strategy)
+		res.Preempts = m.preempts(in.Workloads, res.Replicas)
 	} else {
 		res = bind(in, chosen, weights)
 	}
