@@ -519,7 +519,11 @@ func (c *Controller) orphans(ctx context.Context, management, ns string, live ma
 		if live[uid] {
 			continue
 		}
-		if mc := c.registered(id); mc != nil && mc.Labels[LabelUID] != "" && mc.Labels[LabelUID] != string(uid) {
+		// Only a ManagedCluster bound to this very Cluster goes with it: one
+		// bound to nothing may be anyone's, whatever id a token names (the id
+		// is what the Cluster's kubeconfig server said, which its author
+		// controls).
+		if mc := c.registered(id); mc != nil && mc.Labels[LabelUID] != string(uid) {
 			if _, ok := orphans[uid]; !ok {
 				orphans[uid] = nil // its tokens go, the cluster stays
 			}
@@ -643,7 +647,24 @@ func (c *Controller) install(ctx context.Context, key string, b binding, cluster
 // credentials now), and deletes the bootstrap token.
 func (c *Controller) keepRegistered(ctx context.Context, key string, b binding, cluster *clusterv1.Cluster,
 	child Child, mc *clusterv1beta1.ManagedCluster, version string) (time.Duration, error) {
-	if other := mc.Labels[LabelUID]; other != "" && other != string(b.uid) && c.liveUID(cluster.Namespace, types.UID(other)) {
+	other := mc.Labels[LabelUID]
+	if other == "" {
+		// The id is what the kubeconfig's server said, and the Secret's
+		// author chooses the server: a ManagedCluster registered before this
+		// Cluster's token existed is some other cluster, and binding it would
+		// let deleting this Cluster deregister it. Adopt only one that
+		// registered while a token of this Cluster for that id existed.
+		ours, err := c.tokens.issuedBy(ctx, b, string(mc.Spec.ClusterID), mc.CreationTimestamp.Time)
+		if err != nil {
+			return c.retry(key, cluster, err)
+		}
+		if !ours {
+			c.events.Eventf(cluster, corev1.EventTypeWarning, ReasonInstallFailed,
+				"Cluster id %s is ManagedCluster %s/%s, registered before this Cluster's bootstrap token existed: not adopted; if it is this cluster, label it %s=%s and %s=%s",
+				mc.Spec.ClusterID, mc.Namespace, mc.Name, LabelNamespace, b.namespace, LabelUID, b.uid)
+			return 0, nil
+		}
+	} else if other != string(b.uid) && c.liveUID(mc.Labels[LabelNamespace], types.UID(other)) {
 		c.events.Eventf(cluster, corev1.EventTypeWarning, ReasonInstallFailed,
 			"Cluster %s is registered as ManagedCluster %s/%s for another Cluster (UID %s) whose kubeconfig reaches the same cluster: nothing done",
 			mc.Spec.ClusterID, mc.Namespace, mc.Name, other)

@@ -470,3 +470,34 @@ func TestALeftoverTokenDeregistersNoOtherClustersCluster(t *testing.T) {
 		t.Errorf("bootstrap tokens = %d, want the leftover deleted", n)
 	}
 }
+
+// A Cluster whose kubeconfig's server answers with the id of a cluster
+// registered before this Cluster's token existed (its author runs that
+// server) does not get that ManagedCluster bound to it: otherwise deleting
+// the Cluster would deregister someone else's cluster.
+func TestAnEarlierRegistrationIsNotAdopted(t *testing.T) {
+	h := newHarness(t, []runtime.Object{provisioned("prod", clusterUID), kubeconfigSecret("prod", childServer)}, nil)
+	child := h.child(childServer, childID)
+	victim := registeredCluster(childID, nil)
+	victim.CreationTimestamp = metav1.NewTime(time.Now().Add(-time.Hour))
+	if _, err := h.clusternet.ClustersV1beta1().ManagedClusters(victim.Namespace).Create(h.ctx, victim, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the ManagedCluster in the cache", func() bool { return h.ctl.registered(childID) != nil })
+
+	h.sync(prodKey)
+
+	got, err := h.clusternet.ClustersV1beta1().ManagedClusters(victim.Namespace).Get(h.ctx, victim.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid := got.Labels[LabelUID]; uid != "" {
+		t.Errorf("the earlier ManagedCluster was bound to Cluster UID %q: deleting that Cluster would deregister it", uid)
+	}
+	if n := len(child.applied()); n != 0 {
+		t.Errorf("applies = %d, want 0", n)
+	}
+	if diff := cmp.Diff([]string{"Warning " + ReasonInstallFailed}, reasons(h.takeEvents())); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}

@@ -95,6 +95,23 @@ func (t tokens) usable(s *corev1.Secret, clusterID string) (token, bool) {
 	return token{Token: parsed, renewAt: renewAt}, true
 }
 
+// issuedBy says whether a token of b for clusterID was created no later
+// than t (the ManagedCluster's creation): only then may the registration
+// be the one b's agent made.
+func (t tokens) issuedBy(ctx context.Context, b binding, clusterID string, at time.Time) (bool, error) {
+	list, err := t.kube.CoreV1().Secrets(bootstraptoken.Namespace).List(ctx, metav1.ListOptions{LabelSelector: mine(boundTo(b.management, b.uid)).String()})
+	if err != nil {
+		return false, fmt.Errorf("listing the bootstrap tokens of Cluster %s/%s: %w", b.namespace, b.name, err)
+	}
+	for i := range list.Items {
+		s := &list.Items[i]
+		if s.Labels[clusterv1beta1.LabelClusterID] == clusterID && !s.CreationTimestamp.After(at) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // deleteAll deletes what sel selects of this controller's tokens.
 func (t tokens) deleteAll(ctx context.Context, sel labels.Selector) error {
 	secrets := t.kube.CoreV1().Secrets(bootstraptoken.Namespace)
