@@ -380,7 +380,14 @@ func TestHeartbeatsScheduleNothing(t *testing.T) {
 		})
 	}
 	h.pending(nsA, "rep-generic")
+	// Rounds the creations queued may still be running (a first round's
+	// status write queues one more): count from when they have stopped.
 	before := h.runs()
+	for settled := time.Now(); time.Since(settled) < 500*time.Millisecond; time.Sleep(50 * time.Millisecond) {
+		if now := h.runs(); now.Schedule != before.Schedule {
+			before, settled = now, time.Now()
+		}
+	}
 	h.editClusterStatus(nsA, "edge-a", func(s *clusterv1beta1.ManagedClusterStatus) {
 		s.LastObservedTime = metav1.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC)
 	})

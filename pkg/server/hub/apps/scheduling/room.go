@@ -47,11 +47,17 @@ func (u Usage) AddReplicas(n int32, requests corev1.ResourceList) {
 	}
 	for name, q := range requests {
 		if v := q.MilliValue(); v > 0 {
-			u[name] = addSat(u[name], mulSat(int64(n), v))
+			u[name] = min(addSat(u[name], mulSat(int64(n), v)), maxUsage)
 		}
 	}
-	u[corev1.ResourcePods] = addSat(u[corev1.ResourcePods], mulSat(int64(n), 1000))
+	u[corev1.ResourcePods] = min(addSat(u[corev1.ResourcePods], mulSat(int64(n), 1000)), maxUsage)
 }
+
+// maxUsage bounds one Subscription's usage of a resource (2^52 milli-units,
+// far beyond any cluster): a ledger's sums of thousands of them then never
+// saturate, and a saturated sum could not be taken apart again when one
+// Subscription leaves, losing the others' usage.
+const maxUsage = int64(1) << 52
 
 // Add adds v to u.
 func (u Usage) Add(v Usage) {

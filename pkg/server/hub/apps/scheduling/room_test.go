@@ -243,3 +243,18 @@ func TestPreemption(t *testing.T) {
 		})
 	}
 }
+
+// A Subscription asking for absurd amounts cannot saturate a cluster's
+// ledger: when it leaves, what the others use is still counted.
+func TestHugeUsageLeavesTheOthersCounted(t *testing.T) {
+	small, huge := Usage{}, Usage{}
+	small.AddReplicas(1, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m")})
+	huge.AddReplicas(math.MaxInt32, corev1.ResourceList{corev1.ResourceCPU: *resource.NewQuantity(math.MaxInt64/1000, resource.DecimalSI)})
+	total := Usage{}
+	total.Add(small)
+	total.Add(huge)
+	total.Sub(huge)
+	if got, want := total[corev1.ResourceCPU], small[corev1.ResourceCPU]; got != want {
+		t.Errorf("cpu after the huge one left = %d milli, want %d", got, want)
+	}
+}
