@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -514,11 +515,19 @@ func (c *Controller) onManagedCluster(old, cur any) {
 		apiequality.Semantic.DeepEqual(o.Spec.Taints, n.Spec.Taints) &&
 		o.Spec.ClusterID == n.Spec.ClusterID &&
 		(o.DeletionTimestamp == nil) == (n.DeletionTimestamp == nil) {
-		if !apiequality.Semantic.DeepEqual(o.Status.Allocatable, n.Status.Allocatable) ||
-			!apiequality.Semantic.DeepEqual(o.Status.Available, n.Status.Available) ||
-			o.Status.PredictorEnabled != n.Status.PredictorEnabled {
-			ck := n.Namespace + "/" + n.Name
-			c.roomChanged("", []string{ck}, []string{ck})
+		// roomChanged takes where usage grew (room shrank) and where it
+		// shrank (room grew).
+		grew, shrank := roomMoved(&o.Status, &n.Status)
+		var fuller, freer []string
+		ck := n.Namespace + "/" + n.Name
+		if shrank {
+			fuller = []string{ck}
+		}
+		if grew {
+			freer = []string{ck}
+		}
+		if grew || shrank {
+			c.roomChanged("", fuller, freer)
 		}
 		return
 	}
@@ -528,4 +537,35 @@ func (c *Controller) onManagedCluster(old, cur any) {
 			c.enqueueBasesInNamespace(m.Namespace)
 		}
 	}
+}
+
+// roomMoved says whether a cluster's room may have grown or shrunk between
+// two of its statuses (both, when resources moved both ways): a report that
+// only shrank it cannot make room for a Subscription that is short, and one
+// that only grew it cannot push anyone out, so neither re-queues those
+// (agents report status.available whenever pods come and go).
+func roomMoved(o, n *clusterv1beta1.ManagedClusterStatus) (grew, shrank bool) {
+	if o.PredictorEnabled != n.PredictorEnabled {
+		// The predictor's figure starts or stops counting: either way.
+		return true, true
+	}
+	compare := func(a, b corev1.ResourceList) {
+		for name, q := range b {
+			if was, ok := a[name]; !ok || q.Cmp(was) > 0 {
+				grew = true
+			} else if q.Cmp(was) < 0 {
+				shrank = true
+			}
+		}
+		for name := range a {
+			if _, ok := b[name]; !ok {
+				shrank = true // a resource no longer reported counts as none
+			}
+		}
+	}
+	compare(o.Allocatable, n.Allocatable)
+	if n.PredictorEnabled {
+		compare(o.Available, n.Available)
+	}
+	return grew, shrank
 }

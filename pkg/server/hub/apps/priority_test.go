@@ -407,3 +407,37 @@ func TestHeartbeatsScheduleNothing(t *testing.T) {
 		t.Errorf("scheduling ran %d more times after a heartbeat and more room", after.Schedule-before.Schedule)
 	}
 }
+
+func TestRoomMoved(t *testing.T) {
+	rl := func(kv ...string) corev1.ResourceList {
+		out := corev1.ResourceList{}
+		for i := 0; i < len(kv); i += 2 {
+			out[corev1.ResourceName(kv[i])] = resource.MustParse(kv[i+1])
+		}
+		return out
+	}
+	st := func(predictor bool, alloc, avail corev1.ResourceList) *clusterv1beta1.ManagedClusterStatus {
+		return &clusterv1beta1.ManagedClusterStatus{PredictorEnabled: predictor, Allocatable: alloc, Available: avail}
+	}
+	for _, tc := range []struct {
+		name         string
+		o, n         *clusterv1beta1.ManagedClusterStatus
+		grew, shrank bool
+	}{
+		{"a heartbeat", st(true, rl("cpu", "4"), rl("cpu", "2")), st(true, rl("cpu", "4"), rl("cpu", "2")), false, false},
+		{"pods came", st(true, rl("cpu", "4"), rl("cpu", "2")), st(true, rl("cpu", "4"), rl("cpu", "1")), false, true},
+		{"pods went", st(true, rl("cpu", "4"), rl("cpu", "1")), st(true, rl("cpu", "4"), rl("cpu", "3")), true, false},
+		{"both ways", st(true, rl("cpu", "4"), rl("cpu", "1", "memory", "2Gi")), st(true, rl("cpu", "4"), rl("cpu", "3", "memory", "1Gi")), true, true},
+		{"a resource no longer reported", st(true, rl("cpu", "4"), rl("cpu", "1")), st(true, rl("cpu", "4"), rl()), false, true},
+		{"a node joined", st(false, rl("cpu", "4"), nil), st(false, rl("cpu", "8"), nil), true, false},
+		{"available unread without the predictor", st(false, rl("cpu", "4"), rl("cpu", "1")), st(false, rl("cpu", "4"), rl("cpu", "3")), false, false},
+		{"the predictor turned on", st(false, rl("cpu", "4"), nil), st(true, rl("cpu", "4"), rl("cpu", "1")), true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			grew, shrank := roomMoved(tc.o, tc.n)
+			if grew != tc.grew || shrank != tc.shrank {
+				t.Errorf("roomMoved = grew %v, shrank %v; want %v, %v", grew, shrank, tc.grew, tc.shrank)
+			}
+		})
+	}
+}

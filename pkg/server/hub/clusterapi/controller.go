@@ -441,14 +441,23 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 			}
 		}
 	}
-	if err := c.sweep(ctx, management, ns); err != nil {
-		return c.retryQuietly(ctx, key, err)
-	}
+	// One leftover that cannot be deregistered must not hold up installs
+	// into the namespace's live Clusters: it is retried with them.
+	sweepErr := c.sweep(ctx, management, ns)
 	if cluster == nil || deleting(cluster) {
+		if sweepErr != nil {
+			return c.retryQuietly(ctx, key, sweepErr)
+		}
 		c.forget(key)
 		return 0, nil
 	}
-	return c.reconcile(ctx, key, bindingOf(management, cluster), cluster)
+	after, err := c.reconcile(ctx, key, bindingOf(management, cluster), cluster)
+	if sweepErr != nil {
+		if d, _ := c.retryQuietly(ctx, key, sweepErr); after <= 0 || d < after {
+			after = d
+		}
+	}
+	return after, err
 }
 
 // sweep deregisters what is bound to a Cluster of ns that is gone or being
