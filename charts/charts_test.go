@@ -277,11 +277,11 @@ func TestTemplateHub(t *testing.T) {
 		"ValidatingAdmissionPolicy/clusternet-agent-changes-finalizers-only", "ValidatingAdmissionPolicy/clusternet-agent-reports-status-only",
 		"ValidatingAdmissionPolicy/clusternet-not-acted-on-feedinventories", "ValidatingAdmissionPolicy/clusternet-not-acted-on-helm",
 		"ValidatingAdmissionPolicy/clusternet-not-acted-on-managedclusters",
-		"ValidatingAdmissionPolicy/clusternet-not-acted-on-subscriptions",
+		"ValidatingAdmissionPolicy/clusternet-not-acted-on-subscriptions", "ValidatingAdmissionPolicy/clusternet-subscription-preemption",
 		"ValidatingAdmissionPolicyBinding/clusternet-agent-changes-finalizers-only", "ValidatingAdmissionPolicyBinding/clusternet-agent-reports-status-only",
 		"ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-feedinventories", "ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-helm",
 		"ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-managedclusters",
-		"ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-subscriptions",
+		"ValidatingAdmissionPolicyBinding/clusternet-not-acted-on-subscriptions", "ValidatingAdmissionPolicyBinding/clusternet-subscription-preemption",
 		"ValidatingWebhookConfiguration/clusternet-hub-subscriptions",
 	}
 	if diff := cmp.Diff(want, sorted(keys(objects))); diff != "" {
