@@ -349,54 +349,6 @@ func TestRenderTakesClusterItself(t *testing.T) {
 	}
 }
 
-// TestRenderAndLogsExamplesAreValid parses every command line of the
-// examples of render and logs as the plugin would: the command exists and
-// its flags parse; render's argument names a Subscription.
-func TestRenderAndLogsExamplesAreValid(t *testing.T) {
-	root := NewCmdClusternet(streamsForTest())
-	mapper, err := testMapper(t)()
-	if err != nil {
-		t.Fatal(err)
-	}
-	checked := 0
-	for _, name := range []string{"render", "logs"} {
-		cmd, _, err := root.Find([]string{name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(cmd.Example, "\n") {
-			words, ok := strings.CutPrefix(strings.TrimSpace(line), "kubectl clusternet ")
-			if !ok {
-				continue
-			}
-			checked++
-			args := strings.Fields(words)
-			if _, _, perCluster := perClusterArgs(args, rootFlagSet(newConfigFlags(streamsForTest()))); perCluster {
-				t.Errorf("%q runs in per-cluster mode", line)
-				continue
-			}
-			found, rest, err := root.Find(args)
-			if err != nil || found.Name() != name {
-				t.Errorf("%q runs %v (%v), not %s", line, found.Name(), err, name)
-				continue
-			}
-			if err := found.ParseFlags(rest); err != nil {
-				t.Errorf("%q: %v", line, err)
-				continue
-			}
-			if name != "render" {
-				continue
-			}
-			if r, err := parseResourceArgs(mapper, found.Flags().Args(), ""); err != nil || !r.isSubscription() {
-				t.Errorf("%q: not a Subscription (%v)", line, err)
-			}
-		}
-	}
-	if checked < 6 {
-		t.Errorf("only %d example command lines found", checked)
-	}
-}
-
 // TestRenderHelmOfAnOlderHub: a Description that carries no chart options
 // (an older hub wrote it) is installed from the HelmChart as it is now, so
 // render shows that; a missing HelmChart is an error naming it.

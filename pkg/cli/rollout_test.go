@@ -330,53 +330,6 @@ func TestRolloutStatusSubscriptionDeleted(t *testing.T) {
 	}
 }
 
-// TestRolloutAndTreeExamplesAreValid parses every command line of the
-// examples of rollout and tree as the plugin would: the command exists, its
-// flags parse, and its argument names what the command takes.
-func TestRolloutAndTreeExamplesAreValid(t *testing.T) {
-	root := NewCmdClusternet(streamsForTest())
-	mapper, err := testMapper(t)()
-	if err != nil {
-		t.Fatal(err)
-	}
-	checked := 0
-	for _, path := range [][]string{{"rollout"}, {"rollout", "status"}, {"tree"}} {
-		cmd, _, err := root.Find(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(cmd.Example, "\n") {
-			line = strings.TrimSpace(line)
-			words, ok := strings.CutPrefix(line, "kubectl clusternet ")
-			if !ok {
-				continue
-			}
-			checked++
-			args := strings.Fields(words)
-			found, rest, err := root.Find(args)
-			if err != nil || found.Name() != "status" && found.Name() != "tree" {
-				t.Errorf("%q runs %v (%v), not rollout status or tree", line, found.Name(), err)
-				continue
-			}
-			if err := found.ParseFlags(rest); err != nil {
-				t.Errorf("%q: %v", line, err)
-				continue
-			}
-			r, err := parseResourceArgs(mapper, found.Flags().Args(), "")
-			if err != nil {
-				t.Errorf("%q: %v", line, err)
-				continue
-			}
-			if found.Name() == "status" && !r.isSubscription() {
-				t.Errorf("%q: rollout status of a %s", line, r.mapping.GroupVersionKind.Kind)
-			}
-		}
-	}
-	if checked < 6 {
-		t.Errorf("only %d example command lines found", checked)
-	}
-}
-
 func TestParseResourceArgs(t *testing.T) {
 	mapper, err := testMapper(t)()
 	if err != nil {
