@@ -31,6 +31,20 @@ const (
 	// writes its answer into its status instead (docs/api.md).
 	Predictor featuregate.Feature = "Predictor"
 
+	// FailOver moves the replicas of Dividing Subscriptions off clusters
+	// that have stopped reporting for longer than the hub's grace period,
+	// and back as their scheduling asks once they return (hub side,
+	// docs/failover.md). Alpha and off by default, as upstream has it:
+	// it moves workloads on the hub's own judgement of a cluster's health.
+	FailOver featuregate.Feature = "FailOver"
+
+	// MultiClusterService runs the multi-cluster services controllers
+	// (KEP-1645's ServiceExport and ServiceImport, docs/mcs.md) on the hub
+	// and the agent. Alpha and off by default, as upstream has it: a cluster
+	// that uses another implementation (Submariner, a service mesh) keeps
+	// it off.
+	MultiClusterService featuregate.Feature = "MultiClusterService"
+
 	// The gates below name what upstream Clusternet can turn off and this
 	// project always does. They are accepted so that upstream's
 	// --feature-gates=SocketConnection=true,... starts these binaries, and
@@ -58,15 +72,18 @@ var (
 	HubGates = map[featuregate.Feature]featuregate.FeatureSpec{
 		Deployer:            {Default: true, PreRelease: featuregate.Beta},
 		FeedInUseProtection: {Default: false, PreRelease: featuregate.Alpha},
+		FailOver:            {Default: false, PreRelease: featuregate.Alpha},
+		MultiClusterService: {Default: false, PreRelease: featuregate.Alpha},
 		SocketConnection:    alwaysOn,
 		ShadowAPI:           alwaysOn,
 		FeedInventory:       alwaysOn,
 	}
 	AgentGates = map[featuregate.Feature]featuregate.FeatureSpec{
-		AppPusher:        {Default: true, PreRelease: featuregate.Beta},
-		Predictor:        {Default: false, PreRelease: featuregate.Alpha},
-		SocketConnection: alwaysOn,
-		Recovery:         alwaysOn,
+		AppPusher:           {Default: true, PreRelease: featuregate.Beta},
+		Predictor:           {Default: false, PreRelease: featuregate.Alpha},
+		MultiClusterService: {Default: false, PreRelease: featuregate.Alpha},
+		SocketConnection:    alwaysOn,
+		Recovery:            alwaysOn,
 	}
 )
 

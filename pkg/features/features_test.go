@@ -40,8 +40,12 @@ func TestUpstreamFeatureGates(t *testing.T) {
 			wantErr: "unrecognized feature gate: Predictor"},
 		{name: "agent, no PredictorAPI gate", gates: features.NewAgentGates(), set: "PredictorAPI=true",
 			wantErr: "unrecognized feature gate: PredictorAPI"},
-		{name: "a gate not built yet", gates: features.NewHubGates(), set: "FailOver=true",
+		{name: "hub, FailOver and MultiClusterService on", gates: features.NewHubGates(), set: "FailOver=true,MultiClusterService=true"},
+		{name: "agent, MultiClusterService on", gates: features.NewAgentGates(), set: "MultiClusterService=true"},
+		{name: "agent, a hub gate", gates: features.NewAgentGates(), set: "FailOver=true",
 			wantErr: "unrecognized feature gate: FailOver"},
+		{name: "a gate upstream has and this project does not", gates: features.NewHubGates(), set: "ClusterInit=true",
+			wantErr: "unrecognized feature gate: ClusterInit"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
