@@ -85,6 +85,12 @@ generate: $(TOOLS)/controller-gen $(TOOLS)/applyconfiguration-gen $(TOOLS)/clien
 	$(TOOLS)/openapi-gen --go-header-file $(GEN_HEADER) --report-filename /dev/null \
 		--output-dir $(GEN_OUT)/openapi --output-pkg $(PKG)/$(GEN_OUT)/openapi --output-file zz_generated.openapi.go \
 		$(PKG)/pkg/apis/proxies/v1alpha1 k8s.io/apimachinery/pkg/apis/meta/v1 k8s.io/apimachinery/pkg/runtime k8s.io/apimachinery/pkg/version
+	@# KEP-1645's CRDs as sigs.k8s.io/mcs-api ships them (docs/mcs.md): the parent
+	@# holds ServiceImport templates; children get them from the agent chart.
+	mcs=$$($(GO) list -m -f '{{.Dir}}' sigs.k8s.io/mcs-api) && \
+	install -m 0644 $$mcs/config/crd/multicluster.x-k8s.io_*.yaml deploy/crds/ && \
+	rm -rf charts/clusternet-agent/crds && mkdir -p charts/clusternet-agent/crds && \
+	install -m 0644 $$mcs/config/crd/multicluster.x-k8s.io_*.yaml charts/clusternet-agent/crds/
 	@# The hub chart ships the CRDs; deploy/ is rendered from the charts.
 	rm -rf charts/clusternet-hub/crds && mkdir -p charts/clusternet-hub/crds && cp deploy/crds/*.yaml charts/clusternet-hub/crds/
 	$(GO) run ./hack/render-deploy --out deploy

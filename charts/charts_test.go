@@ -270,7 +270,7 @@ func TestTemplateHub(t *testing.T) {
 	objects := mustTemplate(t, Hub, nil)
 	want := []string{
 		"APIService/v1alpha1.proxies.clusternet.io", "APIService/v1alpha1.shadow",
-		"ClusterRole/clusternet:shadow-edit", "ClusterRole/clusternet:shadow-view", "ClusterRole/clusternet:system:bootstrapping",
+		"ClusterRole/clusternet:mcs-agent", "ClusterRole/clusternet:shadow-edit", "ClusterRole/clusternet:shadow-view", "ClusterRole/clusternet:system:bootstrapping",
 		"ClusterRoleBinding/clusternet-hub", "ClusterRoleBinding/clusternet:system:bootstrapping",
 		"Deployment/clusternet-hub", "FlowSchema/clusternet-registration", "PriorityLevelConfiguration/clusternet-registration",
 		"Service/clusternet-hub", "ServiceAccount/clusternet-hub",
@@ -439,6 +439,15 @@ func TestTemplateAgent(t *testing.T) {
 	if diff := cmp.Diff([]corev1.ContainerPort{{Name: "health", ContainerPort: 8081, Protocol: "TCP"}, {Name: "metrics", ContainerPort: 8080, Protocol: "TCP"}}, c.Ports); diff != "" {
 		t.Errorf("ports (-want +got):\n%s", diff)
 	}
+
+	t.Run("multi-cluster services rights only with the gate on", func(t *testing.T) {
+		objects := mustTemplate(t, Agent, with(agentValues(t), "featureGates.MultiClusterService=true"))
+		for _, key := range []string{"ClusterRole/clusternet-agent-mcs", "ClusterRoleBinding/clusternet-agent-mcs"} {
+			if _, ok := objects[key]; !ok {
+				t.Errorf("%s not rendered with the gate on", key)
+			}
+		}
+	})
 
 	t.Run("own Secret, no deployer rights", func(t *testing.T) {
 		objects := mustTemplate(t, Agent, with(nil, "registrationSecret.create=false", "registrationSecret.name=mine", "rbac.deployer=false"))

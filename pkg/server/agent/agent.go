@@ -139,6 +139,9 @@ func (o *Options) Run(ctx context.Context) error {
 	if err := a.runPullers(ctx); err != nil {
 		return fmt.Errorf("starting pull-mode controllers: %w", err)
 	}
+	if err := a.runMultiClusterService(ctx); err != nil {
+		return err
+	}
 	ticker := time.NewTicker(o.StatusFrequency)
 	defer ticker.Stop()
 	for {

@@ -176,6 +176,9 @@ var leaderControllers = []controllerStarter{
 	// Cluster-api discovery (wire_clusterapi.go), when --cluster-api-namespaces
 	// names namespaces.
 	{name: "cluster-api-discovery", start: startClusterAPIDiscovery},
+	// Multi-cluster services (wire_mcs.go). Not gated here: with the gate
+	// off it revokes the agents' rights an earlier run granted.
+	{name: "multi-cluster-service", start: startMultiClusterService},
 }
 
 // replicaControllers run in every replica: what acts through tunnels runs
