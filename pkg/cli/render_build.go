@@ -17,13 +17,14 @@ import (
 	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	"github.com/clusternet/clusternet/pkg/apps/render"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 )
 
 // annotationSubscriptionGeneration is the generation of the Subscription a
-// Base was last written from (docs/distribution.md, "Bases"). The plugin
-// links no hub package, so it is spelled here.
-const annotationSubscriptionGeneration = "apps.clusternet.io/subscription-generation"
+// Base was last written from (docs/distribution.md, "Bases"), as the hub's
+// rendering (pkg/apps/render, which the plugin links too) names it.
+const annotationSubscriptionGeneration = render.AnnotationSubscriptionGeneration
 
 // renderedCluster is what one bound cluster gets, as its Descriptions say.
 type renderedCluster struct {

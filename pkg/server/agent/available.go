@@ -3,13 +3,14 @@ package agent
 import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	resourcehelper "k8s.io/component-helpers/resource"
+
+	"github.com/clusternet/clusternet/pkg/capacity"
 )
 
 // availableResources is what the child can still take, for the Predictor
 // gate's status.available: per resource, each node that takes new pods
 // (takesNewPods) contributes its allocatable minus what the pods bound to
-// it request (podRequests), at least 0, and the contributions are summed.
+// it request (capacity.PodRequests), at least 0, and the contributions are summed.
 // Clamping per node matters: an over-committed node cannot lend another
 // node's free room to a replica, so its excess must not cancel it out.
 // A resource no such node reports is absent, and so is everything when no
@@ -21,7 +22,7 @@ func availableResources(nodes []corev1.Node, pods []corev1.Pod) corev1.ResourceL
 		if !takesNewPods(&nodes[i]) {
 			continue
 		}
-		addResources(available, remaining(nodes[i].Status.Allocatable, used[nodes[i].Name]))
+		capacity.Add(available, remaining(nodes[i].Status.Allocatable, used[nodes[i].Name]))
 	}
 	return available
 }
@@ -31,7 +32,7 @@ func availableResources(nodes []corev1.Node, pods []corev1.Pod) corev1.ResourceL
 // without a toleration off it. Replicas are not assumed to tolerate
 // anything; PreferNoSchedule only steers.
 func takesNewPods(n *corev1.Node) bool {
-	if c := nodeReadyCondition(n); c == nil || c.Status != corev1.ConditionTrue {
+	if !capacity.NodeReady(n) {
 		return false
 	}
 	if n.Spec.Unschedulable {
@@ -45,39 +46,22 @@ func takesNewPods(n *corev1.Node) bool {
 	return true
 }
 
-// requestsByNode sums, per spec.nodeName, what the pods bound there request,
-// one "pods" each. Pods not bound yet hold nothing on any node; Succeeded
-// and Failed pods have given their resources back (the scheduler does not
-// count them either).
+// requestsByNode sums, per spec.nodeName, what the pods that hold resources
+// there (capacity.Holds) request, one "pods" each: pkg/capacity counts as
+// kube-scheduler does, the same way the plugin's `top clusters` does.
 func requestsByNode(pods []corev1.Pod) map[string]corev1.ResourceList {
 	used := map[string]corev1.ResourceList{}
 	for i := range pods {
 		p := &pods[i]
-		if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if !capacity.Holds(p) {
 			continue
 		}
 		if used[p.Spec.NodeName] == nil {
 			used[p.Spec.NodeName] = corev1.ResourceList{}
 		}
-		addResources(used[p.Spec.NodeName], podRequests(p))
+		capacity.Add(used[p.Spec.NodeName], capacity.PodRequests(p))
 	}
 	return used
-}
-
-// podRequests is what p holds on its node, as kube-scheduler counts it:
-// Kubernetes' effective request (the sum of the containers or the largest
-// init container, whichever is more, sidecars included; pod-level requests
-// where set; plus the pod overhead), the larger of spec and status while a
-// resize is in progress, and one of "pods".
-func podRequests(p *corev1.Pod) corev1.ResourceList {
-	reqs := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{
-		// InPlacePodVerticalScaling is on by default in every Kubernetes
-		// version this agent supports, so the scheduler counts a resizing
-		// pod by its larger size: so does this.
-		UseStatusResources: true,
-	})
-	reqs[corev1.ResourcePods] = *resource.NewQuantity(1, resource.DecimalSI)
-	return reqs
 }
 
 // remaining is allocatable minus used, per resource allocatable names, and

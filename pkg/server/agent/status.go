@@ -6,12 +6,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/capacity"
 	"github.com/clusternet/clusternet/pkg/features"
 	"github.com/clusternet/clusternet/pkg/version"
 )
@@ -143,49 +143,33 @@ func (a *Agent) probe(ctx context.Context, path string) bool {
 	return err == nil
 }
 
-// nodeStatistics counts nodes by readiness and sums capacity and
-// allocatable over the Ready ones: what the cluster can run right now.
+// nodeStatistics counts nodes by readiness; capacity and allocatable are
+// summed over the Ready ones (pkg/capacity, which `kubectl clusternet top`
+// shares, so the plugin and the status agree).
 func nodeStatistics(nodes []corev1.Node) (clusterv1beta1.NodeStatistics, corev1.ResourceList, corev1.ResourceList) {
 	var stats clusterv1beta1.NodeStatistics
-	capacity, allocatable := corev1.ResourceList{}, corev1.ResourceList{}
 	for i := range nodes {
-		ready := nodeReadyCondition(&nodes[i])
-		switch {
-		case ready == nil:
+		switch nodeReadyStatus(&nodes[i]) {
+		case "":
 			stats.LostNodes++
-			continue
-		case ready.Status == corev1.ConditionTrue:
+		case corev1.ConditionTrue:
 			stats.ReadyNodes++
-		case ready.Status == corev1.ConditionFalse:
+		case corev1.ConditionFalse:
 			stats.NotReadyNodes++
-			continue
 		default:
 			stats.UnknownNodes++
-			continue
 		}
-		addResources(capacity, nodes[i].Status.Capacity)
-		addResources(allocatable, nodes[i].Status.Allocatable)
 	}
-	return stats, capacity, allocatable
+	capacityList, allocatable := capacity.Nodes(nodes)
+	return stats, capacityList, allocatable
 }
 
-// nodeReadyCondition is n's Ready condition, nil when it has none.
-func nodeReadyCondition(n *corev1.Node) *corev1.NodeCondition {
+// nodeReadyStatus is the status of n's Ready condition, "" when it has none.
+func nodeReadyStatus(n *corev1.Node) corev1.ConditionStatus {
 	for i := range n.Status.Conditions {
 		if n.Status.Conditions[i].Type == corev1.NodeReady {
-			return &n.Status.Conditions[i]
+			return n.Status.Conditions[i].Status
 		}
 	}
-	return nil
-}
-
-func addResources(sum, add corev1.ResourceList) {
-	for name, q := range add {
-		total := sum[name]
-		if total.Format == "" {
-			total = resource.Quantity{Format: q.Format}
-		}
-		total.Add(q)
-		sum[name] = total
-	}
+	return ""
 }

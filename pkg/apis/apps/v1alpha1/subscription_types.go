@@ -9,6 +9,8 @@ import (
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Namespaced,shortName={subs,sub},categories=clusternet
 // +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="CLUSTERS",type=integer,JSONPath=".status.boundClusters",description="How many clusters the Subscription is bound to."
+// +kubebuilder:printcolumn:name="READY",type=string,JSONPath=".status.ready",description="Bound clusters with every feed applied and available, of all bound clusters."
 // +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=".metadata.creationTimestamp"
 
 // Subscription says which resources (feeds) go to which clusters (subscribers),
@@ -251,6 +253,18 @@ type SubscriptionStatus struct {
 	// as upstream Clusternet has it (SpecHashValue).
 	// +optional
 	SpecHash string `json:"specHashHex,omitempty"`
+
+	// BoundClusters is how many clusters bindingClusters names: the
+	// CLUSTERS column of `kubectl get subscriptions` (a column cannot count
+	// a list).
+	// +optional
+	BoundClusters int32 `json:"boundClusters"`
+
+	// Ready is "<ready>/<bound>": of the bound clusters, how many have every
+	// feed applied and available (as aggregatedStatuses reports them), of
+	// boundClusters. The READY column of `kubectl get subscriptions`.
+	// +optional
+	Ready string `json:"ready,omitempty"`
 
 	// DesiredReleases and CompletedReleases count Descriptions to roll out and done.
 	// +optional

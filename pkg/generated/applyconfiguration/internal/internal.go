@@ -1877,6 +1877,9 @@ var schemaYAML = typed.YAMLObject(`types:
                 elementType:
                   scalar: string
                 elementRelationship: atomic
+          - name: boundClusters
+            type:
+              scalar: numeric
           - name: completedReleases
             type:
               scalar: numeric
@@ -1910,6 +1913,9 @@ var schemaYAML = typed.YAMLObject(`types:
           - name: desiredReleases
             type:
               scalar: numeric
+          - name: ready
+            type:
+              scalar: string
           - name: replicas
             type:
               map:

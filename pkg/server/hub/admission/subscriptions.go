@@ -24,8 +24,8 @@ import (
 	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	"github.com/clusternet/clusternet/pkg/apps/feeds"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
 	"github.com/clusternet/clusternet/pkg/throttle"
 )
 

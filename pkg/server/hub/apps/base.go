@@ -19,10 +19,8 @@ import (
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
-	"github.com/clusternet/clusternet/pkg/apps/override"
+	"github.com/clusternet/clusternet/pkg/apps/render"
 	"github.com/clusternet/clusternet/pkg/controller"
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/render"
 )
 
 // deployerKinds are the two Descriptions a Base renders into.
@@ -235,101 +233,23 @@ func (c *Controller) ownedBy(d *appsv1alpha1.Description, base *appsv1alpha1.Bas
 	return d.Labels[appsv1alpha1.LabelSubscriptionUID] == base.Labels[appsv1alpha1.LabelSubscriptionUID]
 }
 
-// renderInput reads what the Base names.
+// renderInput reads what the Base names from the caches.
 func (c *Controller) renderInput(ctx context.Context, base *appsv1alpha1.Base, sub *appsv1alpha1.Subscription, mcls *clusterv1beta1.ManagedCluster) (render.Input, error) {
-	in := render.Input{Salt: string(sub.UID) + "/" + base.Annotations[AnnotationSubscriptionGeneration]}
-	for _, f := range base.Spec.Feeds {
-		if feeds.IsChart(f) {
-			ch, err := c.charts.HelmCharts(f.Namespace).Get(f.Name)
-			if err != nil {
-				return in, &render.Error{Reason: ReasonRenderFailed, Feed: f, Err: fmt.Errorf("reading the HelmChart: %w", err)}
-			}
-			// Its spec goes into the Description: only one its repository
-			// has, as the Subscription's feed resolution checked.
-			if reason, msg := feeds.ChartProblem(ch); reason != "" {
-				return in, &render.Error{Reason: reason, Feed: f, Err: errors.New(msg)}
-			}
-			in.Objects = append(in.Objects, render.Object{Feed: f, Chart: ch})
-			continue
-		}
-		m, err := c.manifests.Manifests(appsv1alpha1.ReservedNamespace).Get(appsv1alpha1.ManifestName(feeds.Group(f.APIVersion), f.Kind, f.Namespace, f.Name))
-		if err != nil {
-			return in, &render.Error{Reason: ReasonRenderFailed, Feed: f, Err: fmt.Errorf("reading the template: %w", err)}
-		}
-		tmpl, err := feeds.TemplateOf(m, f)
-		if err != nil {
-			return in, &render.Error{Reason: ReasonRenderFailed, Feed: f, Err: err}
-		}
-		in.Objects = append(in.Objects, render.Object{Feed: f, Template: tmpl})
-	}
-	rs, err := decodeReplicas(base.Annotations[AnnotationReplicas])
-	if err != nil {
-		return in, fmt.Errorf("annotation %s of Base %s/%s: %w", AnnotationReplicas, base.Namespace, base.Name, err)
-	}
-	in.Replicas = rs
-	in.Overrides = c.overridesFor(ctx, base.Namespace, mcls)
-	return in, nil
+	return render.InputOf(base, sub.UID, &source{c: c}, c.overridesFor(ctx, base.Namespace, mcls))
 }
 
-// overridesFor are the Globalizations selecting the cluster and the
-// Localizations of its namespace, in the order they apply: Globalizations
-// first; each by priority (lower first), then creation time, then name.
-// Overrides being deleted count as gone.
+// overridesFor are the overrides that apply to the cluster, in order
+// (render.Overrides decides); a Globalization whose clusterAffinity does
+// not parse is logged and gets an event.
 func (c *Controller) overridesFor(ctx context.Context, ns string, mcls *clusterv1beta1.ManagedCluster) []render.Override {
-	type keyed struct {
-		k  override.Key
-		ov render.Override
+	globs, _ := c.globs.List(labels.Everything())
+	locs, _ := c.locs.Localizations(ns).List(labels.Everything())
+	out, bad := render.Overrides(globs, locs, mcls)
+	for _, b := range bad {
+		klog.FromContext(ctx).Info("Ignoring a Globalization with a bad clusterAffinity", "globalization", b.Globalization.Name, "err", b.Err)
+		c.events.Eventf(b.Globalization, corev1.EventTypeWarning, ReasonInvalidClusterAffinity, "spec.clusterAffinity: %v: fix the selector; this Globalization applies nowhere until then", b.Err)
 	}
-	sortOut := func(items []keyed) []render.Override {
-		slices.SortFunc(items, func(a, b keyed) int { return override.Compare(a.k, b.k) })
-		out := make([]render.Override, 0, len(items))
-		for _, it := range items {
-			out = append(out, it.ov)
-		}
-		return out
-	}
-	policy := func(p appsv1alpha1.OverridePolicy) appsv1alpha1.OverridePolicy {
-		if p == "" {
-			return appsv1alpha1.ApplyLater
-		}
-		return p
-	}
-	var globs []keyed
-	all, _ := c.globs.List(labels.Everything())
-	for _, g := range all {
-		if g.DeletionTimestamp != nil {
-			continue
-		}
-		if g.Spec.ClusterAffinity != nil {
-			sel, err := metav1.LabelSelectorAsSelector(g.Spec.ClusterAffinity)
-			if err != nil {
-				klog.FromContext(ctx).Info("Ignoring a Globalization with a bad clusterAffinity", "globalization", g.Name, "err", err)
-				c.events.Eventf(g, corev1.EventTypeWarning, ReasonInvalidClusterAffinity, "spec.clusterAffinity: %v: fix the selector; this Globalization applies nowhere until then", err)
-				continue
-			}
-			if mcls == nil || !sel.Matches(labels.Set(mcls.Labels)) {
-				continue
-			}
-		}
-		globs = append(globs, keyed{
-			k: override.Key{Priority: override.Priority(g.Spec.Priority), Created: g.CreationTimestamp.Time, Name: g.Name},
-			ov: render.Override{Ref: render.Ref{Kind: "Globalization", Name: g.Name, UID: g.UID, Generation: g.Generation},
-				Policy: policy(g.Spec.OverridePolicy), Feed: g.Spec.Feed, Configs: g.Spec.Overrides},
-		})
-	}
-	var locs []keyed
-	ls, _ := c.locs.Localizations(ns).List(labels.Everything())
-	for _, l := range ls {
-		if l.DeletionTimestamp != nil {
-			continue
-		}
-		locs = append(locs, keyed{
-			k: override.Key{Priority: override.Priority(l.Spec.Priority), Created: l.CreationTimestamp.Time, Name: l.Name},
-			ov: render.Override{Ref: render.Ref{Kind: "Localization", Namespace: l.Namespace, Name: l.Name, UID: l.UID, Generation: l.Generation},
-				Policy: policy(l.Spec.OverridePolicy), Feed: l.Spec.Feed, Configs: l.Spec.Overrides},
-		})
-	}
-	return append(sortOut(globs), sortOut(locs)...)
+	return out
 }
 
 // writeDescription creates or updates one Description with a rendered

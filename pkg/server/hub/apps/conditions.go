@@ -1,12 +1,10 @@
 package apps
 
 import (
-	"encoding/json"
-
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/render"
+	"github.com/clusternet/clusternet/pkg/apps/render"
 )
 
 // Condition types of a Subscription (docs/distribution.md lists their reasons).
@@ -39,17 +37,11 @@ const (
 	ReasonRenderFailed           = render.ReasonRenderFailed
 )
 
-// Annotations on a Base.
+// Annotations on a Base (defined in pkg/apps/render, which the plugin
+// links too).
 const (
-	// AnnotationReplicas carries the cluster's share of divided replicas,
-	// per feed, as a JSON list of {feed, path, replicas}: what the Base
-	// controller writes into the rendered objects.
-	AnnotationReplicas = "apps.clusternet.io/replicas"
-	// AnnotationSubscriptionGeneration is the generation of the Subscription
-	// the Base was last written from: a change of it is "the next change of
-	// the Subscription" that ApplyLater overrides wait for. A Subscription
-	// edit that does not resolve never reaches the Base, so never this.
-	AnnotationSubscriptionGeneration = "apps.clusternet.io/subscription-generation"
+	AnnotationReplicas               = render.AnnotationReplicas
+	AnnotationSubscriptionGeneration = render.AnnotationSubscriptionGeneration
 )
 
 // setCondition sets c in conds and says whether that changed its status,
@@ -61,19 +53,7 @@ func setCondition(conds *[]metav1.Condition, c metav1.Condition) bool {
 	return changed
 }
 
-func encodeReplicas(rs []render.ReplicaSetting) string {
-	if len(rs) == 0 {
-		return ""
-	}
-	b, _ := json.Marshal(rs)
-	return string(b)
-}
-
-func decodeReplicas(s string) ([]render.ReplicaSetting, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var rs []render.ReplicaSetting
-	err := json.Unmarshal([]byte(s), &rs)
-	return rs, err
-}
+var (
+	encodeReplicas = render.EncodeReplicas
+	decodeReplicas = render.DecodeReplicas
+)

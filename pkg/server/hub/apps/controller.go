@@ -23,12 +23,12 @@ import (
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/apps/feeds"
 	"github.com/clusternet/clusternet/pkg/controller"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps/scheduling"
 	"github.com/clusternet/clusternet/pkg/throttle"
 )

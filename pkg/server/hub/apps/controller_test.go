@@ -24,8 +24,8 @@ import (
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/render"
+	"github.com/clusternet/clusternet/pkg/apps/feeds"
+	"github.com/clusternet/clusternet/pkg/apps/render"
 )
 
 // Fixtures.
@@ -324,6 +324,7 @@ func TestSeedApplication(t *testing.T) {
 		s := h.sub("app-demo")
 		ready := cond(s.Status.Conditions, ConditionReady)
 		ok := cmp.Equal(s.Status.BindingClusters, []string{nsA + "/edge-a", nsB + "/edge-b"}) && s.Status.DesiredReleases == 4 &&
+			s.Status.BoundClusters == 2 && s.Status.Ready == "0/2" &&
 			ready.Reason == "RolloutInProgress" && cond(s.Status.Conditions, ConditionRendered).Status == metav1.ConditionTrue &&
 			cond(s.Status.Conditions, ConditionScheduled).Status == metav1.ConditionTrue && cond(s.Status.Conditions, ConditionFeedsResolved).Status == metav1.ConditionTrue
 		return ok, fmt.Sprintf("%+v", s.Status)
@@ -354,6 +355,9 @@ func TestSeedApplication(t *testing.T) {
 		return ready.Status == metav1.ConditionTrue && s.Status.CompletedReleases == 4, fmt.Sprintf("%+v %d/%d", ready, s.Status.CompletedReleases, s.Status.DesiredReleases)
 	})
 	s := h.sub("app-demo")
+	if s.Status.BoundClusters != 2 || s.Status.Ready != "2/2" {
+		t.Errorf("printer columns: boundClusters %d, ready %q; want 2, \"2/2\"", s.Status.BoundClusters, s.Status.Ready)
+	}
 	if got := cond(s.Status.Conditions, ConditionReady).Message; got != "all 4 Descriptions deployed in 2 clusters" {
 		t.Errorf("Ready message = %q", got)
 	}

@@ -14,7 +14,7 @@ import (
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
+	"github.com/clusternet/clusternet/pkg/apps/feeds"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps/scheduling"
 )
 

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
+	"github.com/clusternet/clusternet/pkg/apps/feeds"
 )
 
 // runCounts is how often each stage of syncSubscription ran.

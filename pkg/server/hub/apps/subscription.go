@@ -25,10 +25,10 @@ import (
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/apps/feeds"
+	"github.com/clusternet/clusternet/pkg/apps/render"
 	"github.com/clusternet/clusternet/pkg/controller"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps/aggregate"
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/render"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps/scheduling"
 )
 
@@ -455,6 +455,9 @@ func (c *Controller) writeStatus(ctx context.Context, sub *appsv1alpha1.Subscrip
 	agg := aggregate.Aggregate(aggregate.Input{Feeds: p.feeds, Clusters: p.clusters, Descriptions: mine, BaseName: sub.Name})
 	status.AggregatedStatuses = agg.Aggregated
 	status.DesiredReleases, status.CompletedReleases = agg.Desired, agg.Completed
+	// The CLUSTERS and READY printer columns: a column cannot count a list.
+	status.BoundClusters = int32(len(status.BindingClusters))
+	status.Ready = fmt.Sprintf("%d/%d", agg.ReadyClusters, status.BoundClusters)
 	ready := agg.Ready
 	ready.ObservedGeneration = sub.Generation
 	switch {

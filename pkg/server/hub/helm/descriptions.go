@@ -23,6 +23,7 @@ import (
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/apps/feeds"
 	"github.com/clusternet/clusternet/pkg/controller"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	appsinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/apps/v1alpha1"
@@ -30,7 +31,6 @@ import (
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/helm"
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
 )
 
 var everything = labels.Everything()

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
+	"github.com/clusternet/clusternet/pkg/apps/feeds"
 )
 
 // fuzzResources are kinds of every shape: namespaced or not, with a status

@@ -37,6 +37,14 @@ type SubscriptionStatusApplyConfiguration struct {
 	// in hex. Its JSON name is specHashHex: status.specHash is an integer,
 	// as upstream Clusternet has it (SpecHashValue).
 	SpecHash *string `json:"specHashHex,omitempty"`
+	// BoundClusters is how many clusters bindingClusters names: the
+	// CLUSTERS column of `kubectl get subscriptions` (a column cannot count
+	// a list).
+	BoundClusters *int32 `json:"boundClusters,omitempty"`
+	// Ready is "<ready>/<bound>": of the bound clusters, how many have every
+	// feed applied and available (as aggregatedStatuses reports them), of
+	// boundClusters. The READY column of `kubectl get subscriptions`.
+	Ready *string `json:"ready,omitempty"`
 	// DesiredReleases and CompletedReleases count Descriptions to roll out and done.
 	DesiredReleases   *int `json:"desiredReleases,omitempty"`
 	CompletedReleases *int `json:"completedReleases,omitempty"`
@@ -103,6 +111,22 @@ func (b *SubscriptionStatusApplyConfiguration) WithSpecHashValue(value int64) *S
 // If called multiple times, the SpecHash field is set to the value of the last call.
 func (b *SubscriptionStatusApplyConfiguration) WithSpecHash(value string) *SubscriptionStatusApplyConfiguration {
 	b.SpecHash = &value
+	return b
+}
+
+// WithBoundClusters sets the BoundClusters field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the BoundClusters field is set to the value of the last call.
+func (b *SubscriptionStatusApplyConfiguration) WithBoundClusters(value int32) *SubscriptionStatusApplyConfiguration {
+	b.BoundClusters = &value
+	return b
+}
+
+// WithReady sets the Ready field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Ready field is set to the value of the last call.
+func (b *SubscriptionStatusApplyConfiguration) WithReady(value string) *SubscriptionStatusApplyConfiguration {
+	b.Ready = &value
 	return b
 }
 

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
+	"github.com/clusternet/clusternet/pkg/apps/feeds"
 )
 
 // Reasons of the Subscription's Ready condition that aggregation decides.
@@ -45,6 +45,9 @@ type Output struct {
 	Aggregated []appsv1alpha1.AggregatedStatus
 	Desired    int
 	Completed  int
+	// ReadyClusters counts the bound clusters where every feed is done
+	// (applied and available): the n of status.ready "<n>/<bound>".
+	ReadyClusters int
 	// Ready is the rollout's state: Status, Reason and Message of the
 	// Ready condition.
 	Ready metav1.Condition
@@ -103,6 +106,7 @@ func Aggregate(in Input) Output {
 		}
 	}
 
+	notDone := map[string]bool{}
 	for _, f := range in.Feeds {
 		agg := appsv1alpha1.AggregatedStatus{Feed: f}
 		sum := &agg.FeedStatusSummary
@@ -135,16 +139,20 @@ func Aggregate(in Input) Output {
 			agg.FeedStatusDetails = append(agg.FeedStatusDetails, appsv1alpha1.FeedStatusPerCluster{FeedStatus: st, ClusterID: c.ID, ClusterName: c.Name})
 			sum.Applied = sum.Applied && st.Applied
 			sum.Available = sum.Available && st.Available
+			if !done(st) {
+				notDone[c.Namespace] = true
+			}
 			sum.Replicas += st.Replicas
 			sum.ReadyReplicas += st.ReadyReplicas
 			sum.AvailableReplicas += st.AvailableReplicas
-			if st.Reason != "" && (!st.Applied || !st.Available) {
+			if st.Reason != "" && !done(st) {
 				reasons = append(reasons, c.Name+": "+st.Reason)
 			}
 		}
 		sum.Reason = summarize(reasons)
 		out.Aggregated = append(out.Aggregated, agg)
 	}
+	out.ReadyClusters = len(in.Clusters) - len(notDone)
 
 	out.Ready = metav1.Condition{Type: "Ready"}
 	switch {
@@ -161,6 +169,13 @@ func Aggregate(in Input) Output {
 		out.Ready.Message = fmt.Sprintf("all %d Descriptions deployed in %d clusters", out.Desired, len(in.Clusters))
 	}
 	return out
+}
+
+// done is the one judgement of a feed in a cluster: the object is there as
+// rendered and, for a workload, its replicas are available. The per-feed
+// summary, its reason and the ready cluster count all use it.
+func done(st appsv1alpha1.FeedStatus) bool {
+	return st.Applied && st.Available
 }
 
 // stale says a deployer's report is about an earlier spec of d (deployers

@@ -48,7 +48,7 @@ func TestAggregate(t *testing.T) {
 			desc("clusternet-a", "app-generic", appsv1alpha1.DescriptionPhaseSuccess, "", ms(ns, true, true, 0, 0, ""), ms(deployV1beta2, true, true, 2, 2, "")),
 			desc("clusternet-b", "app-generic", appsv1alpha1.DescriptionPhaseSuccess, "", ms(ns, true, true, 0, 0, ""), ms(deploy, true, true, 1, 1, "")),
 		}},
-		want: Output{Desired: 2, Completed: 2,
+		want: Output{Desired: 2, Completed: 2, ReadyClusters: 2,
 			Ready: metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: ReasonReady, Message: "all 2 Descriptions deployed in 2 clusters"},
 			Aggregated: []appsv1alpha1.AggregatedStatus{
 				{Feed: ns, FeedStatusSummary: appsv1alpha1.FeedStatus{Applied: true, Available: true}, FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{
@@ -104,7 +104,7 @@ func TestAggregate(t *testing.T) {
 			desc("clusternet-a", "app-generic", appsv1alpha1.DescriptionPhaseSuccess, "", ms(ns, true, true, 0, 0, "")),
 			desc("clusternet-b", "app-generic", "", ""),
 		}},
-		want: Output{Desired: 2, Completed: 1,
+		want: Output{Desired: 2, Completed: 1, ReadyClusters: 1,
 			Ready: metav1.Condition{Type: "Ready", Status: metav1.ConditionFalse, Reason: ReasonRolloutInProgress,
 				Message: "1 of 2 Descriptions deployed; waiting for clusternet-b/app-generic (not picked up by a deployer yet)"},
 			Aggregated: []appsv1alpha1.AggregatedStatus{

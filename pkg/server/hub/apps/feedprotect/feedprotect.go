@@ -36,11 +36,11 @@ import (
 	"k8s.io/klog/v2"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	"github.com/clusternet/clusternet/pkg/apps/feeds"
 	"github.com/clusternet/clusternet/pkg/controller"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
 )
 
 // ReasonFeedInUse is the reason of the Warning events on an object whose

@@ -23,8 +23,8 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	"github.com/clusternet/clusternet/pkg/apps/feeds"
 	"github.com/clusternet/clusternet/pkg/apps/override"
-	"github.com/clusternet/clusternet/pkg/server/hub/apps/feeds"
 )
 
 // Reasons of a failed render, as the Base's Rendered condition and the
