@@ -45,9 +45,10 @@ func run() error {
 	out := flag.String("out", "docs/benchmarks.md", "Markdown file to write the results into")
 	runs := flag.Int("registrations", 100, "registrations to time")
 	plugin := flag.String("plugin", "bin/kubectl-clusternet", "kubectl-clusternet binary (the cli benchmark)")
-	only := flag.String("only", "", "run only these benchmarks, comma-separated: scheduling, registration, proxy, cli, distribution, replicas (default all)")
+	only := flag.String("only", "", "run only these benchmarks, comma-separated: scheduling, registration, proxy, cli, distribution, replicas, failover (default all)")
 	distClusters := flag.String("distribution-clusters", "4,8,12", "child clusters the distribution benchmark starts, one testbed per number")
 	distRuns := flag.Int("distribution-runs", 5, "Subscriptions the distribution benchmark times")
+	failoverRuns := flag.Int("failover-runs", 5, "failovers the failover benchmark times")
 	flag.Parse()
 	want := func(name string) bool { return *only == "" || slices.Contains(strings.Split(*only, ","), name) }
 	hubBin, err := filepath.Abs(*hub)
@@ -98,6 +99,18 @@ func run() error {
 		section := replicasSection(res)
 		fmt.Print(section)
 		if err := writeSection(*out, "replicas", section); err != nil {
+			return err
+		}
+	}
+	if want("failover") {
+		// Its own testbed of three children, with FailOver on.
+		res, err := benchFailover(ctx, dir, hubBin, agentBin, *failoverRuns)
+		if err != nil {
+			return fmt.Errorf("failover: %w", err)
+		}
+		section := failoverSection(res)
+		fmt.Print(section)
+		if err := writeSection(*out, "failover", section); err != nil {
 			return err
 		}
 	}

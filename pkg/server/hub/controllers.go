@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -62,6 +63,8 @@ type Context struct {
 	// ClusterAPI are the cluster-api discovery flags; nil or without
 	// namespaces, discovery is off.
 	ClusterAPI *clusterapi.Options
+	// FailoverGracePeriod is --cluster-failover-grace-period (gate FailOver).
+	FailoverGracePeriod time.Duration
 
 	broadcaster record.EventBroadcaster
 	// clients is the per-cluster client registry the generic and Helm
@@ -164,6 +167,9 @@ var leaderControllers = []controllerStarter{
 		c.Go(func() { ctl.Run(ctx, c.Workers) })
 		return nil
 	}},
+	// Failover taints (wire_failover.go). Not gated here: with the gate off
+	// it removes the taints an earlier run added.
+	{name: "failover", start: startFailover},
 	// Application distribution (wire_apps.go): Subscriptions to Bases to
 	// Descriptions, overrides, status aggregation.
 	{name: "distribution", start: startDistribution, gate: features.Deployer},

@@ -32,6 +32,7 @@ import (
 	"github.com/clusternet/clusternet/pkg/server/command"
 	"github.com/clusternet/clusternet/pkg/server/hub/approver"
 	"github.com/clusternet/clusternet/pkg/server/hub/clusterapi"
+	"github.com/clusternet/clusternet/pkg/server/hub/lifecycle"
 	"github.com/clusternet/clusternet/pkg/server/hub/sockets"
 	"github.com/clusternet/clusternet/pkg/tunnel"
 	"github.com/clusternet/clusternet/pkg/version"
@@ -76,6 +77,9 @@ type Options struct {
 	// ClusterAPI: discovering cluster-api Clusters (--cluster-api-*,
 	// docs/cluster-api.md); off unless it names namespaces.
 	ClusterAPI *clusterapi.Options
+	// FailoverGracePeriod is how long a cluster may be not Ready before
+	// the hub taints it for failover (gate FailOver, docs/failover.md).
+	FailoverGracePeriod time.Duration
 
 	FeatureGates featuregate.MutableFeatureGate
 	Logs         *logs.Options
@@ -99,6 +103,7 @@ func NewOptions() *Options {
 		ChartRepositories:       helm.NewRepositoryOptions("clusternet-hub"),
 		Replicas:                defaultReplicaOptions(),
 		ClusterAPI:              clusterapi.NewOptions(),
+		FailoverGracePeriod:     lifecycle.DefaultFailoverGracePeriod,
 		FeatureGates:            features.NewHubGates(),
 		Logs:                    logs.NewOptions(),
 	}
@@ -137,6 +142,8 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"YAML file (kind IdentityMapping) mapping parent users and groups to child users and groups, per cluster label selector. Without it, system: groups and users stay in the parent (docs/tunnel.md).")
 	o.ChartRepositories.AddFlags(fss.FlagSet("chart repositories"))
 	o.ClusterAPI.AddFlags(fss.FlagSet("cluster-api discovery"))
+	fss.FlagSet("failover").DurationVar(&o.FailoverGracePeriod, "cluster-failover-grace-period", o.FailoverGracePeriod,
+		"With feature gate FailOver: how long a cluster's Ready condition may be Unknown or False before the hub taints it clusters.clusternet.io/unschedulable:NoSchedule and Dividing Subscriptions place its replicas on healthy clusters (docs/failover.md).")
 	o.addReplicaFlags(&fss)
 	o.FeatureGates.AddFlag(fss.FlagSet("feature gates"))
 	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))
@@ -154,6 +161,9 @@ func (o *Options) Validate() error {
 	}
 	if a := o.Registration.Approval; a != approver.AutoApproval && a != approver.ManualApproval {
 		errs = append(errs, fmt.Errorf("--registration-approval %q: must be %q or %q", a, approver.AutoApproval, approver.ManualApproval))
+	}
+	if o.FailoverGracePeriod <= 0 {
+		errs = append(errs, fmt.Errorf("--cluster-failover-grace-period %q: must be positive (the time a cluster may be not Ready before its replicas move, and Ready again before they may come back); omit it for the default %s", o.FailoverGracePeriod.String(), lifecycle.DefaultFailoverGracePeriod))
 	}
 	if o.MaxRequestsPerCluster < 1 {
 		errs = append(errs, fmt.Errorf("--max-requests-per-cluster %d: must be at least 1", o.MaxRequestsPerCluster))
@@ -215,6 +225,7 @@ func (o *Options) Run(ctx context.Context) error {
 			return nil, err
 		}
 		c.ClusterAPI = o.ClusterAPI
+		c.FailoverGracePeriod = o.FailoverGracePeriod
 		return c, nil
 	}
 	replica, err := newContext()

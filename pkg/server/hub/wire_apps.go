@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 
+	"github.com/clusternet/clusternet/pkg/features"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps"
 )
 
@@ -11,7 +12,8 @@ import (
 // Descriptions with Globalizations and Localizations, and the Descriptions'
 // statuses summed back into the Subscriptions (docs/distribution.md).
 func startDistribution(ctx context.Context, c *Context) error {
-	ctl, err := apps.New(apps.Options{Clusternet: c.Clusternet, Informers: c.Informers, Mapper: c.Mapper, Events: c.Events})
+	ctl, err := apps.New(apps.Options{Clusternet: c.Clusternet, Informers: c.Informers, Mapper: c.Mapper, Events: c.Events,
+		FailOver: c.FeatureGates.Enabled(features.FailOver)})
 	if err != nil {
 		return err
 	}

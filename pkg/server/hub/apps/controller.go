@@ -47,6 +47,9 @@ type Options struct {
 	Mapper     Mapper
 	// Events records events from component clusternet-hub.
 	Events record.EventRecorder
+	// FailOver is the hub's feature gate: the failover taint moves the
+	// replicas of dividing Subscriptions to healthy clusters (failover.go).
+	FailOver bool
 }
 
 // Index names, prefixed: the informers are shared with other controllers.
@@ -98,6 +101,10 @@ type Controller struct {
 	// synced are the informers the loops read: Run fills the book once
 	// they are.
 	synced []cache.InformerSynced
+	// failOver is Options.FailOver; failback paces the Subscriptions
+	// queued when a cluster is back (failover.go).
+	failOver bool
+	failback failback
 }
 
 // New builds the controller and registers its handlers and indexes on the
@@ -118,6 +125,7 @@ func New(o Options) (*Controller, error) {
 		charts: chartInf.Lister(), locs: locInf.Lister(), globs: globInf.Lister(),
 		inventory: invInf.Lister(), clusters: mclsInf.Lister(),
 		resetEvery: 10 * time.Second, plans: newPlans(), book: scheduling.NewBook(),
+		failOver: o.FailOver, failback: failback{spacing: failbackSpacing},
 	}
 	// Keys come from several informers (a template change reaches the
 	// Subscriptions and Bases that use it), so the loops are fed by the
@@ -506,10 +514,17 @@ func (c *Controller) onFeedInventory(old, cur any) {
 // the one place that decides which cluster changes make Subscriptions
 // schedule again (their plans are dropped). Heartbeats (status
 // timestamps, readiness) change none of that: a cluster that goes NotReady
-// keeps its applications.
+// keeps its applications until the failover taint says otherwise; when
+// that taint goes, the Subscriptions that may use the cluster again are
+// queued paced (failedBack).
 func (c *Controller) onManagedCluster(old, cur any) {
 	o, _ := old.(*clusterv1beta1.ManagedCluster)
 	n, _ := cur.(*clusterv1beta1.ManagedCluster)
+	if onlyFailoverTaintLeft(o, n) {
+		c.failedBack(n)
+		c.enqueueBasesInNamespace(n.Namespace)
+		return
+	}
 	if o != nil && n != nil &&
 		apiequality.Semantic.DeepEqual(o.Labels, n.Labels) &&
 		apiequality.Semantic.DeepEqual(o.Spec.Taints, n.Spec.Taints) &&

@@ -227,6 +227,8 @@ type harness struct {
 	ctl    *Controller
 	// workers run each loop (2 unless set before run).
 	workers int
+	// failOver is Options.FailOver (set before run).
+	failOver bool
 }
 
 func start(t *testing.T, objects ...runtime.Object) *harness {
@@ -247,7 +249,7 @@ func (h *harness) run() {
 	t := h.t
 	t.Helper()
 	informers := externalversions.NewSharedInformerFactory(h.cs, 0)
-	ctl, err := New(Options{Clusternet: h.cs, Informers: informers, Mapper: h.mapper, Events: h.events})
+	ctl, err := New(Options{Clusternet: h.cs, Informers: informers, Mapper: h.mapper, Events: h.events, FailOver: h.failOver})
 	if err != nil {
 		t.Fatal(err)
 	}

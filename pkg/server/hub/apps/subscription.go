@@ -181,13 +181,20 @@ func (c *Controller) schedule(ctx context.Context, sub *appsv1alpha1.Subscriptio
 	}
 	// Bound is where the Subscription has a Base: the Bases are the truth
 	// (status may be behind in the cache, and acting on it could unbind).
-	boundNS := sets.New[string]()
+	// With the gate FailOver on, a Base kept on a failed-over cluster binds
+	// nothing: its replicas were placed elsewhere (failover.go). Off, it is
+	// bound as any Base, and applyBase clears its mark.
+	boundNS, keptNS := sets.New[string](), sets.New[string]()
 	for _, b := range bases {
-		if b.DeletionTimestamp == nil {
+		switch {
+		case b.DeletionTimestamp != nil:
+		case c.failOver && keptFailedOver(b):
+			keptNS.Insert(b.Namespace)
+		default:
 			boundNS.Insert(b.Namespace)
 		}
 	}
-	in := scheduling.Input{Spec: &sub.Spec, Bound: sets.New[string]()}
+	in := scheduling.Input{Spec: &sub.Spec, Bound: sets.New[string](), FailOver: c.failOver, Kept: sets.New[string]()}
 	for _, m := range mcls {
 		if m.DeletionTimestamp != nil {
 			continue
@@ -196,6 +203,9 @@ func (c *Controller) schedule(ctx context.Context, sub *appsv1alpha1.Subscriptio
 		pl.clusters[k] = m
 		if boundNS.Has(m.Namespace) {
 			in.Bound.Insert(k)
+		}
+		if keptNS.Has(m.Namespace) {
+			in.Kept.Insert(k)
 		}
 		in.Clusters = append(in.Clusters, clusterOf(m))
 	}
@@ -333,6 +343,10 @@ func externalReplicas(sub *appsv1alpha1.Subscription) (map[string]map[string]int
 func (c *Controller) applyBases(ctx context.Context, sub *appsv1alpha1.Subscription, bases []*appsv1alpha1.Base, res *resolution, pl *placement) (bound, conflicts []string, err error) {
 	c.runs.apply.Add(1)
 	wanted := sets.New[string]()
+	have := map[string]*appsv1alpha1.Base{}
+	for _, b := range bases {
+		have[b.Namespace] = b
+	}
 	for _, ck := range pl.Bindings {
 		cns, _, _ := strings.Cut(ck, "/")
 		wanted.Insert(cns)
@@ -346,17 +360,27 @@ func (c *Controller) applyBases(ctx context.Context, sub *appsv1alpha1.Subscript
 		}
 		if ok {
 			bound = append(bound, ck)
+			c.announceFailback(sub, have[cns], ck, pl)
 		}
 	}
 	for _, b := range bases {
 		if wanted.Has(b.Namespace) || b.DeletionTimestamp != nil {
 			continue
 		}
+		kept, err := c.keepFailedOver(ctx, sub, b, pl)
+		if err != nil {
+			return nil, nil, err
+		}
+		if kept {
+			continue
+		}
 		klog.FromContext(ctx).Info("Unbinding cluster", "subscription", klog.KObj(sub), "base", klog.KObj(b))
 		if err := c.client.AppsV1alpha1().Bases(b.Namespace).Delete(ctx, b.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &b.UID}}); err != nil && !apierrors.IsNotFound(err) {
 			return nil, nil, err
 		}
-		c.events.Eventf(sub, corev1.EventTypeNormal, "Unbound", "cluster %s no longer matches: deleting Base %s/%s and its Descriptions", b.Namespace, b.Namespace, b.Name)
+		if !c.announceUnbound(sub, b, pl) {
+			c.events.Eventf(sub, corev1.EventTypeNormal, "Unbound", "cluster %s no longer matches: deleting Base %s/%s and its Descriptions", b.Namespace, b.Namespace, b.Name)
+		}
 	}
 	return bound, conflicts, nil
 }
@@ -622,7 +646,9 @@ func (c *Controller) applyBase(ctx context.Context, sub *appsv1alpha1.Subscripti
 	if upd.Annotations == nil {
 		upd.Annotations = map[string]string{}
 	}
-	for _, k := range []string{AnnotationReplicas, AnnotationSubscriptionGeneration} {
+	// A Base kept on a failed-over cluster that is bound again is an
+	// ordinary Base again (AnnotationFailedOver goes).
+	for _, k := range []string{AnnotationReplicas, AnnotationSubscriptionGeneration, AnnotationFailedOver} {
 		if s, ok := want.Annotations[k]; ok {
 			upd.Annotations[k] = s
 		} else {

@@ -70,19 +70,27 @@ func (c *Controller) heartbeats() []metrics.Heartbeat {
 	return out
 }
 
-// sync returns how long until the cluster must be checked again.
-func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error) {
+// cached is the ManagedCluster of key in lister's cache, nil when there
+// is none (deleted: nothing to do).
+func cached(lister clusterlisters.ManagedClusterLister, key string) (*clusterv1beta1.ManagedCluster, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	mcls, err := c.lister.ManagedClusters(ns).Get(name)
+	mcls, err := lister.ManagedClusters(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		return 0, nil
+		return nil, nil
 	}
-	if err != nil {
+	return mcls, err
+}
+
+// sync returns how long until the cluster must be checked again.
+func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error) {
+	mcls, err := cached(c.lister, key)
+	if mcls == nil || err != nil {
 		return 0, err
 	}
+	ns := mcls.Namespace
 	last := mcls.Status.LastObservedTime
 	if last.IsZero() {
 		return 0, nil // never reported: nothing to go stale yet

@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 )
 
 // Cluster is a ManagedCluster as scheduling sees it.
@@ -55,8 +56,21 @@ type Input struct {
 	Spec     *appsv1alpha1.SubscriptionSpec
 	Clusters []Cluster
 	// Bound are the clusters bound before this round: a NoSchedule taint
-	// keeps new Subscriptions off a cluster, not the ones already there.
-	Bound     sets.Set[string]
+	// keeps new Subscriptions off a cluster, not the ones already there
+	// (but see FailOver).
+	Bound sets.Set[string]
+	// FailOver (the hub's feature gate) makes the failover taint
+	// (clusterv1beta1.TaintClusterUnschedulable, NoSchedule) unbind a cluster from
+	// Subscriptions that divide replicas, so that they are placed on
+	// healthy clusters; Replication keeps it bound as any NoSchedule taint
+	// does (tolerated).
+	FailOver bool
+	// Kept are the clusters this Subscription failed over from whose Base
+	// was kept as it was (not in Bound: their replicas run elsewhere).
+	// Their taints count as a bound cluster's, so that while the failover
+	// taint stays they are reported in Result.FailedOver round after round,
+	// and once it goes they are bound again like any cluster that was.
+	Kept      sets.Set[string]
 	Workloads []Workload
 	// Previous[workload key][cluster key] is the division in force before
 	// this round (what the Bases say each cluster runs). Dynamic dividing
@@ -91,6 +105,13 @@ type Result struct {
 	// book does not count it: replicas spread anyway where they do not fit
 	// push no other Subscription out.
 	Fits map[string]map[string]int32
+	// FailedOver are the keys of the bound clusters this round unbinds only
+	// because of the failover exception (Input.FailOver, tolerated),
+	// sorted: their replicas are placed on healthy clusters, and what
+	// becomes of their Bases is the caller's to decide. A cluster dropped
+	// for any other reason (its labels or the subscribers no longer match,
+	// another taint) is not in it, tainted or not.
+	FailedOver []string
 }
 
 // Schedule binds the Subscription. Errors are bad input, naming the field.
@@ -99,19 +120,23 @@ func Schedule(in Input) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	candidates, weights := match(in, selectors)
-	if bySubGroup(in.Spec) {
-		return scheduleBySubGroup(in, selectors, candidates, weights)
-	}
+	candidates, weights, failedOver := match(in, selectors)
 	var res Result
-	if dynamicDividing(in.Spec) != nil {
+	switch {
+	case bySubGroup(in.Spec):
+		if res, err = scheduleBySubGroup(in, selectors, candidates, weights); err != nil {
+			return Result{}, err
+		}
+	case dynamicDividing(in.Spec) != nil:
 		if res, err = dynamic(in, candidates); err != nil {
 			return Result{}, err
 		}
-	} else {
+		res.Warnings = append(ignoredSubGroupStrategies(in.Spec), res.Warnings...)
+	default:
 		res = bind(in, candidates, weights)
+		res.Warnings = append(ignoredSubGroupStrategies(in.Spec), res.Warnings...)
 	}
-	res.Warnings = append(ignoredSubGroupStrategies(in.Spec), res.Warnings...)
+	res.FailedOver = failedOver
 	return res, nil
 }
 
@@ -181,41 +206,71 @@ func subscriberSelectors(spec *appsv1alpha1.SubscriptionSpec) ([]labels.Selector
 
 // match returns the clusters some subscriber selects and whose taints the
 // Subscription tolerates, sorted by key, with each one's static weight (the
-// weight of the first subscriber selecting it).
-func match(in Input, selectors []labels.Selector) ([]Cluster, map[string]int32) {
+// weight of the first subscriber selecting it), and the selected bound
+// clusters the failover exception alone keeps off (Result.FailedOver).
+func match(in Input, selectors []labels.Selector) ([]Cluster, map[string]int32, []string) {
 	weights := map[string]int32{}
 	var out []Cluster
+	var failedOver []string
 	for _, c := range in.Clusters {
 		idx := slices.IndexFunc(selectors, func(s labels.Selector) bool { return s.Matches(labels.Set(c.Labels)) })
-		if idx < 0 || !tolerated(in.Spec.ClusterTolerations, c, in.Bound.Has(c.Key)) {
+		if idx < 0 {
+			continue
+		}
+		switch tolerated(in.Spec, c, in.Bound.Has(c.Key) || in.Kept.Has(c.Key), in.FailOver) {
+		case keptOff:
+			continue
+		case failedOverOff:
+			failedOver = append(failedOver, c.Key)
 			continue
 		}
 		weights[c.Key] = in.Spec.Subscribers[idx].Weight
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b Cluster) int { return cmp.Compare(a.Key, b.Key) })
-	return out, weights
+	slices.Sort(failedOver)
+	return out, weights, failedOver
 }
+
+// verdict is what a cluster's taints say about a Subscription there.
+type verdict int
+
+const (
+	allowed verdict = iota
+	// keptOff: a taint the Subscription does not tolerate keeps it off.
+	keptOff
+	// failedOverOff: only the failover exception keeps it off (Result.FailedOver).
+	failedOverOff
+)
 
 // tolerated applies the Kubernetes taint effects to a cluster: NoExecute
 // keeps it off (and unbinds it), NoSchedule keeps new Subscriptions off but
 // leaves a bound one there, PreferNoSchedule does not keep anything off.
-func tolerated(tolerations []corev1.Toleration, c Cluster, bound bool) bool {
+// The one exception, with failOver: the failover taint unbinds a cluster
+// from a Subscription that divides replicas (its replicas are what a lost
+// cluster no longer runs, and healthy clusters can), and keeps it bound to
+// one that replicates (a copy everywhere: nowhere else to move it). This
+// is the one place that decides which taints keep which Subscription off,
+// and whether the failover exception is why.
+func tolerated(spec *appsv1alpha1.SubscriptionSpec, c Cluster, bound, failOver bool) verdict {
+	exception := failOver && spec.SchedulingStrategy == appsv1alpha1.DividingSchedulingStrategy
+	out := allowed
 	for i := range c.Taints {
 		taint := &c.Taints[i]
-		if taint.Effect == corev1.TaintEffectPreferNoSchedule {
-			continue
-		}
-		if taint.Effect == corev1.TaintEffectNoSchedule && bound {
-			continue
-		}
-		if !slices.ContainsFunc(tolerations, func(t corev1.Toleration) bool {
-			return t.ToleratesTaint(klog.Background(), taint, true)
-		}) {
-			return false
+		switch {
+		case taint.Effect == corev1.TaintEffectPreferNoSchedule,
+			slices.ContainsFunc(spec.ClusterTolerations, func(t corev1.Toleration) bool {
+				return t.ToleratesTaint(klog.Background(), taint, true)
+			}):
+		case taint.Effect == corev1.TaintEffectNoSchedule && bound:
+			if exception && clusterv1beta1.IsFailoverTaint(*taint) {
+				out = failedOverOff
+			}
+		default:
+			return keptOff
 		}
 	}
-	return true
+	return out
 }
 
 func keys(clusters []Cluster) []string {
