@@ -28,7 +28,12 @@ func TestOwnCommandExamplesAreValid(t *testing.T) {
 		{path: []string{"rollout", "status"}, leaf: []string{"status"}, takes: "subscription"},
 		{path: []string{"tree"}, leaf: []string{"tree"}, takes: "any"},
 		{path: []string{"render"}, leaf: []string{"render"}, takes: "subscription"},
+		{path: []string{"diff"}, leaf: []string{"diff"}},
 		{path: []string{"logs"}, leaf: []string{"logs"}},
+		{path: []string{"exec"}, leaf: []string{"exec"}},
+		{path: []string{"top", "clusters"}, leaf: []string{"clusters"}},
+		{path: []string{"join"}, leaf: []string{"join"}},
+		{path: []string{"unjoin"}, leaf: []string{"unjoin"}},
 	} {
 		cmd, _, err := root.Find(tc.path)
 		if err != nil {

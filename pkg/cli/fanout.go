@@ -155,6 +155,32 @@ func (o *FanoutGetOptions) Validate(cmd *cobra.Command) error {
 	return nil
 }
 
+// forEachCluster calls do for every target at once, at most
+// fanoutParallelism at a time, and returns when all calls have.
+func forEachCluster(targets []Cluster, do func(i int, c Cluster)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, fanoutParallelism)
+	for i, c := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			do(i, c)
+		}()
+	}
+	wg.Wait()
+}
+
+// parentLister lists the ManagedClusters of the parent the user's flags name.
+func parentLister(parent parentGetter) (clusterLister, error) {
+	cfg, err := parent.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	return parentClusterLister(cfg), nil
+}
+
 // clusterResult is what one child answered.
 type clusterResult struct {
 	cluster Cluster
@@ -178,19 +204,10 @@ func (o *FanoutGetOptions) Run(ctx context.Context) error {
 	}
 
 	results := make([]clusterResult, len(o.targets))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, fanoutParallelism)
-	for i, c := range o.targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			infos, err := o.fetch(c)
-			results[i] = clusterResult{cluster: c, infos: infos, err: err}
-		}()
-	}
-	wg.Wait()
+	forEachCluster(o.targets, func(i int, c Cluster) {
+		infos, err := o.fetch(c)
+		results[i] = clusterResult{cluster: c, infos: infos, err: err}
+	})
 
 	var failed []string
 	for _, r := range results {

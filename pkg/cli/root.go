@@ -182,14 +182,18 @@ func NewCmdClusternet(streams genericiooptions.IOStreams) *cobra.Command {
 			},
 		},
 		{
-			Message:  "Registering child clusters (`create token` makes a bootstrap token for them):",
-			Commands: []*cobra.Command{approveCmd, denyCmd},
+			Message: "Registering child clusters (`create token` makes a bootstrap token for them):",
+			// join and unjoin run against a child: the kubeconfig's cluster,
+			// as parentGetter reads it (without the shadow rewriting).
+			Commands: []*cobra.Command{approveCmd, denyCmd, NewCmdJoin(parent, streams), NewCmdUnjoin(parent, streams)},
 		},
 		{
 			Message: "Child clusters (and --cluster <name|id> for any kubectl command on one child):",
 			Commands: []*cobra.Command{
 				NewCmdKubeconfig(parent, clusterFlags, streams),
 				NewCmdLogs(parent, configFlags, streams),
+				NewCmdExec(parent, configFlags, streams),
+				NewCmdTop(parent, configFlags, streams),
 				NewCmdVersion(f, streams),
 			},
 		},

@@ -19,6 +19,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 	"sigs.k8s.io/yaml"
 
+	"github.com/clusternet/clusternet/charts"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/bootstraptoken"
 )
@@ -58,7 +59,7 @@ var (
 // Where clusternet-agent reads its registration settings (its
 // --registration-secret default) and the keys it reads.
 const (
-	agentNamespace          = "clusternet-system"
+	agentNamespace          = charts.Namespace
 	agentRegistrationSecret = "clusternet-agent-cluster-registration"
 	tokenCreatedBy          = "kubectl-clusternet"
 )
@@ -169,18 +170,14 @@ func (o *CreateTokenOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tok, secret, err := bootstraptoken.Create(ctx, client, bootstraptoken.Options{
+	tok, secret, err := createBootstrapToken(ctx, client, bootstraptoken.Options{
 		TTL:         o.TTL,
 		Description: o.Description,
 		Labels:      map[string]string{clusterv1beta1.LabelCreatedBy: tokenCreatedBy},
 		Now:         o.now,
 	})
-	if apierrors.IsForbidden(err) {
-		return fmt.Errorf("creating a bootstrap token: you lack %q on %q in namespace %q of the parent, where kube-apiserver reads bootstrap tokens: ask a parent admin for it: %w",
-			"create", "secrets", bootstraptoken.Namespace, err)
-	}
 	if err != nil {
-		return fmt.Errorf("creating a bootstrap token: %w", err)
+		return err
 	}
 	if o.TTL == 0 {
 		_, _ = fmt.Fprintf(o.ErrOut, "Warning: this bootstrap token never expires: whoever holds it may ask to register clusters until you delete it (`kubectl -n %s delete secret %s`)\n",
@@ -191,6 +188,19 @@ func (o *CreateTokenOptions) Run(ctx context.Context) error {
 		return err
 	}
 	return o.printJoinCommand(tok, secret)
+}
+
+// createBootstrapToken creates a token in the parent, a refusal explained.
+func createBootstrapToken(ctx context.Context, client kubernetes.Interface, opts bootstraptoken.Options) (bootstraptoken.Token, *corev1.Secret, error) {
+	tok, secret, err := bootstraptoken.Create(ctx, client, opts)
+	if apierrors.IsForbidden(err) {
+		return tok, nil, fmt.Errorf("creating a bootstrap token: you lack %q on %q in namespace %q of the parent, where kube-apiserver reads bootstrap tokens: ask a parent admin for it: %w",
+			"create", "secrets", bootstraptoken.Namespace, err)
+	}
+	if err != nil {
+		return tok, nil, fmt.Errorf("creating a bootstrap token: %w", err)
+	}
+	return tok, secret, nil
 }
 
 // printJoinCommand prints what to run in a child: the agent's registration

@@ -25,6 +25,7 @@ import (
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/bootstraptoken"
 	"github.com/clusternet/clusternet/pkg/server/hub/clusterapi"
+	"github.com/clusternet/clusternet/test/e2e/e2eutil"
 	"github.com/clusternet/clusternet/test/framework"
 	"github.com/clusternet/clusternet/test/testbed"
 )
@@ -139,18 +140,7 @@ subjects: [{kind: ServiceAccount, name: alice, namespace: %[1]s}]
 	})
 
 	t.Run("the agent registers with a live tunnel", func(t *testing.T) {
-		container := framework.ChartContainer{Args: deploy.Spec.Template.Spec.Containers[0].Args, Env: deploy.Spec.Template.Spec.Containers[0].Env}
-		if len(container.Env) > 0 {
-			t.Fatalf("the agent Deployment has env %v, which a local run does not pass", container.Env)
-		}
-		args, err := container.ArgsFor(framework.PodFacts{Name: "clusternet-agent-0", Namespace: "clusternet-system", IP: "127.0.0.1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// What differs on loopback: the pod's in-cluster credentials, and
-		// ports that other processes of this machine may hold.
-		agent := startBinary(t, "agent-capi", "agent", append(args, "--kubeconfig", workload.Kubeconfig,
-			"--health-probe-bind-address=0", "--metrics-bind-address=0", "--cluster-status-update-frequency=2s")...)
+		agent := e2eutil.StartDeployedAgent(t, "agent-capi", &deploy, workload, "--cluster-status-update-frequency=2s")
 		var mcNamespace string
 		waitFor(t, 90*time.Second, "ManagedCluster prod Ready with its tunnel up and bound to its Cluster", func(ctx context.Context) (bool, string) {
 			out, _, err := kubectl(t, parent, "", "get", "mcls", "-A", "-l", clusterv1beta1.LabelClusterID+"="+id, "-o",

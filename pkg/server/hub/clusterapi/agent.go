@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"slices"
 
-	"helm.sh/helm/v3/pkg/releaseutil"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -101,19 +99,6 @@ func (a agentChart) render(cluster *clusterv1.Cluster, token *bootstraptoken.Tok
 		sum.Write(b)
 	}
 	out.digest = hex.EncodeToString(sum.Sum(nil))[:32]
-	sortForInstall(out.objects)
+	charts.SortForInstall(out.objects)
 	return out, nil
-}
-
-// sortForInstall orders objs as `helm install` does (by kind: the
-// Namespace, Secrets and RBAC before the Deployment that uses them), so
-// that the agent's pod never starts before its registration Secret exists.
-func sortForInstall(objs []*unstructured.Unstructured) {
-	rank := func(kind string) int {
-		if i := slices.Index(releaseutil.InstallOrder, kind); i >= 0 {
-			return i
-		}
-		return len(releaseutil.InstallOrder)
-	}
-	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int { return rank(a.GetKind()) - rank(b.GetKind()) })
 }
