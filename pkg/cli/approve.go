@@ -133,6 +133,9 @@ func newCmdDeny(o *ReviewOptions, parent genericclioptions.RESTClientGetter) *co
 		Short:                 i18n.T("Deny cluster registration requests"),
 		Long:                  denyLong,
 		Example:               denyExample,
+		// The testbed's hub approves every request itself, so none is left
+		// for deny's examples to refuse.
+		Annotations: map[string]string{AnnotationExamplesNeed: "a registration request still waiting for approval (a hub run with manual approval)"},
 	}
 	cmd.Flags().StringVar(&o.Reason, "reason", o.Reason, "Why the requests are denied: stored as status.errorMessage, which the agent logs. Default: \""+defaultDenyReason+"\".")
 	return o.command(cmd, parent)

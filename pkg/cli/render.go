@@ -50,7 +50,7 @@ var (
 		kubectl clusternet render subs app-demo -o json
 
 		# Print the Descriptions even if the hub has not rendered the latest change yet
-		kubectl clusternet render subscription/app-demo -n team-a --allow-stale`))
+		kubectl clusternet render subscription/app-demo -n default --allow-stale`))
 )
 
 const renderUsage = "`kubectl clusternet render subscription/app-demo --cluster <name|id>`"

@@ -53,8 +53,8 @@ var (
 		# Wait until the Subscription app-demo is rolled out to all its clusters
 		kubectl clusternet rollout status subscription/app-demo
 
-		# Give up after 5 minutes; the Subscription is in namespace team-a
-		kubectl clusternet rollout status subs/app-demo -n team-a --timeout 5m
+		# Give up after 5 minutes; the Subscription is in namespace default
+		kubectl clusternet rollout status subs/app-demo -n default --timeout 5m
 
 		# Print the current state once, exiting 1 unless it is rolled out
 		kubectl clusternet rollout status subscription app-demo --watch=false`))

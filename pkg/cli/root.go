@@ -32,6 +32,7 @@ import (
 	utilcomp "k8s.io/kubectl/pkg/util/completion"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/clusternet/clusternet/pkg/cli/englishhelp"
 	"github.com/clusternet/clusternet/pkg/client/shadow"
 )
 
@@ -205,6 +206,9 @@ func NewCmdClusternet(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd.SilenceUsage = false
 	nameThePluginInHelp(cmd, streams)
 	cmd.AddCommand(options.NewCmdOptions(streams.Out))
+	// kubectl's examples that cannot work on templates (status, nodes...)
+	// are dropped from the help, which the examples test runs (docs/cli).
+	englishhelp.FitExamples(cmd)
 
 	utilcomp.SetFactoryForCompletion(f)
 	registerCompletions(cmd, f, parent)

@@ -1,10 +1,15 @@
-// Package englishhelp makes the plugin start faster for users whose locale
+// Package englishhelp is about the help texts the plugin takes from kubectl.
+//
+// FitExamples keeps, of kubectl's examples, those that work on templates
+// (the root command calls it once the command tree is built).
+//
+// Its import makes the plugin start faster for users whose locale
 // is English (or unset, or C): kubectl's help texts then are what the code
 // says, and loading kubectl's translation catalogue, which its packages do
 // on their first i18n.T while they initialize, costs ~14 ms of a ~40 ms
 // start for nothing. Other locales load their translations as kubectl does.
 //
-// Import it for its side effect, from main. It depends only on kubectl's
+// Import it for that side effect, from main. It depends only on kubectl's
 // i18n package, and Go initializes packages in import-path order as soon as
 // their imports are: this one ("github.com/...") runs right after i18n and
 // before any "k8s.io/kubectl/pkg/cmd/..." package calls i18n.T.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +20,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(e2eutil.Main(m))
+	code := e2eutil.Main(m)
+	stopLocalUp(code != 0)
+	os.Exit(code)
 }
 
 var (
@@ -50,10 +53,7 @@ func TestDocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: needs real control planes (run without -short)")
 	}
-	tbDir := *useTestbed
-	if tbDir == "" {
-		tbDir = localUp(t)
-	}
+	tbDir := testbedDir(t)
 	work := workspace(t, tbDir)
 	kubectl := kubectlPath(t)
 	kubeconfig := filepath.Join(work, "_output", "testbed", "parent", "admin.kubeconfig")
@@ -93,40 +93,75 @@ func TestDocs(t *testing.T) {
 	}
 }
 
-// localUp runs local-up, as `make local-up` does, into a folder of its own,
-// and stops its testbed when the test ends.
-func localUp(t *testing.T) string {
+// shared is the local-up the tests of this package share, started by the
+// first that needs it and stopped when they have all run: one local-up
+// costs less than one per test, and each test leaves the parent as it
+// found it.
+var shared struct {
+	once sync.Once
+	dir  string // the testbed's folder
+	root string // what to remove afterwards
+	err  error
+}
+
+// testbedDir is the folder of the testbed the tests run on: the one
+// -doctest.testbed names, or the shared local-up.
+func testbedDir(t *testing.T) string {
 	t.Helper()
+	if *useTestbed != "" {
+		return *useTestbed
+	}
+	shared.once.Do(func() { shared.root, shared.dir, shared.err = localUp(t) })
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.dir
+}
+
+// localUp runs local-up, as `make local-up` does, into a folder of its own.
+func localUp(t *testing.T) (root, tbDir string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	build := exec.CommandContext(ctx, "go", "build", "-o", e2eutil.BinDir+string(filepath.Separator), "./test/framework/cmd/local-up")
 	build.Dir = testbed.RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building local-up: %v\n%s", err, out)
+		return "", "", fmt.Errorf("building local-up: %w\n%s", err, out)
 	}
-	dir, err := os.MkdirTemp("", "clusternet-docs-")
+	root, err = os.MkdirTemp("", "clusternet-docs-")
 	if err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
-	tbDir := filepath.Join(dir, "testbed")
+	// The testbed outlives e2eutil.Main's binaries folder (stopLocalUp runs
+	// after it), and testbed.Process stops only a process whose binary is
+	// still there: the testbed runs copies of its own.
+	bin := filepath.Join(root, "bin")
+	if err := os.CopyFS(bin, os.DirFS(e2eutil.BinDir)); err != nil {
+		return root, "", err
+	}
+	tbDir = filepath.Join(root, "testbed")
 	start := time.Now()
-	up := exec.CommandContext(ctx, e2eutil.Bin("local-up"), "--dir", tbDir, "--bin", e2eutil.BinDir)
-	out, err := up.CombinedOutput()
-	t.Cleanup(func() {
-		if tb, err := testbed.Load(tbDir); err == nil {
-			tb.Down()
-		}
-		if t.Failed() {
-			t.Logf("testbed logs kept in %s", tbDir)
-			return
-		}
-		_ = os.RemoveAll(dir)
-	})
+	out, err := exec.CommandContext(ctx, filepath.Join(bin, "local-up"), "--dir", tbDir, "--bin", bin).CombinedOutput()
 	if err != nil {
-		t.Fatalf("local-up: %v\n%s", err, out)
+		return root, tbDir, fmt.Errorf("local-up: %w\n%s", err, out)
 	}
 	t.Logf("local-up took %s", time.Since(start).Round(100*time.Millisecond))
-	return tbDir
+	return root, tbDir, nil
+}
+
+// stopLocalUp stops the shared local-up, if one was started, and removes
+// its folder unless a test failed (its logs tell why).
+func stopLocalUp(failed bool) {
+	if shared.root == "" {
+		return
+	}
+	if tb, err := testbed.Load(shared.dir); err == nil {
+		tb.Down()
+	}
+	if failed || shared.err != nil {
+		fmt.Fprintf(os.Stderr, "testbed logs kept in %s\n", shared.dir)
+		return
+	}
+	_ = os.RemoveAll(shared.root)
 }
 
 // workspace is a folder laid out like the repository root after
