@@ -50,7 +50,9 @@ func distributed(ns, subNamespace, kind string) *appsv1alpha1.Description {
 
 // importing is a Description in ns carrying a ServiceImport of web, as a
 // Subscription of web's namespace distributes it.
-func importing(ns string) *appsv1alpha1.Description { return distributed(ns, "default", "ServiceImport") }
+func importing(ns string) *appsv1alpha1.Description {
+	return distributed(ns, "default", "ServiceImport")
+}
 
 // serving is a Description in ns carrying a ServiceExport of web: the
 // parent says that cluster serves web.
