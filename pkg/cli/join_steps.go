@@ -323,7 +323,7 @@ func (j *joiner) undoInstall(ctx context.Context, cause error) error {
 	}
 	removed, err := removeJoined(context.WithoutCancel(ctx), j.clients)
 	if err != nil {
-		return fmt.Errorf("%w; removing what join had made failed too: %v", cause, err)
+		return fmt.Errorf("%w; removing what join had made failed too: %w", cause, err)
 	}
 	j.installed = false
 	return fmt.Errorf("%w (join removed the %d objects it had made)", cause, len(removed))

@@ -286,8 +286,8 @@ func agentClient(t *testing.T, parent *testbed.Cluster, token string) versioned.
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.BearerToken, cfg.TLSClientConfig.CertData, cfg.TLSClientConfig.KeyData = token, nil, nil
-	cfg.TLSClientConfig.CertFile, cfg.TLSClientConfig.KeyFile = "", ""
+	cfg.BearerToken, cfg.CertData, cfg.KeyData = token, nil, nil
+	cfg.CertFile, cfg.KeyFile = "", ""
 	cs, err := versioned.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
