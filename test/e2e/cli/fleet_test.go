@@ -62,15 +62,17 @@ func TestTopExecAndColumns(t *testing.T) {
 		return true, all
 	})
 
-	t.Run("get subscriptions shows CLUSTERS, READY and AGE", func(t *testing.T) {
+	t.Run("get subscriptions -o wide shows CLUSTERS, READY and AGE", func(t *testing.T) {
 		// The hub writes status.boundClusters and status.ready; the columns
-		// are the CRD's, printed by the real kubectl.
+		// are the CRD's, printed by the real kubectl. They are wide-only
+		// (priority 1) so that the default view keeps upstream's NAME AGE
+		// (TestPlugin checks that one).
 		var out string
 		e2eutil.WaitFor(t, rolloutWithin, "app-demo 2 clusters, 2/2 ready", func(context.Context) (bool, string) {
-			out = mustClusternet(t, parent, "get", "subscriptions", "-n", "default")
+			out = mustClusternet(t, parent, "get", "subscriptions", "-n", "default", "-o", "wide")
 			return slices.Equal(column(out, "CLUSTERS"), []string{"2"}) && slices.Equal(column(out, "READY"), []string{"2/2"}), out
 		})
-		t.Logf("$ kubectl clusternet get subscriptions -n default\n%s", out)
+		t.Logf("$ kubectl clusternet get subscriptions -n default -o wide\n%s", out)
 		if diff := cmp.Diff([]string{"NAME", "CLUSTERS", "READY", "AGE"}, header(out)); diff != "" {
 			t.Errorf("columns (-want +got):\n%s", diff)
 		}

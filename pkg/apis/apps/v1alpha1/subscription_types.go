@@ -9,8 +9,8 @@ import (
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Namespaced,shortName={subs,sub},categories=clusternet
 // +kubebuilder:subresource:status
-// +kubebuilder:printcolumn:name="CLUSTERS",type=integer,JSONPath=".status.boundClusters",description="How many clusters the Subscription is bound to."
-// +kubebuilder:printcolumn:name="READY",type=string,JSONPath=".status.ready",description="Bound clusters with every feed applied and available, of all bound clusters."
+// +kubebuilder:printcolumn:name="CLUSTERS",type=integer,JSONPath=".status.boundClusters",priority=1,description="How many clusters the Subscription is bound to."
+// +kubebuilder:printcolumn:name="READY",type=string,JSONPath=".status.ready",priority=1,description="Bound clusters with every feed applied and available, of all bound clusters."
 // +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=".metadata.creationTimestamp"
 
 // Subscription says which resources (feeds) go to which clusters (subscribers),
