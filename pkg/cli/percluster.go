@@ -101,7 +101,7 @@ func (o *PerClusterOptions) wrapConfig(parent *rest.Config) *rest.Config {
 		failing.Wrap(func(http.RoundTripper) http.RoundTripper { return failingRoundTripper{err} })
 		return failing
 	}
-	return ChildConfig(parent, o.cluster.ID, o.extras)
+	return withProxyDryRun(ChildConfig(parent, o.cluster.ID, o.extras))
 }
 
 func (o *PerClusterOptions) resolve(parent *rest.Config) {

@@ -138,7 +138,7 @@ func NewCmdClusternet(streams genericiooptions.IOStreams) *cobra.Command {
 		edit.NewCmdEdit(f, streams),
 		delete.NewCmdDelete(f, streams),
 		apply.NewCmdApply(DisplayName, f, streams),
-		diff.NewCmdDiff(f, streams),
+		NewCmdDiff(diff.NewCmdDiff(f, streams), f, parent, streams),
 		patch.NewCmdPatch(f, streams),
 		scale.NewCmdScale(f, streams),
 		label.NewCmdLabel(f, streams),

@@ -132,12 +132,53 @@ func (r *ProxyREST) Connect(ctx context.Context, id string, opts runtime.Object,
 			return
 		}
 		defer release()
+		// UpgradeAwareHandler sends the request's own query, not the
+		// location's: the rename must be on the request.
+		childReq, err := withChildQuery(req)
+		if err != nil {
+			responder.Error(err)
+			return
+		}
+		if childReq != req {
+			w.Header().Set(proxiesv1alpha1.DryRunHeader, "forwarded")
+		}
+		req = childReq
 		location := &url.URL{Scheme: "http", Host: "cluster-" + id, Path: "/" + strings.TrimPrefix(proxyOpts.Path, "/"), RawQuery: req.URL.RawQuery}
 		wire.SetIdentity(req.Header, identity)
 		h := proxy.NewUpgradeAwareHandler(location, transport, false, false, proxy.NewErrorResponder(responder))
 		h.UseLocationHost = true
 		h.ServeHTTP(w, req)
 	}), nil
+}
+
+// withChildQuery returns req as the agent of its cluster is to get it:
+// with DryRunParameter renamed to dryRun in a copy (req itself is left as it
+// came, and returned when there is nothing to rename).
+// The rename happens only here, on the replica serving the tunnel, after the
+// parent authorized the request; a replica forwarding to a peer passes the
+// query as it came. A caller cannot smuggle its own dryRun past the parent
+// (its API server refuses dryRun on connect subresources before the hub runs),
+// and forwarding a dry run is safe: it only lessens what the request does,
+// and the child authorizes it for the forwarded user as the real request.
+func withChildQuery(req *http.Request) (*http.Request, error) {
+	if !strings.Contains(req.URL.RawQuery, proxiesv1alpha1.DryRunParameter) {
+		return req, nil
+	}
+	query, err := url.ParseQuery(req.URL.RawQuery)
+	if err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("query %q: %v: escape it as url.Values.Encode does", req.URL.RawQuery, err))
+	}
+	dryRun, ok := query[proxiesv1alpha1.DryRunParameter]
+	if !ok {
+		return req, nil
+	}
+	delete(query, proxiesv1alpha1.DryRunParameter)
+	query["dryRun"] = dryRun
+	renamed := req.WithContext(req.Context())
+	u := *req.URL
+	u.RawQuery = query.Encode()
+	renamed.URL = &u
+	return renamed, nil
 }
 
 // maxForwards bounds the replicas one request is forwarded to: each whose
