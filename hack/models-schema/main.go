@@ -71,6 +71,11 @@ func build(dir string) (*spec.Swagger, error) {
 		if err := yaml.UnmarshalStrict(data, &crd); err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
+		// deploy/crds also holds KEP-1645's CRDs as mcs-api ships them: not
+		// Clusternet's kinds, and not what the hub's type converter serves.
+		if !scheme.IsGroupRegistered(crd.Spec.Group) {
+			continue
+		}
 		for _, v := range crd.Spec.Versions {
 			if err := add(definitions, scheme, &crd, v.Name); err != nil {
 				return nil, fmt.Errorf("%s, version %s: %w", f, v.Name, err)

@@ -18,6 +18,7 @@ import (
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/bootstraptoken"
+	"github.com/clusternet/clusternet/pkg/registration"
 )
 
 const (
@@ -284,10 +285,12 @@ func TestDeletedClusterIsDeregistered(t *testing.T) {
 	// hub does not discover, stay: neither was seen deleted.
 	otherManagement := registeredCluster(otherID, map[string]string{LabelManagement: "another", LabelNamespace: testNamespace, LabelUID: "x"})
 	parent := []runtime.Object{mc, otherManagement,
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: mc.Namespace, Labels: map[string]string{clusterv1beta1.LabelClusterID: childID}}},
+		// What the hub's approver made carries its created-by label, the
+		// only thing deregistration deletes (pkg/registration).
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: mc.Namespace, Labels: map[string]string{clusterv1beta1.LabelClusterID: childID, clusterv1beta1.LabelCreatedBy: registration.CreatedByHub}}},
 		&clusterv1beta1.ClusterRegistrationRequest{ObjectMeta: metav1.ObjectMeta{Name: clusterv1beta1.NamePrefix + childID}},
-		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: clusterv1beta1.NamePrefix + childID}},
-		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: clusterv1beta1.NamePrefix + childID}},
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: clusterv1beta1.NamePrefix + childID, Labels: map[string]string{clusterv1beta1.LabelCreatedBy: registration.CreatedByHub}}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: clusterv1beta1.NamePrefix + childID, Labels: map[string]string{clusterv1beta1.LabelCreatedBy: registration.CreatedByHub}}},
 		&clusterv1beta1.ClusterRegistrationRequest{ObjectMeta: metav1.ObjectMeta{Name: clusterv1beta1.NamePrefix + otherID}},
 	}
 	tests := []struct {
