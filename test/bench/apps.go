@@ -30,7 +30,6 @@ import (
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
-	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
 	"github.com/clusternet/clusternet/test/testbed"
@@ -122,19 +121,7 @@ func benchDistribution(ctx context.Context, dir, hubBin, agentBin string, cluste
 		return nil, err
 	}
 	defer stopProcess(hub.Process)
-	cfg, err := parent.RESTConfig()
-	if err != nil {
-		return nil, err
-	}
-	cs, err := versioned.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	parentKube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	cs, parentKube, dyn, err := parentClients(parent)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
@@ -54,19 +53,7 @@ func benchFailover(ctx context.Context, dir, hubBin, agentBin string, runs int) 
 		return nil, err
 	}
 	defer stopProcess(hub.Process)
-	cfg, err := parent.RESTConfig()
-	if err != nil {
-		return nil, err
-	}
-	cs, err := versioned.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	parentKube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	cs, parentKube, dyn, err := parentClients(parent)
 	if err != nil {
 		return nil, err
 	}

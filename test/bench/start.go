@@ -6,8 +6,10 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	"github.com/clusternet/clusternet/test/framework"
 	"github.com/clusternet/clusternet/test/testbed"
 )
@@ -81,4 +83,26 @@ func openChild(ctx context.Context, child *testbed.Cluster) (kubernetes.Interfac
 		return nil, "", err
 	}
 	return kube, string(ks.UID), nil
+}
+
+// parentClients are the clients every section uses on the parent, as its
+// admin: Clusternet's typed client, Kubernetes', and a dynamic one.
+func parentClients(parent *testbed.Cluster) (versioned.Interface, kubernetes.Interface, dynamic.Interface, error) {
+	cfg, err := parent.RESTConfig()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cs, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cs, kube, dyn, nil
 }
