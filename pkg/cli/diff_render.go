@@ -126,14 +126,26 @@ func overridesOf(ctx context.Context, client versioned.Interface, c clusterProgr
 // c's Base from r, or nil when the Base has no template feed. hasCharts
 // says whether it also has HelmChart feeds (not diffed).
 func genericDescription(ctx context.Context, client versioned.Interface, sub *appsv1alpha1.Subscription, c clusterProgress, r render.Reader) (desc *appsv1alpha1.Description, hasCharts bool, err error) {
+	// Only the template feeds are read: a HelmChart is not diffed, so one
+	// its repository has not answered for yet must not stop the diff of
+	// the templates beside it.
+	base := c.Base.DeepCopy()
+	base.Spec.Feeds = nil
 	for _, f := range c.Base.Spec.Feeds {
-		hasCharts = hasCharts || feeds.IsChart(f)
+		if feeds.IsChart(f) {
+			hasCharts = true
+			continue
+		}
+		base.Spec.Feeds = append(base.Spec.Feeds, f)
+	}
+	if len(base.Spec.Feeds) == 0 {
+		return nil, hasCharts, nil
 	}
 	overrides, err := overridesOf(ctx, client, c)
 	if err != nil {
 		return nil, hasCharts, err
 	}
-	in, err := render.InputOf(c.Base, sub.UID, r, overrides)
+	in, err := render.InputOf(base, sub.UID, r, overrides)
 	if err != nil {
 		return nil, hasCharts, err
 	}

@@ -352,3 +352,30 @@ func TestDiffCode(t *testing.T) {
 		}
 	}
 }
+
+// A HelmChart feed is not diffed, so one its repository has not answered
+// for yet (status.phase empty) does not stop the templates beside it.
+func TestGenericDescriptionSkipsChartFeeds(t *testing.T) {
+	cs := diffParent(t)
+	chartFeed := appsv1alpha1.Feed{APIVersion: appsv1alpha1.SchemeGroupVersion.String(), Kind: "HelmChart", Namespace: "default", Name: "mysql"}
+	base := testBase(nsChild1, id1, func(b *appsv1alpha1.Base) { b.Spec.Feeds = append(b.Spec.Feeds, chartFeed) })
+	reader := fakeReader{
+		manifests: map[string]*appsv1alpha1.Manifest{},
+		charts:    map[string]*appsv1alpha1.HelmChart{"default/mysql": {ObjectMeta: metav1.ObjectMeta{Name: "mysql", Namespace: "default"}}},
+	}
+	for _, tmpl := range []*unstructured.Unstructured{obj("v1", "Namespace", "", "foo"), nginxImage("nginx:1.25")} {
+		m := manifestOf(t, tmpl)
+		reader.manifests[m.Name] = m
+	}
+	c := clusterProgress{Name: "child1", Namespace: nsChild1, ID: id1, Base: base}
+	desc, hasCharts, err := genericDescription(context.Background(), cs, testSubscription(), c, reader)
+	if err != nil {
+		t.Fatalf("genericDescription: %v", err)
+	}
+	if !hasCharts || desc == nil {
+		t.Fatalf("hasCharts %v, Description %v; want true and the templates' Description", hasCharts, desc)
+	}
+	if n := len(desc.Spec.Raw); n != 2 {
+		t.Errorf("the Description carries %d objects, want the 2 templates", n)
+	}
+}
