@@ -151,16 +151,7 @@ func NewCmdJoin(child genericclioptions.RESTClientGetter, streams genericiooptio
 		Example:               joinExample,
 		Args:                  cobra.NoArgs,
 		Annotations:           map[string]string{AnnotationExamplesNeed: "a second cluster with no agent yet, to join to the parent, and the parent's kubeconfig"},
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(child); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			cmd.SilenceUsage = true
-			return o.Run(cmd.Context())
-		},
+		RunE:                  completeValidateRun(func([]string) error { return o.Complete(child) }, o.Validate, o.Run),
 	}
 	fs := cmd.Flags()
 	o.addFlags(fs)

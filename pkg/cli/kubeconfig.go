@@ -70,16 +70,7 @@ func NewCmdKubeconfig(parent genericclioptions.RESTClientGetter, clusterFlags *C
 		Long:    kubeconfigLong,
 		Example: kubeconfigExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(parent); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			cmd.SilenceUsage = true
-			return o.Run(cmd.Context())
-		},
+		RunE:    completeValidateRun(func([]string) error { return o.Complete(parent) }, o.Validate, o.Run),
 	}
 	cmd.Flags().StringVarP(&o.OutputFile, "output-file", "o", o.OutputFile, "Write the kubeconfig to this file (mode 0600) instead of standard output.")
 	return cmd

@@ -114,7 +114,8 @@ func (p *parentReads) complete(f cmdutil.Factory, parent genericclioptions.RESTC
 	return nil
 }
 
-// completeValidateRun is the RunE of rollout status and tree: a mistake
+// completeValidateRun is the RunE of the commands with kubectl's
+// Complete/Validate/Run shape whose Complete needs no *cobra.Command: a mistake
 // Complete or Validate finds prints the usage; once validated, errors do
 // not (they are about the parent, not the command line).
 func completeValidateRun(complete func(args []string) error, validate func() error, run func(context.Context) error) func(*cobra.Command, []string) error {

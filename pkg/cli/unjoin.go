@@ -89,16 +89,7 @@ func NewCmdUnjoin(child genericclioptions.RESTClientGetter, streams genericioopt
 		Example:               unjoinExample,
 		Args:                  cobra.NoArgs,
 		Annotations:           map[string]string{AnnotationExamplesNeed: "a second cluster joined with `kubectl clusternet join`, and the parent's kubeconfig"},
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(child); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			cmd.SilenceUsage = true
-			return o.Run(cmd.Context())
-		},
+		RunE:                  completeValidateRun(func([]string) error { return o.Complete(child) }, o.Validate, o.Run),
 	}
 	o.addFlags(cmd.Flags())
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait until the registration is gone from the parent and the agent from the child.")

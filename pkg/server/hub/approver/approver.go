@@ -26,6 +26,7 @@ import (
 	clusterinformers "github.com/clusternet/clusternet/pkg/generated/informers/externalversions/clusters/v1beta1"
 	clusterlisters "github.com/clusternet/clusternet/pkg/generated/listers/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/metrics"
+	"github.com/clusternet/clusternet/pkg/registration"
 )
 
 // Names of what the approver creates, as upstream Clusternet's README shows them.
@@ -37,7 +38,6 @@ const (
 	// legacyTokenSecret is the long-lived token Secret earlier versions made;
 	// it never expires, so the approver deletes it where it finds it.
 	legacyTokenSecret = "clusternet-agent-token"
-	createdByHub      = "clusternet-hub"
 	registeredByAgent = "clusternet-agent"
 )
 
@@ -266,7 +266,7 @@ func (c *Controller) ensureNamespace(ctx context.Context, crr *clusterv1beta1.Cl
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Labels: map[string]string{
 			clusterv1beta1.LabelClusterID: id,
-			clusterv1beta1.LabelCreatedBy: createdByHub,
+			clusterv1beta1.LabelCreatedBy: registration.CreatedByHub,
 		},
 	}}
 	for k, v := range podSecurityLabels {

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/registration"
 )
 
 // AgentClusterRules are the agent's rights outside its dedicated namespace:
@@ -63,7 +64,7 @@ func (c *Controller) ensureRBAC(ctx context.Context, crr *clusterv1beta1.Cluster
 			Labels: map[string]string{
 				clusterv1beta1.LabelBootstrapping: "rbac-defaults",
 				clusterv1beta1.LabelClusterID:     id,
-				clusterv1beta1.LabelCreatedBy:     createdByHub,
+				clusterv1beta1.LabelCreatedBy:     registration.CreatedByHub,
 			},
 		}
 	}
