@@ -203,24 +203,7 @@ func createApp(t *testing.T, parent *testbed.Cluster, ns string, replicas int) {
 // createAppRequesting is createApp with replicas that each request cpus.
 func createAppRequesting(t *testing.T, parent *testbed.Cluster, ns string, replicas int, cpus string) {
 	t.Helper()
-	e2eutil.CreateTemplate(t, parent, fmt.Sprintf(`apiVersion: v1
-kind: Namespace
-metadata: {name: %[1]s}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: %[1]s}
-spec:
-  replicas: %[2]d
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-        - name: web
-          image: nginx:1.25
-          resources: {requests: {cpu: "%[3]s"}}
-`, ns, replicas, cpus))
+	e2eutil.CreateTemplate(t, parent, e2eutil.WebApp(ns, replicas, fmt.Sprintf(`resources: {requests: {cpu: %q}}`, cpus)))
 }
 
 // addNode adds a kwok node of the testbed's size (32 CPUs) to c. Its

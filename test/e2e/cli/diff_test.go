@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,20 +14,6 @@ import (
 	"github.com/clusternet/clusternet/test/framework"
 	"github.com/clusternet/clusternet/test/testbed"
 )
-
-// diffTemplate is the Deployment template of TestDiffPerCluster with image.
-func diffTemplate(image string) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: diff-e2e}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, image: %s}]}
-`, image)
-}
 
 // TestDiffPerCluster changes a template in a file and diffs it: kubectl's
 // diff of the template first, then, for both children of the Subscription
@@ -49,18 +34,7 @@ func TestDiffPerCluster(t *testing.T) {
 		}
 	}
 
-	e2eutil.CreateTemplate(t, parent, "apiVersion: v1\nkind: Namespace\nmetadata: {name: diff-e2e}\n---\n"+diffTemplate("nginx:1.25"))
-	e2eutil.MustKubectl(t, parent, fmt.Sprintf(`apiVersion: apps.clusternet.io/v1alpha1
-kind: Localization
-metadata: {name: web-more, namespace: %s}
-spec:
-  overridePolicy: ApplyNow
-  feed: {apiVersion: apps/v1, kind: Deployment, namespace: diff-e2e, name: web}
-  overrides:
-  - {type: MergePatch, value: '{"metadata":{"annotations":{"e2e.clusternet.io/localized":"child1"}},"spec":{"replicas":5}}'}
-`, child1.Namespace), "apply", "-f", "-")
-	applySubscription(t, parent, "diff-demo", []string{child1.ID, child2.ID},
-		`{apiVersion: v1, kind: Namespace, name: diff-e2e}`, `{apiVersion: apps/v1, kind: Deployment, namespace: diff-e2e, name: web}`)
+	localizedWeb(t, parent, "diff-e2e", "nginx:1.25", "diff-demo", child1, child2)
 	e2eutil.WaitFor(t, rolloutWithin, "diff-demo rolled out", func(context.Context) (bool, string) {
 		out, errOut, code := runPlugin(t, parent, "", "rollout", "status", "subscription/diff-demo", "--watch=false")
 		return code == 0, out + errOut
@@ -68,7 +42,7 @@ spec:
 
 	file := func(image string) string {
 		path := filepath.Join(t.TempDir(), "web.yaml")
-		if err := os.WriteFile(path, []byte(diffTemplate(image)), 0o600); err != nil {
+		if err := os.WriteFile(path, []byte(webDeployment("diff-e2e", image)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return path

@@ -16,7 +16,6 @@ import (
 	"github.com/clusternet/clusternet/pkg/cli"
 	"github.com/clusternet/clusternet/test/e2e/e2eutil"
 	"github.com/clusternet/clusternet/test/framework"
-	"github.com/clusternet/clusternet/test/helmrepo"
 	"github.com/clusternet/clusternet/test/testbed"
 )
 
@@ -34,21 +33,11 @@ func TestTopExecAndColumns(t *testing.T) {
 	byName := slices.SortedFunc(slices.Values(children), func(a, b *e2eutil.Child) int { return strings.Compare(a.Name, b.Name) })
 	t.Cleanup(func() {
 		if t.Failed() {
-			out, _, _ := e2eutil.Kubectl(t, parent, "", "get", "desc", "-A", "-o", `jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.status.phase} {.status.reason}{"\n"}{end}`)
-			t.Logf("--- Descriptions ---\n%s", out)
+			logDescriptions(t, parent)
 		}
 	})
 
-	repo := helmrepo.NewRepo(t)
-	repo.Add(t, helmrepo.DemoChart("mysql", "8.6.2"))
-	apps := e2eutil.SeedApplications(t, repo.URL, []string{child1.ID, child2.ID}, func(feeds []any) []any {
-		for _, f := range feeds {
-			if f := f.(map[string]any); f["kind"] == "Service" {
-				f["apiVersion"] = "v1" // the fix the hub names for the seed's "apps/v1 Service"
-			}
-		}
-		return feeds
-	})
+	apps := seedAppDemo(t, child1, child2)
 	mustClusternet(t, parent, "apply", "-f", apps)
 	e2eutil.WaitFor(t, rolloutWithin, "app-demo's nginx pods Running in both children", func(context.Context) (bool, string) {
 		var all string

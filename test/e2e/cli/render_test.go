@@ -29,33 +29,7 @@ func TestRenderAndLogs(t *testing.T) {
 	children := e2eutil.RegisterChildren(t, parent, tb.Children, nil)
 	child1, child2 := children[0], children[1]
 
-	// child1's Deployment gets 5 replicas and an annotation; child2's stays
-	// as the template says.
-	e2eutil.CreateTemplate(t, parent, `apiVersion: v1
-kind: Namespace
-metadata: {name: render-e2e}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: render-e2e}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, image: nginx}]}
-`)
-	e2eutil.MustKubectl(t, parent, fmt.Sprintf(`apiVersion: apps.clusternet.io/v1alpha1
-kind: Localization
-metadata: {name: web-more, namespace: %s}
-spec:
-  overridePolicy: ApplyNow
-  feed: {apiVersion: apps/v1, kind: Deployment, namespace: render-e2e, name: web}
-  overrides:
-  - {type: MergePatch, value: '{"metadata":{"annotations":{"e2e.clusternet.io/localized":"child1"}},"spec":{"replicas":5}}'}
-`, child1.Namespace), "apply", "-f", "-")
-	applySubscription(t, parent, "render-demo", []string{child1.ID, child2.ID},
-		`{apiVersion: v1, kind: Namespace, name: render-e2e}`, `{apiVersion: apps/v1, kind: Deployment, namespace: render-e2e, name: web}`)
+	localizedWeb(t, parent, "render-e2e", "nginx", "render-demo", child1, child2)
 
 	var all string
 	e2eutil.WaitFor(t, rolloutWithin, "render-demo rendered for both clusters", func(context.Context) (bool, string) {
@@ -218,4 +192,39 @@ func prefixedBy(out, cluster string) []string {
 		}
 	}
 	return lines
+}
+
+// webDeployment is the template TestRenderAndLogs and TestDiffPerCluster
+// feed: Deployment web in namespace with image.
+func webDeployment(namespace, image string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: %s}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: %s}]}
+`, namespace, image)
+}
+
+// localizedWeb stores namespace and webDeployment(namespace, image) as
+// templates and Subscription subName of both to child1 and child2, with a
+// Localization that gives child1's Deployment 5 replicas and an annotation;
+// child2's stays as the template says.
+func localizedWeb(t *testing.T, parent *testbed.Cluster, namespace, image, subName string, child1, child2 *e2eutil.Child) {
+	t.Helper()
+	e2eutil.CreateTemplate(t, parent, "apiVersion: v1\nkind: Namespace\nmetadata: {name: "+namespace+"}\n---\n"+webDeployment(namespace, image))
+	e2eutil.MustKubectl(t, parent, fmt.Sprintf(`apiVersion: apps.clusternet.io/v1alpha1
+kind: Localization
+metadata: {name: web-more, namespace: %s}
+spec:
+  overridePolicy: ApplyNow
+  feed: {apiVersion: apps/v1, kind: Deployment, namespace: %s, name: web}
+  overrides:
+  - {type: MergePatch, value: '{"metadata":{"annotations":{"e2e.clusternet.io/localized":"child1"}},"spec":{"replicas":5}}'}
+`, child1.Namespace, namespace), "apply", "-f", "-")
+	applySubscription(t, parent, subName, []string{child1.ID, child2.ID},
+		`{apiVersion: v1, kind: Namespace, name: `+namespace+`}`, `{apiVersion: apps/v1, kind: Deployment, namespace: `+namespace+`, name: web}`)
 }

@@ -157,24 +157,14 @@ func TestRolloutStatusAndTree(t *testing.T) {
 	cs := e2eutil.ClusternetClient(t, parent)
 	t.Cleanup(func() {
 		if t.Failed() {
-			out, _, _ := e2eutil.Kubectl(t, parent, "", "get", "desc", "-A", "-o", `jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.status.phase} {.status.reason}{"\n"}{end}`)
-			t.Logf("--- Descriptions ---\n%s", out)
+			logDescriptions(t, parent)
 			for _, c := range children {
 				t.Logf("--- agent of %s ---\n%s", c.Cluster.Name, c.Agent.LogTail(4000))
 			}
 		}
 	})
 
-	repo := helmrepo.NewRepo(t)
-	repo.Add(t, helmrepo.DemoChart("mysql", "8.6.2"))
-	apps := e2eutil.SeedApplications(t, repo.URL, []string{child1.ID, child2.ID}, func(feeds []any) []any {
-		for _, f := range feeds {
-			if f := f.(map[string]any); f["kind"] == "Service" {
-				f["apiVersion"] = "v1" // the fix the hub names for the seed's "apps/v1 Service"
-			}
-		}
-		return feeds
-	})
+	apps := seedAppDemo(t, child1, child2)
 
 	t.Run("the seed's app-demo rolls out: piped and on a terminal, both exit 0", func(t *testing.T) {
 		// The Subscription first: its feeds do not resolve until the
@@ -447,4 +437,29 @@ func grantReader(t *testing.T, parent *testbed.Cluster, namespace string, resour
 	e2eutil.MustKubectl(t, parent, "", args...)
 	e2eutil.MustKubectl(t, parent, "", "create", "rolebinding", "rollout-reader", "-n", namespace, "--role=rollout-reader",
 		"--serviceaccount=default:rollout-reader")
+}
+
+// seedAppDemo is the seed's app-demo (upstream Clusternet's README,
+// examples/applications) for child1 and child2, its mysql chart served by a
+// repository on loopback, with the one fix the hub names for the seed's
+// "apps/v1 Service"; it returns the file's path.
+func seedAppDemo(t *testing.T, child1, child2 *e2eutil.Child) string {
+	t.Helper()
+	repo := helmrepo.NewRepo(t)
+	repo.Add(t, helmrepo.DemoChart("mysql", "8.6.2"))
+	return e2eutil.SeedApplications(t, repo.URL, []string{child1.ID, child2.ID}, func(feeds []any) []any {
+		for _, f := range feeds {
+			if f := f.(map[string]any); f["kind"] == "Service" {
+				f["apiVersion"] = "v1"
+			}
+		}
+		return feeds
+	})
+}
+
+// logDescriptions logs every Description's phase and reason: what a failed
+// rollout test needs to be read.
+func logDescriptions(t *testing.T, parent *testbed.Cluster) {
+	out, _, _ := e2eutil.Kubectl(t, parent, "", "get", "desc", "-A", "-o", `jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.status.phase} {.status.reason}{"\n"}{end}`)
+	t.Logf("--- Descriptions ---\n%s", out)
 }

@@ -94,6 +94,22 @@ func MCSService(replicas int, headless bool) string {
 	if headless {
 		clusterIP = "clusterIP: None"
 	}
+	return WebApp(MCSNamespace, replicas, "ports: [{name: http, containerPort: 8080}]") + fmt.Sprintf(`---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: %s}
+spec:
+  %s
+  selector: {app: web}
+  ports:
+    - {name: http, protocol: TCP, port: 80, targetPort: http}
+`, MCSNamespace, clusterIP)
+}
+
+// WebApp is Namespace ns and Deployment web in it (pods labelled app: web,
+// one nginx container with container's extra fields, a YAML flow line such
+// as a ports or resources field), as templates for the e2e tests.
+func WebApp(ns string, replicas int, container string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Namespace
 metadata: {name: %[1]s}
@@ -110,17 +126,8 @@ spec:
       containers:
         - name: web
           image: nginx:1.25
-          ports: [{name: http, containerPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: %[1]s}
-spec:
-  %[3]s
-  selector: {app: web}
-  ports:
-    - {name: http, protocol: TCP, port: 80, targetPort: http}
-`, MCSNamespace, replicas, clusterIP)
+          %[3]s
+`, ns, replicas, container)
 }
 
 // ImportedAddresses are the endpoint addresses of the slices of web from
