@@ -3,6 +3,8 @@ package testbed
 import (
 	"context"
 	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -32,10 +34,48 @@ func ForTest(t testing.TB, children int) *Testbed {
 	t.Cleanup(func() {
 		tb.Down()
 		if t.Failed() {
+			keepLogs(dir)
 			t.Logf("testbed logs kept in %s", dir)
 			return
 		}
 		_ = os.RemoveAll(dir)
 	})
 	return tb
+}
+
+// keepFailed is how many failed runs' folders stay in the temp folder: a
+// few are what one reads, and each held etcd's data (up to a GiB), which
+// once filled the disk of a machine running the e2e packages repeatedly.
+const keepFailed = 5
+
+// keptMark marks a folder a failed run kept: only those are pruned, never
+// the folder of a testbed another test package is running right now.
+const keptMark = "kept-after-failure"
+
+// keepLogs keeps the logs of a failed run in dir but drops its clusters'
+// etcd data, which no one reads after the run, and removes all but the
+// newest keepFailed of the folders failed runs kept.
+func keepLogs(dir string) {
+	etcds, _ := filepath.Glob(filepath.Join(dir, "*", "etcd"))
+	for _, d := range etcds {
+		_ = os.RemoveAll(d)
+	}
+	_ = os.WriteFile(filepath.Join(dir, keptMark), nil, 0o600)
+	kept, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "clusternet-e2e-*", keptMark))
+	type folder struct {
+		path string
+		mod  time.Time
+	}
+	var folders []folder
+	for _, k := range kept {
+		if fi, err := os.Stat(k); err == nil {
+			folders = append(folders, folder{filepath.Dir(k), fi.ModTime()})
+		}
+	}
+	slices.SortFunc(folders, func(a, b folder) int { return b.mod.Compare(a.mod) })
+	for _, f := range folders[min(keepFailed, len(folders)):] {
+		if f.path != dir {
+			_ = os.RemoveAll(f.path)
+		}
+	}
 }
