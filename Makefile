@@ -28,7 +28,10 @@ help: ## List the targets.
 
 .PHONY: build
 build: ## Build kubectl-clusternet and the testbed command into bin/.
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/... ./test/testbed/cmd/testbed ./test/framework/cmd/local-up
+	@# Static, as the images are (hack/images): with cgo, Go's plugin package (imported through Helm,
+	@# cli-runtime and kustomize) makes the linker export every symbol, and the hub and agent map
+	@# 10-25 MiB more of their binaries (docs/benchmarks.md, bench:idle).
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/... ./test/testbed/cmd/testbed ./test/framework/cmd/local-up
 
 IMAGES_DIR      ?= $(CURDIR)/_output/images
 IMAGE_PLATFORMS ?= linux/amd64 linux/arm64

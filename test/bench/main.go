@@ -45,7 +45,7 @@ func run() error {
 	out := flag.String("out", "docs/benchmarks.md", "Markdown file to write the results into")
 	runs := flag.Int("registrations", 100, "registrations to time")
 	plugin := flag.String("plugin", "bin/kubectl-clusternet", "kubectl-clusternet binary (the cli benchmark)")
-	only := flag.String("only", "", "run only these benchmarks, comma-separated: scheduling, registration, proxy, cli, distribution, replicas, failover (default all)")
+	only := flag.String("only", "", "run only these benchmarks, comma-separated: scheduling, registration, proxy, cli, distribution, replicas, failover, idle (default all)")
 	distClusters := flag.String("distribution-clusters", "4,8,12", "child clusters the distribution benchmark starts, one testbed per number")
 	distRuns := flag.Int("distribution-runs", 5, "Subscriptions the distribution benchmark times")
 	failoverRuns := flag.Int("failover-runs", 5, "failovers the failover benchmark times")
@@ -111,6 +111,18 @@ func run() error {
 		section := failoverSection(res)
 		fmt.Print(section)
 		if err := writeSection(*out, "failover", section); err != nil {
+			return err
+		}
+	}
+	if want("idle") {
+		// Its own testbed of one child, nothing else running on it.
+		res, err := benchIdle(ctx, dir, hubBin, agentBin)
+		if err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+		section := idleSection(res)
+		fmt.Print(section)
+		if err := writeSection(*out, "idle", section); err != nil {
 			return err
 		}
 	}

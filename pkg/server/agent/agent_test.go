@@ -44,6 +44,13 @@ func TestValidate(t *testing.T) {
 			wantErr: `--metrics-bind-address ":http-alt": port "http-alt" must be a number from 0 to 65535`},
 		{name: "probes and metrics on one address", modify: func(o *Options) { o.HealthProbeBindAddress, o.MetricsBindAddress = ":9000", ":9000" },
 			wantErr: `--health-probe-bind-address and --metrics-bind-address are both ":9000"`},
+		{name: "profiling on loopback", modify: func(o *Options) { o.Profiling = true }},
+		{name: "profiling on IPv6 loopback", modify: func(o *Options) { o.Profiling, o.ProfilingBindAddress = true, "[::1]:6060" }},
+		{name: "profiling on every address", modify: func(o *Options) { o.Profiling, o.ProfilingBindAddress = true, ":6060" },
+			wantErr: `--profiling-bind-address ":6060": host "" is not a loopback address`},
+		{name: "profiling on a pod address", modify: func(o *Options) { o.Profiling, o.ProfilingBindAddress = true, "10.0.0.7:6060" },
+			wantErr: `--profiling-bind-address "10.0.0.7:6060": host "10.0.0.7" is not a loopback address`},
+		{name: "profiling address unchecked while off", modify: func(o *Options) { o.ProfilingBindAddress = ":6060" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

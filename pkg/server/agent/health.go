@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -122,14 +123,34 @@ func metricsHandler() http.Handler {
 	return mux
 }
 
+// profilingHandler serves Go's profiles under /debug/pprof/. Not
+// /debug/pprof/cmdline: the agent's command line may hold its bootstrap
+// token (--bootstrap-token).
+func profilingHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/cmdline", http.NotFound)
+	return mux
+}
+
 // serveProbes starts the health probe and metrics servers (an address of
-// "0" turns one off) and stops them when ctx ends. It returns once both
-// listen, so an address in use fails the start.
+// "0" turns one off) and, with --profiling, the profiling one, and stops
+// them when ctx ends. It returns once they listen, so an address in use
+// fails the start.
 func (o *Options) serveProbes(ctx context.Context, agent *atomic.Pointer[Agent]) error {
 	if err := serve(ctx, "--health-probe-bind-address", o.HealthProbeBindAddress, healthHandler(agent)); err != nil {
 		return err
 	}
-	return serve(ctx, "--metrics-bind-address", o.MetricsBindAddress, metricsHandler())
+	if err := serve(ctx, "--metrics-bind-address", o.MetricsBindAddress, metricsHandler()); err != nil {
+		return err
+	}
+	if !o.Profiling {
+		return nil
+	}
+	return serve(ctx, "--profiling-bind-address", o.ProfilingBindAddress, profilingHandler())
 }
 
 func serve(ctx context.Context, flag, addr string, handler http.Handler) error {

@@ -130,3 +130,51 @@ func TestMetricsHandler(t *testing.T) {
 		t.Errorf("GET /metrics = %d %.200s", resp.StatusCode, body)
 	}
 }
+
+// TestProfilingServer: --profiling off (the default) binds nothing; on, it
+// binds --profiling-bind-address.
+func TestProfilingServer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	taken, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = taken.Close() }()
+	o := NewOptions()
+	o.HealthProbeBindAddress, o.MetricsBindAddress, o.ProfilingBindAddress = "0", "0", taken.Addr().String()
+	var current atomic.Pointer[Agent]
+	if err := o.serveProbes(ctx, &current); err != nil {
+		t.Fatalf("profiling off: %v, want nothing bound", err)
+	}
+	o.Profiling = true
+	err = o.serveProbes(ctx, &current)
+	if err == nil || !strings.HasPrefix(err.Error(), `--profiling-bind-address "`+taken.Addr().String()+`": `) {
+		t.Errorf("profiling on a taken port: %v, want the flag named", err)
+	}
+}
+
+func TestProfilingHandler(t *testing.T) {
+	srv := httptest.NewServer(profilingHandler())
+	defer srv.Close()
+	get := func(path string) (int, []byte) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
+	}
+	// A heap profile is gzipped protobuf.
+	if code, body := get("/debug/pprof/heap"); code != http.StatusOK || len(body) < 2 || body[0] != 0x1f || body[1] != 0x8b {
+		t.Errorf("GET /debug/pprof/heap = %d %.50q, want 200 with a gzipped profile", code, body)
+	}
+	if code, body := get("/debug/pprof/goroutine?debug=1"); code != http.StatusOK || !strings.Contains(string(body), "goroutine profile:") {
+		t.Errorf("GET /debug/pprof/goroutine?debug=1 = %d %.100s", code, body)
+	}
+	// The command line may hold the bootstrap token.
+	if code, _ := get("/debug/pprof/cmdline"); code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/cmdline = %d, want 404", code)
+	}
+}

@@ -63,6 +63,12 @@ type Options struct {
 	// MetricsBindAddress /metrics; "0" turns either off.
 	HealthProbeBindAddress string
 	MetricsBindAddress     string
+	// Profiling serves Go's /debug/pprof/ on ProfilingBindAddress, which
+	// must be a loopback address: the metrics listener has no
+	// authentication, so profiles get a listener only the pod itself (or
+	// kubectl port-forward) reaches.
+	Profiling            bool
+	ProfilingBindAddress string
 
 	FeatureGates featuregate.MutableFeatureGate
 	Logs         *logs.Options
@@ -86,6 +92,7 @@ func NewOptions() *Options {
 		ChartRepositories:       helm.NewRepositoryOptions("clusternet-agent"),
 		HealthProbeBindAddress:  ":8081",
 		MetricsBindAddress:      ":8080",
+		ProfilingBindAddress:    "127.0.0.1:6060",
 		FeatureGates:            features.NewAgentGates(),
 		Logs:                    logs.NewOptions(),
 	}
@@ -126,6 +133,10 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"Address serving /healthz, /livez and /readyz (ready: registered, informers synced, tunnel to the hub up), e.g. :8081 or 127.0.0.1:8081; 0 turns them off.")
 	serving.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress,
 		"Address serving Prometheus metrics on /metrics, e.g. :8080 or 127.0.0.1:8080; 0 turns them off.")
+	serving.BoolVar(&o.Profiling, "profiling", o.Profiling,
+		"Serve /debug/pprof/ (Go's CPU, heap, goroutine ... profiles) on --profiling-bind-address. Named as in Kubernetes components, but off by default: a profile is for investigating, and it costs CPU.")
+	serving.StringVar(&o.ProfilingBindAddress, "profiling-bind-address", o.ProfilingBindAddress,
+		"With --profiling: loopback address (127.0.0.1:<port>, [::1]:<port> or localhost:<port>) serving /debug/pprof/, without authentication, so only the agent's pod reaches it; use kubectl port-forward to read a profile.")
 	o.ChartRepositories.AddFlags(fss.FlagSet("chart repositories"))
 	o.FeatureGates.AddFlag(fss.FlagSet("feature gates"))
 	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))
@@ -155,6 +166,11 @@ func (o *Options) Validate() error {
 	}
 	if o.HealthProbeBindAddress != "0" && o.HealthProbeBindAddress == o.MetricsBindAddress {
 		errs = append(errs, fmt.Errorf("--health-probe-bind-address and --metrics-bind-address are both %q: give them different ports, or 0 to turn one off", o.MetricsBindAddress))
+	}
+	if o.Profiling {
+		if err := validateLoopbackAddress(o.ProfilingBindAddress); err != nil {
+			errs = append(errs, fmt.Errorf("--profiling-bind-address %q: %w", o.ProfilingBindAddress, err))
+		}
 	}
 	if o.PredictorFrequency < time.Second {
 		errs = append(errs, fmt.Errorf("--predictor-update-frequency %s: must be at least 1s", o.PredictorFrequency))
@@ -193,6 +209,22 @@ func validateBindAddress(addr string) error {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("must be host:port, :port or 0 (off): %w", err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q must be a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+// validateLoopbackAddress accepts host:port whose host is a loopback
+// address: profiles are served without authentication.
+func validateLoopbackAddress(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be 127.0.0.1:<port>: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("host %q is not a loopback address: profiles have no authentication, so they are served on 127.0.0.1, [::1] or localhost only (read them with kubectl port-forward)", host)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("port %q must be a number from 0 to 65535", port)

@@ -54,8 +54,20 @@ func newRecommendedOptions() *genericoptions.RecommendedOptions {
 	// The parent's own priority and fairness has already admitted every
 	// request that reaches the hub; a second queue would only add latency.
 	o.Features.EnablePriorityAndFairness = false
+	// /debug/pprof is off unless asked for (--profiling): a profile shows
+	// what the hub holds and does, and serving one costs CPU. When on, it is
+	// behind the same delegated authentication and authorization as
+	// /metrics: only a parent identity granted get on nonResourceURL
+	// /debug/pprof/* reaches it (docs/security.md).
+	o.Features.EnableProfiling = false
+	o.Features.EnableContentionProfiling = false
 	return o
 }
+
+// profilingUsage replaces the generic API server's help for --profiling,
+// whose default we turn off.
+const profilingUsage = "Serve /debug/pprof/ (Go's CPU, heap, goroutine ... profiles) on the secure port, to parent identities granted get on nonResourceURL /debug/pprof/* only. " +
+	"Named as in Kubernetes components, whose flag it is, but off by default here: a profile is for investigating, not for every hub."
 
 // longRunning marks every sockets request long-running: a tunnel lives for
 // hours, and proxied watches, logs -f, exec and port-forward for as long as

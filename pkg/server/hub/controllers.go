@@ -21,6 +21,7 @@ import (
 	"k8s.io/component-base/featuregate"
 	"k8s.io/utils/clock"
 
+	"github.com/clusternet/clusternet/pkg/controller"
 	"github.com/clusternet/clusternet/pkg/features"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	clusternetscheme "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/scheme"
@@ -121,14 +122,16 @@ func newControllerContext(cfg *rest.Config, transports *sockets.Transports, work
 		return nil, err
 	}
 	broadcaster := record.NewBroadcaster()
+	// Objects are cached without managedFields (controller.TrimManagedFields).
+	trim := controller.TrimManagedFields
 	return &Context{
 		Config:            cfg,
 		Kube:              kube,
 		Clusternet:        clusternet,
 		Dynamic:           dyn,
 		Mapper:            restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)),
-		Informers:         externalversions.NewSharedInformerFactory(clusternet, 0),
-		KubeInformers:     kubeinformers.NewSharedInformerFactory(kube, 0),
+		Informers:         externalversions.NewSharedInformerFactoryWithOptions(clusternet, 0, externalversions.WithTransform(trim)),
+		KubeInformers:     kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0, kubeinformers.WithTransform(trim)),
 		Events:            broadcaster.NewRecorder(eventScheme, corev1.EventSource{Component: "clusternet-hub"}),
 		Transports:        transports,
 		Workers:           workers,

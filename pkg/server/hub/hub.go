@@ -134,6 +134,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	o.Recommended.Authentication.AddFlags(fss.FlagSet("authentication"))
 	o.Recommended.Authorization.AddFlags(fss.FlagSet("authorization"))
 	o.Recommended.Features.AddFlags(fss.FlagSet("features"))
+	fss.FlagSet("features").Lookup("profiling").Usage = profilingUsage
 	fss.FlagSet("shadow API").BoolVar(&o.ShadowAuthorizeRealKind, "shadow-authorize-real-kind", o.ShadowAuthorizeRealKind,
 		"Require, for every shadow API request, the caller's permission for the same verb on the real kind in the parent (a template of a Secret needs Secret permissions).")
 	fss.FlagSet("proxy").IntVar(&o.MaxRequestsPerCluster, "max-requests-per-cluster", o.MaxRequestsPerCluster,

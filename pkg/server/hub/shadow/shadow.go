@@ -265,6 +265,9 @@ func (a *API) Run(ctx context.Context) {
 	}
 	factory := dynamicinformer.NewDynamicSharedInformerFactory(a.dynamic, 0)
 	crds := factory.ForResource(crdGVR)
+	if err := crds.Informer().SetTransform(trimCRD); err != nil {
+		logger.Error(err, "Trimming cached CRDs")
+	}
 	a.crds = crds.Lister()
 	if _, err := crds.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj interface{}) { a.crdChanged(obj, false) },
