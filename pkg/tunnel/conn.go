@@ -5,9 +5,11 @@
 package tunnel
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -50,6 +52,32 @@ func isDataHeader(p []byte) bool {
 // WriteBufferPool lends websocket write buffers only while a message is being
 // written: an idle tunnel then holds none, which is most of its memory.
 var WriteBufferPool = &sync.Pool{}
+
+// writeBufferSize is a websocket write buffer's size: a yamux frame of up to
+// this much goes out as one websocket frame, and so as one write to the TLS
+// connection below (TLS cuts it into 16 KiB records in one system call).
+// With gorilla's default (4 KiB) a 32 KiB frame of a large response took
+// eight frames, writes and system calls at the agent, and as many messages
+// for the parent apiserver to relay. Buffers are lent from WriteBufferPool
+// only while a message is written, so an idle tunnel holds none; the pool
+// serves both ends (the bench runs them in one process), and gorilla wants
+// one pool per buffer size: Upgrader and Dialer share this one.
+const writeBufferSize = 64 << 10
+
+// Upgrader is the hub's end of a tunnel's websocket.
+var Upgrader = websocket.Upgrader{
+	// Zero read size reuses the HTTP server's buffer; writes borrow from a pool.
+	WriteBufferPool: WriteBufferPool,
+	WriteBufferSize: writeBufferSize,
+	// Agents are not browsers: no Origin to check.
+	CheckOrigin: func(*http.Request) bool { return true },
+}
+
+// Dialer is the agent's end of a tunnel's websocket, over tlsConfig.
+func Dialer(tlsConfig *tls.Config) *websocket.Dialer {
+	return &websocket.Dialer{TLSClientConfig: tlsConfig, HandshakeTimeout: 10 * time.Second,
+		WriteBufferPool: WriteBufferPool, WriteBufferSize: writeBufferSize}
+}
 
 // NewConn wraps an established websocket as a net.Conn.
 func NewConn(ws *websocket.Conn) net.Conn {

@@ -11,17 +11,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/hashicorp/yamux"
 )
 
 // pair connects a hub-side and an agent-side session over a real websocket
-// on loopback.
+// on loopback, with the websocket ends the hub and the agent use.
 func pair(t *testing.T) (hub, agent *yamux.Session) {
+	return pairDialing(t, nil)
+}
+
+// pairDialing is pair with the agent's connection dialed by dial (nil: the
+// default dialer).
+func pairDialing(t *testing.T, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (hub, agent *yamux.Session) {
 	t.Helper()
 	hubSession := make(chan *yamux.Session, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		ws, err := Upgrader.Upgrade(w, r, nil)
 		if err != nil {
 			t.Error(err)
 			return
@@ -34,7 +39,9 @@ func pair(t *testing.T) (hub, agent *yamux.Session) {
 		hubSession <- s
 	}))
 	t.Cleanup(srv.Close)
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	dialer := Dialer(nil)
+	dialer.NetDialContext = dial
+	ws, _, err := dialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,6 +97,7 @@ func newTransport(tlsConfig *tls.Config) *http.Transport {
 
 func (p *childProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	id := wire.TakeIdentity(req.Header)
+	wire.ExplicitEncoding(req.Header)
 	req.Header.Del("Authorization")
 	for k := range req.Header {
 		if strings.HasPrefix(strings.ToLower(k), "impersonate-") {

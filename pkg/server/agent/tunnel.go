@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -60,8 +59,7 @@ func (a *Agent) serveTunnel(ctx context.Context, handler http.Handler) error {
 	if err != nil {
 		return err
 	}
-	dialer := websocket.Dialer{TLSClientConfig: tlsConfig, HandshakeTimeout: 10 * time.Second, WriteBufferPool: tunnel.WriteBufferPool}
-	ws, resp, err := dialer.DialContext(ctx, a.socketURL(), http.Header{"Authorization": {"Bearer " + a.token.get()}})
+	ws, resp, err := tunnel.Dialer(tlsConfig).DialContext(ctx, a.socketURL(), http.Header{"Authorization": {"Bearer " + a.token.get()}})
 	if err != nil {
 		if resp != nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))

@@ -4,6 +4,7 @@ package tunneltest
 
 import (
 	"net"
+	"net/http"
 	"testing"
 
 	"github.com/hashicorp/yamux"
@@ -28,4 +29,23 @@ func Pipe(t testing.TB) (hub, agent *yamux.Session) {
 	}
 	t.Cleanup(func() { _ = hub.Close(); _ = agent.Close() })
 	return hub, agent
+}
+
+// HubHandler accepts tunnels as the hub's socket endpoint does (the same
+// websocket upgrader and session), without its checks: it hands each hub
+// end to add and holds the request until that session closes.
+func HubHandler(add func(*yamux.Session)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := tunnel.Upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		s, err := tunnel.Server(tunnel.NewConn(ws))
+		if err != nil {
+			_ = ws.Close()
+			return
+		}
+		add(s)
+		<-s.CloseChan()
+	})
 }

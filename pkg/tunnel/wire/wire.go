@@ -179,3 +179,17 @@ func unescapeExtraKey(k string) string {
 	}
 	return b.String()
 }
+
+// ExplicitEncoding makes the caller's Accept-Encoding explicit before a
+// request goes on: a request that asks for none goes on asking for identity.
+// Go's http.Transport asks for gzip on behalf of a request that has no
+// Accept-Encoding (unless its DisableCompression is set) and decompresses
+// what comes back: on the proxy path one such transport makes the child
+// compress and a hop decompress what nobody asked to compress (issue 16).
+// A caller's own value, gzip included, goes on untouched, and so does the
+// child's compressed answer to it.
+func ExplicitEncoding(h http.Header) {
+	if strings.TrimSpace(h.Get("Accept-Encoding")) == "" {
+		h.Set("Accept-Encoding", "identity")
+	}
+}

@@ -71,3 +71,24 @@ func TestEscapeExtraKeyIsReadBackByKubeAPIServer(t *testing.T) {
 		}
 	}
 }
+
+func TestExplicitEncoding(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   http.Header
+		want []string
+	}{
+		{name: "none asks for identity", in: http.Header{}, want: []string{"identity"}},
+		{name: "an empty value asks for identity", in: http.Header{"Accept-Encoding": {" "}}, want: []string{"identity"}},
+		{name: "identity stays", in: http.Header{"Accept-Encoding": {"identity"}}, want: []string{"identity"}},
+		{name: "gzip stays", in: http.Header{"Accept-Encoding": {"gzip"}}, want: []string{"gzip"}},
+		{name: "a list stays as sent", in: http.Header{"Accept-Encoding": {"gzip, deflate, br"}}, want: []string{"gzip, deflate, br"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ExplicitEncoding(tc.in)
+			if diff := cmp.Diff(tc.want, tc.in.Values("Accept-Encoding")); diff != "" {
+				t.Errorf("Accept-Encoding (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -145,6 +145,7 @@ func (r *ProxyREST) Connect(ctx context.Context, id string, opts runtime.Object,
 		req = childReq
 		location := &url.URL{Scheme: "http", Host: "cluster-" + id, Path: "/" + strings.TrimPrefix(proxyOpts.Path, "/"), RawQuery: req.URL.RawQuery}
 		wire.SetIdentity(req.Header, identity)
+		wire.ExplicitEncoding(req.Header)
 		h := proxy.NewUpgradeAwareHandler(location, transport, false, false, proxy.NewErrorResponder(responder))
 		h.UseLocationHost = true
 		h.ServeHTTP(w, req)

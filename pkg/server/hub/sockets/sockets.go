@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/gorilla/websocket"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/authentication/serviceaccount"
@@ -62,13 +61,6 @@ func (r *SocketREST) ConnectMethods() []string { return []string{http.MethodGet}
 // NewConnectOptions returns nothing: the tunnel endpoint takes no options.
 func (r *SocketREST) NewConnectOptions() (runtime.Object, bool, string) { return nil, false, "" }
 
-var upgrader = websocket.Upgrader{
-	// Zero read size reuses the HTTP server's buffer; writes borrow from a pool.
-	WriteBufferPool: tunnel.WriteBufferPool,
-	// Agents are not browsers: no Origin to check.
-	CheckOrigin: func(*http.Request) bool { return true },
-}
-
 // Connect accepts an agent's tunnel after checking that the caller is that
 // cluster's own identity: RBAC on the parent already limits the socket by
 // resourceNames, and this check holds even if RBAC is misconfigured.
@@ -106,7 +98,7 @@ func (r *SocketREST) Connect(ctx context.Context, id string, _ runtime.Object, _
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		logger := klog.FromContext(req.Context()).WithValues("clusterID", id)
-		ws, err := upgrader.Upgrade(w, req, nil)
+		ws, err := tunnel.Upgrader.Upgrade(w, req, nil)
 		if err != nil {
 			logger.Error(err, "Upgrading an agent's tunnel")
 			return
