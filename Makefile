@@ -146,6 +146,10 @@ chaos: testbed-build ## The chaos suite for DURATION (default 1h): faults inject
 bench: build testbed-build ## Benchmarks on the real testbed; results go to docs/benchmarks.md.
 	$(GO) run ./test/bench --hub $(BIN)/hub --agent $(BIN)/agent --plugin $(BIN)/kubectl-clusternet --out docs/benchmarks.md
 
+.PHONY: bench-scale
+bench-scale: build testbed-build ## 1,000 clusters on one parent and hub (stand-in agents, in-memory children); results go to docs/benchmarks.md.
+	$(GO) run ./test/scale --hub $(BIN)/hub --agent $(BIN)/agent --clusters 1000 --out docs/benchmarks.md
+
 .PHONY: testbed-build
 testbed-build: ## Build (or find cached) etcd, Kubernetes and kwok binaries.
 	bash hack/testbed-build.sh >/dev/null

@@ -114,10 +114,10 @@ func TestDeployAllOrNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fake, child := newFakeChild(t)
 			for _, ns := range tc.existing {
-				fake.put("/api/v1/namespaces/"+ns, namespaceObj(ns))
+				fake.Put("/api/v1/namespaces/"+ns, namespaceObj(ns))
 			}
 			if tc.rejectReal != "" {
-				fake.rejectReal[tc.rejectReal] = true
+				fake.RejectReal(tc.rejectReal)
 			}
 			d := description("app-demo-generic", tc.objs...)
 			objs, err := Objects(d, child.Namespaced)
@@ -125,7 +125,7 @@ func TestDeployAllOrNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			res := child.Deploy(context.Background(), Plan{Objects: ApplyOrder(objs)})
-			if diff := cmp.Diff(tc.wantWrites, fake.takeWrites()); diff != "" {
+			if diff := cmp.Diff(tc.wantWrites, fake.TakeWrites()); diff != "" {
 				t.Errorf("writes to the child (-want +got):\n%s", diff)
 			}
 			switch {
@@ -139,7 +139,7 @@ func TestDeployAllOrNothing(t *testing.T) {
 					t.Errorf("error %#v is not an ObjectError with DryRun %v", res.Err, tc.wantDryRun)
 				}
 			}
-			got := fake.paths()
+			got := fake.Paths()
 			slices.Sort(got)
 			want := slices.Clone(tc.wantPaths)
 			slices.Sort(want)
@@ -164,26 +164,26 @@ func TestDeployAllOrNothing(t *testing.T) {
 
 func TestDeploySkipsUnchangedOptOuts(t *testing.T) {
 	fake, child := newFakeChild(t)
-	fake.put(nsFoo, namespaceObj("foo"))
+	fake.Put(nsFoo, namespaceObj("foo"))
 	objs := mustObjects(t, description("d", deploymentObj("foo", "web", 3), serviceObj("foo", "web")))
 	res := child.Deploy(context.Background(), Plan{Objects: objs, Skip: map[string]bool{objs[0].Ref().Key(): true}})
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	if diff := cmp.Diff([]string{"DRYRUN " + svcWeb, "APPLY " + svcWeb}, fake.takeWrites()); diff != "" {
+	if diff := cmp.Diff([]string{"DRYRUN " + svcWeb, "APPLY " + svcWeb}, fake.TakeWrites()); diff != "" {
 		t.Errorf("writes (-want +got):\n%s", diff)
 	}
 }
 
 func TestRemove(t *testing.T) {
 	fake, child := newFakeChild(t)
-	fake.put(nsFoo, namespaceObj("foo"))
+	fake.Put(nsFoo, namespaceObj("foo"))
 	created := mustObjects(t, description("d", serviceObj("foo", "web")))[0]
 	shared := mustObjects(t, description("other", serviceObj("foo", "api")))[0]
 	before := mustObjects(t, description("d", serviceObj("foo", "pre")))[0]
-	fake.put(svcWeb, created.Marked(nil).Obj.Object)
-	fake.put("/api/v1/namespaces/foo/services/api", shared.Marked(nil).Obj.Object)
-	fake.put("/api/v1/namespaces/foo/services/pre", before.Obj.Object) // labelled, not created by Clusternet
+	fake.Put(svcWeb, created.Marked(nil).Obj.Object)
+	fake.Put("/api/v1/namespaces/foo/services/api", shared.Marked(nil).Obj.Object)
+	fake.Put("/api/v1/namespaces/foo/services/pre", before.Obj.Object) // labelled, not created by Clusternet
 	ctx := context.Background()
 	d := description("d")
 	tests := []struct {
@@ -205,10 +205,11 @@ func TestRemove(t *testing.T) {
 			t.Errorf("Remove(%s) = %d, want %d", tc.r, got, tc.want)
 		}
 	}
-	if diff := cmp.Diff([]string{"DELETE " + svcWeb, "PATCH /api/v1/namespaces/foo/services/pre"}, fake.takeWrites()); diff != "" {
+	if diff := cmp.Diff([]string{"DELETE " + svcWeb, "PATCH /api/v1/namespaces/foo/services/pre"}, fake.TakeWrites()); diff != "" {
 		t.Errorf("writes (-want +got):\n%s", diff)
 	}
-	pre, ok := fake.objects["/api/v1/namespaces/foo/services/pre"]
+	pre := fake.Object("/api/v1/namespaces/foo/services/pre")
+	ok := pre != nil
 	if !ok {
 		t.Fatal("the Service that existed before Clusternet is gone")
 	}
@@ -224,13 +225,13 @@ func TestMappingThrottlesRediscovery(t *testing.T) {
 	f, child := newFakeChild(t)
 	var mu sync.Mutex
 	discoveries := 0
-	f.hold = func(r *http.Request) {
+	f.Hold(func(r *http.Request) {
 		if r.URL.Path == "/apis" {
 			mu.Lock()
 			discoveries++
 			mu.Unlock()
 		}
-	}
+	})
 	clk := clocktesting.NewFakePassiveClock(time.Unix(1000, 0))
 	child.resets.Clock, child.resetEvery = clk, 10*time.Second
 	missing := schema.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Gadget"}

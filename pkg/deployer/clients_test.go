@@ -61,7 +61,7 @@ func TestChildWatchFollowsClientsLifecycle(t *testing.T) {
 	if _, err := e.c.sync(ctx, demoKey); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.fake.takeWrites(); !slices.Contains(got, "APPLY "+nsFoo) {
+	if got := e.fake.TakeWrites(); !slices.Contains(got, "APPLY "+nsFoo) {
 		t.Fatalf("writes of the first sync: %q, want APPLY %s", got, nsFoo)
 	}
 	if diff := cmp.Diff([]string{"cluster-1"}, e.c.Watching()); diff != "" {
@@ -81,7 +81,7 @@ func TestChildWatchFollowsClientsLifecycle(t *testing.T) {
 	if _, err := e.c.sync(ctx, demoKey); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.fake.takeWrites(); !slices.Contains(got, "APPLY "+nsFoo) {
+	if got := e.fake.TakeWrites(); !slices.Contains(got, "APPLY "+nsFoo) {
 		t.Errorf("writes of the sync after the cluster came back: %q; want the Description applied again in full (APPLY %s)", got, nsFoo)
 	}
 	given := clients.handedOut()

@@ -75,7 +75,7 @@ func TestBackoffFor(t *testing.T) {
 func TestRefreshStatusOnStaleCachedDescription(t *testing.T) {
 	ctx := context.Background()
 	fc, child := newFakeChild(t)
-	fc.put(nsFoo, namespaceObj("foo"))
+	fc.Put(nsFoo, namespaceObj("foo"))
 
 	fresh := description("app-demo-generic", deploymentObj("foo", "web", 7))
 	fresh.Generation, fresh.ResourceVersion = 2, "5"
@@ -83,10 +83,11 @@ func TestRefreshStatusOnStaleCachedDescription(t *testing.T) {
 	if res := child.Deploy(ctx, Plan{Objects: objs}); res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	deploy := fc.objects[depWeb]
-	deploy["metadata"].(map[string]any)["generation"] = float64(2)
-	deploy["status"] = map[string]any{"observedGeneration": float64(2), "replicas": float64(7), "updatedReplicas": float64(7),
-		"readyReplicas": float64(7), "availableReplicas": float64(7)}
+	fc.Update(depWeb, func(deploy map[string]any) {
+		deploy["metadata"].(map[string]any)["generation"] = float64(2)
+		deploy["status"] = map[string]any{"observedGeneration": float64(2), "replicas": float64(7), "updatedReplicas": float64(7),
+			"readyReplicas": float64(7), "availableReplicas": float64(7)}
+	})
 	webFeed := appsv1alpha1.Feed{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "foo", Name: "web"}
 	// What the deploy of generation 2 wrote, from the apply's response.
 	fresh.Status = appsv1alpha1.DescriptionStatus{Phase: appsv1alpha1.DescriptionPhaseSuccess, ObservedGeneration: 2,
@@ -127,7 +128,7 @@ func TestRefreshStatusOnStaleCachedDescription(t *testing.T) {
 func TestRefreshStatusAfterOwnWriteTheCacheHasNotSeen(t *testing.T) {
 	ctx := context.Background()
 	fc, child := newFakeChild(t)
-	fc.put(nsFoo, namespaceObj("foo"))
+	fc.Put(nsFoo, namespaceObj("foo"))
 	cached := description("app-demo-generic", deploymentObj("foo", "web", 3))
 	cached.Generation, cached.ResourceVersion = 1, "4"
 	objs := mustObjects(t, cached)
@@ -135,8 +136,10 @@ func TestRefreshStatusAfterOwnWriteTheCacheHasNotSeen(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	setStatus := func(n float64) {
-		fc.objects[depWeb]["status"] = map[string]any{"observedGeneration": float64(1), "replicas": n, "updatedReplicas": n,
-			"readyReplicas": n, "availableReplicas": n}
+		fc.Update(depWeb, func(o map[string]any) {
+			o["status"] = map[string]any{"observedGeneration": float64(1), "replicas": n, "updatedReplicas": n,
+				"readyReplicas": n, "availableReplicas": n}
+		})
 	}
 	webFeed := appsv1alpha1.Feed{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "foo", Name: "web"}
 	available := appsv1alpha1.FeedStatus{Applied: true, Available: true, Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3}
@@ -200,16 +203,14 @@ func TestResetDuringDeployIsKept(t *testing.T) {
 			// The deploy's apply of Namespace foo waits until the reset is made.
 			applying, release := make(chan struct{}), make(chan struct{})
 			var once sync.Once
-			e.fake.mu.Lock()
-			e.fake.hold = func(r *http.Request) {
+			e.fake.Hold(func(r *http.Request) {
 				if r.Method == http.MethodPatch && r.URL.Path == nsFoo && r.URL.Query().Get("dryRun") == "" {
 					once.Do(func() {
 						close(applying)
 						<-release
 					})
 				}
-			}
-			e.fake.mu.Unlock()
+			})
 
 			done := make(chan error, 1)
 			go func() {
@@ -222,14 +223,14 @@ func TestResetDuringDeployIsKept(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Fatalf("the sync during the %s: %v", tc.name, err)
 			}
-			if got := e.fake.takeWrites(); !slices.Contains(got, "APPLY "+nsFoo) {
+			if got := e.fake.TakeWrites(); !slices.Contains(got, "APPLY "+nsFoo) {
 				t.Fatalf("writes of the first sync: %q, want APPLY %s", got, nsFoo)
 			}
 
 			if _, err := e.c.sync(ctx, demoKey); err != nil {
 				t.Fatal(err)
 			}
-			if got := e.fake.takeWrites(); !slices.Contains(got, "APPLY "+nsFoo) {
+			if got := e.fake.TakeWrites(); !slices.Contains(got, "APPLY "+nsFoo) {
 				t.Errorf("writes of the sync after the %s: %q; want the Description applied again in full (APPLY %s)", tc.name, got, nsFoo)
 			}
 		})
@@ -244,9 +245,7 @@ func TestResetDuringDeployIsKept(t *testing.T) {
 func TestUnsyncableKindCostsOneWait(t *testing.T) {
 	ctx := context.Background()
 	e := newSyncEnv(t)
-	e.fake.mu.Lock()
-	e.fake.forbidList["configmaps"] = true
-	e.fake.mu.Unlock()
+	e.fake.ForbidList("configmaps")
 	// Each bounded wait hands the test its timer, which the test fires.
 	waits := make(chan chan time.Time)
 	e.c.after = func(d time.Duration) <-chan time.Time {
@@ -292,7 +291,7 @@ func TestUnsyncableKindCostsOneWait(t *testing.T) {
 	}
 	d.Generation = 2
 	e.store(d)
-	e.fake.takeWrites()
+	e.fake.TakeWrites()
 	done = startSync()
 	select {
 	case fire := <-waits:
@@ -304,7 +303,7 @@ func TestUnsyncableKindCostsOneWait(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second deploy: %v", err)
 	}
-	if got := e.fake.takeWrites(); !slices.Contains(got, "APPLY /api/v1/namespaces/foo/configmaps/data") {
+	if got := e.fake.TakeWrites(); !slices.Contains(got, "APPLY /api/v1/namespaces/foo/configmaps/data") {
 		t.Errorf("writes of the second deploy: %q, want the ConfigMap applied", got)
 	}
 	known := map[string]bool{}

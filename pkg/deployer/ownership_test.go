@@ -18,6 +18,7 @@ import (
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned/fake"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
+	"github.com/clusternet/clusternet/test/memchild"
 )
 
 const (
@@ -104,15 +105,15 @@ func TestDecideRemoval(t *testing.T) {
 func TestDeployMarksWhatItCreates(t *testing.T) {
 	ctx := context.Background()
 	fakeChild, child := newFakeChild(t)
-	fakeChild.put(nsMonitoring, teamNamespace("monitoring"))
-	fakeChild.put(teamCM, configMapObj("monitoring", "team-data"))
+	fakeChild.Put(nsMonitoring, teamNamespace("monitoring"))
+	fakeChild.Put(teamCM, configMapObj("monitoring", "team-data"))
 
 	d1 := description("d1", namespaceObj("monitoring"), configMapObj("monitoring", "ours"), namespaceObj("foo"))
 	d2 := description("d2", namespaceObj("foo"), namespaceObj("monitoring"))
 	createdBy := func() map[string]string {
 		out := map[string]string{}
 		for _, p := range []string{nsMonitoring, ourCM, nsFoo, teamCM} {
-			a, _ := fakeChild.objects[p]["metadata"].(map[string]any)["annotations"].(map[string]any)
+			a, _ := fakeChild.Object(p)["metadata"].(map[string]any)["annotations"].(map[string]any)
 			out[p], _ = a[AnnotationCreatedBy].(string)
 		}
 		return out
@@ -127,7 +128,7 @@ func TestDeployMarksWhatItCreates(t *testing.T) {
 		}
 	}
 	// The team's own label stays next to ours.
-	if got := fakeChild.objects[nsMonitoring]["metadata"].(map[string]any)["labels"].(map[string]any)["team"]; got != "observability" {
+	if got := fakeChild.Object(nsMonitoring)["metadata"].(map[string]any)["labels"].(map[string]any)["team"]; got != "observability" {
 		t.Errorf("team label of the pre-existing namespace = %v, want observability", got)
 	}
 }
@@ -136,8 +137,8 @@ func TestDeployMarksWhatItCreates(t *testing.T) {
 // the one it created.
 func TestDeployFailedDryRunTouchesNoExistingNamespace(t *testing.T) {
 	fakeChild, child := newFakeChild(t)
-	fakeChild.put(nsMonitoring, teamNamespace("monitoring"))
-	before := fmt.Sprint(fakeChild.objects[nsMonitoring])
+	fakeChild.Put(nsMonitoring, teamNamespace("monitoring"))
+	before := fmt.Sprint(fakeChild.Object(nsMonitoring))
 	objs := mustObjects(t, description("d", namespaceObj("monitoring"), namespaceObj("foo"), deploymentObj("foo", "web", -1)))
 	res := child.Deploy(context.Background(), Plan{Objects: ApplyOrder(objs)})
 	if res.Err == nil || !strings.HasPrefix(res.Err.Error(), "validating (server-side dry-run) Deployment foo/web") {
@@ -145,13 +146,13 @@ func TestDeployFailedDryRunTouchesNoExistingNamespace(t *testing.T) {
 	}
 	wantWrites := []string{"DRYRUN " + nsMonitoring, "DRYRUN " + nsFoo, "DRYRUN " + depWeb,
 		"APPLY " + nsFoo, "DRYRUN " + depWeb, "DELETE " + nsFoo}
-	if diff := cmp.Diff(wantWrites, fakeChild.takeWrites()); diff != "" {
+	if diff := cmp.Diff(wantWrites, fakeChild.TakeWrites()); diff != "" {
 		t.Errorf("writes (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(before, fmt.Sprint(fakeChild.objects[nsMonitoring])); diff != "" {
+	if diff := cmp.Diff(before, fmt.Sprint(fakeChild.Object(nsMonitoring))); diff != "" {
 		t.Errorf("the pre-existing namespace changed (-before +after):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{nsMonitoring}, fakeChild.paths()); diff != "" {
+	if diff := cmp.Diff([]string{nsMonitoring}, fakeChild.Paths()); diff != "" {
 		t.Errorf("objects in the child (-want +got):\n%s", diff)
 	}
 }
@@ -249,7 +250,7 @@ func (e *ownershipEnv) remove(d *appsv1alpha1.Description) {
 		}
 		d = got
 	}
-	e.t.Fatalf("cleanup of %s did not finish in 5 rounds; objects in the child: %v", d.Name, e.fake.paths())
+	e.t.Fatalf("cleanup of %s did not finish in 5 rounds; objects in the child: %v", d.Name, e.fake.Paths())
 }
 
 func (e *ownershipEnv) events() []string {
@@ -276,8 +277,8 @@ func (e *ownershipEnv) queued() []string {
 
 // released says the object at path carries nothing of Clusternet.
 func (e *ownershipEnv) released(path string) string {
-	o, ok := e.fake.objects[path]
-	if !ok {
+	o := e.fake.Object(path)
+	if o == nil {
 		return "it is gone"
 	}
 	meta := o["metadata"].(map[string]any)
@@ -300,7 +301,7 @@ func (e *ownershipEnv) released(path string) string {
 }
 
 func sortedPaths(f *fakeChild) []string {
-	p := f.paths()
+	p := f.Paths()
 	slices.Sort(p)
 	return p
 }
@@ -363,13 +364,13 @@ func TestCleanupDeletesOnlyWhatClusternetCreated(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newOwnershipEnv(t)
 			for p, o := range tc.existing {
-				e.fake.put(p, o)
+				e.fake.Put(p, o)
 			}
 			if tc.rejectDelete != "" {
-				e.fake.rejectDelete[tc.rejectDelete] = true
+				e.fake.RejectDelete(tc.rejectDelete)
 			}
 			d := e.deploy(description("app-demo-generic", tc.objs...))
-			e.fake.takeWrites()
+			e.fake.TakeWrites()
 			e.remove(d)
 			if diff := cmp.Diff(tc.want, sortedPaths(e.fake)); diff != "" {
 				t.Errorf("objects in the child after cleanup (-want +got):\n%s", diff)
@@ -379,8 +380,8 @@ func TestCleanupDeletesOnlyWhatClusternetCreated(t *testing.T) {
 					t.Errorf("%s still carries Clusternet's marks: %s", p, problems)
 				}
 			}
-			for _, w := range e.fake.takeWrites() {
-				if immortalNamespaces[strings.TrimPrefix(w, "DELETE /api/v1/namespaces/")] {
+			for _, w := range e.fake.TakeWrites() {
+				if memchild.ImmortalNamespace(strings.TrimPrefix(w, "DELETE /api/v1/namespaces/")) {
 					t.Errorf("cleanup tried %s", w)
 				}
 			}
@@ -391,14 +392,14 @@ func TestCleanupDeletesOnlyWhatClusternetCreated(t *testing.T) {
 	}
 	t.Run("team label and data stay", func(t *testing.T) {
 		e := newOwnershipEnv(t)
-		e.fake.put(nsMonitoring, teamNamespace("monitoring"))
-		e.fake.put(teamCM, configMapObj("monitoring", "team-data"))
+		e.fake.Put(nsMonitoring, teamNamespace("monitoring"))
+		e.fake.Put(teamCM, configMapObj("monitoring", "team-data"))
 		e.remove(e.deploy(description("app-demo-generic", namespaceObj("monitoring"), configMapObj("monitoring", "ours"))))
-		got := e.fake.objects[nsMonitoring]["metadata"].(map[string]any)["labels"]
+		got := e.fake.Object(nsMonitoring)["metadata"].(map[string]any)["labels"]
 		if diff := cmp.Diff(map[string]any{"team": "observability"}, got); diff != "" {
 			t.Errorf("labels of the released namespace (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff(configMapObj("monitoring", "team-data"), e.fake.objects[teamCM]); diff != "" {
+		if diff := cmp.Diff(configMapObj("monitoring", "team-data"), e.fake.Object(teamCM)); diff != "" {
 			t.Errorf("the team's ConfigMap (-want +got):\n%s", diff)
 		}
 	})
@@ -434,7 +435,7 @@ func TestCleanupSharedNamespace(t *testing.T) {
 				t.Errorf("queued (-want +got):\n%s", diff)
 			}
 			e.remove(descs[second])
-			if got := e.fake.paths(); len(got) != 0 {
+			if got := e.fake.Paths(); len(got) != 0 {
 				t.Errorf("objects in the child after deleting both: %v", got)
 			}
 		})
@@ -445,10 +446,10 @@ func TestCleanupSharedNamespace(t *testing.T) {
 // never fails the deploy.
 func TestPruneOwnership(t *testing.T) {
 	e := newOwnershipEnv(t)
-	e.fake.put(nsMonitoring, teamNamespace("monitoring"))
-	e.fake.put(teamCM, configMapObj("monitoring", "team-data"))
-	e.fake.put(nsDefault, namespaceObj("default"))
-	e.fake.rejectDelete["/api/v1/namespaces/locked"] = true
+	e.fake.Put(nsMonitoring, teamNamespace("monitoring"))
+	e.fake.Put(teamCM, configMapObj("monitoring", "team-data"))
+	e.fake.Put(nsDefault, namespaceObj("default"))
+	e.fake.RejectDelete("/api/v1/namespaces/locked")
 	d := e.deploy(description("app-demo-generic", namespaceObj("monitoring"), configMapObj("monitoring", "ours"),
 		namespaceObj("default"), namespaceObj("foo"), namespaceObj("locked"), namespaceObj("kept")))
 	e.deploy(description("other", namespaceObj("kept")))

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/component-base/metrics/testutil"
+)
+
+// apiserverSample is what the parent apiserver's /metrics says at one
+// moment: requests served, and the latency histogram of the requests that
+// end (not WATCH or CONNECT, which last as long as they are open).
+type apiserverSample struct {
+	requests float64
+	// buckets are cumulative counts by upper bound, in seconds.
+	buckets map[float64]float64
+	count   float64
+	sum     float64
+}
+
+func scrapeParent(ctx context.Context, kube kubernetes.Interface) (apiserverSample, error) {
+	raw, err := kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return apiserverSample{}, fmt.Errorf("the parent's /metrics: %w", err)
+	}
+	families, err := testutil.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return apiserverSample{}, fmt.Errorf("the parent's /metrics: %w", err)
+	}
+	s := apiserverSample{buckets: map[float64]float64{}}
+	if f, ok := families["apiserver_request_total"]; ok {
+		for _, m := range f.GetMetric() {
+			s.requests += m.GetCounter().GetValue()
+		}
+	}
+	if f, ok := families["apiserver_request_duration_seconds"]; ok {
+		for _, m := range f.GetMetric() {
+			if v := label(m, "verb"); v == "WATCH" || v == "CONNECT" {
+				continue
+			}
+			h := m.GetHistogram()
+			s.count += float64(h.GetSampleCount())
+			s.sum += h.GetSampleSum()
+			for _, b := range h.GetBucket() {
+				s.buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+			}
+		}
+	}
+	return s, nil
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, p := range m.GetLabel() {
+		if p.GetName() == name {
+			return p.GetValue()
+		}
+	}
+	return ""
+}
+
+// window is what the parent served between two samples.
+type window struct {
+	requests float64
+	mean     time.Duration
+	// p99 is the upper bound of the histogram bucket the 99th percentile
+	// falls in: the histogram's resolution, not an exact figure.
+	p99 time.Duration
+}
+
+func between(a, b apiserverSample) window {
+	w := window{requests: b.requests - a.requests}
+	n := b.count - a.count
+	if n <= 0 {
+		return w
+	}
+	w.mean = time.Duration((b.sum - a.sum) / n * float64(time.Second))
+	bounds := make([]float64, 0, len(b.buckets))
+	for ub := range b.buckets {
+		bounds = append(bounds, ub)
+	}
+	sort.Float64s(bounds)
+	for _, ub := range bounds {
+		if b.buckets[ub]-a.buckets[ub] >= 0.99*n {
+			if !math.IsInf(ub, 1) {
+				w.p99 = time.Duration(ub * float64(time.Second))
+			}
+			break
+		}
+	}
+	return w
+}
+
+// cpuTime is the CPU time (user and system) process pid has used, from
+// /proc/<pid>/stat in clock ticks of 1/100 s (USER_HZ on Linux).
+func cpuTime(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if errors.Join(err1, err2) != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// memory is a process's resident memory now (VmRSS) and at its peak
+// (VmHWM), in bytes, from /proc/<pid>/status.
+func memory(pid int) (rss, peak int64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb << 10
+		case "VmHWM:":
+			peak = kb << 10
+		}
+	}
+	return rss, peak
+}
+
+// etcdSize is the size of the parent etcd's database file: what it holds,
+// with the free pages compaction left (etcd does not shrink it without a
+// defragmentation).
+func etcdSize(clusterDir string) int64 {
+	st, err := os.Stat(filepath.Join(clusterDir, "etcd", "member", "snap", "db"))
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// loadAverage is the machine's 1, 5 and 15 minute load averages.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], ", ")
+	}
+	return "unknown"
+}
