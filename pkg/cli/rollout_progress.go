@@ -63,6 +63,10 @@ type subscriptionData struct {
 	Sub          *appsv1alpha1.Subscription
 	Bases        []*appsv1alpha1.Base
 	Descriptions []*appsv1alpha1.Description
+	// ClusterNames are the ManagedClusters' names by dedicated namespace,
+	// read only to name the clusters a truncated status.bindingClusters
+	// leaves out; nil when not read.
+	ClusterNames map[string]string
 }
 
 // subscriptionProgress is a Subscription's rollout judged cluster by cluster.
@@ -156,7 +160,7 @@ func evaluate(d subscriptionData) subscriptionProgress {
 			descs[desc.Namespace+"/"+desc.Name] = desc
 		}
 	}
-	for _, c := range boundClusters(sub) {
+	for _, c := range allBoundClusters(d) {
 		p.Clusters = append(p.Clusters, evaluateCluster(c, bases[c.Namespace], descs))
 	}
 	p.State = stateDone
@@ -207,7 +211,8 @@ func ownedBy(obj metav1.Object, sub *appsv1alpha1.Subscription) bool {
 }
 
 // boundClusters are status.bindingClusters ("<dedicated-namespace>/<name>"),
-// sorted by name.
+// sorted by name: all bound clusters unless the hub truncated the list
+// (allBoundClusters).
 func boundClusters(sub *appsv1alpha1.Subscription) []clusterProgress {
 	var out []clusterProgress
 	for _, b := range sub.Status.BindingClusters {
@@ -217,8 +222,41 @@ func boundClusters(sub *appsv1alpha1.Subscription) []clusterProgress {
 		}
 		out = append(out, clusterProgress{Name: name, Namespace: ns})
 	}
-	slices.SortFunc(out, func(a, b clusterProgress) int { return strings.Compare(a.Name+"/"+a.Namespace, b.Name+"/"+b.Namespace) })
+	sortClusters(out)
 	return out
+}
+
+// allBoundClusters are the clusters d.Sub is bound to, sorted by name:
+// status.bindingClusters, and, when the hub truncated that list
+// (status.bindingClustersOmitted), the clusters of the Subscription's other
+// Bases, one per bound cluster, named from d.ClusterNames (by their
+// dedicated namespace when that does not know it).
+func allBoundClusters(d subscriptionData) []clusterProgress {
+	out := boundClusters(d.Sub)
+	if d.Sub.Status.BindingClustersOmitted == 0 {
+		return out
+	}
+	listed := map[string]bool{}
+	for _, c := range out {
+		listed[c.Namespace] = true
+	}
+	for _, b := range d.Bases {
+		if b.Name != d.Sub.Name || !ownedBy(b, d.Sub) || listed[b.Namespace] {
+			continue
+		}
+		listed[b.Namespace] = true
+		name := d.ClusterNames[b.Namespace]
+		if name == "" {
+			name = b.Namespace
+		}
+		out = append(out, clusterProgress{Name: name, Namespace: b.Namespace})
+	}
+	sortClusters(out)
+	return out
+}
+
+func sortClusters(cs []clusterProgress) {
+	slices.SortFunc(cs, func(a, b clusterProgress) int { return strings.Compare(a.Name+"/"+a.Namespace, b.Name+"/"+b.Namespace) })
 }
 
 func evaluateCluster(c clusterProgress, base *appsv1alpha1.Base, descs map[string]*appsv1alpha1.Description) clusterProgress {

@@ -79,7 +79,33 @@ func (r subscriptionReader) readOwned(ctx context.Context, sub *appsv1alpha1.Sub
 	if err != nil {
 		return subscriptionData{}, err
 	}
-	return subscriptionData{Sub: sub, Bases: bases, Descriptions: descs}, nil
+	names, err := r.clusterNames(ctx, sub)
+	if err != nil {
+		return subscriptionData{}, err
+	}
+	return subscriptionData{Sub: sub, Bases: bases, Descriptions: descs, ClusterNames: names}, nil
+}
+
+// clusterNames are the ManagedClusters' names by dedicated namespace, read
+// only when sub's status.bindingClusters is truncated: the Bases of the
+// clusters it leaves out do not name them. A caller who may not list
+// ManagedClusters sees those clusters by their dedicated namespace.
+func (r subscriptionReader) clusterNames(ctx context.Context, sub *appsv1alpha1.Subscription) (map[string]string, error) {
+	if sub.Status.BindingClustersOmitted == 0 {
+		return nil, nil
+	}
+	list, err := r.client.ClustersV1beta1().ManagedClusters(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	switch {
+	case apierrors.IsForbidden(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("listing the parent's ManagedClusters to name the clusters status.bindingClusters of Subscription %s/%s leaves out: %w", sub.Namespace, sub.Name, err)
+	}
+	out := make(map[string]string, len(list.Items))
+	for _, m := range list.Items {
+		out[m.Namespace] = m.Name
+	}
+	return out, nil
 }
 
 func pointers[T any](items []T) []*T {

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 )
 
 const failReason = `applying apps/v1 Deployment "foo/my-nginx": namespaces "foo" not found: add a feed of the Namespace, or create it in the child`
@@ -118,6 +119,30 @@ func TestRolloutStatusOnce(t *testing.T) {
 				nsChild2 + "/app-demo-generic: not rendered yet\n",
 		},
 		{
+			name: "a truncated status.bindingClusters: the Bases name the other clusters, the ManagedClusters their names",
+			objects: append(rolledOut()[1:], truncatedTo(nsChild1+"/child1"),
+				&clusterv1beta1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Namespace: nsChild2, Name: "child2"}}),
+			args: []string{"subscription/app-demo", "--watch=false"},
+			wantOut: "child1 app-demo-generic: Success, 3/3 ready: available\n" +
+				"child2 app-demo-generic: Success, 3/3 ready: available\n" +
+				`subscription "app-demo" successfully rolled out to 2 clusters` + "\n",
+		},
+		{
+			name: "a truncated status.bindingClusters: a cluster left out that is not done is not missed",
+			objects: []runtime.Object{
+				truncatedTo(nsChild1 + "/child1"), testBase(nsChild1, id1), testBase(nsChild2, id2),
+				testDescription(nsChild1, id1, appsv1alpha1.DescriptionPhaseSuccess, 3),
+				testDescription(nsChild2, id2, appsv1alpha1.DescriptionPhaseSuccess, 1),
+			},
+			args: []string{"subscription/app-demo", "--watch=false"},
+			// No ManagedCluster to name it: its dedicated namespace does.
+			wantOut: "child1 app-demo-generic: Success, 3/3 ready: available\n" +
+				nsChild2 + " app-demo-generic: Success, 1/3 ready: Deployment foo/my-nginx: 1 of 3 updated replicas available\n" +
+				`Waiting for subscription "app-demo" rollout to finish: 1 of 2 clusters done` + "\n",
+			wantErr: `error: subscription "app-demo" in namespace "default" is not rolled out yet: 1 of 2 clusters not done: cluster ` + nsChild2 + `: Description ` +
+				nsChild2 + "/app-demo-generic: Deployment foo/my-nginx: 1 of 3 updated replicas available\n",
+		},
+		{
 			name:    "a Subscription that does not exist: named with its namespace",
 			objects: nil,
 			args:    []string{"subscription/nope"},
@@ -159,6 +184,15 @@ func TestRolloutStatusOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// truncatedTo is app-demo whose status lists only listed of its clusters,
+// as the hub writes it when they do not all fit MaxStatusBytes.
+func truncatedTo(listed ...string) *appsv1alpha1.Subscription {
+	return testSubscription(func(s *appsv1alpha1.Subscription) {
+		s.Status.BindingClustersOmitted = int32(len(s.Status.BindingClusters) - len(listed))
+		s.Status.BindingClusters = listed
+	})
 }
 
 // TestRolloutStatusWatches follows a rollout from Pending to done through

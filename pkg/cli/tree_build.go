@@ -110,13 +110,7 @@ func feedNodes(sub *appsv1alpha1.Subscription) []TreeNode {
 	for _, a := range sub.Status.AggregatedStatuses {
 		n := feedNode(a.Feed)
 		n.Status, n.state = objectStatus(a.FeedStatusSummary, true)
-		available := int32(0)
-		for _, d := range a.FeedStatusDetails {
-			if d.Available {
-				available++
-			}
-		}
-		n.Ready = &TreeCount{Ready: available, Total: int32(len(a.FeedStatusDetails)), Of: countClusters}
+		n.Ready = &TreeCount{Ready: availableClusters(a), Total: int32(len(a.FeedStatusDetails)) + a.FeedStatusDetailsOmitted, Of: countClusters}
 		n.Message = a.FeedStatusSummary.Reason
 		out = append(out, n)
 	}
@@ -127,6 +121,22 @@ func feedNodes(sub *appsv1alpha1.Subscription) []TreeNode {
 		out = append(out, feedNode(f))
 	}
 	return out
+}
+
+// availableClusters counts the clusters where a feed is available: its
+// details are every cluster unless the hub truncated them, and a hub of
+// before availableClusters did not truncate.
+func availableClusters(a appsv1alpha1.AggregatedStatus) int32 {
+	if a.FeedStatusDetailsOmitted > 0 {
+		return a.AvailableClusters
+	}
+	available := int32(0)
+	for _, d := range a.FeedStatusDetails {
+		if d.Available {
+			available++
+		}
+	}
+	return available
 }
 
 func feedNode(f appsv1alpha1.Feed) TreeNode {

@@ -255,3 +255,25 @@ clusternet-8x2kq     └─ManagedCluster/child2   Waiting                 waiti
 		t.Errorf("stderr = %q, want %q", errOut, wantErr)
 	}
 }
+
+// TestFeedNodesCountTruncatedDetails: a feed's clusters are counted from
+// the hub's counts when it truncated feedStatusDetails, and from the
+// details otherwise (a hub of before the counts listed every cluster).
+func TestFeedNodesCountTruncatedDetails(t *testing.T) {
+	waiting := appsv1alpha1.FeedStatusPerCluster{ClusterName: "edge-9000", FeedStatus: appsv1alpha1.FeedStatus{Applied: true, Reason: "0 of 3 replicas available"}}
+	done := appsv1alpha1.FeedStatusPerCluster{ClusterName: "edge-0", FeedStatus: appsv1alpha1.FeedStatus{Applied: true, Available: true}}
+	sub := testSubscription(func(s *appsv1alpha1.Subscription) {
+		s.Status.AggregatedStatuses = []appsv1alpha1.AggregatedStatus{
+			{Feed: feedDeployment, AvailableClusters: 9999, FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{waiting, done}, FeedStatusDetailsOmitted: 9998},
+			{Feed: feedNamespace, FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{done, done}},
+		}
+	})
+	var got []TreeCount
+	for _, n := range feedNodes(sub) {
+		got = append(got, *n.Ready)
+	}
+	want := []TreeCount{{Ready: 9999, Total: 10000, Of: countClusters}, {Ready: 2, Total: 2, Of: countClusters}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("feed counts (-want +got):\n%s", diff)
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/apps/render"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps"
 	"github.com/clusternet/clusternet/pkg/server/hub/lifecycle"
@@ -102,7 +103,7 @@ spec:
 		if err != nil {
 			t.Fatalf("child 0's Base of the Dynamic Subscription: %v, want it kept", err)
 		}
-		if b.DeletionTimestamp != nil || b.Annotations[apps.AnnotationFailedOver] == "" || !strings.Contains(b.Annotations[apps.AnnotationReplicas], `"replicas":2`) {
+		if b.DeletionTimestamp != nil || b.Annotations[apps.AnnotationFailedOver] == "" || !strings.Contains(b.Annotations[render.AnnotationReplicas], `"replicas":2`) {
 			t.Errorf("child 0's Base: deleting %t, annotations %v; want it kept, marked %s, with its 2 replicas", b.DeletionTimestamp != nil, b.Annotations, apps.AnnotationFailedOver)
 		}
 		d, err := cs.AppsV1alpha1().Descriptions(lost.Namespace).Get(context.Background(), "failover-generic", metav1.GetOptions{})

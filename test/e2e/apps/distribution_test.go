@@ -569,10 +569,10 @@ spec:
 		s := e.sub("ghost-app")
 		want := []appsv1alpha1.AggregatedStatus{
 			{Feed: appsv1alpha1.Feed{APIVersion: "v1", Kind: "Namespace", Name: "foo"},
-				FeedStatusSummary: appsv1alpha1.FeedStatus{Applied: true, Available: true},
+				FeedStatusSummary: appsv1alpha1.FeedStatus{Applied: true, Available: true}, AvailableClusters: 1,
 				FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{{FeedStatus: appsv1alpha1.FeedStatus{Applied: true, Available: true}, ClusterID: e.ghost.id, ClusterName: e.ghost.name}}},
 			{Feed: appsv1alpha1.Feed{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "foo", Name: "my-nginx"},
-				FeedStatusSummary: appsv1alpha1.FeedStatus{Applied: true, Available: true, Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3},
+				FeedStatusSummary: appsv1alpha1.FeedStatus{Applied: true, Available: true, Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3}, AvailableClusters: 1,
 				FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{{FeedStatus: appsv1alpha1.FeedStatus{Applied: true, Available: true, Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3}, ClusterID: e.ghost.id, ClusterName: e.ghost.name}}},
 		}
 		if diff := cmp.Diff(want, s.Status.AggregatedStatuses); diff != "" {

@@ -355,10 +355,11 @@ func (e *env) seed(t *testing.T) {
 	}
 	sum := running
 	sum.Replicas, sum.ReadyReplicas, sum.AvailableReplicas = 9, 9, 9
+	all := int32(len(e.children))
 	wantStatus := []appsv1alpha1.AggregatedStatus{
-		{Feed: feed("v1", "Namespace", "", "foo"), FeedStatusSummary: done, FeedStatusDetails: perCluster(done)},
-		{Feed: feed("v1", "Service", "foo", "my-nginx-svc"), FeedStatusSummary: done, FeedStatusDetails: perCluster(done)},
-		{Feed: feed("apps/v1", "Deployment", "foo", "my-nginx"), FeedStatusSummary: sum, FeedStatusDetails: perCluster(running)},
+		{Feed: feed("v1", "Namespace", "", "foo"), FeedStatusSummary: done, AvailableClusters: all, FeedStatusDetails: perCluster(done)},
+		{Feed: feed("v1", "Service", "foo", "my-nginx-svc"), FeedStatusSummary: done, AvailableClusters: all, FeedStatusDetails: perCluster(done)},
+		{Feed: feed("apps/v1", "Deployment", "foo", "my-nginx"), FeedStatusSummary: sum, AvailableClusters: all, FeedStatusDetails: perCluster(running)},
 	}
 	byCluster := func(s []appsv1alpha1.AggregatedStatus) []appsv1alpha1.AggregatedStatus {
 		for _, a := range s {

@@ -223,20 +223,39 @@ type Feed struct {
 
 // SubscriptionStatus reports where the subscription is bound and how each feed fares.
 type SubscriptionStatus struct {
-	// BindingClusters are the dedicated-namespace/name of each matched cluster.
+	// BindingClusters are the dedicated-namespace/name of the matched
+	// clusters. The hub lists as many of them as fit the status in
+	// MaxStatusBytes (all of them in a small or medium fleet, at least
+	// MinListedClusters), the first in that order, and counts the rest in
+	// bindingClustersOmitted:
+	// boundClusters counts them all, and the Bases (one per bound cluster,
+	// labelled with the Subscription) name them all. A scheduler named by
+	// spec.schedulerName writes the whole list: the hub reads it as written.
 	// +optional
 	BindingClusters []string `json:"bindingClusters,omitempty"`
 
+	// BindingClustersOmitted is how many bound clusters the hub left out
+	// of bindingClusters to fit the status in MaxStatusBytes (replicas and
+	// replicasByCluster are about the listed clusters only). While it is set, a
+	// scheduler named by spec.schedulerName has not written its own list
+	// yet: writing the whole bindingClusters drops it.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	BindingClustersOmitted int32 `json:"bindingClustersOmitted,omitempty"`
+
 	// BindingReplicas is upstream Clusternet's status.replicas: per feed
 	// key (<apiVersion>/<kind>/[<namespace>/]<name>), the replicas of each
-	// cluster of bindingClusters, in that order. A scheduler named by
+	// cluster of bindingClusters, in that order (so as truncated as
+	// bindingClusters: feedStatusSummary sums all clusters' replicas). A scheduler named by
 	// spec.schedulerName may write it; BindingReplicasOf derives it from
 	// Replicas.
 	// +optional
 	BindingReplicas map[string][]int32 `json:"replicas,omitempty"`
 
 	// Replicas is the divided replica count per feed key per cluster
-	// (<dedicated-namespace>/<name>). Its JSON name is replicasByCluster:
+	// (<dedicated-namespace>/<name>), for the clusters bindingClusters
+	// lists (each Base's apps.clusternet.io/replicas annotation holds its
+	// cluster's share). Its JSON name is replicasByCluster:
 	// status.replicas has upstream Clusternet's shape (BindingReplicas).
 	// +optional
 	Replicas map[string]map[string]int32 `json:"replicasByCluster,omitempty"`
@@ -272,7 +291,9 @@ type SubscriptionStatus struct {
 	// +optional
 	CompletedReleases int `json:"completedReleases,omitempty"`
 
-	// AggregatedStatuses reports, per feed and per cluster, whether it is applied and available.
+	// AggregatedStatuses reports, per feed, whether it is applied and
+	// available: summed over all bound clusters, and per cluster for as
+	// many as bindingClusters lists (those where it is not, first).
 	// +optional
 	AggregatedStatuses []AggregatedStatus `json:"aggregatedStatuses,omitempty"`
 
@@ -287,14 +308,57 @@ type SubscriptionStatus struct {
 type AggregatedStatus struct {
 	Feed `json:",inline"`
 
-	// FeedStatusSummary sums the per-cluster statuses.
+	// FeedStatusSummary sums the per-cluster statuses of all bound
+	// clusters, listed in feedStatusDetails or not.
 	// +optional
 	FeedStatusSummary FeedStatus `json:"feedStatusSummary,omitempty"`
 
-	// FeedStatusDetails holds one entry per cluster.
+	// AvailableClusters counts the bound clusters where the feed is
+	// applied and available, of all of them.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	AvailableClusters int32 `json:"availableClusters"`
+
+	// FeedStatusDetails holds one entry per bound cluster, for as many
+	// clusters as bindingClusters lists: the clusters where the feed is not applied and
+	// available come first, in bindingClusters' order, then the others.
+	// A cluster's Descriptions (<subscription>-generic, -helm in its
+	// dedicated namespace) report on every feed there.
 	// +optional
 	FeedStatusDetails []FeedStatusPerCluster `json:"feedStatusDetails,omitempty"`
+
+	// FeedStatusDetailsOmitted counts the bound clusters feedStatusDetails
+	// leaves out.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	FeedStatusDetailsOmitted int32 `json:"feedStatusDetailsOmitted,omitempty"`
 }
+
+// MaxStatusBytes is the budget of a Subscription's status the hub writes
+// (its JSON, conditions included): one entry per cluster per feed passed
+// etcd's 1.5 MiB object limit at about 1,000 clusters of 10 feeds. The hub
+// lists in every per-cluster list (bindingClusters, replicas,
+// replicasByCluster and each feed's feedStatusDetails) the same number of
+// clusters, as many as fit the budget: all of them while they fit (a fleet
+// of a few dozen clusters and a few feeds sees every cluster), never fewer
+// than MinListedClusters. The counts (boundClusters, ready,
+// availableClusters) and feedStatusSummary are over all clusters; the
+// per-cluster truth is in the Bases and Descriptions, one of each per
+// cluster.
+const MaxStatusBytes = 64 << 10
+
+// MinListedClusters is the fewest clusters each per-cluster list of the
+// status names when the fleet has that many, whatever the budget: the
+// largest status of 20 feeds (every feed waiting in every cluster with a
+// reason of MaxStatusReasonLength, names of 40 characters) listing 5 is
+// 56 KiB, each more cluster costing about 6.5 KiB there.
+const MinListedClusters = 5
+
+// MaxStatusReasonLength caps each reason the hub copies from a
+// Description into the status (feedStatusDetails[].reason, and each of
+// the few a summary quotes): a deployer's message is the child's error,
+// of any length, and the Description keeps it whole.
+const MaxStatusReasonLength = 128
 
 // FeedStatus is a feed's state in one cluster, or summed over all.
 type FeedStatus struct {

@@ -1711,6 +1711,9 @@ var schemaYAML = typed.YAMLObject(`types:
                     - name: apiVersion
                       type:
                         scalar: string
+                    - name: availableClusters
+                      type:
+                        scalar: numeric
                     - name: feedSelector
                       type:
                         map:
@@ -1805,6 +1808,9 @@ var schemaYAML = typed.YAMLObject(`types:
                                 type:
                                   scalar: numeric
                           elementRelationship: atomic
+                    - name: feedStatusDetailsOmitted
+                      type:
+                        scalar: numeric
                     - name: feedStatusSummary
                       type:
                         map:
@@ -1877,6 +1883,9 @@ var schemaYAML = typed.YAMLObject(`types:
                 elementType:
                   scalar: string
                 elementRelationship: atomic
+          - name: bindingClustersOmitted
+            type:
+              scalar: numeric
           - name: boundClusters
             type:
               scalar: numeric

@@ -29,19 +29,16 @@ const (
 	ReasonInvalidClusterAffinity = "InvalidClusterAffinity"
 	ReasonInvalidBindings        = "InvalidBindings"
 	ReasonBaseNameConflict       = "BaseNameConflict"
-	ReasonRendered               = "Rendered"
-	ReasonRendering              = "Rendering"
-	ReasonFeedsNotResolved       = "FeedsNotResolved"
-	ReasonNotScheduled           = "NotScheduled"
-	ReasonOverrideFailed         = render.ReasonOverrideFailed
-	ReasonRenderFailed           = render.ReasonRenderFailed
-)
-
-// Annotations on a Base (defined in pkg/apps/render, which the plugin
-// links too).
-const (
-	AnnotationReplicas               = render.AnnotationReplicas
-	AnnotationSubscriptionGeneration = render.AnnotationSubscriptionGeneration
+	// ReasonTruncatedBindings: another scheduler binds the Subscription,
+	// and status.bindingClusters is still the truncated list the hub
+	// wrote (truncatedBindings).
+	ReasonTruncatedBindings = "TruncatedBindings"
+	ReasonRendered          = "Rendered"
+	ReasonRendering         = "Rendering"
+	ReasonFeedsNotResolved  = "FeedsNotResolved"
+	ReasonNotScheduled      = "NotScheduled"
+	ReasonOverrideFailed    = render.ReasonOverrideFailed
+	ReasonRenderFailed      = render.ReasonRenderFailed
 )
 
 // setCondition sets c in conds and says whether that changed its status,
@@ -52,8 +49,3 @@ func setCondition(conds *[]metav1.Condition, c metav1.Condition) bool {
 	meta.SetStatusCondition(conds, c)
 	return changed
 }
-
-var (
-	encodeReplicas = render.EncodeReplicas
-	decodeReplicas = render.DecodeReplicas
-)

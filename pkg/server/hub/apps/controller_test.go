@@ -369,6 +369,7 @@ func TestSeedApplication(t *testing.T) {
 	}
 	want := appsv1alpha1.AggregatedStatus{Feed: deployFeed,
 		FeedStatusSummary: appsv1alpha1.FeedStatus{Applied: true, Available: true, Replicas: 6, ReadyReplicas: 6, AvailableReplicas: 6},
+		AvailableClusters: 2,
 		FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{
 			{FeedStatus: applied(deployFeed, 3).FeedStatus, ClusterID: idA, ClusterName: "edge-a"},
 			{FeedStatus: applied(deployFeed, 3).FeedStatus, ClusterID: idB, ClusterName: "edge-b"},
@@ -613,7 +614,7 @@ func TestStaticDividing(t *testing.T) {
 		}
 		return cmp.Equal(want, st.BindingReplicas), cmp.Diff(want, st.BindingReplicas)
 	})
-	if got := h.base(nsB, "split").Annotations[AnnotationReplicas]; got != `[{"feed":"apps/v1/Deployment/foo/my-nginx","path":"/spec/replicas","replicas":2}]` {
+	if got := h.base(nsB, "split").Annotations[render.AnnotationReplicas]; got != `[{"feed":"apps/v1/Deployment/foo/my-nginx","path":"/spec/replicas","replicas":2}]` {
 		t.Errorf("Base replicas annotation = %s", got)
 	}
 	// A Localization still has the last word in its cluster.
@@ -969,11 +970,11 @@ func TestDynamicDividingMovesOnlyTheDifference(t *testing.T) {
 func dividedBase(sub *appsv1alpha1.Subscription, ns, id string, n int32) *appsv1alpha1.Base {
 	b := &appsv1alpha1.Base{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sub.Name, Finalizers: []string{appsv1alpha1.Finalizer},
-			Labels: subscriptionLabels(sub, id), Annotations: map[string]string{AnnotationSubscriptionGeneration: "1"}},
+			Labels: subscriptionLabels(sub, id), Annotations: map[string]string{render.AnnotationSubscriptionGeneration: "1"}},
 		Spec: appsv1alpha1.BaseSpec{Feeds: sub.Spec.Feeds},
 	}
 	if n >= 0 {
-		b.Annotations[AnnotationReplicas] = encodeReplicas([]render.ReplicaSetting{{Feed: deployKey, Path: feeds.ReplicasPath, Replicas: n}})
+		b.Annotations[render.AnnotationReplicas] = render.EncodeReplicas([]render.ReplicaSetting{{Feed: deployKey, Path: feeds.ReplicasPath, Replicas: n}})
 	}
 	return b
 }
@@ -1019,9 +1020,9 @@ func TestDynamicDividingStartsFromTheBases(t *testing.T) {
 					fmt.Sprintf("status.replicas %v, Scheduled %+v", got, cond(s.Status.Conditions, ConditionScheduled))
 			})
 			for _, c := range []struct{ ns, key string }{{nsA, nsA + "/edge-a"}, {nsB, nsB + "/edge-b"}} {
-				want := encodeReplicas([]render.ReplicaSetting{{Feed: deployKey, Path: feeds.ReplicasPath, Replicas: tc.want[c.key]}})
-				if got := h.base(c.ns, "dyn").Annotations[AnnotationReplicas]; got != want {
-					t.Errorf("Base %s/dyn: %s is %s, want %s", c.ns, AnnotationReplicas, got, want)
+				want := render.EncodeReplicas([]render.ReplicaSetting{{Feed: deployKey, Path: feeds.ReplicasPath, Replicas: tc.want[c.key]}})
+				if got := h.base(c.ns, "dyn").Annotations[render.AnnotationReplicas]; got != want {
+					t.Errorf("Base %s/dyn: %s is %s, want %s", c.ns, render.AnnotationReplicas, got, want)
 				}
 			}
 			h.eventually("the clusters run the division", func() (bool, string) {
@@ -1048,8 +1049,8 @@ func startHeld(t *testing.T, hold func(watch.Event), objects ...runtime.Object) 
 		b := action.(interface{ GetObject() runtime.Object }).GetObject().(*appsv1alpha1.Base)
 		mu.Lock()
 		defer mu.Unlock()
-		if seen := written[b.Namespace]; len(seen) == 0 || seen[len(seen)-1] != b.Annotations[AnnotationReplicas] {
-			written[b.Namespace] = append(seen, b.Annotations[AnnotationReplicas])
+		if seen := written[b.Namespace]; len(seen) == 0 || seen[len(seen)-1] != b.Annotations[render.AnnotationReplicas] {
+			written[b.Namespace] = append(seen, b.Annotations[render.AnnotationReplicas])
 		}
 		return false, nil, nil
 	})
@@ -1106,7 +1107,7 @@ func (w *heldWatch) Stop() {
 // capacity is left, 6 in all, and the round after would take it back.
 func TestDynamicDividingReadsTheBasesLive(t *testing.T) {
 	replicasOf := func(n int32) string {
-		return encodeReplicas([]render.ReplicaSetting{{Feed: deployKey, Path: feeds.ReplicasPath, Replicas: n}})
+		return render.EncodeReplicas([]render.ReplicaSetting{{Feed: deployKey, Path: feeds.ReplicasPath, Replicas: n}})
 	}
 	var h *harness
 	// passedA is how many rounds had scheduled when edge-a's Base with 4
@@ -1120,9 +1121,9 @@ func TestDynamicDividingReadsTheBasesLive(t *testing.T) {
 			return
 		}
 		switch {
-		case b.Namespace == nsA && b.Annotations[AnnotationReplicas] == replicasOf(4):
+		case b.Namespace == nsA && b.Annotations[render.AnnotationReplicas] == replicasOf(4):
 			passing.Do(func() { passedA <- h.ctl.runs.schedule.Load() })
-		case b.Namespace == nsB && b.Annotations[AnnotationReplicas] == replicasOf(1):
+		case b.Namespace == nsB && b.Annotations[render.AnnotationReplicas] == replicasOf(1):
 			holding.Do(func() {
 				close(heldB)
 				<-release

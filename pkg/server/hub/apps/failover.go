@@ -17,6 +17,7 @@ import (
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	"github.com/clusternet/clusternet/pkg/apps/render"
 	"github.com/clusternet/clusternet/pkg/server/hub/apps/scheduling"
 )
 
@@ -200,7 +201,7 @@ func (c *Controller) announceUnbound(sub *appsv1alpha1.Subscription, b *appsv1al
 
 // sharesOn is what b says its cluster runs, by feed.
 func sharesOn(b *appsv1alpha1.Base) map[string]int32 {
-	rs, _ := decodeReplicas(b.Annotations[AnnotationReplicas])
+	rs, _ := render.DecodeReplicas(b.Annotations[render.AnnotationReplicas])
 	out := make(map[string]int32, len(rs))
 	for _, r := range rs {
 		out[r.Feed] = r.Replicas

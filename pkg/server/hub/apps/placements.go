@@ -240,7 +240,8 @@ func (c *Controller) priorityOfKey(key string) int32 {
 
 // rebuildBook fills the book, before the loops start, with what every
 // Subscription placed as its status records it (status.bindingClusters
-// and the division) and what its feeds' replicas request now.
+// and the division; the Bases when the status is truncated: placedOf)
+// and what its feeds' replicas request now.
 //
 // Why not let the initial sync fill it (every Subscription is queued at
 // start and scheduled again): the rounds run one after another, so the
@@ -274,10 +275,10 @@ func (c *Controller) rebuildBook() {
 		// Subscription's round says why.
 		resolved, _ := feeds.Resolve(sub.Spec.Feeds, &source{c: c}, c.mapper)
 		workloads := workloadsOf(resolved)
-		replicas, _ := externalReplicas(sub)
+		placed, replicas := c.placedOf(sub)
 		if movable(sub) {
-			in := scheduling.Input{Bound: sets.New(sub.Status.BindingClusters...), Workloads: workloads, Previous: replicas}
-			for _, ck := range sub.Status.BindingClusters {
+			in := scheduling.Input{Bound: sets.New(placed...), Workloads: workloads, Previous: replicas}
+			for _, ck := range placed {
 				if m, ok := c.clusterByKey(ck); ok {
 					in.Clusters = append(in.Clusters, clusterOf(m))
 				}
@@ -285,8 +286,29 @@ func (c *Controller) rebuildBook() {
 			c.fillRoom(key, sub, in.Clusters)
 			replicas = scheduling.Fitting(in)
 		}
-		c.book.Record(key, entryOf(sub, workloads, sub.Status.BindingClusters, replicas, false))
+		c.book.Record(key, entryOf(sub, workloads, placed, replicas, false))
 	}
+}
+
+// placedOf is where sub's last round bound it and the division among
+// those clusters, as its status records them, unless the hub truncated
+// them there (bindingClustersOmitted): then as the Bases record them, one
+// per bound cluster, each with its cluster's share (inForce). The status
+// of a Subscription another scheduler binds is that scheduler's, whole.
+func (c *Controller) placedOf(sub *appsv1alpha1.Subscription) ([]string, map[string]map[string]int32) {
+	replicas, _ := externalReplicas(sub)
+	if sub.Status.BindingClustersOmitted == 0 || external(sub) {
+		return sub.Status.BindingClusters, replicas
+	}
+	bases := c.basesOf(sub)
+	boundNS, _ := c.boundNamespaces(bases)
+	bound := sets.New[string]()
+	for ns := range boundNS {
+		if m, _ := c.clusterIn(ns); m != nil && m.DeletionTimestamp == nil {
+			bound.Insert(m.Namespace + "/" + m.Name)
+		}
+	}
+	return sets.List(bound), inForce(sub, bases, bound)
 }
 
 // announcePreemption records, once per decision that took the room of

@@ -184,16 +184,7 @@ func (c *Controller) schedule(ctx context.Context, sub *appsv1alpha1.Subscriptio
 	// With the gate FailOver on, a Base kept on a failed-over cluster binds
 	// nothing: its replicas were placed elsewhere (failover.go). Off, it is
 	// bound as any Base, and applyBase clears its mark.
-	boundNS, keptNS := sets.New[string](), sets.New[string]()
-	for _, b := range bases {
-		switch {
-		case b.DeletionTimestamp != nil:
-		case c.failOver && keptFailedOver(b):
-			keptNS.Insert(b.Namespace)
-		default:
-			boundNS.Insert(b.Namespace)
-		}
-	}
+	boundNS, keptNS := c.boundNamespaces(bases)
 	in := scheduling.Input{Spec: &sub.Spec, Bound: sets.New[string](), FailOver: c.failOver, Kept: sets.New[string]()}
 	for _, m := range mcls {
 		if m.DeletionTimestamp != nil {
@@ -220,6 +211,9 @@ func (c *Controller) schedule(ctx context.Context, sub *appsv1alpha1.Subscriptio
 		// Another scheduler binds this Subscription: it writes
 		// status.bindingClusters (and status.replicas when dividing); the
 		// hub makes the Bases for the clusters it chose.
+		if msg := truncatedBindings(sub); msg != "" {
+			return nil, c.notScheduled(ctx, sub, res, ReasonTruncatedBindings, msg)
+		}
 		for _, ck := range sub.Status.BindingClusters {
 			if _, ok := pl.clusters[ck]; ok {
 				pl.Bindings = append(pl.Bindings, ck)
@@ -241,6 +235,38 @@ func (c *Controller) schedule(ctx context.Context, sub *appsv1alpha1.Subscriptio
 	return pl, nil
 }
 
+// boundNamespaces are the dedicated namespaces of the clusters bases bind:
+// where the Subscription has a Base not being deleted. With the gate
+// FailOver on, a Base kept on a failed-over cluster binds nothing (its
+// replicas were placed elsewhere: failover.go) and is in kept instead.
+func (c *Controller) boundNamespaces(bases []*appsv1alpha1.Base) (bound, kept sets.Set[string]) {
+	bound, kept = sets.New[string](), sets.New[string]()
+	for _, b := range bases {
+		switch {
+		case b.DeletionTimestamp != nil:
+		case c.failOver && keptFailedOver(b):
+			kept.Insert(b.Namespace)
+		default:
+			bound.Insert(b.Namespace)
+		}
+	}
+	return bound, kept
+}
+
+// truncatedBindings explains, for a Subscription another scheduler binds,
+// a status.bindingClusters that is still the one this hub wrote and
+// truncated (bindingClustersOmitted): not a scheduler's choice, and
+// binding only what it lists would unbind every cluster it left out.
+// Empty when the list is the scheduler's.
+func truncatedBindings(sub *appsv1alpha1.Subscription) string {
+	if sub.Status.BindingClustersOmitted == 0 {
+		return ""
+	}
+	return fmt.Sprintf("status.bindingClusters lists %d clusters and status.bindingClustersOmitted counts %d more: the hub wrote it, truncated to fit the status in %d bytes (MaxStatusBytes), before spec.schedulerName named %q. "+
+		"Scheduler %q must write the whole status.bindingClusters, without status.bindingClustersOmitted (a typed client of upstream Clusternet's API drops it); until then the Bases stay as they are",
+		len(sub.Status.BindingClusters), sub.Status.BindingClustersOmitted, appsv1alpha1.MaxStatusBytes, sub.Spec.SchedulerName, sub.Spec.SchedulerName)
+}
+
 // liveBases are the Subscription's Bases (this incarnation) as the API has
 // them, not as the cache does.
 func (c *Controller) liveBases(ctx context.Context, sub *appsv1alpha1.Subscription) ([]*appsv1alpha1.Base, error) {
@@ -259,7 +285,7 @@ func (c *Controller) liveBases(ctx context.Context, sub *appsv1alpha1.Subscripti
 
 // inForce is the division dynamic dividing starts from, by feed and bound
 // cluster: what each live Base (read from the API: liveBases) says its
-// cluster runs, in AnnotationReplicas, which only the hub writes and its
+// cluster runs, in render.AnnotationReplicas, which only the hub writes and its
 // Base controller renders into the cluster's objects.
 //
 // Not the status: it records the same division but is written after the
@@ -282,8 +308,8 @@ func inForce(sub *appsv1alpha1.Subscription, bases []*appsv1alpha1.Base, bound s
 		if b.DeletionTimestamp != nil {
 			continue
 		}
-		if s, ok := b.Annotations[AnnotationReplicas]; ok {
-			rs, _ := decodeReplicas(s)
+		if s, ok := b.Annotations[render.AnnotationReplicas]; ok {
+			rs, _ := render.DecodeReplicas(s)
 			onBases[b.Namespace] = rs
 		}
 	}
@@ -454,13 +480,6 @@ func (c *Controller) writeStatus(ctx context.Context, sub *appsv1alpha1.Subscrip
 	c.runs.status.Add(1)
 	status := sub.Status.DeepCopy()
 	setCondition(&status.Conditions, p.feedsResolved)
-	if p.external == nil {
-		status.BindingClusters = slices.Clone(p.bound)
-		status.Replicas = copyReplicas(p.replicas)
-		// Upstream Clusternet's shape of the same division, for its clients.
-		status.BindingReplicas = appsv1alpha1.BindingReplicasOf(status.BindingClusters, status.Replicas)
-	}
-	status.SpecHash, status.SpecHashValue = p.specHash, p.specHashValue
 	sched := p.scheduled
 	if setCondition(&status.Conditions, sched) && sched.Status == metav1.ConditionFalse {
 		c.events.Event(sub, corev1.EventTypeWarning, sched.Reason, sched.Message)
@@ -476,13 +495,7 @@ func (c *Controller) writeStatus(ctx context.Context, sub *appsv1alpha1.Subscrip
 			mine = append(mine, d)
 		}
 	}
-	agg := aggregate.Aggregate(aggregate.Input{Feeds: p.feeds, Clusters: p.clusters, Descriptions: mine, BaseName: sub.Name})
-	status.AggregatedStatuses = agg.Aggregated
-	status.DesiredReleases, status.CompletedReleases = agg.Desired, agg.Completed
-	// The CLUSTERS and READY printer columns: a column cannot count a list.
-	status.BoundClusters = int32(len(status.BindingClusters))
-	status.Ready = fmt.Sprintf("%d/%d", agg.ReadyClusters, status.BoundClusters)
-	ready := agg.Ready
+	ready := summedStatus(status, p, mine, sub.Name)
 	ready.ObservedGeneration = sub.Generation
 	switch {
 	case sched.Status == metav1.ConditionFalse && len(p.bound) == 0:
@@ -494,6 +507,69 @@ func (c *Controller) writeStatus(ctx context.Context, sub *appsv1alpha1.Subscrip
 	}
 	setCondition(&status.Conditions, ready)
 	return c.updateStatus(ctx, sub, status)
+}
+
+// summedStatus sets the parts of status a plan and the Descriptions'
+// reports make (bindings, spec hash, aggregated statuses and counts) and
+// returns the rollout's Ready condition as the reports judge it. Every
+// per-cluster list names as many clusters as fit the status in
+// MaxStatusBytes (fitListing).
+func summedStatus(status *appsv1alpha1.SubscriptionStatus, p *plan, descs []*appsv1alpha1.Description, baseName string) metav1.Condition {
+	total := max(len(p.clusters), len(p.bound))
+	best := fitListing(total, max(len(p.feeds), 1), statusBudget, func(n int) listing {
+		s := *status
+		ready := listedStatus(&s, p, descs, baseName, n)
+		return listing{n: n, size: statusSize(&s, ready), status: s, ready: ready}
+	})
+	*status = best.status
+	return best.ready
+}
+
+// listedStatus is summedStatus listing n clusters in each per-cluster list.
+func listedStatus(status *appsv1alpha1.SubscriptionStatus, p *plan, descs []*appsv1alpha1.Description, baseName string, n int) metav1.Condition {
+	if p.external == nil {
+		setBindings(status, p.bound, p.replicas, n)
+	} else {
+		// The scheduler's list, as it wrote it.
+		status.BoundClusters = int32(len(status.BindingClusters))
+	}
+	status.SpecHash, status.SpecHashValue = p.specHash, p.specHashValue
+	agg := aggregate.Aggregate(aggregate.Input{Feeds: p.feeds, Clusters: p.clusters, Descriptions: descs, BaseName: baseName, Listed: n})
+	status.AggregatedStatuses = agg.Aggregated
+	status.DesiredReleases, status.CompletedReleases = agg.Desired, agg.Completed
+	status.Ready = fmt.Sprintf("%d/%d", agg.ReadyClusters, status.BoundClusters)
+	return agg.Ready
+}
+
+// setBindings records in status the clusters bound and the division
+// among them, bounded: bindingClusters lists the first n clusters by key
+// and counts the others in bindingClustersOmitted; replicasByCluster and
+// replicas (upstream Clusternet's shape of the same division, for its
+// clients) are about the listed clusters only. The hub's memory of the
+// others is its plan and the Bases (each Base's replicas annotation holds
+// its cluster's share). boundClusters, the CLUSTERS printer column (a
+// column cannot count a list), counts all.
+func setBindings(status *appsv1alpha1.SubscriptionStatus, bound []string, replicas map[string]map[string]int32, n int) {
+	listed := slices.Sorted(slices.Values(bound))
+	status.BoundClusters, status.BindingClustersOmitted = int32(len(listed)), 0
+	if len(listed) > n {
+		status.BindingClustersOmitted = int32(len(listed) - n)
+		listed = listed[:n]
+	}
+	status.BindingClusters = listed
+	status.Replicas = nil
+	if replicas != nil {
+		status.Replicas = make(map[string]map[string]int32, len(replicas))
+		for feed, perCluster := range replicas {
+			status.Replicas[feed] = make(map[string]int32, len(listed))
+			for _, ck := range listed {
+				if n, ok := perCluster[ck]; ok {
+					status.Replicas[feed][ck] = n
+				}
+			}
+		}
+	}
+	status.BindingReplicas = appsv1alpha1.BindingReplicasOf(status.BindingClusters, status.Replicas)
 }
 
 // resolve resolves the feeds; a kind the parent does not serve makes the
@@ -590,9 +666,9 @@ func (c *Controller) desiredBase(sub *appsv1alpha1.Subscription, m *clusterv1bet
 			settings = append(settings, render.ReplicaSetting{Feed: k, Path: path, Replicas: perCluster[clusterKey]})
 		}
 	}
-	b.Annotations = map[string]string{AnnotationSubscriptionGeneration: strconv.FormatInt(sub.Generation, 10)}
-	if s := encodeReplicas(settings); s != "" {
-		b.Annotations[AnnotationReplicas] = s
+	b.Annotations = map[string]string{render.AnnotationSubscriptionGeneration: strconv.FormatInt(sub.Generation, 10)}
+	if s := render.EncodeReplicas(settings); s != "" {
+		b.Annotations[render.AnnotationReplicas] = s
 	}
 	return b
 }
@@ -648,7 +724,7 @@ func (c *Controller) applyBase(ctx context.Context, sub *appsv1alpha1.Subscripti
 	}
 	// A Base kept on a failed-over cluster that is bound again is an
 	// ordinary Base again (AnnotationFailedOver goes).
-	for _, k := range []string{AnnotationReplicas, AnnotationSubscriptionGeneration, AnnotationFailedOver} {
+	for _, k := range []string{render.AnnotationReplicas, render.AnnotationSubscriptionGeneration, AnnotationFailedOver} {
 		if s, ok := want.Annotations[k]; ok {
 			upd.Annotations[k] = s
 		} else {
@@ -714,8 +790,13 @@ func (c *Controller) renderedCondition(sub *appsv1alpha1.Subscription, bound set
 	var failed, pending []string
 	reason := ""
 	n := 0
+	boundNS := sets.New[string]()
+	for k := range bound {
+		ns, _, _ := strings.Cut(k, "/")
+		boundNS.Insert(ns)
+	}
 	for _, b := range c.basesOf(sub) {
-		if b.DeletionTimestamp != nil || !boundNamespace(bound, b.Namespace) {
+		if b.DeletionTimestamp != nil || !boundNS.Has(b.Namespace) {
 			continue
 		}
 		n++
@@ -727,29 +808,20 @@ func (c *Controller) renderedCondition(sub *appsv1alpha1.Subscription, bound set
 			if reason == "" {
 				reason = rc.Reason
 			}
-			failed = append(failed, fmt.Sprintf("cluster of namespace %s: %s", b.Namespace, rc.Message))
+			failed = append(failed, fmt.Sprintf("cluster of namespace %s: %s", b.Namespace, aggregate.ClipTo(rc.Message, maxRenderFailureQuote)))
 		}
 	}
 	switch {
 	case len(failed) > 0:
 		cond.Status, cond.Reason = metav1.ConditionFalse, reason
-		cond.Message = strings.Join(failed, "; ")
+		cond.Message = aggregate.Summarize(failed)
 	case len(pending) > 0:
 		cond.Status, cond.Reason = metav1.ConditionUnknown, ReasonRendering
-		cond.Message = fmt.Sprintf("rendering the Bases in %s", strings.Join(pending, ", "))
+		cond.Message = fmt.Sprintf("rendering the Bases in %s", aggregate.Summarize(pending))
 	default:
 		cond.Message = fmt.Sprintf("%d Bases rendered into Descriptions", n)
 	}
 	return cond
-}
-
-func boundNamespace(bound sets.Set[string], ns string) bool {
-	for k := range bound {
-		if strings.HasPrefix(k, ns+"/") {
-			return true
-		}
-	}
-	return false
 }
 
 func (c *Controller) updateStatus(ctx context.Context, sub *appsv1alpha1.Subscription, status *appsv1alpha1.SubscriptionStatus) error {

@@ -540,11 +540,36 @@ func (d *Descriptions) mayCopyPullSecret(ctx context.Context, desc *appsv1alpha1
 	if !feedsChart(sub, chart) {
 		return deny("Subscription %s/%s does not feed it", ns, name), "", nil
 	}
-	if !slices.ContainsFunc(sub.Status.BindingClusters, func(c string) bool { return strings.HasPrefix(c, desc.Namespace+"/") }) {
+	bound, err := d.boundIn(ctx, sub, desc.Namespace)
+	if err != nil {
+		return "", "", err
+	}
+	if !bound {
 		return "", fmt.Sprintf("waiting for Subscription %s/%s to list the cluster of namespace %s in status.bindingClusters before copying the chart pull Secret of HelmChart %s/%s",
 			ns, name, desc.Namespace, chart.Namespace, chart.Name), nil
 	}
 	return "", "", nil
+}
+
+// boundIn says whether sub is bound to the cluster of dedicated namespace
+// ns: status.bindingClusters lists it or, when the hub truncated that list
+// (status.bindingClustersOmitted), the Subscription's Base there (one per
+// bound cluster) exists and is not being deleted.
+func (d *Descriptions) boundIn(ctx context.Context, sub *appsv1alpha1.Subscription, ns string) (bool, error) {
+	if slices.ContainsFunc(sub.Status.BindingClusters, func(c string) bool { return strings.HasPrefix(c, ns+"/") }) {
+		return true, nil
+	}
+	if sub.Status.BindingClustersOmitted == 0 {
+		return false, nil
+	}
+	base, err := d.client.AppsV1alpha1().Bases(ns).Get(ctx, sub.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("reading Base %s/%s of Subscription %s/%s: %w", ns, sub.Name, sub.Namespace, sub.Name, err)
+	}
+	return base.Labels[appsv1alpha1.LabelSubscriptionUID] == string(sub.UID) && base.DeletionTimestamp == nil, nil
 }
 
 // feedsChart says whether one of sub's feeds selects chart, by name or by

@@ -468,6 +468,20 @@ func TestDescriptionsChartPullSecretRules(t *testing.T) {
 	notBound.Status.BindingClusters = []string{"clusternet-other/child-2"}
 	otherUID := subscription("mysql")
 	otherUID.UID = "another-uid"
+	// truncated lists other clusters and leaves this one out: the hub
+	// truncated status.bindingClusters, and the Base says who is bound.
+	truncated := subscription("mysql")
+	truncated.Status.BindingClusters = []string{"clusternet-other/child-2"}
+	truncated.Status.BindingClustersOmitted = 1
+	baseOf := func(uid string, deleting bool) *appsv1alpha1.Base {
+		b := &appsv1alpha1.Base{ObjectMeta: metav1.ObjectMeta{Namespace: dedicated, Name: "app-demo",
+			Labels: map[string]string{appsv1alpha1.LabelSubscriptionUID: uid}}}
+		if deleting {
+			now := metav1.Now()
+			b.DeletionTimestamp, b.Finalizers = &now, []string{appsv1alpha1.Finalizer}
+		}
+		return b
+	}
 	bySelector := subscription()
 	bySelector.Spec.Feeds = []appsv1alpha1.Feed{{APIVersion: "apps.clusternet.io/v1alpha1", Kind: "HelmChart", Namespace: "default",
 		FeedSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}
@@ -482,6 +496,8 @@ func TestDescriptionsChartPullSecretRules(t *testing.T) {
 		wantReason string
 		wantHR     bool
 		wantAgain  time.Duration
+		// base is the Subscription's Base in the dedicated namespace, if any.
+		base *appsv1alpha1.Base
 	}{
 		{name: "a Secret of another namespace is refused", ref: appsv1alpha1.SecretReference{Name: "registry-creds", Namespace: "kube-system"}, sub: subscription("mysql"),
 			wantPhase: appsv1alpha1.DescriptionPhaseFailure,
@@ -502,6 +518,22 @@ func TestDescriptionsChartPullSecretRules(t *testing.T) {
 			wantPhase:  appsv1alpha1.DescriptionPhasePending,
 			wantReason: "waiting for Subscription default/app-demo to list the cluster of namespace clusternet-abcde in status.bindingClusters before copying the chart pull Secret of HelmChart default/mysql",
 			wantAgain:  bindingRecheck},
+		{name: "a truncated bindingClusters: the cluster's Base says it is bound", ref: appsv1alpha1.SecretReference{Name: "creds"}, sub: truncated,
+			base: baseOf("subs-uid", false), wantPhase: appsv1alpha1.DescriptionPhasePending, wantHR: true},
+		{name: "a truncated bindingClusters and no Base waits", ref: appsv1alpha1.SecretReference{Name: "creds"}, sub: truncated,
+			wantPhase:  appsv1alpha1.DescriptionPhasePending,
+			wantReason: "waiting for Subscription default/app-demo to list the cluster of namespace clusternet-abcde in status.bindingClusters before copying the chart pull Secret of HelmChart default/mysql",
+			wantAgain:  bindingRecheck},
+		{name: "a truncated bindingClusters and the Base of an earlier Subscription of that name waits", ref: appsv1alpha1.SecretReference{Name: "creds"}, sub: truncated,
+			base:       baseOf("earlier-uid", false),
+			wantPhase:  appsv1alpha1.DescriptionPhasePending,
+			wantReason: "waiting for Subscription default/app-demo to list the cluster of namespace clusternet-abcde in status.bindingClusters before copying the chart pull Secret of HelmChart default/mysql",
+			wantAgain:  bindingRecheck},
+		{name: "a truncated bindingClusters and a Base being deleted waits", ref: appsv1alpha1.SecretReference{Name: "creds"}, sub: truncated,
+			base:       baseOf("subs-uid", true),
+			wantPhase:  appsv1alpha1.DescriptionPhasePending,
+			wantReason: "waiting for Subscription default/app-demo to list the cluster of namespace clusternet-abcde in status.bindingClusters before copying the chart pull Secret of HelmChart default/mysql",
+			wantAgain:  bindingRecheck},
 		{name: "a chart fed by feedSelector", ref: appsv1alpha1.SecretReference{Name: "creds"}, sub: bySelector,
 			wantPhase: appsv1alpha1.DescriptionPhasePending, wantHR: true},
 	}
@@ -513,6 +545,9 @@ func TestDescriptionsChartPullSecretRules(t *testing.T) {
 			objs := []runtime.Object{chart, managedCluster(clusterv1beta1.DualSyncMode, true), helmDescription("mysql")}
 			if tc.sub != nil {
 				objs = append(objs, tc.sub)
+			}
+			if tc.base != nil {
+				objs = append(objs, tc.base)
 			}
 			f := newDescFixture(t, objs...)
 			if _, err := f.kube.CoreV1().Secrets("kube-system").Create(context.Background(), &corev1.Secret{

@@ -18,10 +18,21 @@ import (
 // AggregatedStatus is one feed's status across clusters.
 type AggregatedStatusApplyConfiguration struct {
 	FeedApplyConfiguration `json:""`
-	// FeedStatusSummary sums the per-cluster statuses.
+	// FeedStatusSummary sums the per-cluster statuses of all bound
+	// clusters, listed in feedStatusDetails or not.
 	FeedStatusSummary *FeedStatusApplyConfiguration `json:"feedStatusSummary,omitempty"`
-	// FeedStatusDetails holds one entry per cluster.
+	// AvailableClusters counts the bound clusters where the feed is
+	// applied and available, of all of them.
+	AvailableClusters *int32 `json:"availableClusters,omitempty"`
+	// FeedStatusDetails holds one entry per bound cluster, for as many
+	// clusters as bindingClusters lists: the clusters where the feed is not applied and
+	// available come first, in bindingClusters' order, then the others.
+	// A cluster's Descriptions (<subscription>-generic, -helm in its
+	// dedicated namespace) report on every feed there.
 	FeedStatusDetails []FeedStatusPerClusterApplyConfiguration `json:"feedStatusDetails,omitempty"`
+	// FeedStatusDetailsOmitted counts the bound clusters feedStatusDetails
+	// leaves out.
+	FeedStatusDetailsOmitted *int32 `json:"feedStatusDetailsOmitted,omitempty"`
 }
 
 // AggregatedStatusApplyConfiguration constructs a declarative configuration of the AggregatedStatus type for use with
@@ -78,6 +89,14 @@ func (b *AggregatedStatusApplyConfiguration) WithFeedStatusSummary(value *FeedSt
 	return b
 }
 
+// WithAvailableClusters sets the AvailableClusters field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AvailableClusters field is set to the value of the last call.
+func (b *AggregatedStatusApplyConfiguration) WithAvailableClusters(value int32) *AggregatedStatusApplyConfiguration {
+	b.AvailableClusters = &value
+	return b
+}
+
 // WithFeedStatusDetails adds the given value to the FeedStatusDetails field in the declarative configuration
 // and returns the receiver, so that objects can be build by chaining "With" function invocations.
 // If called multiple times, values provided by each call will be appended to the FeedStatusDetails field.
@@ -88,5 +107,13 @@ func (b *AggregatedStatusApplyConfiguration) WithFeedStatusDetails(values ...*Fe
 		}
 		b.FeedStatusDetails = append(b.FeedStatusDetails, *values[i])
 	}
+	return b
+}
+
+// WithFeedStatusDetailsOmitted sets the FeedStatusDetailsOmitted field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the FeedStatusDetailsOmitted field is set to the value of the last call.
+func (b *AggregatedStatusApplyConfiguration) WithFeedStatusDetailsOmitted(value int32) *AggregatedStatusApplyConfiguration {
+	b.FeedStatusDetailsOmitted = &value
 	return b
 }

@@ -17,16 +17,32 @@ import (
 //
 // SubscriptionStatus reports where the subscription is bound and how each feed fares.
 type SubscriptionStatusApplyConfiguration struct {
-	// BindingClusters are the dedicated-namespace/name of each matched cluster.
+	// BindingClusters are the dedicated-namespace/name of the matched
+	// clusters. The hub lists as many of them as fit the status in
+	// MaxStatusBytes (all of them in a small or medium fleet, at least
+	// MinListedClusters), the first in that order, and counts the rest in
+	// bindingClustersOmitted:
+	// boundClusters counts them all, and the Bases (one per bound cluster,
+	// labelled with the Subscription) name them all. A scheduler named by
+	// spec.schedulerName writes the whole list: the hub reads it as written.
 	BindingClusters []string `json:"bindingClusters,omitempty"`
+	// BindingClustersOmitted is how many bound clusters the hub left out
+	// of bindingClusters to fit the status in MaxStatusBytes (replicas and
+	// replicasByCluster are about the listed clusters only). While it is set, a
+	// scheduler named by spec.schedulerName has not written its own list
+	// yet: writing the whole bindingClusters drops it.
+	BindingClustersOmitted *int32 `json:"bindingClustersOmitted,omitempty"`
 	// BindingReplicas is upstream Clusternet's status.replicas: per feed
 	// key (<apiVersion>/<kind>/[<namespace>/]<name>), the replicas of each
-	// cluster of bindingClusters, in that order. A scheduler named by
+	// cluster of bindingClusters, in that order (so as truncated as
+	// bindingClusters: feedStatusSummary sums all clusters' replicas). A scheduler named by
 	// spec.schedulerName may write it; BindingReplicasOf derives it from
 	// Replicas.
 	BindingReplicas map[string][]int32 `json:"replicas,omitempty"`
 	// Replicas is the divided replica count per feed key per cluster
-	// (<dedicated-namespace>/<name>). Its JSON name is replicasByCluster:
+	// (<dedicated-namespace>/<name>), for the clusters bindingClusters
+	// lists (each Base's apps.clusternet.io/replicas annotation holds its
+	// cluster's share). Its JSON name is replicasByCluster:
 	// status.replicas has upstream Clusternet's shape (BindingReplicas).
 	Replicas map[string]map[string]int32 `json:"replicasByCluster,omitempty"`
 	// SpecHashValue is upstream Clusternet's status.specHash: an integer
@@ -48,7 +64,9 @@ type SubscriptionStatusApplyConfiguration struct {
 	// DesiredReleases and CompletedReleases count Descriptions to roll out and done.
 	DesiredReleases   *int `json:"desiredReleases,omitempty"`
 	CompletedReleases *int `json:"completedReleases,omitempty"`
-	// AggregatedStatuses reports, per feed and per cluster, whether it is applied and available.
+	// AggregatedStatuses reports, per feed, whether it is applied and
+	// available: summed over all bound clusters, and per cluster for as
+	// many as bindingClusters lists (those where it is not, first).
 	AggregatedStatuses []AggregatedStatusApplyConfiguration `json:"aggregatedStatuses,omitempty"`
 	// Conditions explain scheduling and deployment problems, naming the feed.
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
@@ -67,6 +85,14 @@ func (b *SubscriptionStatusApplyConfiguration) WithBindingClusters(values ...str
 	for i := range values {
 		b.BindingClusters = append(b.BindingClusters, values[i])
 	}
+	return b
+}
+
+// WithBindingClustersOmitted sets the BindingClustersOmitted field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the BindingClustersOmitted field is set to the value of the last call.
+func (b *SubscriptionStatusApplyConfiguration) WithBindingClustersOmitted(value int32) *SubscriptionStatusApplyConfiguration {
+	b.BindingClustersOmitted = &value
 	return b
 }
 

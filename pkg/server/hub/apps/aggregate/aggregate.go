@@ -6,6 +6,7 @@ package aggregate
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -38,6 +39,10 @@ type Input struct {
 	// BaseName is the name of the Subscription's Bases: Descriptions are
 	// BaseName-generic and BaseName-helm.
 	BaseName string
+	// Listed is how many clusters each feed's feedStatusDetails lists at
+	// most (the status builder chooses it to fit MaxStatusBytes); the
+	// others are counted in feedStatusDetailsOmitted. Zero lists none.
+	Listed int
 }
 
 // Output is the aggregated part of the Subscription's status.
@@ -99,7 +104,7 @@ func Aggregate(in Input) Output {
 			case d.Status.Phase == appsv1alpha1.DescriptionPhaseSuccess:
 				out.Completed++
 			case d.Status.Phase == appsv1alpha1.DescriptionPhaseFailure:
-				failed = append(failed, fmt.Sprintf("%s in cluster %s: %s", name, c.Name, orDefault(d.Status.Reason, "no reason given")))
+				failed = append(failed, fmt.Sprintf("%s in cluster %s: %s", name, c.Name, Clip(orDefault(d.Status.Reason, "no reason given"))))
 			default:
 				waiting = append(waiting, fmt.Sprintf("%s (%s)", name, orDefault(string(d.Status.Phase), "not picked up by a deployer yet")))
 			}
@@ -112,6 +117,8 @@ func Aggregate(in Input) Output {
 		sum := &agg.FeedStatusSummary
 		sum.Applied, sum.Available = len(in.Clusters) > 0, len(in.Clusters) > 0
 		var reasons []string
+		nReasons := 0
+		details := boundedDetails{max: in.Listed}
 		for _, c := range in.Clusters {
 			st := appsv1alpha1.FeedStatus{}
 			if d := byName[c.Namespace+"/"+descName(f)]; d == nil {
@@ -136,20 +143,28 @@ func Aggregate(in Input) Output {
 					}
 				}
 			}
-			agg.FeedStatusDetails = append(agg.FeedStatusDetails, appsv1alpha1.FeedStatusPerCluster{FeedStatus: st, ClusterID: c.ID, ClusterName: c.Name})
+			st.Reason = Clip(st.Reason)
+			details.add(appsv1alpha1.FeedStatusPerCluster{FeedStatus: st, ClusterID: c.ID, ClusterName: c.Name}, done(st))
 			sum.Applied = sum.Applied && st.Applied
 			sum.Available = sum.Available && st.Available
-			if !done(st) {
+			if done(st) {
+				agg.AvailableClusters++
+			} else {
 				notDone[c.Namespace] = true
 			}
 			sum.Replicas += st.Replicas
 			sum.ReadyReplicas += st.ReadyReplicas
 			sum.AvailableReplicas += st.AvailableReplicas
 			if st.Reason != "" && !done(st) {
-				reasons = append(reasons, c.Name+": "+st.Reason)
+				// Only the quoted few are kept: 10,000 clusters' would be
+				// joined for three.
+				if nReasons++; len(reasons) < summarized {
+					reasons = append(reasons, c.Name+": "+st.Reason)
+				}
 			}
 		}
-		sum.Reason = summarize(reasons)
+		sum.Reason = summarizeCount(reasons, nReasons-len(reasons))
+		agg.FeedStatusDetails, agg.FeedStatusDetailsOmitted = details.list()
 		out.Aggregated = append(out.Aggregated, agg)
 	}
 	out.ReadyClusters = len(in.Clusters) - len(notDone)
@@ -160,10 +175,10 @@ func Aggregate(in Input) Output {
 		out.Ready.Status, out.Ready.Reason, out.Ready.Message = metav1.ConditionFalse, ReasonNoClusters, "no cluster is bound: check spec.subscribers[].clusterAffinity against the ManagedClusters' labels, and spec.clusterTolerations against their taints"
 	case len(failed) > 0:
 		out.Ready.Status, out.Ready.Reason = metav1.ConditionFalse, ReasonDeploymentFailed
-		out.Ready.Message = fmt.Sprintf("%d of %d Descriptions failed: %s", len(failed), out.Desired, summarize(failed))
+		out.Ready.Message = fmt.Sprintf("%d of %d Descriptions failed: %s", len(failed), out.Desired, Summarize(failed))
 	case out.Completed < out.Desired:
 		out.Ready.Status, out.Ready.Reason = metav1.ConditionFalse, ReasonRolloutInProgress
-		out.Ready.Message = fmt.Sprintf("%d of %d Descriptions deployed; waiting for %s", out.Completed, out.Desired, summarize(waiting))
+		out.Ready.Message = fmt.Sprintf("%d of %d Descriptions deployed; waiting for %s", out.Completed, out.Desired, Summarize(waiting))
 	default:
 		out.Ready.Status, out.Ready.Reason = metav1.ConditionTrue, ReasonReady
 		out.Ready.Message = fmt.Sprintf("all %d Descriptions deployed in %d clusters", out.Desired, len(in.Clusters))
@@ -184,13 +199,73 @@ func stale(d *appsv1alpha1.Description) bool {
 	return d.Status.ObservedGeneration != 0 && d.Status.ObservedGeneration < d.Generation
 }
 
-// summarize joins the first few items and counts the rest.
-func summarize(items []string) string {
-	const shown = 3
-	if len(items) <= shown {
+// summarized is how many items a summary quotes.
+const summarized = 3
+
+// Summarize joins the first few items and counts the rest: a message in
+// the status stays short however many clusters it is about.
+func Summarize(items []string) string {
+	return summarizeCount(items, 0)
+}
+
+// summarizeCount is Summarize of items followed by more not collected.
+func summarizeCount(items []string, more int) string {
+	if len(items) > summarized {
+		more += len(items) - summarized
+		items = items[:summarized]
+	}
+	if more <= 0 {
 		return strings.Join(items, "; ")
 	}
-	return fmt.Sprintf("%s; and %d more", strings.Join(items[:shown], "; "), len(items)-shown)
+	return fmt.Sprintf("%s; and %d more", strings.Join(items, "; "), more)
+}
+
+// Clip cuts a reason copied from a Description to
+// MaxStatusReasonLength bytes (on a rune boundary), marking the cut.
+func Clip(reason string) string {
+	return ClipTo(reason, appsv1alpha1.MaxStatusReasonLength)
+}
+
+// ClipTo cuts s to at most max bytes (on a rune boundary), marking the cut.
+func ClipTo(s string, max int) string {
+	const mark = "..."
+	if len(s) <= max {
+		return s
+	}
+	cut := max - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
+}
+
+// boundedDetails keeps the per-cluster entries of one feed that the
+// status lists: at most max, those not done first, each group in the
+// clusters' order. It holds no more than that however many clusters are
+// added.
+type boundedDetails struct {
+	max           int
+	notDone, done []appsv1alpha1.FeedStatusPerCluster
+	added         int
+}
+
+func (b *boundedDetails) add(d appsv1alpha1.FeedStatusPerCluster, isDone bool) {
+	b.added++
+	switch {
+	case !isDone && len(b.notDone) < b.max:
+		b.notDone = append(b.notDone, d)
+	case isDone && len(b.done) < b.max:
+		b.done = append(b.done, d)
+	}
+}
+
+// list is the entries to list and how many clusters they leave out.
+func (b *boundedDetails) list() ([]appsv1alpha1.FeedStatusPerCluster, int32) {
+	out := append(b.notDone, b.done...)
+	if len(out) > b.max {
+		out = out[:max(b.max, 0)]
+	}
+	return out, int32(b.added - len(out))
 }
 
 func orDefault(s, def string) string {

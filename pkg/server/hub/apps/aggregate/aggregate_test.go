@@ -1,7 +1,10 @@
 package aggregate
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -51,11 +54,11 @@ func TestAggregate(t *testing.T) {
 		want: Output{Desired: 2, Completed: 2, ReadyClusters: 2,
 			Ready: metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: ReasonReady, Message: "all 2 Descriptions deployed in 2 clusters"},
 			Aggregated: []appsv1alpha1.AggregatedStatus{
-				{Feed: ns, FeedStatusSummary: appsv1alpha1.FeedStatus{Applied: true, Available: true}, FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{
+				{Feed: ns, FeedStatusSummary: appsv1alpha1.FeedStatus{Applied: true, Available: true}, AvailableClusters: 2, FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{
 					{FeedStatus: appsv1alpha1.FeedStatus{Applied: true, Available: true}, ClusterID: "id-1", ClusterName: "edge-1"},
 					{FeedStatus: appsv1alpha1.FeedStatus{Applied: true, Available: true}, ClusterID: "id-2", ClusterName: "edge-2"},
 				}},
-				{Feed: deploy, FeedStatusSummary: appsv1alpha1.FeedStatus{Applied: true, Available: true, Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3}, FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{
+				{Feed: deploy, FeedStatusSummary: appsv1alpha1.FeedStatus{Applied: true, Available: true, Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3}, AvailableClusters: 2, FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{
 					{FeedStatus: appsv1alpha1.FeedStatus{Applied: true, Available: true, Replicas: 2, ReadyReplicas: 2, AvailableReplicas: 2}, ClusterID: "id-1", ClusterName: "edge-1"},
 					{FeedStatus: appsv1alpha1.FeedStatus{Applied: true, Available: true, Replicas: 1, ReadyReplicas: 1, AvailableReplicas: 1}, ClusterID: "id-2", ClusterName: "edge-2"},
 				}},
@@ -72,9 +75,10 @@ func TestAggregate(t *testing.T) {
 			Ready: metav1.Condition{Type: "Ready", Status: metav1.ConditionFalse, Reason: ReasonDeploymentFailed,
 				Message: `1 of 4 Descriptions failed: clusternet-a/app-generic in cluster edge-1: applying apps/v1 Deployment "foo/my-nginx": admission webhook denied it`},
 			Aggregated: []appsv1alpha1.AggregatedStatus{
-				{Feed: chart, FeedStatusSummary: appsv1alpha1.FeedStatus{Reason: "edge-2: the Description is not rendered yet"}, FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{
-					{FeedStatus: appsv1alpha1.FeedStatus{Applied: true, Available: true}, ClusterID: "id-1", ClusterName: "edge-1"},
+				// Where it is not deployed first.
+				{Feed: chart, FeedStatusSummary: appsv1alpha1.FeedStatus{Reason: "edge-2: the Description is not rendered yet"}, AvailableClusters: 1, FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{
 					{FeedStatus: appsv1alpha1.FeedStatus{Reason: "the Description is not rendered yet"}, ClusterID: "id-2", ClusterName: "edge-2"},
+					{FeedStatus: appsv1alpha1.FeedStatus{Applied: true, Available: true}, ClusterID: "id-1", ClusterName: "edge-1"},
 				}},
 				{Feed: deploy, FeedStatusSummary: appsv1alpha1.FeedStatus{Reason: "edge-1: admission webhook denied it; edge-2: waiting for the deployer to report"}, FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{
 					{FeedStatus: appsv1alpha1.FeedStatus{Reason: "admission webhook denied it"}, ClusterID: "id-1", ClusterName: "edge-1"},
@@ -108,14 +112,15 @@ func TestAggregate(t *testing.T) {
 			Ready: metav1.Condition{Type: "Ready", Status: metav1.ConditionFalse, Reason: ReasonRolloutInProgress,
 				Message: "1 of 2 Descriptions deployed; waiting for clusternet-b/app-generic (not picked up by a deployer yet)"},
 			Aggregated: []appsv1alpha1.AggregatedStatus{
-				{Feed: ns, FeedStatusSummary: appsv1alpha1.FeedStatus{Reason: "edge-2: waiting for the deployer to report"}, FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{
-					{FeedStatus: appsv1alpha1.FeedStatus{Applied: true, Available: true}, ClusterID: "id-1", ClusterName: "edge-1"},
+				{Feed: ns, FeedStatusSummary: appsv1alpha1.FeedStatus{Reason: "edge-2: waiting for the deployer to report"}, AvailableClusters: 1, FeedStatusDetails: []appsv1alpha1.FeedStatusPerCluster{
 					{FeedStatus: appsv1alpha1.FeedStatus{Reason: "waiting for the deployer to report"}, ClusterID: "id-2", ClusterName: "edge-2"},
+					{FeedStatus: appsv1alpha1.FeedStatus{Applied: true, Available: true}, ClusterID: "id-1", ClusterName: "edge-1"},
 				}},
 			}},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			tc.in.Listed = len(tc.in.Clusters)
 			got := Aggregate(tc.in)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("output (-want +got):\n%s", diff)
@@ -124,8 +129,59 @@ func TestAggregate(t *testing.T) {
 	}
 }
 
+// TestAggregateListsUpToListed: feedStatusDetails lists at most
+// in.Listed clusters, those where the feed is not done first, and counts
+// the others; the summary and availableClusters are over all of them.
+func TestAggregateListsUpToListed(t *testing.T) {
+	var clusters []Cluster
+	var descs []*appsv1alpha1.Description
+	for i := range 4 {
+		c := Cluster{Namespace: fmt.Sprintf("clusternet-%d", i), Name: fmt.Sprintf("edge-%d", i), ID: fmt.Sprintf("id-%d", i)}
+		clusters = append(clusters, c)
+		// Cluster 3, the last, is the only one where the feed is not available.
+		descs = append(descs, &appsv1alpha1.Description{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: "app" + appsv1alpha1.DescriptionGenericSuffix},
+			Status: appsv1alpha1.DescriptionStatus{Phase: appsv1alpha1.DescriptionPhaseSuccess, ManifestStatuses: []appsv1alpha1.ManifestStatus{ms(ns, true, i != 3, 0, 0, "")}}})
+	}
+	for _, tc := range []struct {
+		listed int
+		want   []string
+	}{{0, nil}, {1, []string{"edge-3"}}, {2, []string{"edge-3", "edge-0"}}, {4, []string{"edge-3", "edge-0", "edge-1", "edge-2"}}, {9, []string{"edge-3", "edge-0", "edge-1", "edge-2"}}} {
+		t.Run(fmt.Sprint(tc.listed), func(t *testing.T) {
+			a := Aggregate(Input{Feeds: []appsv1alpha1.Feed{ns}, Clusters: clusters, Descriptions: descs, BaseName: "app", Listed: tc.listed}).Aggregated[0]
+			var got []string
+			for _, d := range a.FeedStatusDetails {
+				got = append(got, d.ClusterName)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("clusters listed (-want +got):\n%s", diff)
+			}
+			if want := int32(len(clusters) - len(tc.want)); a.FeedStatusDetailsOmitted != want || a.AvailableClusters != 3 || a.FeedStatusSummary.Available {
+				t.Errorf("%d omitted, %d available clusters, summary available %t; want %d, 3, false", a.FeedStatusDetailsOmitted, a.AvailableClusters, a.FeedStatusSummary.Available, want)
+			}
+		})
+	}
+}
+
 func TestSummarize(t *testing.T) {
-	if got := summarize([]string{"a", "b", "c", "d", "e"}); got != "a; b; c; and 2 more" {
+	if got := Summarize([]string{"a", "b", "c", "d", "e"}); got != "a; b; c; and 2 more" {
 		t.Errorf("summarize = %q", got)
+	}
+}
+
+// TestClip: a reason over MaxStatusReasonLength is cut to it, on a rune
+// boundary, and marked; one within it is kept whole.
+func TestClip(t *testing.T) {
+	limit := appsv1alpha1.MaxStatusReasonLength
+	fits := strings.Repeat("a", limit)
+	if got := Clip(fits); got != fits {
+		t.Errorf("Clip of %d bytes = %q, want it whole", limit, got)
+	}
+	long := strings.Repeat("a", limit-4) + "ééé"
+	got := Clip(long)
+	if want := strings.Repeat("a", limit-4) + "..."; got != want {
+		t.Errorf("Clip = %q, want %q", got, want)
+	}
+	if len(got) > limit || !utf8.ValidString(got) {
+		t.Errorf("Clip = %d bytes (valid UTF-8: %t), want at most %d", len(got), utf8.ValidString(got), limit)
 	}
 }
