@@ -161,6 +161,39 @@ type descState struct {
 	// brought back the "1 of 3 replicas" report), and would never be
 	// written.
 	written *appsv1alpha1.Description
+	// awaited says a sync already waited for the hub's Pending
+	// (awaitPending): it waits once.
+	awaited bool
+}
+
+// pendingWait is how long after creating a Description the hub is
+// expected to have marked it Pending.
+const pendingWait = 2 * time.Second
+
+// awaitPending says how long to wait before deploying a Description the
+// hub created a moment ago and has not marked Pending yet: the hub's
+// Pending write follows its create at once, and a status write of ours
+// made before it lands is over the create's resourceVersion, so it
+// conflicts, and costs a read and a write again. The Pending update
+// brings the Description back (it is not ignored as status-only updates
+// are); waiting is bounded by pendingWait and happens once, so a
+// Description nobody marks, or a clock that disagrees with the parent's,
+// only costs that conflict.
+func (c *Controller) awaitPending(st *descState, desc *appsv1alpha1.Description) time.Duration {
+	if desc.Status.Phase != "" || desc.CreationTimestamp.IsZero() {
+		return 0
+	}
+	wait := time.Until(desc.CreationTimestamp.Add(pendingWait))
+	if wait <= 0 || wait > pendingWait {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.awaited {
+		return 0
+	}
+	st.awaited = true
+	return wait
 }
 
 // descProgress is how far the deploys of a Description got.
@@ -225,9 +258,11 @@ func NewController(opts Options) (*Controller, error) {
 	return c, c.loop.Watch(opts.Descriptions.Informer(), genericKey, controller.IgnoreUpdates(func(oldObj, newObj any) bool {
 		old, ok1 := oldObj.(*appsv1alpha1.Description)
 		d, ok2 := newObj.(*appsv1alpha1.Description)
-		// Status writes (ours) change neither generation nor deletion.
+		// Status writes (ours) change neither generation nor deletion; the
+		// hub's first Pending is what awaitPending waits for.
 		return ok1 && ok2 && old.Generation == d.Generation && (old.DeletionTimestamp == nil) == (d.DeletionTimestamp == nil) &&
-			old.UID == d.UID && old.ResourceVersion != d.ResourceVersion && maps.Equal(old.Labels, d.Labels)
+			old.UID == d.UID && old.ResourceVersion != d.ResourceVersion && maps.Equal(old.Labels, d.Labels) &&
+			(old.Status.Phase != "" || d.Status.Phase == "")
 	}))
 }
 
@@ -330,8 +365,31 @@ func (c *Controller) observe(descKey string, ev watchEvent) {
 		if st == nil {
 			return // not a Description this deployer handles
 		}
+		c.queue.Add(descKey)
+		return
 	}
-	c.queue.Add(descKey)
+	c.queueReport(descKey)
+}
+
+// statusSettle is how long a Description waits to report a change of its
+// objects' status in the child. A rollout changes a Deployment's status in
+// several steps within a second or so (replicas created, ready, available);
+// each reported at once is a write of the Description's status in the
+// parent. Waiting lets one write carry them all. Changes of the objects
+// themselves (drift) are not delayed.
+const statusSettle = time.Second
+
+// queueReport queues a Description whose objects' status changed in the
+// child, statusSettle later when the queue can delay (the workqueue keeps a
+// waiting key at its earliest time, so a burst of changes is one sync).
+func (c *Controller) queueReport(key string) {
+	if q, ok := c.queue.(interface {
+		AddAfter(key string, d time.Duration)
+	}); ok {
+		q.AddAfter(key, statusSettle)
+		return
+	}
+	c.queue.Add(key)
 }
 
 // state is what the controller remembers of key, and a copy of its
@@ -465,6 +523,9 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 
 	if seen.deployed != desc.Generation || time.Since(seen.lastFull) >= c.opts.Resync {
 		if wait := time.Until(seen.retryAt); wait > 0 && seen.failedGen == desc.Generation {
+			return wait, nil
+		}
+		if wait := c.awaitPending(st, desc); wait > 0 {
 			return wait, nil
 		}
 		return c.deploy(ctx, w, st, seen, desc, objs)
@@ -851,10 +912,16 @@ func (c *Controller) correctDrift(ctx context.Context, w *childWatch, st *descSt
 // generation last deployed in full, as the sync read it.
 func (c *Controller) refreshStatus(ctx context.Context, w *childWatch, deployed int64, desc *appsv1alpha1.Description, objs []Object) error {
 	generation := desc.Generation
+	if written := c.newest(desc); written.Status.ObservedGeneration == generation {
+		// This deployer's own last write of this generation: what the
+		// parent holds, without asking it.
+		desc = written
+	}
 	if desc.Status.ObservedGeneration != generation {
 		// This generation is deployed, so its report was written: the
 		// cached copy has not seen that write yet (the child's objects
-		// often change before the parent's watch brings it back). Comparing
+		// often change before the parent's watch brings it back), and this
+		// deployer holds no copy of its own write. Comparing
 		// against it would find nothing to write and leave the status as
 		// the deploy wrote it, with no later event to correct it.
 		fresh, err := c.opts.Parent.AppsV1alpha1().Descriptions(desc.Namespace).Get(ctx, desc.Name, metav1.GetOptions{})

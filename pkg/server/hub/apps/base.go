@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -42,6 +44,7 @@ func (c *Controller) syncBase(ctx context.Context, key string) (time.Duration, e
 	}
 	base, err := c.bases.Bases(ns).Get(name)
 	if apierrors.IsNotFound(err) {
+		c.baseStatus.forget(key)
 		return 0, nil
 	}
 	if err != nil {
@@ -77,7 +80,7 @@ func (c *Controller) syncBase(ctx context.Context, key string) (time.Duration, e
 		return 0, err
 	}
 
-	status := base.Status.DeepCopy()
+	status := c.baseStatus.newest(key, base).DeepCopy()
 	in, inErr := c.renderInput(ctx, base, sub, mcls)
 	var failure error
 	var pending []string
@@ -89,6 +92,11 @@ func (c *Controller) syncBase(ctx context.Context, key string) (time.Duration, e
 			existing = nil
 		} else if err != nil {
 			return 0, err
+		}
+		if c.descCreates.pending(ns+"/"+descName, existing != nil) {
+			// Created a moment ago, not cached yet: its event brings the
+			// Base back here, rather than a create that only conflicts.
+			continue
 		}
 		if existing != nil && !c.ownedBy(existing, base) {
 			if existing.Labels[appsv1alpha1.LabelSubscriptionNamespace] == sub.Namespace && existing.Labels[appsv1alpha1.LabelSubscriptionName] == sub.Name {
@@ -171,13 +179,114 @@ func (c *Controller) syncBase(ctx context.Context, key string) (time.Duration, e
 	if len(written) > 0 {
 		klog.FromContext(ctx).V(2).Info("Rendered", "base", klog.KObj(base), "descriptions", written)
 	}
-	if apiequality.Semantic.DeepEqual(&base.Status, status) {
+	if apiequality.Semantic.DeepEqual(&base.Status, status) || c.baseStatus.written(key, base, status) {
 		return 0, nil
 	}
 	upd := base.DeepCopy()
 	upd.Status = *status
-	_, err = c.client.AppsV1alpha1().Bases(ns).UpdateStatus(ctx, upd, metav1.UpdateOptions{})
-	return 0, err
+	if _, err = c.client.AppsV1alpha1().Bases(ns).UpdateStatus(ctx, upd, metav1.UpdateOptions{}); err != nil {
+		return 0, err
+	}
+	c.baseStatus.remember(key, base, status)
+	return 0, nil
+}
+
+// recentCreates are the Descriptions this hub created that its cache had
+// not shown yet, by key, with when. An entry older than createLag no longer
+// counts (a Description deleted before the cache ever saw it is created
+// again then).
+type recentCreates struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+// createLag bounds how long the cache may take to show a Description the
+// hub created.
+const createLag = time.Minute
+
+func (r *recentCreates) add(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.at == nil {
+		r.at = map[string]time.Time{}
+	}
+	r.at[key] = time.Now()
+}
+
+// pending says key was created less than createLag ago and is not cached
+// yet; cached forgets it.
+func (r *recentCreates) pending(key string, cached bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, ok := r.at[key]
+	if !ok {
+		return false
+	}
+	if cached || time.Since(at) >= createLag {
+		delete(r.at, key)
+		return false
+	}
+	return true
+}
+
+// statusWrites remembers the last status this hub wrote to each Base. The
+// Descriptions a sync creates bring the Base back to the loop at once,
+// often before the informer has the status that sync wrote: compared with
+// the cached copy, the same status looks new, and writing it again over a
+// stale resourceVersion is a request that only conflicts.
+type statusWrites struct {
+	mu sync.Mutex
+	m  map[string]statusWrite
+}
+
+type statusWrite struct {
+	uid types.UID
+	// over is the resourceVersion the write replaced: while the cache
+	// still holds it, the cache has not seen the write.
+	over   string
+	status *appsv1alpha1.BaseStatus
+}
+
+// newest is the status to start from: what this hub last wrote when the
+// cached base has not seen it yet (so conditions keep their transition
+// times and the comparison finds nothing new), else base's.
+func (w *statusWrites) newest(key string, base *appsv1alpha1.Base) *appsv1alpha1.BaseStatus {
+	if last, ok := w.ahead(key, base); ok {
+		return last
+	}
+	return &base.Status
+}
+
+// written says status is what this hub last wrote over base as cached.
+func (w *statusWrites) written(key string, base *appsv1alpha1.Base, status *appsv1alpha1.BaseStatus) bool {
+	last, ok := w.ahead(key, base)
+	return ok && apiequality.Semantic.DeepEqual(last, status)
+}
+
+// ahead is the status this hub last wrote over base as cached, if any.
+func (w *statusWrites) ahead(key string, base *appsv1alpha1.Base) (*appsv1alpha1.BaseStatus, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	last, ok := w.m[key]
+	if !ok || last.uid != base.UID || last.over != base.ResourceVersion {
+		return nil, false
+	}
+	return last.status, true
+}
+
+func (w *statusWrites) remember(key string, base *appsv1alpha1.Base, status *appsv1alpha1.BaseStatus) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[string]statusWrite{}
+	}
+	w.m[key] = statusWrite{uid: base.UID, over: base.ResourceVersion, status: status}
+}
+
+func (w *statusWrites) forget(key string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.m, key)
 }
 
 func reasonOf(err error) string {
@@ -277,8 +386,11 @@ func (c *Controller) writeDescription(ctx context.Context, base *appsv1alpha1.Ba
 		if err != nil {
 			return err // AlreadyExists included: the cache lags, look again
 		}
+		c.descCreates.add(base.Namespace + "/" + name)
+		// No event: the Description's existence, its owner and its
+		// inputs-hash annotation say as much, and an event per cluster per
+		// Subscription is a parent write each. A render again says why.
 		c.setPending(ctx, created)
-		c.events.Eventf(created, corev1.EventTypeNormal, "Rendered", "rendered from Base %s/%s (%s)", base.Namespace, base.Name, why)
 		return nil
 	}
 	upd := existing.DeepCopy()

@@ -105,7 +105,19 @@ type Controller struct {
 	// queued when a cluster is back (failover.go).
 	failOver bool
 	failback failback
+	// baseStatus is the last status written to each Base, descCreates the
+	// Descriptions created and not cached yet (base.go).
+	baseStatus  statusWrites
+	descCreates recentCreates
+	// statusSettle is how long a Subscription whose reports changed waits
+	// before its status is written (statusChanged).
+	statusSettle time.Duration
 }
+
+// defaultStatusSettle is statusSettle: short beside a rollout's own time
+// (a child applies and starts a Deployment in seconds), long enough that
+// the reports of many clusters land in one write.
+const defaultStatusSettle = time.Second
 
 // New builds the controller and registers its handlers and indexes on the
 // shared informers (call before they start).
@@ -126,6 +138,7 @@ func New(o Options) (*Controller, error) {
 		inventory: invInf.Lister(), clusters: mclsInf.Lister(),
 		resetEvery: 10 * time.Second, plans: newPlans(), book: scheduling.NewBook(),
 		failOver: o.FailOver, failback: failback{spacing: failbackSpacing},
+		statusSettle: defaultStatusSettle,
 	}
 	// Keys come from several informers (a template change reaches the
 	// Subscriptions and Bases that use it), so the loops are fed by the
@@ -330,9 +343,15 @@ func (c *Controller) inputsChanged(key string) {
 
 // statusChanged queues a Subscription because only what its status sums
 // changed (a Description's report, a Base's Rendered condition): its plan
-// stands, and only its status is written again.
+// stands, and only its status is written again. It is queued statusSettle
+// later, not at once: a rollout's reports come in bursts (every cluster's
+// Descriptions, each in a few steps), and the workqueue keeps one waiting
+// key at its earliest time, so a burst costs the parent one status write per
+// statusSettle instead of one per report. Input changes (inputsChanged) are
+// never delayed: one queues the key at once, and the sync it runs writes
+// the status too.
 func (c *Controller) statusChanged(key string) {
-	c.subLoop.Add(key)
+	c.subLoop.AddAfter(key, c.statusSettle)
 }
 
 func (c *Controller) onBase(old, cur any) {
@@ -384,9 +403,29 @@ func (c *Controller) onDescription(old, cur any) {
 	if k := subscriptionKeyOf(d); k != "" {
 		c.statusChanged(k) // its spec is the Base loop's; its report is status
 	}
+	if descReportOnly(old, cur) {
+		return // nothing the Base loop renders or restores changed
+	}
 	if base, ok := baseNameOf(d.Name); ok {
 		c.baseLoop.Add(d.Namespace + "/" + base)
 	}
+}
+
+// descReportOnly says whether an update of a Description changed only its
+// status (a deployer's report): its spec, labels, annotations, owners,
+// finalizers and deletion are what its Base's sync reads.
+func descReportOnly(old, cur any) bool {
+	o, ok1 := old.(*appsv1alpha1.Description)
+	n, ok2 := cur.(*appsv1alpha1.Description)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return o.UID == n.UID && o.Generation == n.Generation &&
+		(o.DeletionTimestamp == nil) == (n.DeletionTimestamp == nil) &&
+		apiequality.Semantic.DeepEqual(o.Labels, n.Labels) &&
+		apiequality.Semantic.DeepEqual(o.Annotations, n.Annotations) &&
+		apiequality.Semantic.DeepEqual(o.OwnerReferences, n.OwnerReferences) &&
+		apiequality.Semantic.DeepEqual(o.Finalizers, n.Finalizers)
 }
 
 // baseNameOf is the Base a Description is rendered from, by its name.

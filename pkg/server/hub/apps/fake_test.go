@@ -229,6 +229,8 @@ type harness struct {
 	workers int
 	// failOver is Options.FailOver (set before run).
 	failOver bool
+	// statusSettle replaces the controller's when set (before run).
+	statusSettle time.Duration
 }
 
 func start(t *testing.T, objects ...runtime.Object) *harness {
@@ -252,6 +254,9 @@ func (h *harness) run() {
 	ctl, err := New(Options{Clusternet: h.cs, Informers: informers, Mapper: h.mapper, Events: h.events, FailOver: h.failOver})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if h.statusSettle > 0 {
+		ctl.statusSettle = h.statusSettle
 	}
 	h.ctl = ctl
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,0 +1,162 @@
+package apps
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clienttesting "k8s.io/client-go/testing"
+
+	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
+)
+
+// writesIn counts the writes in actions by "verb resource[/subresource]
+// namespace".
+func writesIn(actions []clienttesting.Action) map[string]int {
+	out := map[string]int{}
+	for _, a := range actions {
+		switch a.GetVerb() {
+		case "get", "list", "watch":
+			continue
+		}
+		k := a.GetVerb() + " " + a.GetResource().Resource
+		if s := a.GetSubresource(); s != "" {
+			k += "/" + s
+		}
+		out[k+" "+a.GetNamespace()]++
+	}
+	return out
+}
+
+// Rendering a new Base costs its cluster's namespace its Rendered
+// condition, written once, and per Description a create and the Pending
+// status: no update that changes nothing, no request that only conflicts
+// with the hub's own last write (the Descriptions' creations bring the Base
+// back before the cache has caught up), and no event for a first render.
+// (The Base's creation is the subscriptions loop's, not counted here.)
+func TestRenderWritesPerCluster(t *testing.T) {
+	h := start(t, seedObjects(subscription("app-demo", chartFeed, nsFeed, svcFeed, deploySel))...)
+	for _, ns := range []string{nsA, nsB} {
+		h.pending(ns, "app-demo-generic")
+		h.pending(ns, "app-demo-helm")
+		h.eventually("Base "+ns+" Rendered", func() (bool, string) {
+			b := h.base(ns, "app-demo")
+			return b != nil && cond(b.Status.Conditions, ConditionRendered).Status == metav1.ConditionTrue, fmt.Sprintf("%+v", b)
+		})
+	}
+	h.eventually("status: rolling out", func() (bool, string) {
+		s := h.sub("app-demo")
+		return s.Status.Ready == "0/2" && s.Status.DesiredReleases == 4, fmt.Sprintf("%+v", s.Status)
+	})
+	got := writesIn(h.cs.Actions())
+	for _, ns := range []string{nsA, nsB} {
+		want := map[string]int{"update bases/status": 1, "create descriptions": 2, "update descriptions/status": 2}
+		perNS := map[string]int{}
+		for k, n := range got {
+			for what := range want {
+				if k == what+" "+ns {
+					perNS[what] = n
+				}
+			}
+			if k == "update bases "+ns || k == "update descriptions "+ns {
+				perNS[k] = n
+			}
+		}
+		if diff := cmp.Diff(want, perNS); diff != "" {
+			t.Errorf("writes in %s (-want +got):\n%s\nall writes: %v", ns, diff, got)
+		}
+	}
+	if evs := h.events.matching("Description ", " Rendered"); len(evs) > 0 {
+		t.Errorf("events for first renders: %q, want none", evs)
+	}
+}
+
+// Deployers' reports arriving one after the other make one write of the
+// Subscription's status, statusSettle after the first, not one each.
+func TestReportsBurstIsOneStatusWrite(t *testing.T) {
+	h := newHarness(t, seedObjects(subscription("app-demo", chartFeed, nsFeed, svcFeed, deploySel))...)
+	// The reports below take milliseconds, and under -race on a loaded
+	// machine well under a second: a settle time far above that keeps the
+	// burst inside one.
+	h.statusSettle = 5 * time.Second
+	h.run()
+	for _, ns := range []string{nsA, nsB} {
+		h.pending(ns, "app-demo-generic")
+		h.pending(ns, "app-demo-helm")
+	}
+	pendingAt := time.Now()
+	h.eventually("status: rolling out", func() (bool, string) {
+		s := h.sub("app-demo")
+		return s.Status.Ready == "0/2" && s.Status.DesiredReleases == 4, fmt.Sprintf("%+v", s.Status)
+	})
+	// The Pending reports queued the Subscription statusSettle later: let
+	// that sync run before the burst, or it lands in the middle of it and
+	// writes what it sees then (a real second write, but of the rollout's
+	// start, not of the burst).
+	time.Sleep(time.Until(pendingAt.Add(h.statusSettle + 500*time.Millisecond)))
+	applied := appsv1alpha1.FeedStatus{Applied: true, Available: true}
+	for _, ns := range []string{nsA, nsB} {
+		for _, d := range []struct {
+			name  string
+			feeds []appsv1alpha1.Feed
+		}{{"app-demo-generic", []appsv1alpha1.Feed{nsFeed, svcFeed, deployFeed}}, {"app-demo-helm", []appsv1alpha1.Feed{chartFeed}}} {
+			var statuses []appsv1alpha1.ManifestStatus
+			for _, f := range d.feeds {
+				statuses = append(statuses, appsv1alpha1.ManifestStatus{Feed: f, FeedStatus: applied})
+			}
+			h.reportSuccess(ns, d.name, statuses...)
+			// The hub has heard of it before the next one comes.
+			h.eventually("the hub's cache of "+ns+"/"+d.name, func() (bool, string) {
+				got, err := h.ctl.descs.Descriptions(ns).Get(d.name)
+				return err == nil && got.Status.Phase == appsv1alpha1.DescriptionPhaseSuccess, fmt.Sprint(err)
+			})
+		}
+	}
+	h.eventually("Ready", func() (bool, string) {
+		s := h.sub("app-demo")
+		return cond(s.Status.Conditions, ConditionReady).Status == metav1.ConditionTrue, fmt.Sprintf("%+v", s.Status)
+	})
+	// Writes made before the reports (the rollout's start) count none.
+	var withReports []string
+	for _, a := range h.cs.Actions() {
+		if a.GetVerb() == "update" && a.GetResource().Resource == "subscriptions" && a.GetSubresource() == "status" {
+			if s := a.(clienttesting.UpdateAction).GetObject().(*appsv1alpha1.Subscription); s.Status.CompletedReleases > 0 {
+				withReports = append(withReports, fmt.Sprintf("%d/%d", s.Status.CompletedReleases, s.Status.DesiredReleases))
+			}
+		}
+	}
+	if diff := cmp.Diff([]string{"4/4"}, withReports); diff != "" {
+		t.Errorf("completed releases in each write of the Subscription's status after 4 reports (-want +got):\n%s", diff)
+	}
+}
+
+func TestDescReportOnly(t *testing.T) {
+	d := &appsv1alpha1.Description{ObjectMeta: metav1.ObjectMeta{Name: "app-generic", Namespace: nsA, UID: "u", Generation: 1,
+		Labels: map[string]string{appsv1alpha1.LabelSubscriptionName: "app"}, Finalizers: []string{appsv1alpha1.Finalizer}}}
+	for _, tc := range []struct {
+		name   string
+		change func(*appsv1alpha1.Description)
+		want   bool
+	}{
+		{"a report", func(d *appsv1alpha1.Description) { d.Status.Phase = appsv1alpha1.DescriptionPhaseSuccess }, true},
+		{"a new spec", func(d *appsv1alpha1.Description) { d.Generation++ }, false},
+		{"deleted", func(d *appsv1alpha1.Description) { now := metav1.Now(); d.DeletionTimestamp = &now }, false},
+		{"labels edited", func(d *appsv1alpha1.Description) { d.Labels = nil }, false},
+		{"hash annotation edited", func(d *appsv1alpha1.Description) { d.Annotations = map[string]string{"x": "y"} }, false},
+		{"finalizer removed", func(d *appsv1alpha1.Description) { d.Finalizers = nil }, false},
+		{"made again", func(d *appsv1alpha1.Description) { d.UID = "v" }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cur := d.DeepCopy()
+			tc.change(cur)
+			if got := descReportOnly(d, cur); got != tc.want {
+				t.Errorf("descReportOnly = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if descReportOnly(nil, d) || descReportOnly(d, nil) {
+		t.Error("an add or a delete counted as a report")
+	}
+}
