@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -34,6 +33,7 @@ import (
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
+	"github.com/clusternet/clusternet/test/framework"
 	"github.com/clusternet/clusternet/test/testbed"
 )
 
@@ -207,7 +207,7 @@ func benchDistribution(ctx context.Context, dir, hubBin, agentBin string, cluste
 	if _, err := parentKube.CoreV1().Namespaces().Create(ctx, &benchNamespace, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, err
 	}
-	res.hubRSSBefore = rss(hub.Pid)
+	res.hubRSSBefore = framework.ProcMemory(hub.Pid)["VmRSS"]
 	for run := range runs {
 		name := fmt.Sprintf("bench-%d", run)
 		if err := createTemplates(ctx, dyn, name); err != nil {
@@ -223,7 +223,7 @@ func benchDistribution(ctx context.Context, dir, hubBin, agentBin string, cluste
 		if requestsBefore, err = parentRequests(ctx, parentKube); err != nil {
 			return nil, err
 		}
-		cpuBefore := cpuTime(hub.Pid)
+		cpuBefore := framework.CPUTime(hub.Pid)
 		sub := benchSubscription(name, children[0].id)
 		for _, c := range children[1:] {
 			sub.Spec.Subscribers = append(sub.Spec.Subscribers, appsv1alpha1.Subscriber{ClusterAffinity: &metav1.LabelSelector{
@@ -301,7 +301,7 @@ func benchDistribution(ctx context.Context, dir, hubBin, agentBin string, cluste
 			}
 		}
 		r.inChildren = time.Since(start)
-		r.hubCPU = cpuTime(hub.Pid) - cpuBefore
+		r.hubCPU = framework.CPUTime(hub.Pid) - cpuBefore
 		requestsAfter, err := parentRequests(ctx, parentKube)
 		if err != nil {
 			return nil, err
@@ -351,7 +351,7 @@ func benchDistribution(ctx context.Context, dir, hubBin, agentBin string, cluste
 		fmt.Fprintf(os.Stderr, "bench: distribution, %d clusters, run %d: Success %s (per cluster: %s), available %s, Ready %s, deleted %s\n",
 			clusters, run, r.success.Round(time.Millisecond), strings.Join(perCluster, ", "), r.available.Round(time.Millisecond), r.ready.Round(time.Millisecond), r.deleted.Round(time.Millisecond))
 	}
-	res.hubRSSEnd = rss(hub.Pid)
+	res.hubRSSEnd = framework.ProcMemory(hub.Pid)["VmRSS"]
 	// At rest: nothing rolls out, the agents only beat and the
 	// controllers only resync.
 	before, err := parentRequests(ctx, parentKube)
@@ -571,27 +571,6 @@ func (c requestCounts) perCluster(clusters int) string {
 	return strings.Join(parts, ", ")
 }
 
-// cpuTime is the user and system CPU time a process has used, from /proc.
-func cpuTime(pid int) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0
-	}
-	// Fields 14 and 15 of stat (utime, stime), in clock ticks of 1/100 s
-	// on Linux (USER_HZ).
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond
-}
-
 func distributionSection(results []*distributionResults) string {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
 	cell := func(r *distributionResults, get func(distributionRun) time.Duration) string {
@@ -752,7 +731,6 @@ available), the Bound events aggregated per scheduling round, or the write-ahead
 Pending (the hub would have to know the child's scopes).
 
 `
-
 
 const distributionAt1000 = `At 1,000 clusters: ` + "`make bench-scale`" + ` (stand-in agents with real registration and tunnels, in-memory
 children, and two real children), section "Scale: many clusters on one parent and one hub" below.

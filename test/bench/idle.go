@@ -104,7 +104,7 @@ func benchIdle(ctx context.Context, dir, hubBin, agentBin string) ([]idleProcess
 	}
 	var res []idleProcess
 	for _, p := range procs {
-		r := idleProcess{name: p.name, status: procMemory(p.pid)}
+		r := idleProcess{name: p.name, status: framework.ProcMemory(p.pid)}
 		m, err := framework.Scrape(ctx, p.client, p.metrics, p.bearer)
 		if err != nil {
 			return nil, fmt.Errorf("%s metrics: %w", p.name, err)
@@ -122,23 +122,6 @@ func benchIdle(ctx context.Context, dir, hubBin, agentBin string) ([]idleProcess
 		res = append(res, r)
 	}
 	return res, nil
-}
-
-// procMemory reads the Vm* and Rss* lines of /proc/<pid>/status, in bytes.
-func procMemory(pid int) map[string]int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return nil
-	}
-	m := map[string]int64{}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 3 && f[2] == "kB" && (strings.HasPrefix(f[0], "Vm") || strings.HasPrefix(f[0], "Rss")) {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			m[strings.TrimSuffix(f[0], ":")] = kb << 10
-		}
-	}
-	return m
 }
 
 // profilerToken is a token of a parent ServiceAccount granted what an

@@ -23,6 +23,7 @@ import (
 
 	"github.com/clusternet/clusternet/pkg/tunnel"
 	"github.com/clusternet/clusternet/pkg/tunnel/tunneltest"
+	"github.com/clusternet/clusternet/test/framework"
 	"github.com/clusternet/clusternet/test/testbed"
 )
 
@@ -175,7 +176,7 @@ func benchProxy(ctx context.Context, tb *testbed.Testbed, hubBin, agentBin strin
 	}
 
 	// 1,000 concurrent watches held open over the one tunnel.
-	r.hubRSSBefore = rss(hub.Pid)
+	r.hubRSSBefore = framework.ProcMemory(hub.Pid)["VmRSS"]
 	r.streams = proxyStreams
 	watchCtx, stopWatches := context.WithCancel(ctx)
 	defer stopWatches()
@@ -208,7 +209,7 @@ func benchProxy(ctx context.Context, tb *testbed.Testbed, hubBin, agentBin strin
 		return nil, err
 	}
 	r.getBesideStreams = time.Since(start)
-	r.hubRSSAfter = rss(hub.Pid)
+	r.hubRSSAfter = framework.ProcMemory(hub.Pid)["VmRSS"]
 	stopWatches()
 
 	r.tunnelPairs, r.bytesPerTunnelPair, err = idleTunnelMemory(1000)
@@ -248,21 +249,6 @@ func get(ctx context.Context, client *http.Client, url string) (int, error) {
 		return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return int(n), err
-}
-
-// rss is a process's resident memory in bytes, from /proc.
-func rss(pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // idleTunnelMemory opens n idle tunnels (websocket + yamux, both ends, as the

@@ -18,6 +18,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+
+	"github.com/clusternet/clusternet/test/framework"
 )
 
 // The incompressible LIST: listConfigMaps ConfigMaps of listConfigMapBytes
@@ -156,7 +158,7 @@ func timeLists(ctx context.Context, base *rest.Config, mode encodingMode, procs 
 func cpuTimes(procs []proc) []time.Duration {
 	var t []time.Duration
 	for _, p := range procs {
-		t = append(t, cpuTime(p.pid))
+		t = append(t, framework.CPUTime(p.pid))
 	}
 	return t
 }

@@ -195,12 +195,13 @@ func measure(ctx context.Context, dir string, o options) (*results, error) {
 		}
 	}
 	res.etcdBefore = etcdSize(parentCluster.Dir)
-	res.hubRSSIdle, _ = memory(hub.Pid)
-	cpuStart := cpuTime(hub.Pid)
+	res.hubRSSIdle = framework.ProcMemory(hub.Pid)["VmRSS"]
+	cpuStart := framework.CPUTime(hub.Pid)
 	// Read before the hub stops (deferred above), on success or failure.
 	defer func() {
-		res.hubCPU = cpuTime(hub.Pid) - cpuStart
-		res.hubRSS, res.hubHWM = memory(hub.Pid)
+		res.hubCPU = framework.CPUTime(hub.Pid) - cpuStart
+		m := framework.ProcMemory(hub.Pid)
+		res.hubRSS, res.hubHWM = m["VmRSS"], m["VmHWM"]
 		res.etcdAfter = etcdSize(parentCluster.Dir)
 		res.elapsed = time.Since(res.started)
 	}()

@@ -23,6 +23,7 @@ import (
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
+	"github.com/clusternet/clusternet/test/framework"
 )
 
 // subsNamespace holds the benchmark's Subscriptions in the parent.
@@ -152,7 +153,7 @@ func (r *rollouts) run(ctx context.Context, name string, limit time.Duration) (r
 	if err != nil {
 		return out, err
 	}
-	cpu := cpuTime(r.hubPid)
+	cpu := framework.CPUTime(r.hubPid)
 	start := time.Now()
 	sub := &appsv1alpha1.Subscription{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: subsNamespace},
@@ -175,7 +176,7 @@ func (r *rollouts) run(ctx context.Context, name string, limit time.Duration) (r
 		return out, err
 	}
 	out.ready = time.Since(start)
-	out.hubCPU = cpuTime(r.hubPid) - cpu
+	out.hubCPU = framework.CPUTime(r.hubPid) - cpu
 	after, err := scrapeParent(ctx, r.kube)
 	if err != nil {
 		return out, err
