@@ -12,8 +12,10 @@ var otherTools = map[string][]string{
 	// krew v0.4.4, as `kubectl krew install` (docs/cli.md).
 	"krew": {"manifest", "archive"},
 	// kube-apiserver: what the parent must run with (docs/install.md,
-	// docs/registration.md). The --requestheader-* flags are the hub's too.
+	// docs/registration.md), and its request limits (docs/scale.md). The
+	// --requestheader-* flags are the hub's too.
 	"kube-apiserver": {
+		"max-requests-inflight", "max-mutating-requests-inflight",
 		"enable-aggregator-routing", "enable-bootstrap-token-auth",
 		"proxy-client-cert-file", "proxy-client-key-file",
 		"requestheader-client-ca-file", "requestheader-allowed-names",

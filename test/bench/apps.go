@@ -213,14 +213,11 @@ func benchDistribution(ctx context.Context, dir, hubBin, agentBin string, cluste
 		if err := createTemplates(ctx, dyn, name); err != nil {
 			return nil, err
 		}
-		requestsBefore, err := parentRequests(ctx, parentKube)
-		if err != nil {
-			return nil, err
-		}
 		// Settled: what was pending from the previous run (its deletion's
 		// status writes, say) is not counted as this run's.
 		time.Sleep(2 * time.Second)
-		if requestsBefore, err = parentRequests(ctx, parentKube); err != nil {
+		requestsBefore, err := parentRequests(ctx, parentKube)
+		if err != nil {
 			return nil, err
 		}
 		cpuBefore := framework.CPUTime(hub.Pid)
