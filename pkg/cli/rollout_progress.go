@@ -163,6 +163,9 @@ func evaluate(d subscriptionData) subscriptionProgress {
 	for _, c := range allBoundClusters(d) {
 		p.Clusters = append(p.Clusters, evaluateCluster(c, bases[c.Namespace], descs))
 	}
+	if p.Waiting == "" {
+		p.Waiting = unseenClusters(sub, len(p.Clusters))
+	}
 	p.State = stateDone
 	if p.Waiting != "" {
 		p.State = stateWaiting
@@ -197,6 +200,21 @@ func subscriptionWaiting(sub *appsv1alpha1.Subscription) string {
 		return "no cluster is bound"
 	}
 	return ""
+}
+
+// unseenClusters says why a rollout cannot be judged done when the hub
+// bound more clusters (status.boundClusters) than the seen ones: the status
+// lists only some when they do not all fit it, and the others are found
+// from their Bases, which a user who may list Bases only namespace by
+// namespace does not see. Judging by the seen ones alone would call a
+// rollout done while a cluster left out fails.
+func unseenClusters(sub *appsv1alpha1.Subscription, seen int) string {
+	if sub.Status.BindingClustersOmitted == 0 || int(sub.Status.BoundClusters) <= seen {
+		return ""
+	}
+	return fmt.Sprintf("%d of its %d bound clusters are not seen: the status lists %d, and the others' Bases cannot be listed with these credentials "+
+		"(list bases and descriptions in all namespaces to follow every cluster, or read its Ready condition and READY column)",
+		int(sub.Status.BoundClusters)-seen, sub.Status.BoundClusters, len(sub.Status.BindingClusters))
 }
 
 // ownedBy says whether obj was made for sub: its labels name sub, and its

@@ -128,6 +128,17 @@ func TestRolloutStatusOnce(t *testing.T) {
 				`subscription "app-demo" successfully rolled out to 2 clusters` + "\n",
 		},
 		{
+			name: "a truncated status.bindingClusters: a cluster whose Base is not seen keeps the rollout from being done",
+			objects: []runtime.Object{
+				truncatedTo(nsChild1 + "/child1"), testBase(nsChild1, id1),
+				testDescription(nsChild1, id1, appsv1alpha1.DescriptionPhaseSuccess, 3),
+			},
+			args: []string{"subscription/app-demo", "--watch=false"},
+			wantOut: "child1 app-demo-generic: Success, 3/3 ready: available\n" +
+				`Waiting for subscription "app-demo": ` + unseen + "\n",
+			wantErr: `error: subscription "app-demo" in namespace "default" is not rolled out yet: ` + unseen + "\n",
+		},
+		{
 			name: "a truncated status.bindingClusters: a cluster left out that is not done is not missed",
 			objects: []runtime.Object{
 				truncatedTo(nsChild1 + "/child1"), testBase(nsChild1, id1), testBase(nsChild2, id2),
@@ -186,10 +197,16 @@ func TestRolloutStatusOnce(t *testing.T) {
 	}
 }
 
+// unseen is why a rollout of app-demo truncated to one cluster, whose other
+// Base is not seen, is not done.
+const unseen = "1 of its 2 bound clusters are not seen: the status lists 1, and the others' Bases cannot be listed with these credentials " +
+	"(list bases and descriptions in all namespaces to follow every cluster, or read its Ready condition and READY column)"
+
 // truncatedTo is app-demo whose status lists only listed of its clusters,
 // as the hub writes it when they do not all fit MaxStatusBytes.
 func truncatedTo(listed ...string) *appsv1alpha1.Subscription {
 	return testSubscription(func(s *appsv1alpha1.Subscription) {
+		s.Status.BoundClusters = int32(len(s.Status.BindingClusters))
 		s.Status.BindingClustersOmitted = int32(len(s.Status.BindingClusters) - len(listed))
 		s.Status.BindingClusters = listed
 	})
