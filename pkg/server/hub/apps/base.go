@@ -85,6 +85,7 @@ func (c *Controller) syncBase(ctx context.Context, key string) (time.Duration, e
 	var failure error
 	var pending []string
 	var written []string
+	var recheck time.Duration
 	for _, dk := range deployerKinds {
 		descName := base.Name + dk.suffix
 		existing, err := c.descs.Descriptions(ns).Get(descName)
@@ -93,9 +94,12 @@ func (c *Controller) syncBase(ctx context.Context, key string) (time.Duration, e
 		} else if err != nil {
 			return 0, err
 		}
-		if c.descCreates.pending(ns+"/"+descName, existing != nil) {
+		if wait := c.descCreates.pending(ns+"/"+descName, existing != nil); wait > 0 {
 			// Created a moment ago, not cached yet: its event brings the
 			// Base back here, rather than a create that only conflicts.
+			// The look again when createLag is over is for the event that
+			// never comes (deleted before the cache saw it).
+			recheck = max(recheck, wait)
 			continue
 		}
 		if existing != nil && !c.ownedBy(existing, base) {
@@ -180,7 +184,7 @@ func (c *Controller) syncBase(ctx context.Context, key string) (time.Duration, e
 		klog.FromContext(ctx).V(2).Info("Rendered", "base", klog.KObj(base), "descriptions", written)
 	}
 	if apiequality.Semantic.DeepEqual(&base.Status, status) || c.baseStatus.written(key, base, status) {
-		return 0, nil
+		return recheck, nil
 	}
 	upd := base.DeepCopy()
 	upd.Status = *status
@@ -188,7 +192,7 @@ func (c *Controller) syncBase(ctx context.Context, key string) (time.Duration, e
 		return 0, err
 	}
 	c.baseStatus.remember(key, base, status)
-	return 0, nil
+	return recheck, nil
 }
 
 // recentCreates are the Descriptions this hub created that its cache had
@@ -201,8 +205,11 @@ type recentCreates struct {
 }
 
 // createLag bounds how long the cache may take to show a Description the
-// hub created.
-const createLag = time.Minute
+// hub created. Past it the Base's sync looks again and creates what is
+// still missing: a cache later than that costs one create that finds the
+// Description exists, and one deleted before the cache saw it is made
+// again after createLag rather than at some unrelated event.
+const createLag = 5 * time.Second
 
 func (r *recentCreates) add(key string) {
 	r.mu.Lock()
@@ -213,20 +220,21 @@ func (r *recentCreates) add(key string) {
 	r.at[key] = time.Now()
 }
 
-// pending says key was created less than createLag ago and is not cached
-// yet; cached forgets it.
-func (r *recentCreates) pending(key string, cached bool) bool {
+// pending is how much of createLag is left for key, created by this hub
+// and not cached yet; 0 when it is not such a key. cached forgets it.
+func (r *recentCreates) pending(key string, cached bool) time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	at, ok := r.at[key]
 	if !ok {
-		return false
+		return 0
 	}
-	if cached || time.Since(at) >= createLag {
+	left := createLag - time.Since(at)
+	if cached || left <= 0 {
 		delete(r.at, key)
-		return false
+		return 0
 	}
-	return true
+	return left
 }
 
 // statusWrites remembers the last status this hub wrote to each Base. The

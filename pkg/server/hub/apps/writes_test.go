@@ -160,3 +160,28 @@ func TestDescReportOnly(t *testing.T) {
 		t.Error("an add or a delete counted as a report")
 	}
 }
+
+// A Description the hub created is not created again while the cache has
+// not shown it, for at most createLag, after which the Base's sync is to
+// look again (the Description may have gone before the cache saw it).
+func TestRecentCreatesPending(t *testing.T) {
+	var r recentCreates
+	if got := r.pending("ns/a-generic", false); got != 0 {
+		t.Errorf("a key never created: pending %v, want 0", got)
+	}
+	r.add("ns/a-generic")
+	if got := r.pending("ns/a-generic", false); got <= 0 || got > createLag {
+		t.Errorf("just created, not cached: pending %v, want in (0, %v]", got, createLag)
+	}
+	if got := r.pending("ns/a-generic", true); got != 0 {
+		t.Errorf("cached: pending %v, want 0", got)
+	}
+	if got := r.pending("ns/a-generic", false); got != 0 {
+		t.Errorf("after the cache showed it, gone again: pending %v, want 0 (create it again)", got)
+	}
+	r.add("ns/b-generic")
+	r.at["ns/b-generic"] = time.Now().Add(-createLag)
+	if got := r.pending("ns/b-generic", false); got != 0 {
+		t.Errorf("created createLag ago, never cached: pending %v, want 0 (look again)", got)
+	}
+}
