@@ -13,14 +13,8 @@ import (
 // statusSlack is what the status builder leaves of MaxStatusBytes for
 // what writeStatus sets after it: it may swap the Ready condition's
 // message for the Scheduled or Rendered condition's, each a summary of at
-// most three quotes (a Rendered failure's of maxRenderFailureQuote each).
+// most three quotes of aggregate.MaxQuoteLength.
 const statusSlack = 4 << 10
-
-// maxRenderFailureQuote bounds each Base's render failure the Rendered
-// condition quotes. A failure is the hub's own message (the override, the
-// object, what did not apply, the fix), longer than a child's reason and
-// needed whole to act on, so it gets more room than MaxStatusReasonLength.
-const maxRenderFailureQuote = 1 << 10
 
 // statusBudget is the JSON size the status builder fits a status in. A
 // variable only so that a test can reach the budget with a fleet the

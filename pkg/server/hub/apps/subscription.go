@@ -808,7 +808,7 @@ func (c *Controller) renderedCondition(sub *appsv1alpha1.Subscription, bound set
 			if reason == "" {
 				reason = rc.Reason
 			}
-			failed = append(failed, fmt.Sprintf("cluster of namespace %s: %s", b.Namespace, aggregate.ClipTo(rc.Message, maxRenderFailureQuote)))
+			failed = append(failed, fmt.Sprintf("cluster of namespace %s: %s", b.Namespace, aggregate.ClipTo(rc.Message, aggregate.MaxQuoteLength)))
 		}
 	}
 	switch {

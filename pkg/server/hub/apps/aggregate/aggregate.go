@@ -104,7 +104,7 @@ func Aggregate(in Input) Output {
 			case d.Status.Phase == appsv1alpha1.DescriptionPhaseSuccess:
 				out.Completed++
 			case d.Status.Phase == appsv1alpha1.DescriptionPhaseFailure:
-				failed = append(failed, fmt.Sprintf("%s in cluster %s: %s", name, c.Name, Clip(orDefault(d.Status.Reason, "no reason given"))))
+				failed = append(failed, fmt.Sprintf("%s in cluster %s: %s", name, c.Name, ClipTo(orDefault(d.Status.Reason, "no reason given"), MaxQuoteLength)))
 			default:
 				waiting = append(waiting, fmt.Sprintf("%s (%s)", name, orDefault(string(d.Status.Phase), "not picked up by a deployer yet")))
 			}
@@ -219,6 +219,13 @@ func summarizeCount(items []string, more int) string {
 	}
 	return fmt.Sprintf("%s; and %d more", strings.Join(items, "; "), more)
 }
+
+// MaxQuoteLength bounds each failure a condition's message quotes (at most
+// a few, Summarize): the child's error or the hub's render failure, which
+// the user needs whole to act on (a field is immutable, which override
+// did not apply), so longer than MaxStatusReasonLength, which bounds the
+// many per-cluster reasons of feedStatusDetails.
+const MaxQuoteLength = 1 << 10
 
 // Clip cuts a reason copied from a Description to
 // MaxStatusReasonLength bytes (on a rune boundary), marking the cut.
