@@ -185,3 +185,27 @@ func TestClip(t *testing.T) {
 		t.Errorf("Clip = %d bytes (valid UTF-8: %t), want at most %d", len(got), utf8.ValidString(got), limit)
 	}
 }
+
+// The Ready condition quotes a failed Description's reason up to
+// MaxQuoteLength, whole when it fits: what the child refused (a field is
+// immutable) is at its end, past MaxStatusReasonLength.
+func TestReadyQuotesFailuresWhole(t *testing.T) {
+	reason := `validating (server-side dry-run) Deployment shop/shop in the child failed: Deployment.apps "shop" is invalid: ` +
+		`spec.selector: Invalid value: {"matchLabels":{"app":"shop","track":"stable"}}: field is immutable`
+	if len(reason) <= appsv1alpha1.MaxStatusReasonLength {
+		t.Fatalf("the reason is %d bytes: make it longer than MaxStatusReasonLength for this test to mean anything", len(reason))
+	}
+	out := Aggregate(Input{Feeds: []appsv1alpha1.Feed{ns}, Clusters: []Cluster{c1}, BaseName: "app", Listed: 1, Descriptions: []*appsv1alpha1.Description{
+		desc("clusternet-a", "app-generic", appsv1alpha1.DescriptionPhaseFailure, reason),
+	}})
+	if !strings.Contains(out.Ready.Message, reason) {
+		t.Errorf("Ready message %q does not quote the reason whole", out.Ready.Message)
+	}
+	long := strings.Repeat("x", 3*MaxQuoteLength)
+	out = Aggregate(Input{Feeds: []appsv1alpha1.Feed{ns}, Clusters: []Cluster{c1}, BaseName: "app", Listed: 1, Descriptions: []*appsv1alpha1.Description{
+		desc("clusternet-a", "app-generic", appsv1alpha1.DescriptionPhaseFailure, long),
+	}})
+	if len(out.Ready.Message) > 2*MaxQuoteLength {
+		t.Errorf("Ready message of %d bytes quoting a reason of %d: want it clipped to MaxQuoteLength", len(out.Ready.Message), len(long))
+	}
+}
