@@ -76,6 +76,18 @@ type Placement struct {
 	Config func() *rest.Config
 }
 
+// OwnNamespace is the Place of a deployer that serves one cluster (an
+// agent pulling): it acts on the Descriptions of that cluster's dedicated
+// namespace, reaching the child with config, and skips every other.
+func OwnNamespace(namespace, clusterID string, config func() *rest.Config) func(string) Placement {
+	return func(ns string) Placement {
+		if ns != namespace {
+			return Placement{Decision: Skip}
+		}
+		return Placement{Decision: Act, ClusterID: clusterID, Config: config}
+	}
+}
+
 // Clients hands out the clients of child clusters, for a deployer whose
 // children's clients are owned elsewhere: the hub passes its per-cluster
 // registry (pkg/server/hub/clusterclients), which builds them when a
@@ -121,8 +133,11 @@ type Controller struct {
 	lister appslisters.DescriptionLister
 	loop   *controller.Loop
 	// queue is loop (a plain queue in tests): what observe and redeploy add.
-	queue interface{ Add(key string) }
-	ctx   context.Context
+	queue interface {
+		Add(key string)
+		AddAfter(key string, d time.Duration)
+	}
+	ctx context.Context
 
 	// after is time.After (a fake in tests): it bounds how long a deploy
 	// waits for the child's informers.
@@ -380,16 +395,10 @@ func (c *Controller) observe(descKey string, ev watchEvent) {
 const statusSettle = time.Second
 
 // queueReport queues a Description whose objects' status changed in the
-// child, statusSettle later when the queue can delay (the workqueue keeps a
-// waiting key at its earliest time, so a burst of changes is one sync).
+// child statusSettle later (the workqueue keeps a waiting key at its
+// earliest time, so a burst of changes is one sync).
 func (c *Controller) queueReport(key string) {
-	if q, ok := c.queue.(interface {
-		AddAfter(key string, d time.Duration)
-	}); ok {
-		q.AddAfter(key, statusSettle)
-		return
-	}
-	c.queue.Add(key)
+	c.queue.AddAfter(key, statusSettle)
 }
 
 // state is what the controller remembers of key, and a copy of its

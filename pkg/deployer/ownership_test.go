@@ -168,7 +168,7 @@ type ownershipEnv struct {
 	rec     *record.FakeRecorder
 	c       *Controller
 	// queue is what the controller queues (its loop's queue in production).
-	queue workqueue.TypedInterface[string]
+	queue workqueue.TypedDelayingInterface[string]
 }
 
 func newOwnershipEnv(t *testing.T) *ownershipEnv {
@@ -176,7 +176,7 @@ func newOwnershipEnv(t *testing.T) *ownershipEnv {
 	cs := fake.NewClientset()
 	informer := externalversions.NewSharedInformerFactory(cs, 0).Apps().V1alpha1().Descriptions()
 	rec := record.NewFakeRecorder(100)
-	queue := workqueue.NewTyped[string]()
+	queue := workqueue.NewTypedDelayingQueue[string]()
 	t.Cleanup(queue.ShutDown)
 	w := newChildWatch(context.Background(), "cluster-1", child, func(string, watchEvent) {})
 	t.Cleanup(w.stop)

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/util/workqueue"
 
@@ -177,5 +178,16 @@ func TestFreshDescriptionAwaitsPending(t *testing.T) {
 				t.Errorf("the deploy's requests to the parent (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A deployer serving one cluster acts on its dedicated namespace only.
+func TestOwnNamespace(t *testing.T) {
+	place := OwnNamespace("clusternet-abcde", "id-1", func() *rest.Config { return &rest.Config{Host: "https://child"} })
+	if p := place("clusternet-abcde"); p.Decision != Act || p.ClusterID != "id-1" || p.Config().Host != "https://child" {
+		t.Errorf("its own namespace: %+v, want Act for id-1 through its config", p)
+	}
+	if p := place("clusternet-fghij"); p.Decision != Skip {
+		t.Errorf("another cluster's namespace: %+v, want Skip", p)
 	}
 }

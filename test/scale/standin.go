@@ -326,19 +326,13 @@ func (s *standIn) startPulling(ctx context.Context) error {
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: s.kube.CoreV1().Events(s.ns)})
 	informers := externalversions.NewSharedInformerFactoryWithOptions(s.client, 0, externalversions.WithNamespace(s.ns))
-	id := string(s.id)
 	ctl, err := deployer.NewController(deployer.Options{
 		Name:         "generic-puller",
 		Parent:       s.client,
 		Descriptions: informers.Apps().V1alpha1().Descriptions(),
 		Events:       broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "clusternet-agent"}),
-		Place: func(namespace string) deployer.Placement {
-			if namespace != s.ns {
-				return deployer.Placement{Decision: deployer.Skip}
-			}
-			return deployer.Placement{Decision: deployer.Act, ClusterID: id, Config: func() *rest.Config { return rest.CopyConfig(s.childCfg) }}
-		},
-		Workers: 2,
+		Place:        deployer.OwnNamespace(s.ns, string(s.id), func() *rest.Config { return rest.CopyConfig(s.childCfg) }),
+		Workers:      2,
 	})
 	if err != nil {
 		cancel()

@@ -22,24 +22,18 @@ func runGenericPuller(ctx context.Context, c *PullContext) error {
 		return nil
 	}
 	informers := externalversions.NewSharedInformerFactoryWithOptions(c.Parent, 0, externalversions.WithNamespace(c.Namespace))
-	id := string(c.ClusterID)
 	ctl, err := deployer.NewController(deployer.Options{
 		Name:         "generic-puller",
 		Parent:       c.Parent,
 		Descriptions: informers.Apps().V1alpha1().Descriptions(),
 		Events:       c.Events,
-		Place: func(namespace string) deployer.Placement {
-			if namespace != c.Namespace {
-				return deployer.Placement{Decision: deployer.Skip}
+		Place: deployer.OwnNamespace(c.Namespace, string(c.ClusterID), func() *rest.Config {
+			cfg := rest.CopyConfig(c.ChildConfig)
+			if cfg.QPS == 0 { // client-go's 5 per second would pace a rollout
+				cfg.QPS, cfg.Burst = 50, 100
 			}
-			return deployer.Placement{Decision: deployer.Act, ClusterID: id, Config: func() *rest.Config {
-				cfg := rest.CopyConfig(c.ChildConfig)
-				if cfg.QPS == 0 { // client-go's 5 per second would pace a rollout
-					cfg.QPS, cfg.Burst = 50, 100
-				}
-				return cfg
-			}}
-		},
+			return cfg
+		}),
 		Workers: c.Workers,
 	})
 	if err != nil {
