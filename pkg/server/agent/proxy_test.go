@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/pem"
 	"io"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/client-go/rest"
 
+	"github.com/clusternet/clusternet/pkg/tunnel/tunneltest"
 	"github.com/clusternet/clusternet/pkg/tunnel/wire"
 )
 
@@ -86,10 +86,7 @@ func TestChildProxyImpersonatesWhatTheHubSent(t *testing.T) {
 // reaches the hub as the target sent it.
 func TestChildProxyForwardsTheCallersEncoding(t *testing.T) {
 	payload := strings.Repeat("abcdefghij", 1000)
-	var compressed bytes.Buffer
-	zw := gzip.NewWriter(&compressed)
-	_, _ = zw.Write([]byte(payload))
-	_ = zw.Close()
+	compressed := tunneltest.Gzipped(payload)
 	var mu sync.Mutex
 	var received []string
 	target := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +95,7 @@ func TestChildProxyForwardsTheCallersEncoding(t *testing.T) {
 		mu.Unlock()
 		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
 			w.Header().Set("Content-Encoding", "gzip")
-			_, _ = w.Write(compressed.Bytes())
+			_, _ = w.Write(compressed)
 			return
 		}
 		_, _ = io.WriteString(w, payload)
@@ -120,7 +117,7 @@ func TestChildProxyForwardsTheCallersEncoding(t *testing.T) {
 		}{
 			{sent: "", wantReceived: "identity", wantBody: []byte(payload)},
 			{sent: "identity", wantReceived: "identity", wantBody: []byte(payload)},
-			{sent: "gzip", wantReceived: "gzip", wantContentEncoding: "gzip", wantBody: compressed.Bytes()},
+			{sent: "gzip", wantReceived: "gzip", wantContentEncoding: "gzip", wantBody: compressed},
 		} {
 			t.Run(path+" sent "+tc.sent, func(t *testing.T) {
 				mu.Lock()

@@ -3,6 +3,8 @@
 package tunneltest
 
 import (
+	"bytes"
+	"compress/gzip"
 	"net"
 	"net/http"
 	"testing"
@@ -48,4 +50,14 @@ func HubHandler(add func(*yamux.Session)) http.Handler {
 		add(s)
 		<-s.CloseChan()
 	})
+}
+
+// Gzipped is s compressed with gzip: the body of a child that compresses,
+// for tests of what the proxy passes on untouched.
+func Gzipped(s string) []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	_, _ = zw.Write([]byte(s))
+	_ = zw.Close()
+	return b.Bytes()
 }

@@ -2,7 +2,6 @@ package sockets
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"io"
 	"net/http"
@@ -25,17 +24,14 @@ import (
 // agent sent it, neither decompressed nor compressed again.
 func TestProxyForwardsTheCallersEncoding(t *testing.T) {
 	payload := strings.Repeat("abcdefghij", 1000)
-	var compressed bytes.Buffer
-	zw := gzip.NewWriter(&compressed)
-	_, _ = zw.Write([]byte(payload))
-	_ = zw.Close()
+	compressed := tunneltest.Gzipped(payload)
 	received := make(chan string, 1)
 	hubSession, agentSession := tunneltest.Pipe(t)
 	agent := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		received <- r.Header.Get("Accept-Encoding")
 		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
 			w.Header().Set("Content-Encoding", "gzip")
-			_, _ = w.Write(compressed.Bytes())
+			_, _ = w.Write(compressed)
 			return
 		}
 		_, _ = io.WriteString(w, payload)
@@ -55,7 +51,7 @@ func TestProxyForwardsTheCallersEncoding(t *testing.T) {
 	}{
 		{name: "none", wantReceived: "identity", wantBody: []byte(payload)},
 		{name: "identity", sent: "identity", wantReceived: "identity", wantBody: []byte(payload)},
-		{name: "gzip", sent: "gzip", wantReceived: "gzip", wantContentEncoding: "gzip", wantBody: compressed.Bytes()},
+		{name: "gzip", sent: "gzip", wantReceived: "gzip", wantContentEncoding: "gzip", wantBody: compressed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			responder := &errorResponder{}
