@@ -357,6 +357,12 @@ func TestAgentIdentity(t *testing.T) {
 			_, err := cn.ClustersV1beta1().ManagedClusters(b.Namespace).UpdateStatus(ctx, mc, metav1.UpdateOptions{})
 			return err
 		}, `cannot update resource "managedclusters/status"`},
+		{"rewrite a Subscription's status (what it says is bound and ready)", func() error {
+			sub := &appsv1alpha1.Subscription{ObjectMeta: metav1.ObjectMeta{Name: "app-demo", Namespace: "default"},
+				Status: appsv1alpha1.SubscriptionStatus{BindingClusters: []string{a.Namespace + "/" + a.Name}, BoundClusters: 1, Ready: "1/1"}}
+			_, err := cn.AppsV1alpha1().Subscriptions("default").UpdateStatus(ctx, sub, metav1.UpdateOptions{})
+			return err
+		}, `cannot update resource "subscriptions/status"`},
 		{"read another cluster's Descriptions", func() error {
 			_, err := cn.AppsV1alpha1().Descriptions(b.Namespace).List(ctx, metav1.ListOptions{})
 			return err
