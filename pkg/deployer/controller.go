@@ -168,14 +168,8 @@ type descState struct {
 	clusterID string
 	descProgress
 	candidate map[string]watchEvent
-	// written is the Description as this deployer's last status write
-	// returned it. The informer's copy lags behind that write, and
-	// status-only updates are not queued: a status compared against the
-	// lagging copy can look unchanged while it differs from what was
-	// written last (a Deployment scaled back up before the parent's watch
-	// brought back the "1 of 3 replicas" report), and would never be
-	// written.
-	written *appsv1alpha1.Description
+	// written is this deployer's last status write (see ownWrite).
+	written *ownWrite
 	// awaited says a sync already waited for the hub's Pending
 	// (awaitPending): it waits once.
 	awaited bool
@@ -759,6 +753,8 @@ func (c *Controller) finish(ctx context.Context, desc *appsv1alpha1.Description,
 func (c *Controller) writeStatus(ctx context.Context, desc *appsv1alpha1.Description, mutate func(*appsv1alpha1.DescriptionStatus)) (*appsv1alpha1.Description, error) {
 	client := c.opts.Parent.AppsV1alpha1().Descriptions(desc.Namespace)
 	current := c.newest(desc)
+	over := "" // the resourceVersion the write replaced, once it is made
+	wrote := false
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		d := current.DeepCopy()
 		mutate(&d.Status)
@@ -767,7 +763,7 @@ func (c *Controller) writeStatus(ctx context.Context, desc *appsv1alpha1.Descrip
 		}
 		written, err := client.UpdateStatus(ctx, d, metav1.UpdateOptions{FieldManager: FieldManager})
 		if err == nil {
-			current = written
+			over, current, wrote = current.ResourceVersion, written, true
 			return nil
 		}
 		if apierrors.IsConflict(err) {
@@ -785,33 +781,83 @@ func (c *Controller) writeStatus(ctx context.Context, desc *appsv1alpha1.Descrip
 	if err != nil {
 		return nil, fmt.Errorf("writing the status of Description %s/%s: %w", desc.Namespace, desc.Name, err)
 	}
-	c.remember(current)
+	if wrote {
+		c.remember(current, desc.ResourceVersion, over)
+	}
 	return current, nil
 }
 
-// newest is what to compare a new status against: desc, or this
-// deployer's own last write of the same Description and generation when
-// there is one (see descState.written). Only this deployer writes the
-// status of a Description it acts for, so its last write is what the
-// parent holds; if that copy is older in other respects (metadata), the
-// update conflicts and is redone on a fresh copy.
+// newest is what to compare a new status against: desc (the informer's
+// copy), or this deployer's own last write of the same Description and
+// generation while desc has not seen that write (ownWrite.ahead). If that
+// write is older in other respects (metadata), the update conflicts and is
+// redone on a fresh copy.
 func (c *Controller) newest(desc *appsv1alpha1.Description) *appsv1alpha1.Description {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st := c.states[desc.Namespace+"/"+desc.Name]
-	if st == nil || st.written == nil || st.written.UID != desc.UID || st.written.Generation != desc.Generation {
-		return desc
+	if st := c.states[desc.Namespace+"/"+desc.Name]; st != nil && st.written.ahead(desc) {
+		return st.written.desc
 	}
-	return st.written
+	return desc
 }
 
-// remember records written as this deployer's last write of it.
-func (c *Controller) remember(written *appsv1alpha1.Description) {
+// remember records written as this deployer's last write of it: the
+// write replaced resourceVersion over, and started from the copy of
+// resourceVersion seen.
+func (c *Controller) remember(written *appsv1alpha1.Description, seen, over string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if st := c.states[written.Namespace+"/"+written.Name]; st != nil && st.uid == written.UID {
-		st.written = written
+		st.written = st.written.next(written, seen, over)
 	}
+}
+
+// ownWrite is a Description as this deployer's last status write returned
+// it, and the resourceVersions of the Description that write is newer than.
+// The informer's copy lags behind the write, and status-only updates are
+// not queued: a status compared against the lagging copy can look
+// unchanged while it differs from what was written last (a Deployment
+// scaled back up before the parent's watch brought back the "1 of 3
+// replicas" report), and would never be written. So while the informer
+// holds one of those older versions, the write is what the parent holds.
+// Once the informer holds any other version it has moved past the write
+// (it holds the write, or a status someone else wrote after it, such as
+// the hub's), and the informer's copy is the one to trust: a write of ours
+// is never taken over a newer one. This is the rule of the hub's
+// statusWrites (pkg/server/hub/apps/base.go), which remembers the one
+// version its write replaced; a deployer writes a Description a few times
+// in a row (write-ahead, outcome, reports), so it keeps the versions its
+// earlier writes were newer than as well.
+type ownWrite struct {
+	desc *appsv1alpha1.Description
+	// behind are versions older than desc, the most recent first, at most
+	// maxBehind: forgetting one only costs a comparison with the informer's
+	// copy (a conflict, or a report written at the next resync).
+	behind []string
+}
+
+const maxBehind = 8
+
+// ahead says w is newer than cached, the same Description and generation.
+func (w *ownWrite) ahead(cached *appsv1alpha1.Description) bool {
+	return w != nil && w.desc.UID == cached.UID && w.desc.Generation == cached.Generation &&
+		slices.Contains(w.behind, cached.ResourceVersion)
+}
+
+// next is the write that follows w: written, which replaced version over,
+// from a copy of version seen. Whatever w was newer than, written is too.
+func (w *ownWrite) next(written *appsv1alpha1.Description, seen, over string) *ownWrite {
+	older := []string{over, seen}
+	if w != nil && w.desc.UID == written.UID {
+		older = append(append(older, w.desc.ResourceVersion), w.behind...)
+	}
+	next := &ownWrite{desc: written}
+	for _, rv := range older {
+		if len(next.behind) < maxBehind && !slices.Contains(next.behind, rv) {
+			next.behind = append(next.behind, rv)
+		}
+	}
+	return next
 }
 
 // setFinalizer adds or removes the deployer's finalizer and returns the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -127,24 +128,8 @@ func TestRefreshStatusOnStaleCachedDescription(t *testing.T) {
 // updates queue nothing).
 func TestRefreshStatusAfterOwnWriteTheCacheHasNotSeen(t *testing.T) {
 	ctx := context.Background()
-	fc, child := newFakeChild(t)
-	fc.Put(nsFoo, namespaceObj("foo"))
-	cached := description("app-demo-generic", deploymentObj("foo", "web", 3))
-	cached.Generation, cached.ResourceVersion = 1, "4"
-	objs := mustObjects(t, cached)
-	if res := child.Deploy(ctx, Plan{Objects: objs}); res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	setStatus := func(n float64) {
-		fc.Update(depWeb, func(o map[string]any) {
-			o["status"] = map[string]any{"observedGeneration": float64(1), "replicas": n, "updatedReplicas": n,
-				"readyReplicas": n, "availableReplicas": n}
-		})
-	}
-	webFeed := appsv1alpha1.Feed{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "foo", Name: "web"}
-	available := appsv1alpha1.FeedStatus{Applied: true, Available: true, Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3}
-	cached.Status = appsv1alpha1.DescriptionStatus{Phase: appsv1alpha1.DescriptionPhaseSuccess, ObservedGeneration: 1,
-		ManifestStatuses: []appsv1alpha1.ManifestStatus{{Feed: webFeed, FeedStatus: available}}}
+	cached, objs, child, setStatus := reportedWeb(t)
+	available := cached.Status.ManifestStatuses[0].FeedStatus
 
 	cs := fake.NewClientset(cached)
 	c := &Controller{opts: Options{Parent: cs}, states: map[string]*descState{}}
@@ -164,6 +149,84 @@ func TestRefreshStatusAfterOwnWriteTheCacheHasNotSeen(t *testing.T) {
 	if diff := cmp.Diff(available, got.Status.ManifestStatuses[0].FeedStatus); diff != "" {
 		t.Errorf("status after the Deployment is back (-want +got):\n%s", diff)
 	}
+}
+
+// A status another writer (the hub) wrote after this deployer's last
+// write is newer than that write: once the informer holds it, a refresh
+// compares with it, not with the deployer's own copy, so the report the
+// other write replaced ("3 of 3" over "1 of 3") is written again.
+func TestRefreshStatusAfterAnotherWriteTheCacheHasSeen(t *testing.T) {
+	ctx := context.Background()
+	cached, objs, child, setStatus := reportedWeb(t)
+	setStatus(1)
+
+	cs := fake.NewClientset(cached)
+	// Every write makes a new resourceVersion, as the parent's does.
+	rv := 4
+	cs.PrependReactor("update", "descriptions", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		rv++
+		a.(clienttesting.UpdateAction).GetObject().(*appsv1alpha1.Description).ResourceVersion = strconv.Itoa(rv)
+		return false, nil, nil
+	})
+	c := &Controller{opts: Options{Parent: cs}, states: map[string]*descState{}}
+	c.state(demoKey, cached, "cluster-1")
+	w := newChildWatch(ctx, "cluster-1", child, func(string, watchEvent) {})
+	defer w.stop()
+	if err := c.refreshStatus(ctx, w, 1, cached, objs); err != nil { // writes "1 of 3" as version 5
+		t.Fatal(err)
+	}
+	if got := c.newest(cached).ResourceVersion; got != "5" {
+		t.Errorf("with the cache at the version our write replaced, compared with version %s, want our write (5)", got)
+	}
+	ours, err := cs.AppsV1alpha1().Descriptions(cached.Namespace).Get(ctx, cached.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ours.Status.ManifestStatuses[0].ReadyReplicas != 1 {
+		t.Fatalf("the first refresh wrote %+v, want the Deployment's 1 ready replica", ours.Status.ManifestStatuses[0].FeedStatus)
+	}
+	// The other writer's "3 of 3", which the informer brings back.
+	theirs := ours.DeepCopy()
+	theirs.Status = cached.Status
+	if theirs, err = cs.AppsV1alpha1().Descriptions(cached.Namespace).UpdateStatus(ctx, theirs, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.refreshStatus(ctx, w, 1, theirs, objs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cs.AppsV1alpha1().Descriptions(cached.Namespace).Get(ctx, cached.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ours.Status.ManifestStatuses, got.Status.ManifestStatuses); diff != "" {
+		t.Errorf("status after another writer's newer status (-want +got):\n%s", diff)
+	}
+}
+
+// reportedWeb is a Description (generation 1, resourceVersion 4) of the
+// Deployment web of 3 replicas, deployed in a fake child, whose status
+// reports it available; setStatus sets the replicas the child's
+// Deployment reports.
+func reportedWeb(t *testing.T) (cached *appsv1alpha1.Description, objs []Object, child *Child, setStatus func(replicas float64)) {
+	fc, child := newFakeChild(t)
+	fc.Put(nsFoo, namespaceObj("foo"))
+	cached = description("app-demo-generic", deploymentObj("foo", "web", 3))
+	cached.Generation, cached.ResourceVersion = 1, "4"
+	objs = mustObjects(t, cached)
+	if res := child.Deploy(context.Background(), Plan{Objects: objs}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	setStatus = func(n float64) {
+		fc.Update(depWeb, func(o map[string]any) {
+			o["status"] = map[string]any{"observedGeneration": float64(1), "replicas": n, "updatedReplicas": n,
+				"readyReplicas": n, "availableReplicas": n}
+		})
+	}
+	webFeed := appsv1alpha1.Feed{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "foo", Name: "web"}
+	available := appsv1alpha1.FeedStatus{Applied: true, Available: true, Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3}
+	cached.Status = appsv1alpha1.DescriptionStatus{Phase: appsv1alpha1.DescriptionPhaseSuccess, ObservedGeneration: 1,
+		ManifestStatuses: []appsv1alpha1.ManifestStatus{{Feed: webFeed, FeedStatus: available}}}
+	return cached, objs, child, setStatus
 }
 
 const demoKey = "clusternet-abcde/app-demo-generic"

@@ -92,7 +92,9 @@ type Controller struct {
 	// plans keeps what resolving, scheduling and applying the Bases of each
 	// Subscription concluded, until one of their inputs changes.
 	plans *plans
-	runs  stageRuns
+	// listings is where each Subscription's status listing was last.
+	listings listingHints
+	runs     stageRuns
 	// book is what every Subscription placed on every cluster
 	// (placements.go); deciding makes one round's reading of it, deciding
 	// and recording one step.

@@ -495,7 +495,8 @@ func (c *Controller) writeStatus(ctx context.Context, sub *appsv1alpha1.Subscrip
 			mine = append(mine, d)
 		}
 	}
-	ready := summedStatus(status, p, mine, sub.Name)
+	ready, listed := summedStatusFrom(status, p, mine, sub.Name, c.listings.get(sub.UID))
+	c.listings.put(sub.UID, listed)
 	ready.ObservedGeneration = sub.Generation
 	switch {
 	case sched.Status == metav1.ConditionFalse && len(p.bound) == 0:
@@ -513,20 +514,21 @@ func (c *Controller) writeStatus(ctx context.Context, sub *appsv1alpha1.Subscrip
 // reports make (bindings, spec hash, aggregated statuses and counts) and
 // returns the rollout's Ready condition as the reports judge it. Every
 // per-cluster list names as many clusters as fit the status in
-// MaxStatusBytes (fitListing).
+// MaxStatusBytes (summedStatusFrom).
 func summedStatus(status *appsv1alpha1.SubscriptionStatus, p *plan, descs []*appsv1alpha1.Description, baseName string) metav1.Condition {
-	total := max(len(p.clusters), len(p.bound))
-	best := fitListing(total, max(len(p.feeds), 1), statusBudget, func(n int) listing {
-		s := *status
-		ready := listedStatus(&s, p, descs, baseName, n)
-		return listing{n: n, size: statusSize(&s, ready), status: s, ready: ready}
-	})
-	*status = best.status
-	return best.ready
+	ready, _ := summedStatusFrom(status, p, descs, baseName, 0)
+	return ready
 }
 
 // listedStatus is summedStatus listing n clusters in each per-cluster list.
 func listedStatus(status *appsv1alpha1.SubscriptionStatus, p *plan, descs []*appsv1alpha1.Description, baseName string, n int) metav1.Condition {
+	agg := aggregateStatuses(aggregate.Input{Feeds: p.feeds, Clusters: p.clusters, Descriptions: descs, BaseName: baseName, Listed: n})
+	return setListed(status, p, agg, n)
+}
+
+// setListed sets in status the parts listedStatus does from agg, an
+// aggregation listing at least n clusters.
+func setListed(status *appsv1alpha1.SubscriptionStatus, p *plan, agg aggregate.Output, n int) metav1.Condition {
 	if p.external == nil {
 		setBindings(status, p.bound, p.replicas, n)
 	} else {
@@ -534,8 +536,7 @@ func listedStatus(status *appsv1alpha1.SubscriptionStatus, p *plan, descs []*app
 		status.BoundClusters = int32(len(status.BindingClusters))
 	}
 	status.SpecHash, status.SpecHashValue = p.specHash, p.specHashValue
-	agg := aggregate.Aggregate(aggregate.Input{Feeds: p.feeds, Clusters: p.clusters, Descriptions: descs, BaseName: baseName, Listed: n})
-	status.AggregatedStatuses = agg.Aggregated
+	status.AggregatedStatuses = agg.Listing(n)
 	status.DesiredReleases, status.CompletedReleases = agg.Desired, agg.Completed
 	status.Ready = fmt.Sprintf("%d/%d", agg.ReadyClusters, status.BoundClusters)
 	return agg.Ready

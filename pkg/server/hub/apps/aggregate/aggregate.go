@@ -5,6 +5,7 @@ package aggregate
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -182,6 +183,27 @@ func Aggregate(in Input) Output {
 	default:
 		out.Ready.Status, out.Ready.Reason = metav1.ConditionTrue, ReasonReady
 		out.Ready.Message = fmt.Sprintf("all %d Descriptions deployed in %d clusters", out.Desired, len(in.Clusters))
+	}
+	return out
+}
+
+// Listing is o's per-feed statuses with each feedStatusDetails cut to n
+// clusters, the others counted in feedStatusDetailsOmitted: what Aggregate
+// with Listed n makes, for any n up to the Listed o was made with. The
+// status builder aggregates once and cuts each listing it tries from it.
+// The lists share o's.
+func (o Output) Listing(n int) []appsv1alpha1.AggregatedStatus {
+	out := slices.Clone(o.Aggregated)
+	for i := range out {
+		a := &out[i]
+		if len(a.FeedStatusDetails) <= n {
+			continue
+		}
+		a.FeedStatusDetailsOmitted += int32(len(a.FeedStatusDetails) - max(n, 0))
+		a.FeedStatusDetails = a.FeedStatusDetails[:max(n, 0)]
+		if n <= 0 {
+			a.FeedStatusDetails = nil // as a list of none is built
+		}
 	}
 	return out
 }
