@@ -13,7 +13,9 @@ import (
 	"github.com/gorilla/websocket"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/component-base/metrics/testutil"
 
+	proxiesv1alpha1 "github.com/clusternet/clusternet/pkg/apis/proxies/v1alpha1"
 	"github.com/clusternet/clusternet/test/framework"
 	"github.com/clusternet/clusternet/test/testbed"
 )
@@ -312,14 +314,17 @@ func TestTunnelAndProxy(t *testing.T) {
 			t.Fatal(err)
 		}
 		dialer := websocket.Dialer{TLSClientConfig: tlsConfig, HandshakeTimeout: 10 * time.Second}
-		url := "wss://" + strings.TrimPrefix(parent.URL, "https://") + "/apis/proxies.clusternet.io/v1alpha1/sockets/" + id2
-		ws, resp, err := dialer.Dial(url, http.Header{"Authorization": {"Bearer " + tokenA}})
-		if err == nil {
-			_ = ws.Close()
-			t.Fatal("cluster A's credentials opened cluster B's socket")
-		}
-		if resp == nil || resp.StatusCode != http.StatusForbidden {
-			t.Errorf("cluster A on B's socket: %v (status %v), want 403", err, resp)
+		// Both places a tunnel opens: the subresource, and the bare socket
+		// older agents use.
+		for _, path := range []string{proxiesv1alpha1.TunnelPath(id2), proxiesv1alpha1.SocketPath(id2)} {
+			ws, resp, err := dialer.Dial("wss://"+strings.TrimPrefix(parent.URL, "https://")+path, http.Header{"Authorization": {"Bearer " + tokenA}})
+			if err == nil {
+				_ = ws.Close()
+				t.Fatalf("cluster A's credentials opened cluster B's tunnel at %s", path)
+			}
+			if resp == nil || resp.StatusCode != http.StatusForbidden {
+				t.Errorf("cluster A at B's %s: %v (status %v), want 403", path, err, resp)
+			}
 		}
 		// A parent user without rights on sockets/proxy.
 		mustKubectl(t, parent, "", "create", "serviceaccount", "nobody", "-n", "default")
@@ -374,6 +379,23 @@ func TestTunnelAndProxy(t *testing.T) {
 		}
 		if got := mustKubectl(t, parent, "", "get", "mcls", "-n", ns, name, "-o", "jsonpath={.metadata.labels.team}"); got != "" {
 			t.Errorf("the agent's relabel went through: team=%q", got)
+		}
+	})
+
+	t.Run("tunnels hold no seat of the parent's API Priority and Fairness", func(t *testing.T) {
+		// A tunnel the parent does not count as long-running holds a seat
+		// of the agents' priority level (workload-low) while it lives: a
+		// few hundred of them stall every service account of the parent.
+		// With both tunnels up, the level is idle most of the time.
+		fewest := -1.0
+		for range 10 {
+			if seats := executingSeats(t, parent, "workload-low"); fewest < 0 || seats < fewest {
+				fewest = seats
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if fewest >= 2 {
+			t.Errorf("workload-low had at least %v seats executing in each of 10 samples with 2 tunnels up: the tunnels hold seats", fewest)
 		}
 	})
 
@@ -456,4 +478,23 @@ func startKubectlProxy(t *testing.T, c *testbed.Cluster, port int) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+}
+
+// executingSeats is the parent's apiserver_flowcontrol_current_executing_seats
+// of one priority level.
+func executingSeats(t *testing.T, parent *testbed.Cluster, level string) float64 {
+	t.Helper()
+	families, err := testutil.TextToMetricFamilies(strings.NewReader(mustKubectl(t, parent, "", "get", "--raw", "/metrics")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seats float64
+	for _, m := range families["apiserver_flowcontrol_current_executing_seats"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "priority_level" && l.GetValue() == level {
+				seats += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return seats
 }

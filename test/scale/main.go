@@ -53,13 +53,10 @@ func main() {
 type options struct {
 	hub, agent, out string
 	clusters, runs  int
-	// exemptTunnels exempts the tunnels from the parent's API Priority
-	// and Fairness (flowcontrol.go).
-	exemptTunnels bool
 	// registering is how many stand-ins register at once.
 	registering int
-	// registrationsPerMinute is the hub's admission rate (its default, 600,
-	// admits 1,000 clusters in 100 s at best).
+	// registrationsPerMinute is the hub's admission rate; 0 leaves the
+	// hub's default, which a fleet's operator would have.
 	registrationsPerMinute int
 	limit                  time.Duration
 	// wait bounds each step of a rollout (Ready, update, deletion).
@@ -73,9 +70,8 @@ func run() error {
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "Markdown file to write the results into (empty: print only)")
 	flag.IntVar(&o.clusters, "clusters", 1000, "stand-in clusters, beside the two real ones")
 	flag.IntVar(&o.registering, "registering", 50, "stand-ins registering at once (a fleet whose agents are installed in waves); 0: all at once")
-	flag.BoolVar(&o.exemptTunnels, "exempt-tunnels", true, "put the tunnels in the parent's exempt API priority level: without it a few hundred tunnels hold every seat of workload-low")
 	flag.IntVar(&o.runs, "runs", 3, "Subscriptions timed in Pull and again in Push")
-	flag.IntVar(&o.registrationsPerMinute, "registrations-per-minute", 3000, "the hub's --registrations-per-minute")
+	flag.IntVar(&o.registrationsPerMinute, "registrations-per-minute", 0, "the hub's --registrations-per-minute (0: its default)")
 	flag.DurationVar(&o.wait, "wait", 5*time.Minute, "how long each step of a rollout (Ready, update, deletion) may take")
 	flag.DurationVar(&o.limit, "timeout", 15*time.Minute, "the whole run's limit")
 	flag.Parse()
@@ -140,10 +136,13 @@ func logTo(file string) error {
 
 // results are one run's figures.
 type results struct {
-	started                    time.Time
-	clusters                   int
-	registration               []time.Duration
-	allRegistered, tunnelsUp   time.Duration
+	started                  time.Time
+	clusters                 int
+	registration             []time.Duration
+	allRegistered, tunnelsUp time.Duration
+	// seatsWithTunnels are the parent's non-exempt APF seats in use once
+	// every tunnel is up: about one per tunnel if tunnels held seats.
+	seatsWithTunnels           float64
 	registrationParent         window
 	pull, push                 []rollout
 	hubCPU                     time.Duration
@@ -167,8 +166,11 @@ func measure(ctx context.Context, dir string, o options) (*results, error) {
 	if err := framework.InstallParent(ctx, parentCluster); err != nil {
 		return nil, err
 	}
-	hub, err := framework.StartHub(ctx, filepath.Join(dir, "hub"), framework.InDir(dir), parentCluster, o.hub,
-		"--registrations-per-minute="+strconv.Itoa(o.registrationsPerMinute))
+	var hubArgs []string
+	if o.registrationsPerMinute > 0 {
+		hubArgs = append(hubArgs, "--registrations-per-minute="+strconv.Itoa(o.registrationsPerMinute))
+	}
+	hub, err := framework.StartHub(ctx, filepath.Join(dir, "hub"), framework.InDir(dir), parentCluster, o.hub, hubArgs...)
 	if err != nil {
 		return nil, err
 	}
@@ -188,11 +190,6 @@ func measure(ctx context.Context, dir string, o options) (*results, error) {
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
-	}
-	if o.exemptTunnels {
-		if err := exemptTunnels(ctx, kube); err != nil {
-			return nil, fmt.Errorf("exempting the tunnels from API Priority and Fairness: %w", err)
-		}
 	}
 	res.etcdBefore = etcdSize(parentCluster.Dir)
 	res.hubRSSIdle = framework.ProcMemory(hub.Pid)["VmRSS"]
@@ -243,6 +240,11 @@ func measure(ctx context.Context, dir string, o options) (*results, error) {
 		return nil, err
 	}
 	res.tunnelsUp = res.allRegistered + time.Since(start)
+	up, err := scrapeParent(ctx, kube)
+	if err != nil {
+		return nil, err
+	}
+	res.seatsWithTunnels = up.seats
 	fmt.Fprintf(os.Stderr, "scale: %d stand-ins registered in %s, tunnels up after %s\n", o.clusters, res.allRegistered.Round(time.Millisecond), res.tunnelsUp.Round(time.Millisecond))
 
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: subsNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {

@@ -25,6 +25,10 @@ type apiserverSample struct {
 	buckets map[float64]float64
 	count   float64
 	sum     float64
+	// seats are the seats executing in API Priority and Fairness outside
+	// its exempt level: a tunnel the parent does not count as long-running
+	// holds one for as long as it lives (docs/scale.md).
+	seats float64
 }
 
 func scrapeParent(ctx context.Context, kube kubernetes.Interface) (apiserverSample, error) {
@@ -40,6 +44,13 @@ func scrapeParent(ctx context.Context, kube kubernetes.Interface) (apiserverSamp
 	if f, ok := families["apiserver_request_total"]; ok {
 		for _, m := range f.GetMetric() {
 			s.requests += m.GetCounter().GetValue()
+		}
+	}
+	if f, ok := families["apiserver_flowcontrol_current_executing_seats"]; ok {
+		for _, m := range f.GetMetric() {
+			if label(m, "priority_level") != "exempt" {
+				s.seats += m.GetGauge().GetValue()
+			}
 		}
 	}
 	if f, ok := families["apiserver_request_duration_seconds"]; ok {

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/clusternet/clusternet/pkg/registration"
+
+	proxiesv1alpha1 "github.com/clusternet/clusternet/pkg/apis/proxies/v1alpha1"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
@@ -169,7 +172,8 @@ func (s *standIn) request(ctx context.Context) error {
 	if _, err := crrs.Create(ctx, crr, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating ClusterRegistrationRequest: %w", err)
 	}
-	poll := wait.Backoff{Duration: 20 * time.Millisecond, Factor: 1.25, Steps: math.MaxInt32, Cap: 200 * time.Millisecond}
+	// The agent's own pace (pkg/server/agent), so the benchmark measures it.
+	poll := registration.AnswerPoll()
 	deadline := time.Now().Add(time.Minute)
 	for {
 		got, err := crrs.Get(ctx, name, metav1.GetOptions{})
@@ -248,7 +252,7 @@ func (s *standIn) beatNow() {
 }
 
 func (s *standIn) socketURL() string {
-	return "wss://" + strings.TrimPrefix(s.parent.url, "https://") + "/apis/proxies.clusternet.io/v1alpha1/sockets/" + string(s.id)
+	return "wss://" + strings.TrimPrefix(s.parent.url, "https://") + proxiesv1alpha1.TunnelPath(string(s.id))
 }
 
 // runTunnel keeps the tunnel to the hub up until ctx ends, redialling a

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"strings"
 	"sync"
@@ -31,6 +30,7 @@ import (
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/features"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
+	"github.com/clusternet/clusternet/pkg/registration"
 	"github.com/clusternet/clusternet/pkg/seal"
 	"github.com/clusternet/clusternet/pkg/server/command"
 	"github.com/clusternet/clusternet/pkg/version"
@@ -331,10 +331,11 @@ func (a *Agent) requestCredentials(ctx context.Context) (*Credentials, error) {
 	}
 	existed := apierrors.IsAlreadyExists(err)
 	// The bootstrap token may only create and get requests, not watch them:
-	// poll, quickly at first since the hub answers in milliseconds.
-	// Give up (and retry the whole registration) only after a minute: a
-	// Backoff's Steps drop to zero once it reaches its cap, so it cannot count.
-	poll := wait.Backoff{Duration: 20 * time.Millisecond, Factor: 1.25, Steps: math.MaxInt32, Cap: 200 * time.Millisecond}
+	// poll, soon at first and then backing off with jitter
+	// (registration.AnswerPoll says why). Give up (and retry the whole
+	// registration) only after a minute: a Backoff's Steps drop to zero
+	// once it reaches its cap, so it cannot count.
+	poll := registration.AnswerPoll()
 	deadline := time.Now().Add(time.Minute)
 	var pendingOnce sync.Once
 	for {

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
+	proxiesv1alpha1 "github.com/clusternet/clusternet/pkg/apis/proxies/v1alpha1"
 	"github.com/clusternet/clusternet/pkg/metrics"
 	"github.com/clusternet/clusternet/pkg/tunnel"
 )
@@ -46,27 +48,23 @@ func (a *Agent) runTunnel(ctx context.Context, handler http.Handler) {
 	}
 }
 
-func (a *Agent) socketURL() string {
-	return "wss://" + strings.TrimPrefix(strings.TrimSuffix(a.parentURL, "/"), "https://") +
-		"/apis/proxies.clusternet.io/v1alpha1/sockets/" + string(a.clusterID)
+// socketURL is where this cluster's tunnel opens: its socket's tunnel
+// subresource, or with legacy the bare socket of hubs older than it.
+func (a *Agent) socketURL(legacy bool) string {
+	path := proxiesv1alpha1.TunnelPath(string(a.clusterID))
+	if legacy {
+		path = proxiesv1alpha1.SocketPath(string(a.clusterID))
+	}
+	return "wss://" + strings.TrimPrefix(strings.TrimSuffix(a.parentURL, "/"), "https://") + path
 }
 
 // serveTunnel opens the websocket through the parent apiserver (which checks
 // this cluster's RBAC for its socket) and serves the hub's streams until the
 // tunnel closes.
 func (a *Agent) serveTunnel(ctx context.Context, handler http.Handler) error {
-	tlsConfig, err := rest.TLSConfigFor(a.credentialsConfig())
+	ws, err := a.dialTunnel(ctx)
 	if err != nil {
 		return err
-	}
-	ws, resp, err := tunnel.Dialer(tlsConfig).DialContext(ctx, a.socketURL(), http.Header{"Authorization": {"Bearer " + a.token.get()}})
-	if err != nil {
-		if resp != nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-			_ = resp.Body.Close()
-			return fmt.Errorf("opening the tunnel at %s: %s: %s", a.socketURL(), resp.Status, strings.TrimSpace(string(body)))
-		}
-		return fmt.Errorf("opening the tunnel at %s: %w", a.socketURL(), err)
 	}
 	session, err := tunnel.Client(tunnel.NewConn(ws))
 	if err != nil {
@@ -85,6 +83,41 @@ func (a *Agent) serveTunnel(ctx context.Context, handler http.Handler) error {
 		err = errors.New("the hub closed the tunnel")
 	}
 	return err
+}
+
+// dialTunnel opens the websocket at the tunnel subresource, and at the bare
+// socket when the parent refuses the subresource as unknown (a hub older than
+// it) or forbidden (RBAC the hub made for an agent older than it, until the
+// hub's approver updates it): both are checked the same way by the parent and
+// the hub, so the fallback opens nothing the agent could not open before.
+func (a *Agent) dialTunnel(ctx context.Context) (*websocket.Conn, error) {
+	tlsConfig, err := rest.TLSConfigFor(a.credentialsConfig())
+	if err != nil {
+		return nil, err
+	}
+	dial := func(legacy bool) (*websocket.Conn, int, error) {
+		url := a.socketURL(legacy)
+		ws, resp, err := tunnel.Dialer(tlsConfig).DialContext(ctx, url, http.Header{"Authorization": {"Bearer " + a.token.get()}})
+		if err == nil {
+			return ws, 0, nil
+		}
+		if resp == nil {
+			return nil, 0, fmt.Errorf("opening the tunnel at %s: %w", url, err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		_ = resp.Body.Close()
+		return nil, resp.StatusCode, fmt.Errorf("opening the tunnel at %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	ws, status, err := dial(false)
+	if status != http.StatusNotFound && status != http.StatusForbidden {
+		return ws, err
+	}
+	ws, _, legacyErr := dial(true)
+	if legacyErr != nil {
+		return nil, fmt.Errorf("%w; and at the bare socket of older hubs: %w", err, legacyErr)
+	}
+	klog.FromContext(ctx).Info("The hub or this cluster's RBAC predates the tunnel subresource; opened the bare socket, which holds a seat of the parent's API Priority and Fairness while it lasts", "refused", err.Error())
+	return ws, nil
 }
 
 // setTunnelUp records the tunnel state and reports it at once.

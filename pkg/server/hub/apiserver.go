@@ -131,9 +131,12 @@ func (o *Options) newAPIServer(c *Context, peering *peering) (*genericapiserver.
 	if err != nil {
 		return nil, err
 	}
+	// The bare socket serves agents older than the tunnel subresource.
+	tunnels := sockets.NewSocketREST(c.Transports.Tunnels(), clusters, c.Registrations())
 	group := genericapiserver.NewDefaultAPIGroupInfo(proxiesv1alpha1.GroupName, scheme, runtime.NewParameterCodec(scheme), codecs)
 	group.VersionedResourcesStorageMap[proxiesv1alpha1.SchemeGroupVersion.Version] = map[string]rest.Storage{
-		"sockets":       sockets.NewSocketREST(c.Transports.Tunnels(), clusters, c.Registrations()),
+		"sockets": tunnels,
+		"sockets/" + proxiesv1alpha1.TunnelSubresource: tunnels,
 		"sockets/proxy": peering.proxy(sockets.NewProxyREST(c.Transports, clusters, identities)),
 	}
 	if err := server.InstallAPIGroup(&group); err != nil {

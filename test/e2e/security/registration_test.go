@@ -23,6 +23,7 @@ import (
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	proxiesv1alpha1 "github.com/clusternet/clusternet/pkg/apis/proxies/v1alpha1"
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	"github.com/clusternet/clusternet/pkg/seal"
 	"github.com/clusternet/clusternet/test/e2e/e2eutil"
@@ -392,15 +393,31 @@ func TestAgentIdentity(t *testing.T) {
 		})
 	}
 
-	t.Run("refused: open another cluster's socket", func(t *testing.T) {
+	// A tunnel opens at sockets/<id>/portforward, or at the bare socket for
+	// agents older than the subresource: A may open its own at both, B's at
+	// neither.
+	mayOpen := func(t *testing.T, id, subresource string) string {
 		review := `{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectAccessReview","spec":{"resourceAttributes":` +
-			`{"group":"proxies.clusternet.io","resource":"sockets","name":"` + b.ID + `","verb":"get"}}}`
+			`{"group":"proxies.clusternet.io","resource":"sockets","subresource":"` + subresource + `","name":"` + id + `","verb":"get"}}}`
 		out, errOut, err := e2eutil.Kubectl(t, parent, review, "create", "--validate=false", "-f", "-", "-o", "jsonpath={.status.allowed}",
 			"--token", token, "--kubeconfig", os.DevNull, "--server", parent.URL, "--certificate-authority", parent.CAFile)
-		if err != nil || out != "false" {
-			t.Errorf("cluster A may open B's socket: %q %v %s", out, err, errOut)
+		if err != nil {
+			t.Fatalf("SelfSubjectAccessReview: %v %s", err, errOut)
 		}
-	})
+		return out
+	}
+	for _, subresource := range []string{proxiesv1alpha1.TunnelSubresource, ""} {
+		t.Run("allowed: open its own tunnel at sockets/"+subresource, func(t *testing.T) {
+			if got := mayOpen(t, a.ID, subresource); got != "true" {
+				t.Errorf("cluster A may not open its own socket's %q: allowed=%q", subresource, got)
+			}
+		})
+		t.Run("refused: open another cluster's tunnel at sockets/"+subresource, func(t *testing.T) {
+			if got := mayOpen(t, b.ID, subresource); got != "false" {
+				t.Errorf("cluster A may open B's socket's %q: allowed=%q", subresource, got)
+			}
+		})
+	}
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)

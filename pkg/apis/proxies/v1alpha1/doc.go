@@ -2,8 +2,9 @@
 // itself as an aggregated API of the parent (no CRD): the way into child
 // clusters that the parent cannot dial.
 //
-// sockets/<cluster-id> is an agent's tunnel endpoint: the agent of that
-// cluster, and no one else, opens a websocket there and keeps it open.
+// sockets/<cluster-id>/portforward is an agent's tunnel endpoint: the agent
+// of that cluster, and no one else, opens a websocket there and keeps it
+// open (sockets/<cluster-id> too, for agents older than the subresource).
 // sockets/<cluster-id>/proxy/<path> sends a request through that tunnel;
 // <path> (SocketProxyOptions.Path) is one of
 //

@@ -12,6 +12,27 @@ import (
 // GroupName is the API group of the tunnel and proxy.
 const GroupName = "proxies.clusternet.io"
 
+// TunnelSubresource is where an agent opens its tunnel:
+// sockets/<cluster-id>/portforward. The parent apiserver exempts from API
+// Priority and Fairness only watches and the proxy, exec, attach, log and
+// portforward subresources; a tunnel opened on the bare socket (as agents
+// before this subresource did, and the hub still accepts) holds a seat of the
+// agent's priority level for as long as it lives, and a few hundred of them
+// stall every service account of the parent. A tunnel is a port-forward: the
+// hub opens streams through it to what the agent may reach.
+const TunnelSubresource = "portforward"
+
+// SocketPath is the parent's path of a cluster's socket, the bare one older
+// agents open their tunnel at.
+func SocketPath(clusterID string) string {
+	return "/apis/" + GroupName + "/" + SchemeGroupVersion.Version + "/sockets/" + clusterID
+}
+
+// TunnelPath is the parent's path where a cluster's agent opens its tunnel.
+func TunnelPath(clusterID string) string {
+	return SocketPath(clusterID) + "/" + TunnelSubresource
+}
+
 // SchemeGroupVersion is the group and version the hub serves.
 var SchemeGroupVersion = schema.GroupVersion{Group: GroupName, Version: "v1alpha1"}
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -63,12 +64,23 @@ type Options struct {
 	// (namespace, ServiceAccount, RBAC, token each); more wait their turn.
 	// Whoever holds the shared bootstrap token can ask for any number.
 	RegistrationsPerMinute int
+	// Workers is how many requests the approver answers at once, at least
+	// (the hub's --workers raises it, never lowers it).
+	Workers int
 }
 
 // DefaultOptions are the hub's defaults: auto-approval and 7-day tokens,
 // long enough for an edge cluster to ride out a week offline.
+//
+// 1,200 registrations a minute (bursts of 120) admit a fleet of 1,000
+// agents installed at once within a minute, and still bound what a holder
+// of the bootstrap token can make the parent create. 16 workers: a sync
+// spends its time waiting on a dozen round trips to the parent one after
+// another, so the hub's --workers (2) answered 1.15 clusters a second;
+// workers are goroutines, and the parent is protected by the hub's client
+// QPS and the admission rate, not by how few syncs wait at once.
 func DefaultOptions() Options {
-	return Options{Approval: AutoApproval, TokenTTL: 7 * 24 * time.Hour, RegistrationsPerMinute: 600}
+	return Options{Approval: AutoApproval, TokenTTL: 7 * 24 * time.Hour, RegistrationsPerMinute: 1200, Workers: 16}
 }
 
 // Controller approves registration requests.
@@ -82,6 +94,9 @@ type Controller struct {
 	// admissions paces new registrations; renewals of admitted ones are
 	// not counted.
 	admissions *rate.Limiter
+	// answered is, per request, the resourceVersion of the status this
+	// process last wrote: see ownAnswer.
+	answered sync.Map
 }
 
 // New returns an approver fed by the given ClusterRegistrationRequest informer.
@@ -93,6 +108,12 @@ func New(kube kubernetes.Interface, clusternet versioned.Interface, crrs cluster
 	return c, c.Watch(crrs.Informer(), nil)
 }
 
+// Run answers requests with Options.Workers workers, or workers (the hub's
+// --workers) when that is more, until ctx ends.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	c.Loop.Run(ctx, max(workers, c.opts.Workers))
+}
+
 // sync brings one request to its answer, and keeps an approved one's RBAC
 // and token current. Every step finds what an earlier, interrupted run made
 // (by the cluster-id label) before creating anything, so a hub restart at
@@ -100,6 +121,7 @@ func New(kube kubernetes.Interface, clusternet versioned.Interface, crrs cluster
 func (c *Controller) sync(ctx context.Context, name string) (time.Duration, error) {
 	crr, err := c.crrLister.Get(name)
 	if apierrors.IsNotFound(err) {
+		c.answered.Delete(name)
 		return 0, nil
 	}
 	if err != nil {
@@ -111,6 +133,9 @@ func (c *Controller) sync(ctx context.Context, name string) (time.Duration, erro
 	}
 	if result == clusterv1beta1.RequestDenied {
 		return 0, nil
+	}
+	if renewIn := c.tokenFreshFor(crr); renewIn > 0 && c.ownAnswer(crr) {
+		return renewIn, nil
 	}
 	logger := klog.FromContext(ctx).WithValues("request", name, "clusterID", crr.Spec.ClusterID)
 
@@ -132,6 +157,12 @@ func (c *Controller) sync(ctx context.Context, name string) (time.Duration, erro
 		}
 	}
 
+	rootCA := func() ([]byte, error) { return c.rootCA(ctx) }
+	if c.tokenFreshFor(crr) <= 0 {
+		// A token will be issued: its CA bundle is read while the cluster's
+		// objects are made, since nothing else depends on it.
+		rootCA = background(rootCA)
+	}
 	ns, err := c.ensureNamespace(ctx, crr)
 	if err != nil {
 		return 0, fmt.Errorf("dedicated namespace: %w", err)
@@ -146,7 +177,7 @@ func (c *Controller) sync(ctx context.Context, name string) (time.Duration, erro
 	if renewIn := c.tokenFreshFor(crr); renewIn > 0 && crr.Status.DedicatedNamespace == ns && crr.Status.ManagedClusterName == mcls {
 		return renewIn, nil
 	}
-	status, err := c.issueToken(ctx, crr, ns)
+	status, err := c.issueToken(ctx, crr, ns, rootCA)
 	if err != nil {
 		return 0, fmt.Errorf("agent token: %w", err)
 	}
@@ -194,11 +225,42 @@ func (c *Controller) writeStatus(ctx context.Context, crr *clusterv1beta1.Cluste
 	answer := answerOf(crr.Status.Result, status.Result)
 	crr = crr.DeepCopy()
 	crr.Status = status
-	_, err := c.clusternet.ClustersV1beta1().ClusterRegistrationRequests().UpdateStatus(ctx, crr, metav1.UpdateOptions{})
-	if err == nil {
-		metrics.Registration(answer)
+	written, err := c.clusternet.ClustersV1beta1().ClusterRegistrationRequests().UpdateStatus(ctx, crr, metav1.UpdateOptions{})
+	if err != nil {
+		return err
 	}
-	return err
+	metrics.Registration(answer)
+	if written.ResourceVersion != "" {
+		c.answered.Store(written.Name, written.ResourceVersion)
+	}
+	return nil
+}
+
+// ownAnswer: the request is exactly as this process's last status write
+// left it, so everything that write stood for was made a moment ago. The
+// informer brings every answer back as an update; without this, each
+// registration made its dozen requests to the parent twice. Any other
+// change of the request (another version), and every request after a hub
+// restart, is checked in full.
+func (c *Controller) ownAnswer(crr *clusterv1beta1.ClusterRegistrationRequest) bool {
+	rv, ok := c.answered.Load(crr.Name)
+	return ok && crr.ResourceVersion != "" && rv == crr.ResourceVersion
+}
+
+// background runs f in its own goroutine; the returned func waits for its
+// result.
+func background[T any](f func() (T, error)) func() (T, error) {
+	var v T
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		v, err = f()
+	}()
+	return func() (T, error) {
+		<-done
+		return v, err
+	}
 }
 
 // answerOf is the result label (clusternet_registration_requests_total) of

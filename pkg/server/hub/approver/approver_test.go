@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/ecdh"
 	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,7 +16,11 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -90,6 +97,16 @@ func newFixture(t *testing.T, opts Options, crr *clusterv1beta1.ClusterRegistrat
 	}
 	f.kube.PrependReactor("create", "*", generateName)
 	f.clusternet.PrependReactor("create", "*", generateName)
+	// The API server gives every write a new resourceVersion; the fake
+	// gives none.
+	rv := 0
+	f.clusternet.PrependReactor("*", "clusterregistrationrequests", func(action clienttesting.Action) (bool, runtime.Object, error) {
+		if w, ok := action.(interface{ GetObject() runtime.Object }); ok && (action.GetVerb() == "create" || action.GetVerb() == "update") {
+			rv++
+			w.GetObject().(metav1.Object).SetResourceVersion(strconv.Itoa(rv))
+		}
+		return false, nil, nil
+	})
 	f.kube.PrependReactor("create", "serviceaccounts", func(action clienttesting.Action) (bool, runtime.Object, error) {
 		if action.GetSubresource() != "token" {
 			return false, nil, nil
@@ -146,7 +163,9 @@ func TestApproveCreatesLeastPrivilegeIdentity(t *testing.T) {
 	if requeue := f.sync(t); requeue != tokenTTL/2 {
 		t.Errorf("requeue %s after approval, want half the token's life %s", requeue, tokenTTL/2)
 	}
-	// Again: everything is found, not duplicated, and the fresh token kept.
+	// Again, as a restarted hub does: everything is found, not duplicated,
+	// and the fresh token kept.
+	f.c.answered.Clear()
 	if requeue := f.sync(t); requeue != tokenTTL/2 {
 		t.Errorf("requeue %s on a fresh token, want %s", requeue, tokenTTL/2)
 	}
@@ -183,7 +202,7 @@ func TestApproveCreatesLeastPrivilegeIdentity(t *testing.T) {
 	}
 	if diff := cmp.Diff([]rbacv1.PolicyRule{
 		{APIGroups: []string{"clusters.clusternet.io"}, Resources: []string{"clusterregistrationrequests"}, Verbs: []string{"get"}, ResourceNames: []string{crrName}},
-		{APIGroups: []string{"proxies.clusternet.io"}, Resources: []string{"sockets"}, Verbs: []string{"get"}, ResourceNames: []string{id}},
+		{APIGroups: []string{"proxies.clusternet.io"}, Resources: []string{"sockets", "sockets/portforward"}, Verbs: []string{"get"}, ResourceNames: []string{id}},
 	}, cr.Rules); diff != "" {
 		t.Errorf("ClusterRole rules (-want +got):\n%s", diff)
 	}
@@ -469,5 +488,190 @@ func TestAnswerOf(t *testing.T) {
 				t.Errorf("answerOf = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// barrier lets its callers through once n of them wait at once; a caller
+// that waited timeout for the others goes on, and the barrier records it.
+type barrier struct {
+	n       int
+	mu      sync.Mutex
+	waiting int
+	open    chan struct{}
+	failed  atomic.Bool
+}
+
+func newBarrier(n int) *barrier { return &barrier{n: n, open: make(chan struct{})} }
+
+func (b *barrier) wait() {
+	b.mu.Lock()
+	b.waiting++
+	if b.waiting == b.n {
+		close(b.open)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.open:
+	case <-time.After(5 * time.Second):
+		b.failed.Store(true)
+	}
+}
+
+// gatedKube holds some of the approver's requests to the parent at a
+// barrier (the fake clientset runs its reactors one at a time, so they
+// cannot wait for each other).
+type gatedKube struct {
+	kubernetes.Interface
+	configMapGet, namespaceList, namespaceCreate func()
+}
+
+func (g gatedKube) CoreV1() corev1client.CoreV1Interface { return gatedCore{g.Interface.CoreV1(), g} }
+
+type gatedCore struct {
+	corev1client.CoreV1Interface
+	g gatedKube
+}
+
+func (c gatedCore) ConfigMaps(ns string) corev1client.ConfigMapInterface {
+	return gatedConfigMaps{c.CoreV1Interface.ConfigMaps(ns), c.g}
+}
+
+func (c gatedCore) Namespaces() corev1client.NamespaceInterface {
+	return gatedNamespaces{c.CoreV1Interface.Namespaces(), c.g}
+}
+
+type gatedConfigMaps struct {
+	corev1client.ConfigMapInterface
+	g gatedKube
+}
+
+func (c gatedConfigMaps) Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.ConfigMap, error) {
+	pass(c.g.configMapGet)
+	return c.ConfigMapInterface.Get(ctx, name, opts)
+}
+
+type gatedNamespaces struct {
+	corev1client.NamespaceInterface
+	g gatedKube
+}
+
+func (n gatedNamespaces) List(ctx context.Context, opts metav1.ListOptions) (*corev1.NamespaceList, error) {
+	pass(n.g.namespaceList)
+	return n.NamespaceInterface.List(ctx, opts)
+}
+
+func (n gatedNamespaces) Create(ctx context.Context, ns *corev1.Namespace, opts metav1.CreateOptions) (*corev1.Namespace, error) {
+	pass(n.g.namespaceCreate)
+	return n.NamespaceInterface.Create(ctx, ns, opts)
+}
+
+func pass(gate func()) {
+	if gate != nil {
+		gate()
+	}
+}
+
+// One cluster's answer does not wait for the parent's CA bundle to be read
+// before it makes the cluster's objects: the two are read at once.
+func TestApprovalReadsTheCAMeanwhile(t *testing.T) {
+	f := newFixture(t, autoOpts, newCRR())
+	b := newBarrier(2)
+	f.c.kube = gatedKube{Interface: f.kube, configMapGet: b.wait, namespaceList: b.wait}
+	f.sync(t)
+	if b.failed.Load() {
+		t.Error("the dedicated namespace was looked up only after the CA bundle was read (or before it was asked for): want both at once")
+	}
+	if got := f.request(t); len(got.Status.SealedToken) == 0 || string(got.Status.CACertificate) != "ca" {
+		t.Errorf("status %+v: want a token and the CA bundle", got.Status)
+	}
+}
+
+// The approver answers Options.Workers requests at once, more than the
+// hub's --workers: a registration spends its time waiting on the parent.
+func TestApproverAnswersManyAtOnce(t *testing.T) {
+	const clusters = 6
+	ids := []string{id}
+	for i := 1; i < clusters; i++ {
+		ids = append(ids, fmt.Sprintf("%s%02d", otherID[:len(otherID)-2], i))
+	}
+	f := newFixture(t, autoOpts, newCRR())
+	for _, cid := range ids[1:] {
+		crr := newCRR(func(r *clusterv1beta1.ClusterRegistrationRequest) {
+			r.Name, r.Spec.ClusterID, r.Spec.ClusterName = clusterv1beta1.NamePrefix+cid, types.UID(cid), "edge-"+cid[len(cid)-2:]
+		})
+		if _, err := f.clusternet.ClustersV1beta1().ClusterRegistrationRequests().Create(context.Background(), crr, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newBarrier(clusters)
+	informers := externalversions.NewSharedInformerFactory(f.clusternet, 0)
+	opts := autoOpts
+	opts.Workers = clusters
+	c, err := New(gatedKube{Interface: f.kube, namespaceCreate: b.wait}, f.clusternet, informers.Clusters().V1beta1().ClusterRegistrationRequests(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	informers.Start(ctx.Done())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx, 2) // the hub's default --workers
+	}()
+	defer func() { cancel(); <-done }()
+	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		list, err := f.clusternet.ClustersV1beta1().ClusterRegistrationRequests().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		answered := 0
+		for _, r := range list.Items {
+			if len(r.Status.SealedToken) > 0 {
+				answered++
+			}
+		}
+		return answered == clusters, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for %d answers: %v", clusters, err)
+	}
+	if b.failed.Load() {
+		t.Errorf("fewer than %d requests were answered at once with Workers %d and --workers 2", clusters, clusters)
+	}
+}
+
+// The informer brings the approver's own answer back as an update: it is
+// not answered again, request by request, until the request changes.
+func TestOwnAnswerIsNotRedone(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, autoOpts, newCRR())
+	f.sync(t)
+	f.kube.ClearActions()
+	f.clusternet.ClearActions()
+	if requeue := f.sync(t); requeue != tokenTTL/2 {
+		t.Errorf("requeue %s on its own answer, want %s", requeue, tokenTTL/2)
+	}
+	if actions := append(f.kube.Actions(), f.clusternet.Actions()[1:]...); len(actions) != 0 { // [0] is the fixture's read
+		t.Errorf("the approver's own answer was made again: %v", actions)
+	}
+
+	// Someone deletes the agent's Role and touches the request: it is
+	// checked in full again.
+	ns := f.request(t).Status.DedicatedNamespace
+	if err := f.kube.RbacV1().Roles(ns).Delete(ctx, ManagedClusterRole, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	crr := f.request(t)
+	crr.Labels = map[string]string{"touched": "yes"}
+	if _, err := f.clusternet.ClustersV1beta1().ClusterRegistrationRequests().Update(ctx, crr, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.sync(t)
+	if _, err := f.kube.RbacV1().Roles(ns).Get(ctx, ManagedClusterRole, metav1.GetOptions{}); err != nil {
+		t.Errorf("a changed request was not checked again: %v", err)
+	}
+	if f.tokens != 1 {
+		t.Errorf("%d tokens issued, want 1: the token is still fresh", f.tokens)
 	}
 }

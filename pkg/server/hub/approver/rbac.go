@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	proxiesv1alpha1 "github.com/clusternet/clusternet/pkg/apis/proxies/v1alpha1"
 	"github.com/clusternet/clusternet/pkg/registration"
 )
 
@@ -20,8 +21,10 @@ import (
 func AgentClusterRules(requestName, clusterID string) []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		{APIGroups: []string{clusterv1beta1.GroupName}, Resources: []string{"clusterregistrationrequests"}, Verbs: []string{"get"}, ResourceNames: []string{requestName}},
-		// The tunnel is a websocket upgrade of a GET (connect verb get).
-		{APIGroups: []string{"proxies.clusternet.io"}, Resources: []string{"sockets"}, Verbs: []string{"get"}, ResourceNames: []string{clusterID}},
+		// The tunnel is a websocket upgrade of a GET (connect verb get) of
+		// sockets/<id>/portforward; the bare socket is where agents before
+		// it open theirs (proxiesv1alpha1.TunnelSubresource says why).
+		{APIGroups: []string{"proxies.clusternet.io"}, Resources: []string{"sockets", "sockets/" + proxiesv1alpha1.TunnelSubresource}, Verbs: []string{"get"}, ResourceNames: []string{clusterID}},
 	}
 }
 

@@ -32,8 +32,10 @@ func (c *Controller) tokenFreshFor(crr *clusterv1beta1.ClusterRegistrationReques
 
 // issueToken asks the parent for a bound, expiring token of the agent's
 // ServiceAccount and seals it to the request's key, with the request's name
-// as context so it cannot be replayed into another request.
-func (c *Controller) issueToken(ctx context.Context, crr *clusterv1beta1.ClusterRegistrationRequest, ns string) (*clusterv1beta1.ClusterRegistrationRequestStatus, error) {
+// as context so it cannot be replayed into another request. rootCA waits for
+// the parent's CA bundle, read meanwhile.
+func (c *Controller) issueToken(ctx context.Context, crr *clusterv1beta1.ClusterRegistrationRequest, ns string,
+	rootCA func() ([]byte, error)) (*clusterv1beta1.ClusterRegistrationRequestStatus, error) {
 	pub, err := seal.ParsePublicKey(crr.Spec.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("spec.publicKey: %w", err)
@@ -49,7 +51,7 @@ func (c *Controller) issueToken(ctx context.Context, crr *clusterv1beta1.Cluster
 	if err != nil {
 		return nil, err
 	}
-	ca, err := c.rootCA(ctx)
+	ca, err := rootCA()
 	if err != nil {
 		return nil, err
 	}

@@ -45,10 +45,14 @@ func (c *Controller) refusal(ctx context.Context, crr *clusterv1beta1.ClusterReg
 	if reason := labelsRefusal(crr.Spec.ClusterLabels); reason != "" {
 		return reason, nil
 	}
+	// The namespace and the name are looked up in the parent at once: the
+	// two reads are independent, and each is a round trip the agent waits on.
+	nameRefusal := background(func() (string, error) { return c.nameRefusal(ctx, crr) })
 	if reason, err := c.namespaceRefusal(ctx, crr); reason != "" || err != nil {
+		_, _ = nameRefusal() // it ends with ctx; nothing is left running
 		return reason, err
 	}
-	return c.nameRefusal(ctx, crr)
+	return nameRefusal()
 }
 
 func labelsRefusal(lbls map[string]string) string {

@@ -1,5 +1,6 @@
 // Package sockets serves proxies.clusternet.io/v1alpha1 sockets: the agents'
-// tunnel endpoint (sockets/<cluster-id>) and the proxy into each child
+// tunnel endpoint (sockets/<cluster-id>/portforward, and the bare socket for
+// older agents) and the proxy into each child
 // through its tunnel (sockets/<cluster-id>/proxy/...).
 package sockets
 
