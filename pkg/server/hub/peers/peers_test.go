@@ -29,6 +29,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
+	testingclock "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/clusternet/clusternet/pkg/server/hub/certs"
@@ -82,10 +83,14 @@ type replica struct {
 	leases  *Leases
 }
 
-func newReplica(t *testing.T, kube *fake.Clientset, identity, addr string) *replica {
+func newReplica(t *testing.T, kube *fake.Clientset, identity, addr string, opts ...func(*Options)) *replica {
 	t.Helper()
 	r := &replica{kube: kube, tunnels: tunnel.NewRegistry()}
-	r.leases = NewLeases(Options{Kube: kube, Namespace: ns, Identity: identity, Address: addr, LeaseDuration: 15 * time.Second}, r.tunnels)
+	o := Options{Kube: kube, Namespace: ns, Identity: identity, Address: addr, LeaseDuration: 15 * time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	r.leases = NewLeases(o, r.tunnels)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.leases.Run(ctx); close(done) }()
@@ -176,6 +181,206 @@ func TestNewestTunnelWins(t *testing.T) {
 		return a.leases.Holder("c1") == "10.0.0.2:6443", nil
 	}); err != nil {
 		t.Errorf("a finds c1's tunnel at %q, want hub-b's address", a.leases.Holder("c1"))
+	}
+}
+
+func withClock(c *testingclock.FakeClock) func(*Options) {
+	return func(o *Options) { o.Clock = c }
+}
+
+// waitFor waits until ok, failing with what.
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+		return ok(), nil
+	}); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// renewedAt waits until identity's replica Lease says it was renewed at.
+func renewedAt(t *testing.T, kube *fake.Clientset, identity string, at time.Time) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%s's replica Lease renewed at %s", identity, at), func() bool {
+		l, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), ReplicaLeaseName(identity), metav1.GetOptions{})
+		return err == nil && l.Spec.RenewTime != nil && l.Spec.RenewTime.Time.Equal(at)
+	})
+}
+
+// leaseWrites counts the creates, updates and deletes of the Leases named
+// name among actions.
+func leaseWrites(actions []clienttesting.Action, name string) int {
+	n := 0
+	for _, a := range actions {
+		if a.GetResource().Resource != "leases" {
+			continue
+		}
+		switch a.GetVerb() {
+		case "create", "update":
+			if a.(interface{ GetObject() runtime.Object }).GetObject().(*coordinationv1.Lease).Name == name {
+				n++
+			}
+		case "delete":
+			if a.(clienttesting.DeleteAction).GetName() == name {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestAtRestOnlyReplicaLeasesAreWritten holds tunnels over three lease
+// durations: their Leases are not written once, they stay valid for the
+// other replica, and each replica's own Lease is renewed every third of the
+// duration.
+func TestAtRestOnlyReplicaLeasesAreWritten(t *testing.T) {
+	clk := testingclock.NewFakeClock(time.Now())
+	kube := withResourceVersions(fake.NewClientset())
+	a := newReplica(t, kube, "hub-a", "10.0.0.1:6443", withClock(clk))
+	b := newReplica(t, kube, "hub-b", "10.0.0.2:6443", withClock(clk))
+	const clusters = 20
+	for i := range clusters {
+		a.tunnels.Add(fmt.Sprintf("c%d", i), session(t))
+	}
+	for i := range clusters {
+		waitLease(t, kube, fmt.Sprintf("c%d", i), "held by hub-a", heldBy("hub-a"))
+	}
+	renewedAt(t, kube, "hub-a", clk.Now())
+	waitFor(t, "hub-b to find every tunnel at hub-a", func() bool {
+		for i := range clusters {
+			if b.leases.Holder(fmt.Sprintf("c%d", i)) != "10.0.0.1:6443" {
+				return false
+			}
+		}
+		return true
+	})
+
+	start := len(kube.Actions())
+	const renewals = 9
+	for range renewals {
+		clk.Step(5 * time.Second)
+		renewedAt(t, kube, "hub-a", clk.Now())
+		renewedAt(t, kube, "hub-b", clk.Now())
+	}
+	actions := kube.Actions()[start:]
+	for i := range clusters {
+		id := fmt.Sprintf("c%d", i)
+		if n := leaseWrites(actions, LeasePrefix+id); n != 0 {
+			t.Errorf("Lease of %s written %d times at rest, want 0", id, n)
+		}
+		if got := b.leases.Holder(id); got != "10.0.0.1:6443" {
+			t.Errorf("after %s at rest hub-b finds %s at %q, want hub-a's address", 9*5*time.Second, id, got)
+		}
+	}
+	if n := leaseWrites(actions, ReplicaLeaseName("hub-a")); n != renewals {
+		t.Errorf("hub-a's replica Lease written %d times in %d renewal periods, want %d", n, renewals, renewals)
+	}
+}
+
+// TestHolderLivesByItsReplicaLease: a tunnel Lease is as live as its
+// holder's replica Lease, whenever the tunnel Lease was written; one whose
+// holder has no replica Lease (a replica of the previous version) is as
+// live as its own renewal.
+func TestHolderLivesByItsReplicaLease(t *testing.T) {
+	now := time.Now()
+	clk := testingclock.NewFakeClock(now)
+	socketLease := func(written time.Time) *coordinationv1.Lease {
+		l := heldLease("c1", "hub-b", "10.0.0.8:6443")
+		l.Spec.AcquireTime, l.Spec.RenewTime = &metav1.MicroTime{Time: written}, &metav1.MicroTime{Time: written}
+		return l
+	}
+	replicaLease := func(renewed time.Time) *coordinationv1.Lease {
+		return &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: ReplicaLeaseName("hub-b"), Labels: map[string]string{LabelReplica: "true"},
+				Annotations: map[string]string{AnnotationAddress: "10.0.0.9:6443"}},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("hub-b"), LeaseDurationSeconds: ptr.To(int32(15)),
+				AcquireTime: &metav1.MicroTime{Time: renewed.Add(-time.Hour)}, RenewTime: &metav1.MicroTime{Time: renewed}},
+		}
+	}
+	for _, tc := range []struct {
+		name        string
+		leases      []*coordinationv1.Lease
+		unreachable bool
+		want        string
+	}{
+		{"replica Lease renewed, tunnel Lease written long ago", []*coordinationv1.Lease{socketLease(now.Add(-time.Hour)), replicaLease(now)}, false, "10.0.0.9:6443"},
+		{"replica Lease expired, tunnel Lease just written", []*coordinationv1.Lease{socketLease(now), replicaLease(now.Add(-16 * time.Second))}, false, ""},
+		{"replica Lease renewed before a dial to it failed", []*coordinationv1.Lease{socketLease(now.Add(-time.Hour)), replicaLease(now.Add(-time.Second))}, true, ""},
+		{"replica Lease renewed after a dial to it failed", []*coordinationv1.Lease{socketLease(now.Add(-time.Hour)), replicaLease(now.Add(time.Second))}, true, "10.0.0.9:6443"},
+		{"previous version: no replica Lease, tunnel Lease renewed", []*coordinationv1.Lease{socketLease(now)}, false, "10.0.0.8:6443"},
+		{"previous version: no replica Lease, tunnel Lease expired", []*coordinationv1.Lease{socketLease(now.Add(-16 * time.Second))}, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kube := fake.NewClientset()
+			for _, l := range tc.leases {
+				if err := kube.Tracker().Add(l); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := newReplica(t, kube, "hub-a", "10.0.0.1:6443", withClock(clk))
+			waitFor(t, "the Leases in hub-a's caches", func() bool {
+				for _, l := range tc.leases {
+					if !cached(r, l) {
+						return false
+					}
+				}
+				return true
+			})
+			if tc.unreachable {
+				r.leases.Unreachable("10.0.0.9:6443")
+			}
+			if got := r.leases.Holder("c1"); got != tc.want {
+				t.Errorf("Holder = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// cached says whether r's caches hold l.
+func cached(r *replica, l *coordinationv1.Lease) bool {
+	lister := r.leases.sockets
+	if l.Labels[LabelReplica] != "" {
+		lister = r.leases.replicas
+	}
+	_, err := lister.Get(l.Name)
+	return err == nil
+}
+
+// TestANewerTunnelElsewhereTakesOver: the replica whose tunnel was replaced
+// closes it as soon as the other one took the Lease over, with no renewal
+// to notice it by, and the Lease is not written again.
+func TestANewerTunnelElsewhereTakesOver(t *testing.T) {
+	clk := testingclock.NewFakeClock(time.Now())
+	kube := withResourceVersions(fake.NewClientset())
+	a := newReplica(t, kube, "hub-a", "10.0.0.1:6443", withClock(clk))
+	b := newReplica(t, kube, "hub-b", "10.0.0.2:6443", withClock(clk))
+	old := session(t)
+	a.tunnels.Add("c1", old)
+	waitLease(t, kube, "c1", "held by hub-a", heldBy("hub-a"))
+
+	waitFor(t, "hub-b to find c1's tunnel at hub-a", func() bool { return b.leases.Holder("c1") == "10.0.0.1:6443" })
+
+	// The agent reconnects to b a second later, before a noticed its
+	// tunnel died.
+	clk.Step(time.Second)
+	b.tunnels.Add("c1", session(t))
+	l := waitLease(t, kube, "c1", "held by hub-b", heldBy("hub-b"))
+	if got := ptr.Deref(l.Spec.LeaseTransitions, 0); got != 1 {
+		t.Errorf("leaseTransitions = %d, want 1", got)
+	}
+	waitFor(t, "hub-a to close its older tunnel", old.IsClosed)
+	waitFor(t, "hub-a to find c1's tunnel at hub-b", func() bool { return a.leases.Holder("c1") == "10.0.0.2:6443" })
+
+	start := len(kube.Actions())
+	for range 6 {
+		clk.Step(5 * time.Second)
+		renewedAt(t, kube, "hub-b", clk.Now())
+	}
+	if got := a.leases.Holder("c1"); got != "10.0.0.2:6443" {
+		t.Errorf("after two lease durations hub-a finds c1's tunnel at %q, want hub-b's address", got)
+	}
+	if n := leaseWrites(kube.Actions()[start:], LeasePrefix+"c1"); n != 0 {
+		t.Errorf("c1's Lease written %d times after the takeover, want 0", n)
 	}
 }
 
