@@ -270,7 +270,7 @@ func measure(ctx context.Context, dir string, o options) (*results, error) {
 		if err != nil {
 			return res, fmt.Errorf("pull run %d: %w\n%s", i, err, hub.LogTail(2000))
 		}
-		fmt.Fprintf(os.Stderr, "scale: pull run %d: ready %s, update %s, delete %s\n", i, ro.ready.Round(time.Millisecond), ro.update.Round(time.Millisecond), ro.deleted.Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "scale: pull run %d: ready %s, update %s, delete %s; at Ready %s\n", i, ro.ready.Round(time.Millisecond), ro.update.Round(time.Millisecond), ro.deleted.Round(time.Millisecond), ro.renders)
 	}
 
 	// Push: the stand-ins stop pulling and report AppPusher; the hub then
@@ -299,7 +299,7 @@ func measure(ctx context.Context, dir string, o options) (*results, error) {
 		if err != nil {
 			return res, fmt.Errorf("push run %d: %w\n%s", i, err, hub.LogTail(2000))
 		}
-		fmt.Fprintf(os.Stderr, "scale: push run %d: ready %s, update %s, delete %s\n", i, ro.ready.Round(time.Millisecond), ro.update.Round(time.Millisecond), ro.deleted.Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "scale: push run %d: ready %s, update %s, delete %s; at Ready %s\n", i, ro.ready.Round(time.Millisecond), ro.update.Round(time.Millisecond), ro.deleted.Round(time.Millisecond), ro.renders)
 	}
 	return res, nil
 }

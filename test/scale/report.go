@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -87,13 +88,37 @@ func scaleSection(r *results, o options) string {
 		fmt.Fprintf(&b, "| %s: parent requests per cluster per rollout (mean) | %.1f | ≤ 6 |\n", m.name, reqs/n)
 		fmt.Fprintf(&b, "| %s: parent request latency during a rollout, mean / p99 bucket | %s / ≤ %s | |\n", m.name, ms(mean/time.Duration(len(m.runs))), ms(p99))
 		fmt.Fprintf(&b, "| %s: hub CPU per rollout (mean) | %.1f s | |\n", m.name, cpu/n)
+		again := 0
+		for _, x := range m.runs {
+			again = max(again, x.renders.again)
+		}
+		fmt.Fprintf(&b, "| %s: Descriptions rendered more than once by Ready (generation > 1), max of %d | %d of %d | 0 |\n", m.name, len(m.runs), again, total)
 	}
 	fmt.Fprintf(&b, "| hub CPU over the whole run | %.0f s | |\n", r.hubCPU.Seconds())
 	fmt.Fprintf(&b, "| hub RSS idle before the clusters / at the end / peak | %s / %s / %s | peak ≤ 400 MiB |\n", mib(r.hubRSSIdle), mib(r.hubRSS), mib(r.hubHWM))
 	fmt.Fprintf(&b, "| parent etcd database file before / after | %s / %s | |\n", mib(r.etcdBefore), mib(r.etcdAfter))
+	if why := renderReasons(r); why != "" {
+		fmt.Fprintf(&b, "\nWhy the hub rendered Descriptions again before Ready (its Rendered events, all runs): %s.\n", why)
+	}
 	fmt.Fprintf(&b, "\nA rollout's parent requests are everyone's (hub, stand-ins, the two real agents, the benchmark's watches) from the\n")
 	fmt.Fprintf(&b, "Subscription's creation until it is Ready, divided by the %d clusters; the latency is of the requests that end (not\n", total)
 	fmt.Fprintf(&b, "WATCH or CONNECT), the p99 the upper bound of its histogram bucket. Requests the in-memory children refused as no\n")
 	fmt.Fprintf(&b, "well-behaved client would send them: %d. docs/scale.md extrapolates these figures to 10,000 clusters.\n", r.childRefusals)
 	return b.String()
+}
+
+// renderReasons are the reasons of every rollout's renders again, with
+// how often each was given, or "" when there were none.
+func renderReasons(r *results) string {
+	why := map[string]int{}
+	for _, x := range slices.Concat(r.pull, r.push) {
+		for w, n := range x.renders.why {
+			why[w] += n
+		}
+	}
+	var out []string
+	for _, w := range slices.Sorted(maps.Keys(why)) {
+		out = append(out, fmt.Sprintf("%d× %q", why[w], w))
+	}
+	return strings.Join(out, "; ")
 }

@@ -50,6 +50,18 @@ type rollout struct {
 	ready, update, deleted time.Duration
 	parent                 window
 	hubCPU                 time.Duration
+	// renders counts, when the Subscription became Ready, its
+	// Descriptions past generation 1 (rendered more than once although
+	// nothing the user wrote changed) and why the hub said it rendered
+	// them again (its Rendered events).
+	renders renders
+}
+
+// renders are a rollout's Descriptions rendered more than once.
+type renders struct {
+	again int
+	// why counts the reasons of the hub's Rendered events, by reason.
+	why map[string]int
 }
 
 func newRollouts(ctx context.Context, cs versioned.Interface, kube kubernetes.Interface, dyn dynamic.Interface, hubPid, clusters int) (*rollouts, error) {
@@ -173,10 +185,17 @@ func (r *rollouts) run(ctx context.Context, name string, limit time.Duration) (r
 		return len(descs) == r.clusters && successes(descs, nil) == r.clusters && r.subscriptionReady(name)
 	})
 	if err != nil {
+		// Renders again are a cause of a slow rollout worth naming.
+		if x, rerr := r.rendersOf(ctx, name); rerr == nil {
+			err = fmt.Errorf("%w; %s", err, x)
+		}
 		return out, err
 	}
 	out.ready = time.Since(start)
 	out.hubCPU = framework.CPUTime(r.hubPid) - cpu
+	if out.renders, err = r.rendersOf(ctx, name); err != nil {
+		return out, err
+	}
 	after, err := scrapeParent(ctx, r.kube)
 	if err != nil {
 		return out, err
@@ -212,6 +231,52 @@ func (r *rollouts) run(ctx context.Context, name string, limit time.Duration) (r
 	}
 	out.deleted = time.Since(start)
 	return out, r.deleteTemplates(ctx, name)
+}
+
+// rendersOf counts name's Descriptions rendered more than once and the
+// reasons the hub gave in its Rendered events (one per render again:
+// base.go's writeDescription), read from the parent.
+func (r *rollouts) rendersOf(ctx context.Context, name string) (renders, error) {
+	out := renders{why: map[string]int{}}
+	descs, err := r.descs.List(labels.SelectorFromSet(labels.Set{appsv1alpha1.LabelSubscriptionNamespace: subsNamespace, appsv1alpha1.LabelSubscriptionName: name}))
+	if err != nil {
+		return out, err
+	}
+	mine := map[types.UID]bool{}
+	for _, d := range descs {
+		mine[d.UID] = true
+		// The parent also moves the generation when it marks an object
+		// with finalizers deleted: that is no render.
+		if d.Generation > 1 && d.DeletionTimestamp == nil {
+			out.again++
+		}
+	}
+	events, err := r.kube.CoreV1().Events(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "reason=Rendered,involvedObject.kind=Description"})
+	if err != nil {
+		return out, fmt.Errorf("the parent's Rendered events: %w", err)
+	}
+	for _, e := range events.Items {
+		if !mine[e.InvolvedObject.UID] {
+			continue
+		}
+		// "rendered again from Base <ns>/<name>: <why>": the why, without
+		// the cluster it names.
+		_, why, ok := strings.Cut(e.Message, ": ")
+		if !ok {
+			why = e.Message
+		}
+		out.why[why] += max(1, int(e.Count))
+	}
+	return out, nil
+}
+
+// String is how a run's renders print: the count and each reason.
+func (x renders) String() string {
+	s := fmt.Sprintf("%d Descriptions rendered more than once", x.again)
+	for _, why := range slices.Sorted(maps.Keys(x.why)) {
+		s += fmt.Sprintf("; %d× %q", x.why[why], why)
+	}
+	return s
 }
 
 func shadow(resource string) schema.GroupVersionResource {
