@@ -8,6 +8,7 @@ package approver
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"sync"
 	"time"
@@ -97,6 +98,27 @@ type Controller struct {
 	// answered is, per request, the resourceVersion of the status this
 	// process last wrote: see ownAnswer.
 	answered sync.Map
+	// names serialises the requests asking for one cluster name (by a hash
+	// of it) from the check that the name is free to the ManagedCluster
+	// that takes it: with workers answering at once, two requests for one
+	// name would both find it free and both take it, and a Subscription
+	// selecting that name would bind a cluster anyone with the bootstrap
+	// token registered. The approver runs in the leader only, so a lock in
+	// this process is the whole of it.
+	names [64]sync.Mutex
+}
+
+// lockName holds the lock of a requested cluster name; none for no name (a
+// generated one cannot collide).
+func (c *Controller) lockName(name string) (unlock func()) {
+	if name == "" {
+		return func() {}
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	mu := &c.names[h.Sum32()%uint32(len(c.names))]
+	mu.Lock()
+	return mu.Unlock
 }
 
 // New returns an approver fed by the given ClusterRegistrationRequest informer.
@@ -139,6 +161,10 @@ func (c *Controller) sync(ctx context.Context, name string) (time.Duration, erro
 	}
 	logger := klog.FromContext(ctx).WithValues("request", name, "clusterID", crr.Spec.ClusterID)
 
+	// Held until the cluster's ManagedCluster carries the name (or the
+	// request is refused): the rest of the answer can run alongside others.
+	unlockName := c.lockName(crr.Spec.ClusterName)
+	defer func() { unlockName() }()
 	if reason, err := c.refusal(ctx, crr); err != nil {
 		return 0, err
 	} else if reason != "" {
@@ -171,6 +197,8 @@ func (c *Controller) sync(ctx context.Context, name string) (time.Duration, erro
 	if err != nil {
 		return 0, fmt.Errorf("ManagedCluster: %w", err)
 	}
+	unlockName()
+	unlockName = func() {}
 	if err := c.ensureRBAC(ctx, crr, ns, mcls); err != nil {
 		return 0, fmt.Errorf("RBAC: %w", err)
 	}

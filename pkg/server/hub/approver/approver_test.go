@@ -5,6 +5,7 @@ import (
 	"crypto/ecdh"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -673,5 +674,72 @@ func TestOwnAnswerIsNotRedone(t *testing.T) {
 	}
 	if f.tokens != 1 {
 		t.Errorf("%d tokens issued, want 1: the token is still fresh", f.tokens)
+	}
+}
+
+// Two clusters asking for one name at once: one gets it, the other is
+// refused, though both are answered by workers at the same time and both
+// would find the name free if they looked before either took it.
+func TestOneNameOneClusterUnderConcurrency(t *testing.T) {
+	f := newFixture(t, autoOpts, newCRR())
+	rival := newCRR(func(r *clusterv1beta1.ClusterRegistrationRequest) {
+		r.Name, r.Spec.ClusterID = clusterv1beta1.NamePrefix+otherID, types.UID(otherID)
+	})
+	if _, err := f.clusternet.ClustersV1beta1().ClusterRegistrationRequests().Create(context.Background(), rival, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Without the name's lock both requests pass the name check and meet
+	// here, before either has made its ManagedCluster.
+	b := newBarrier(2)
+	informers := externalversions.NewSharedInformerFactory(f.clusternet, 0)
+	c, err := New(gatedKube{Interface: f.kube, namespaceCreate: b.wait}, f.clusternet, informers.Clusters().V1beta1().ClusterRegistrationRequests(), autoOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	informers.Start(ctx.Done())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx, 2)
+	}()
+	defer func() { cancel(); <-done }()
+	var answers []clusterv1beta1.ClusterRegistrationRequestStatus
+	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		list, err := f.clusternet.ClustersV1beta1().ClusterRegistrationRequests().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		answers = answers[:0]
+		for _, r := range list.Items {
+			if r.Status.Result != nil && (*r.Status.Result == clusterv1beta1.RequestDenied || len(r.Status.SealedToken) > 0) {
+				answers = append(answers, r.Status)
+			}
+		}
+		return len(answers) == 2, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for both answers: %v", err)
+	}
+	named, err := f.clusternet.ClustersV1beta1().ManagedClusters(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
+		LabelSelector: clusterv1beta1.LabelClusterName + "=edge-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(named.Items) != 1 {
+		t.Errorf("%d ManagedClusters named edge-1, want 1", len(named.Items))
+	}
+	denied := 0
+	for _, a := range answers {
+		if *a.Result == clusterv1beta1.RequestDenied {
+			denied++
+			if !strings.Contains(a.ErrorMessage, `spec.clusterName "edge-1" is taken by another cluster`) {
+				t.Errorf("refusal %q does not say the name is taken", a.ErrorMessage)
+			}
+		}
+	}
+	if denied != 1 {
+		t.Errorf("%d of the 2 requests denied, want 1: %+v", denied, answers)
 	}
 }
