@@ -160,6 +160,24 @@ func (l *Leases) leaseChanged(obj any) {
 	}
 }
 
+// reviewInherited has sync look once at every tunnel Lease naming this
+// replica. A hub restarted in its container has its predecessor's identity
+// (the same host, and pid 1): the Leases of the tunnels that predecessor
+// held name this replica and its replica Lease keeps them alive, though
+// those tunnels went with it. sync releases the ones whose tunnel is not
+// here; nothing else looks at them until their agent comes back.
+func (l *Leases) reviewInherited() {
+	held, err := l.sockets.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, lease := range held {
+		if id, ok := lease.Labels[LabelSocket]; ok && ptr.Deref(lease.Spec.HolderIdentity, "") == l.o.Identity {
+			l.queue.Add(id)
+		}
+	}
+}
+
 // Identity is this replica's holderIdentity.
 func (l *Leases) Identity() string { return l.o.Identity }
 
@@ -176,6 +194,7 @@ func (l *Leases) Run(ctx context.Context) {
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return
 	}
+	l.reviewInherited()
 	// The ticker starts before the first renewal, so that a tick is never
 	// missed between the two.
 	ticker := l.o.Clock.NewTicker(l.o.LeaseDuration / 3)
@@ -358,16 +377,19 @@ func (l *Leases) keepAlive(ctx context.Context) {
 func (l *Leases) renew(ctx context.Context) error {
 	leases := l.o.Kube.CoordinationV1().Leases(l.o.Namespace)
 	fresh := l.lease(ReplicaLeaseName(l.o.Identity), map[string]string{LabelReplica: "true"}, l.started)
+	create := func() error {
+		created, err := leases.Create(ctx, fresh, metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		l.replica = created
+		return nil
+	}
 	current := l.replica
 	if current == nil {
 		got, err := leases.Get(ctx, fresh.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			created, err := leases.Create(ctx, fresh, metav1.CreateOptions{})
-			if err != nil {
-				return err
-			}
-			l.replica = created
-			return nil
+			return create()
 		}
 		if err != nil {
 			return err
@@ -377,6 +399,12 @@ func (l *Leases) renew(ctx context.Context) error {
 	updated := current.DeepCopy()
 	updated.Labels, updated.Annotations, updated.Spec = fresh.Labels, fresh.Annotations, fresh.Spec
 	renewed, err := leases.Update(ctx, updated, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		// Collected by the other replicas while this one could not reach
+		// the parent: every tunnel here counts as held nowhere until it is
+		// back, so it comes back now, not at the next renewal.
+		return create()
+	}
 	if err != nil {
 		// Whatever the parent holds now, the next renewal reads it first.
 		l.replica = nil

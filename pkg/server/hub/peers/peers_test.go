@@ -709,3 +709,63 @@ func TestForwardToADeadPeer(t *testing.T) {
 		t.Errorf("Locate after the dial failed = %q, %v; want the dead peer skipped", got, err)
 	}
 }
+
+// A hub restarted in its container keeps its identity (host and pid 1): the
+// tunnel Leases its predecessor held are released, not kept alive by the
+// new process's replica Lease, unless the tunnel came back here.
+func TestRestartReleasesInheritedTunnelLeases(t *testing.T) {
+	kube := withResourceVersions(fake.NewClientset(heldLease("gone", "hub-a", "10.0.0.1:6443"), heldLease("back", "hub-a", "10.0.0.1:6443"),
+		heldLease("elsewhere", "hub-b", "10.0.0.2:6443")))
+	a := newReplica(t, kube, "hub-a", "10.0.0.1:6443")
+	a.tunnels.Add("back", session(t))
+	waitLease(t, kube, "gone", "released", func(l *coordinationv1.Lease) bool { return l == nil })
+	waitLease(t, kube, "back", "held by hub-a from the new tunnel", func(l *coordinationv1.Lease) bool {
+		return heldBy("hub-a")(l) && l.Spec.AcquireTime != nil && time.Since(l.Spec.AcquireTime.Time) < 5*time.Second
+	})
+	if !heldBy("hub-b")(getLease(t, kube, "elsewhere")) {
+		t.Errorf("another replica's tunnel Lease was touched: %+v", getLease(t, kube, "elsewhere"))
+	}
+}
+
+// replicaLease is the Lease of replica identity as it last renewed it at.
+func replicaLease(identity, addr string, at time.Time) *coordinationv1.Lease {
+	return &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: ReplicaLeaseName(identity), Labels: map[string]string{LabelReplica: "true"},
+			Annotations: map[string]string{AnnotationAddress: addr}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(identity), LeaseDurationSeconds: ptr.To(int32(15)),
+			AcquireTime: &metav1.MicroTime{Time: at}, RenewTime: &metav1.MicroTime{Time: at}},
+	}
+}
+
+// The Lease of a replica gone for two lease durations is deleted; one that
+// renewed within them is not. A live replica whose Lease was deleted
+// meanwhile (it could not reach the parent for that long) makes it again
+// at its next renewal, not one later.
+func TestReplicaLeasesCollectedAndRemade(t *testing.T) {
+	clk := testingclock.NewFakeClock(time.Now().Truncate(time.Second))
+	kube := withResourceVersions(fake.NewClientset(
+		replicaLease("hub-old", "10.0.0.9:6443", clk.Now().Add(-31*time.Second)),
+		replicaLease("hub-late", "10.0.0.8:6443", clk.Now().Add(-20*time.Second))))
+	a := newReplica(t, kube, "hub-a", "10.0.0.1:6443", withClock(clk))
+	renewedAt(t, kube, "hub-a", clk.Now())
+	exists := func(identity string) bool {
+		_, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), ReplicaLeaseName(identity), metav1.GetOptions{})
+		return err == nil
+	}
+	waitFor(t, "hub-old's Lease deleted", func() bool { return !exists("hub-old") })
+	if !exists("hub-late") {
+		t.Error("a replica Lease expired for less than a lease duration more was deleted")
+	}
+	if !exists("hub-a") {
+		t.Error("hub-a deleted its own Lease")
+	}
+
+	// Another replica collects hub-a's Lease; hub-a still holds a tunnel.
+	a.tunnels.Add("c1", session(t))
+	waitLease(t, kube, "c1", "held by hub-a", heldBy("hub-a"))
+	if err := kube.CoordinationV1().Leases(ns).Delete(context.Background(), ReplicaLeaseName("hub-a"), metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(5 * time.Second)
+	renewedAt(t, kube, "hub-a", clk.Now())
+}
