@@ -52,7 +52,9 @@ func newRecommendedOptions() *genericoptions.RecommendedOptions {
 	o.Traces = nil
 	o.SecureServing.BindPort = 6443
 	// The parent's own priority and fairness has already admitted every
-	// request that reaches the hub; a second queue would only add latency.
+	// request that reaches the hub, but for the long-running ones (watches,
+	// proxied streams, tunnels: the hub bounds those itself, per cluster);
+	// a second queue would only add latency.
 	o.Features.EnablePriorityAndFairness = false
 	// /debug/pprof is off unless asked for (--profiling): a profile shows
 	// what the hub holds and does, and serving one costs CPU. When on, it is

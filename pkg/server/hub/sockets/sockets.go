@@ -7,7 +7,12 @@ package sockets
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -30,7 +35,23 @@ type SocketREST struct {
 	tunnels       *tunnel.Registry
 	clusters      Clusters
 	registrations Registrations
+
+	// opens paces each cluster's tunnel opens. A tunnel is long-running to
+	// the parent, so neither its API Priority and Fairness nor its
+	// max-in-flight bound how often one is opened, and each open costs this
+	// hub a websocket, a session and a Lease write: an agent (or whoever
+	// holds its token) reconnecting in a loop is refused here. The agent's
+	// own backoff (100 ms growing to 2 s) stays within it.
+	mu    sync.Mutex
+	opens map[string]*rate.Limiter
 }
+
+// TunnelOpensPerSecond and TunnelOpensBurst bound how often one cluster's
+// tunnel is opened at one hub replica.
+const (
+	TunnelOpensPerSecond = 1
+	TunnelOpensBurst     = 5
+)
 
 var (
 	_ rest.Storage              = &SocketREST{}
@@ -41,7 +62,7 @@ var (
 
 // NewSocketREST returns the tunnel endpoint storage.
 func NewSocketREST(tunnels *tunnel.Registry, clusters Clusters, registrations Registrations) *SocketREST {
-	return &SocketREST{tunnels: tunnels, clusters: clusters, registrations: registrations}
+	return &SocketREST{tunnels: tunnels, clusters: clusters, registrations: registrations, opens: map[string]*rate.Limiter{}}
 }
 
 // New returns an empty Socket.
@@ -61,6 +82,24 @@ func (r *SocketREST) ConnectMethods() []string { return []string{http.MethodGet}
 
 // NewConnectOptions returns nothing: the tunnel endpoint takes no options.
 func (r *SocketREST) NewConnectOptions() (runtime.Object, bool, string) { return nil, false, "" }
+
+// openWait takes one of cluster id's tunnel opens, or says how long until
+// there is one.
+func (r *SocketREST) openWait(id string) time.Duration {
+	r.mu.Lock()
+	l, ok := r.opens[id]
+	if !ok {
+		l = rate.NewLimiter(TunnelOpensPerSecond, TunnelOpensBurst)
+		r.opens[id] = l
+	}
+	r.mu.Unlock()
+	res := l.Reserve()
+	if d := res.Delay(); d > 0 {
+		res.Cancel()
+		return d
+	}
+	return 0
+}
 
 // Connect accepts an agent's tunnel after checking that the caller is that
 // cluster's own identity: RBAC on the parent already limits the socket by
@@ -96,6 +135,12 @@ func (r *SocketREST) Connect(ctx context.Context, id string, _ runtime.Object, _
 	if len(clusters) == 0 {
 		return nil, apierrors.NewForbidden(proxiesv1alpha1.SchemeGroupVersion.WithResource("sockets").GroupResource(), id,
 			fmt.Errorf("user %q is not the agent of cluster %s: its namespace %s holds no ManagedCluster with that spec.clusterId", user.GetName(), id, ns))
+	}
+	// Counted only once the caller is the cluster's agent: the map holds
+	// at most one entry per admitted cluster.
+	if wait := r.openWait(id); wait > 0 {
+		return nil, apierrors.NewTooManyRequests(fmt.Sprintf("the tunnel of cluster %s was opened more than %d times in a moment (at most %d a second): retry later",
+			id, TunnelOpensBurst, TunnelOpensPerSecond), int(math.Ceil(wait.Seconds())))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		logger := klog.FromContext(req.Context()).WithValues("clusterID", id)
