@@ -200,7 +200,9 @@ func (o Output) Listing(n int) []appsv1alpha1.AggregatedStatus {
 			continue
 		}
 		a.FeedStatusDetailsOmitted += int32(len(a.FeedStatusDetails) - max(n, 0))
-		a.FeedStatusDetails = a.FeedStatusDetails[:max(n, 0)]
+		// Capped: listings share the details' array, and an append to one
+		// must not write into another's.
+		a.FeedStatusDetails = a.FeedStatusDetails[:max(n, 0):max(n, 0)]
 		if n <= 0 {
 			a.FeedStatusDetails = nil // as a list of none is built
 		}
