@@ -605,23 +605,10 @@ func TestApproverAnswersManyAtOnce(t *testing.T) {
 		}
 	}
 	b := newBarrier(clusters)
-	informers := externalversions.NewSharedInformerFactory(f.clusternet, 0)
 	opts := autoOpts
 	opts.Workers = clusters
-	c, err := New(gatedKube{Interface: f.kube, namespaceCreate: b.wait}, f.clusternet, informers.Clusters().V1beta1().ClusterRegistrationRequests(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	informers.Start(ctx.Done())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.Run(ctx, 2) // the hub's default --workers
-	}()
-	defer func() { cancel(); <-done }()
-	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	ctx := runApprover(t, f, gatedKube{Interface: f.kube, namespaceCreate: b.wait}, opts)
+	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		list, err := f.clusternet.ClustersV1beta1().ClusterRegistrationRequests().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
@@ -691,22 +678,9 @@ func TestOneNameOneClusterUnderConcurrency(t *testing.T) {
 	// Without the name's lock both requests pass the name check and meet
 	// here, before either has made its ManagedCluster.
 	b := newBarrier(2)
-	informers := externalversions.NewSharedInformerFactory(f.clusternet, 0)
-	c, err := New(gatedKube{Interface: f.kube, namespaceCreate: b.wait}, f.clusternet, informers.Clusters().V1beta1().ClusterRegistrationRequests(), autoOpts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	informers.Start(ctx.Done())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.Run(ctx, 2)
-	}()
-	defer func() { cancel(); <-done }()
+	ctx := runApprover(t, f, gatedKube{Interface: f.kube, namespaceCreate: b.wait}, autoOpts)
 	var answers []clusterv1beta1.ClusterRegistrationRequestStatus
-	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		list, err := f.clusternet.ClustersV1beta1().ClusterRegistrationRequests().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
@@ -742,4 +716,25 @@ func TestOneNameOneClusterUnderConcurrency(t *testing.T) {
 	if denied != 1 {
 		t.Errorf("%d of the 2 requests denied, want 1: %+v", denied, answers)
 	}
+}
+
+// runApprover runs an approver on f's requests with kube and opts, and
+// --workers 2 (the hub's default), until the test ends; its context ends
+// with it.
+func runApprover(t *testing.T, f *fixture, kube kubernetes.Interface, opts Options) context.Context {
+	t.Helper()
+	informers := externalversions.NewSharedInformerFactory(f.clusternet, 0)
+	c, err := New(kube, f.clusternet, informers.Clusters().V1beta1().ClusterRegistrationRequests(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	informers.Start(ctx.Done())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx, 2)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return ctx
 }
