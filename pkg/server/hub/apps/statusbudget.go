@@ -3,6 +3,7 @@ package apps
 import (
 	"encoding/json"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 
@@ -31,14 +32,29 @@ var statusBudget = appsv1alpha1.MaxStatusBytes - statusSlack
 // few feeds, which fits, takes one build.
 const cheapListing = 2000
 
-// maxStatusBuilds bounds the builds of one status. Each build aggregates
-// every Description of the Subscription (10,000 clusters × 20 feeds is
-// 200,000 reports) and marshals the result to measure it, so the builder
-// estimates rather than searches: the floor, a probe, the estimate, and
-// a step or two down when the estimate overshoots (the size is close to
-// linear in the clusters listed, not exactly: omitted counts and reasons
-// vary). Past this many it keeps the largest listing that fitted.
-const maxStatusBuilds = 8
+// secantBuilds bounds the builds of the estimate: listing all (when cheap),
+// the floor, a probe and secant steps, each through two sizes measured
+// (the size is close to linear in the clusters listed, not exactly:
+// omitted counts and reasons vary, and the clusters not available, listed
+// first, carry longer details than the others). On sizes that near linear
+// the estimate lands next to the largest fit within a few builds; past
+// this many it has met sizes it does not model well, and bisection is the
+// surer step.
+const secantBuilds = 8
+
+// maxStatusBuilds bounds the builds of one status of total clusters
+// (fitListing). They are cheap: the Descriptions are aggregated once per
+// status and each build cuts a listing from that aggregation and marshals
+// at most about twice the budget (summedStatusFrom). Finding the largest
+// fit exactly costs, past the estimate, at most one doubling per bit of
+// total (only when no listing has overflowed yet) and one halving of the
+// gap per bit: secantBuilds + 2 × log2(total). It is a bound the search
+// meets by construction, not a cut-off: a search cut short would list
+// fewer clusters than fit, and then the listing would depend on how the
+// search went (from which hint), not on the sizes alone.
+func maxStatusBuilds(total int) int {
+	return secantBuilds + 2*bits.Len(uint(max(total, 0)))
+}
 
 // cheapToListAll says the status builder first tries listing all total
 // clusters (cheapListing).
@@ -54,13 +70,23 @@ type listing struct {
 	ready   metav1.Condition
 }
 
-// fitListing builds (with build) the status of total clusters listing as
-// many as fit budget: all of them when they fit, never fewer than
+// fitListing builds (with build) the status of total clusters listing the
+// most that fit budget: all of them when they fit, never fewer than
 // MinListedClusters (nor than total, when it is fewer), whatever the
 // budget. perCluster is the entries one more cluster listed adds (one per
-// feed), which tells whether listing all is cheap to try. The choice
-// depends on the sizes of the builds only, so the same inputs list the
-// same clusters at every write: the status does not flap.
+// feed), which tells whether listing all is cheap to try.
+//
+// The answer is the largest n whose build fits, found exactly, so it
+// depends on the sizes only: the same inputs list the same clusters at
+// every write, on every replica of the hub, whatever hint a search started
+// from (fitListingFrom), and the status does not flap. The search rests
+// on sizes growing with n (setListed): one more cluster listed adds to each
+// feed's feedStatusDetails an entry of at least minDetailBytes (67 bytes)
+// and to bindingClusters its key; the omitted counts lose at most a digit
+// or, at the last cluster, their fields (29 bytes a feed, 27 for
+// bindingClustersOmitted); the conditions and counts do not depend on n.
+// With at least one feed (spec.feeds has MinItems 1) each cluster adds
+// more than it removes (TestStatusSizeGrowsWithListing).
 func fitListing(total, perCluster, budget int, build func(n int) listing) listing {
 	builds := 0
 	measure := func(n int) listing {
@@ -68,51 +94,56 @@ func fitListing(total, perCluster, budget int, build func(n int) listing) listin
 		return build(n)
 	}
 	floor := min(appsv1alpha1.MinListedClusters, total)
-	var over *listing // the fewest clusters known not to fit
+	// over is the fewest clusters known not to fit; total+1 (never built)
+	// until a listing overflows: there is no more to list.
+	over := listing{n: total + 1}
 	if total <= floor || cheapToListAll(total, perCluster) {
 		all := measure(total)
 		if total <= floor || all.size <= budget {
 			return all
 		}
-		over = &all
+		over = all
 	}
-	lo := measure(floor)
-	if lo.size > budget {
-		return lo
+	fit := measure(floor) // the most clusters known to fit
+	if fit.size > budget {
+		return fit
 	}
-	other := over // the point beside lo the size's slope is measured from
-	if other == nil {
+	overflowed := func() bool { return over.n <= total }
+	// The estimate is the line through the sizes of the two latest builds.
+	prev, last := over, fit
+	if !overflowed() {
 		probe := measure(min(2*floor, total))
+		prev, last = fit, probe
 		if probe.size > budget {
-			over = &probe
+			over = probe
 		} else {
-			lo, probe = probe, lo
+			fit = probe
 		}
-		other = &probe
 	}
-	for builds < maxStatusBuilds {
-		upper := total
-		if over != nil {
-			upper = over.n - 1
+	for fit.n+1 < over.n {
+		var n int
+		switch {
+		case builds < secantBuilds:
+			n = largestFit(last, prev, budget)
+		case !overflowed():
+			// Doubling stays within what an estimate may reach
+			// (listableClusters), unlike a midpoint towards total.
+			n = 2 * fit.n
+		default:
+			n = fit.n + (over.n-fit.n)/2
 		}
-		n := min(largestFit(lo, *other, budget), upper)
-		if n <= lo.n {
-			return lo
-		}
-		b := measure(n)
+		// Each build narrows the gap: an estimate at or past either end
+		// tries the listing next to it, which ends the search when the
+		// estimate was right.
+		b := measure(max(fit.n+1, min(n, over.n-1)))
+		prev, last = last, b
 		if b.size > budget {
-			over, other = &b, &b
+			over = b
 			continue
 		}
-		if over == nil {
-			prev := lo
-			other = &prev
-		} else {
-			other = over
-		}
-		lo = b
+		fit = b
 	}
-	return lo
+	return fit
 }
 
 // aggregateStatuses is the one aggregation of a status build: a variable
@@ -169,12 +200,12 @@ var minDetailBytes = func() int {
 
 // fitListingFrom is fitListing starting at hint, the clusters the
 // Subscription's status listed last. The size of a status grows with
-// every cluster it lists (one more adds an entry to every per-cluster
-// list, which outweighs the digit an omitted count loses), so when hint
-// fits and one more does not, hint is the listing the search ends at
-// (TestFitListingFewBuilds): two builds instead of the search. A hint that
-// is wrong or unknown costs those two builds and the search as before,
-// which reuses them.
+// every cluster it lists (fitListing), so when hint fits and one more does
+// not, hint is the largest listing that fits, the one the search finds
+// (TestFitListingIsTheLargestFit): two builds instead of the search. A
+// hint only saves builds, it never changes the listing. A hint that is
+// wrong or unknown costs those two builds and the search as before, which
+// reuses them.
 func fitListingFrom(total, perCluster, budget, hint int, build func(n int) listing) listing {
 	built := map[int]listing{}
 	once := func(n int) listing {
@@ -221,14 +252,18 @@ func (h *listingHints) put(uid types.UID, listed int) {
 }
 
 // largestFit is the most clusters a status may list within budget by the
-// line through the sizes of a (which fits) and b (listing more clusters
-// or fewer). A line that does not rise says nothing: no bound.
+// line through the sizes of a and b, two listings measured (either may
+// fit): where the line crosses budget, rounded down. A line that does not
+// rise says nothing: no bound.
 func largestFit(a, b listing, budget int) int {
 	perCluster := float64(b.size-a.size) / float64(b.n-a.n)
 	if a.n == b.n || perCluster <= 0 {
 		return math.MaxInt
 	}
-	return a.n + int(float64(budget-a.size)/perCluster)
+	n := math.Floor(float64(a.n) + float64(budget-a.size)/perCluster)
+	// Within what a float counts exactly (and an int holds), far past
+	// any listing either way.
+	return int(max(-1<<53, min(n, 1<<53)))
 }
 
 // statusSize is the JSON size of status once ready is set in it, as
