@@ -170,39 +170,6 @@ type descState struct {
 	candidate map[string]watchEvent
 	// written is this deployer's last status write (see ownWrite).
 	written *ownWrite
-	// awaited says a sync already waited for the hub's Pending
-	// (awaitPending): it waits once.
-	awaited bool
-}
-
-// pendingWait is how long after creating a Description the hub is
-// expected to have marked it Pending.
-const pendingWait = 2 * time.Second
-
-// awaitPending says how long to wait before deploying a Description the
-// hub created a moment ago and has not marked Pending yet: the hub's
-// Pending write follows its create at once, and a status write of ours
-// made before it lands is over the create's resourceVersion, so it
-// conflicts, and costs a read and a write again. The Pending update
-// brings the Description back (it is not ignored as status-only updates
-// are); waiting is bounded by pendingWait and happens once, so a
-// Description nobody marks, or a clock that disagrees with the parent's,
-// only costs that conflict.
-func (c *Controller) awaitPending(st *descState, desc *appsv1alpha1.Description) time.Duration {
-	if desc.Status.Phase != "" || desc.CreationTimestamp.IsZero() {
-		return 0
-	}
-	wait := time.Until(desc.CreationTimestamp.Add(pendingWait))
-	if wait <= 0 || wait > pendingWait {
-		return 0
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st.awaited {
-		return 0
-	}
-	st.awaited = true
-	return wait
 }
 
 // descProgress is how far the deploys of a Description got.
@@ -267,11 +234,11 @@ func NewController(opts Options) (*Controller, error) {
 	return c, c.loop.Watch(opts.Descriptions.Informer(), genericKey, controller.IgnoreUpdates(func(oldObj, newObj any) bool {
 		old, ok1 := oldObj.(*appsv1alpha1.Description)
 		d, ok2 := newObj.(*appsv1alpha1.Description)
-		// Status writes (ours) change neither generation nor deletion; the
-		// hub's first Pending is what awaitPending waits for.
+		// Status writes (ours, or the hub's Pending with a new spec, whose
+		// generation brings it here anyway) change neither generation nor
+		// deletion.
 		return ok1 && ok2 && old.Generation == d.Generation && (old.DeletionTimestamp == nil) == (d.DeletionTimestamp == nil) &&
-			old.UID == d.UID && old.ResourceVersion != d.ResourceVersion && maps.Equal(old.Labels, d.Labels) &&
-			(old.Status.Phase != "" || d.Status.Phase == "")
+			old.UID == d.UID && old.ResourceVersion != d.ResourceVersion && maps.Equal(old.Labels, d.Labels)
 	}))
 }
 
@@ -526,9 +493,6 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 
 	if seen.deployed != desc.Generation || time.Since(seen.lastFull) >= c.opts.Resync {
 		if wait := time.Until(seen.retryAt); wait > 0 && seen.failedGen == desc.Generation {
-			return wait, nil
-		}
-		if wait := c.awaitPending(st, desc); wait > 0 {
 			return wait, nil
 		}
 		return c.deploy(ctx, w, st, seen, desc, objs)

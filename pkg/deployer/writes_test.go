@@ -131,53 +131,34 @@ func TestObjectStatusChangesSettle(t *testing.T) {
 	}
 }
 
-// A Description the hub created a moment ago waits, once and briefly, for
-// the hub's Pending before its first status write, which would otherwise
-// be made over the create's resourceVersion and conflict.
-func TestFreshDescriptionAwaitsPending(t *testing.T) {
+// A Description the hub has just created has no status (the hub writes
+// none): the first sync deploys it at once, and its status costs the
+// parent two writes, the list of what it will apply (Pending) and the
+// outcome, neither of which conflicts.
+func TestFreshDescriptionDeploysAtOnce(t *testing.T) {
 	ctx := context.Background()
-	for _, tc := range []struct {
-		name    string
-		pending bool // the hub's Pending lands meanwhile
-	}{{"the hub marks it", true}, {"nobody marks it", false}} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newSyncEnv(t)
-			d := description("app-demo-generic", namespaceObj("foo"))
-			d.CreationTimestamp = metav1.Now()
-			e.store(d)
-			e.cs.ClearActions()
-			wait, err := e.c.sync(ctx, demoKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if wait <= 0 || wait > pendingWait {
-				t.Errorf("the first sync asks to come back in %s, want within %s", wait, pendingWait)
-			}
-			if got := parentCalls(e.cs.Actions()); len(got) != 0 || len(e.fake.TakeWrites()) != 0 {
-				t.Errorf("the first sync sent %q to the parent and wrote to the child, want nothing before the hub's Pending", got)
-			}
-
-			if tc.pending {
-				marked, err := e.cs.AppsV1alpha1().Descriptions(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				marked.Status.Phase = appsv1alpha1.DescriptionPhasePending
-				if marked, err = e.cs.AppsV1alpha1().Descriptions(d.Namespace).UpdateStatus(ctx, marked, metav1.UpdateOptions{}); err != nil {
-					t.Fatal(err)
-				}
-				if err := e.indexer.Update(marked); err != nil {
-					t.Fatal(err)
-				}
-			}
-			e.cs.ClearActions()
-			if _, err := e.c.sync(ctx, demoKey); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff([]string{"update/status", "update/status"}, parentCalls(e.cs.Actions())); diff != "" {
-				t.Errorf("the deploy's requests to the parent (-want +got):\n%s", diff)
-			}
-		})
+	e := newSyncEnv(t)
+	d := description("app-demo-generic", namespaceObj("foo"))
+	d.CreationTimestamp = metav1.Now()
+	e.store(d)
+	e.cs.ClearActions()
+	if _, err := e.c.sync(ctx, demoKey); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"update/status", "update/status"}, parentCalls(e.cs.Actions())); diff != "" {
+		t.Errorf("the first sync's requests to the parent (-want +got):\n%s", diff)
+	}
+	if len(e.fake.TakeWrites()) == 0 {
+		t.Error("the first sync wrote nothing to the child, want the Description applied at once")
+	}
+	var phases []appsv1alpha1.DescriptionPhase
+	for _, a := range e.cs.Actions() {
+		if u, ok := a.(clienttesting.UpdateAction); ok && a.GetSubresource() == "status" {
+			phases = append(phases, u.GetObject().(*appsv1alpha1.Description).Status.Phase)
+		}
+	}
+	if diff := cmp.Diff([]appsv1alpha1.DescriptionPhase{appsv1alpha1.DescriptionPhasePending, appsv1alpha1.DescriptionPhaseSuccess}, phases); diff != "" {
+		t.Errorf("the phases written (-want +got):\n%s", diff)
 	}
 }
 

@@ -659,7 +659,7 @@ func distributionSection(results []*distributionResults) string {
 	fmt.Fprintf(&b, "\nEvery cluster runs on the same 2 cores here (a child is an etcd, an apiserver, a controller manager, a\n")
 	fmt.Fprintf(&b, "scheduler and kwok), so these times include the children competing for the CPU with the hub and the\n")
 	fmt.Fprintf(&b, "parent. The hub's CPU and the parent's requests per cluster do not depend on that: they are the figures\n")
-	fmt.Fprintf(&b, "to scale. The hub's pusher deploys `--workers` (default 2) Descriptions at a time, while each pulling\n")
+	fmt.Fprintf(&b, "to scale. The hub's pusher deploys `--workers` (default 16) Descriptions at a time, while each pulling\n")
 	fmt.Fprintf(&b, "agent applies its own cluster's (the run's per-cluster times are on standard error).\n")
 	cpuPer, reqPer := 0.0, 0.0
 	for _, run := range last.runs {

@@ -93,7 +93,12 @@ type Options struct {
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{
-		Workers:                 2,
+		// Each sync of a per-cluster object (a Base, a pushed Description)
+		// waits on the parent or a tunnel for tens of milliseconds: with 2
+		// workers a Subscription to 1,000 clusters rendered 40 Bases a
+		// second (docs/scale.md). The parent is protected by the client's
+		// QPS and its own API Priority and Fairness, not by this.
+		Workers:                 16,
 		QPS:                     300,
 		Burst:                   600,
 		LeaderElect:             true,

@@ -77,7 +77,7 @@ type Options struct {
 // agents installed at once within a minute, and still bound what a holder
 // of the bootstrap token can make the parent create. 16 workers: a sync
 // spends its time waiting on a dozen round trips to the parent one after
-// another, so the hub's --workers (2) answered 1.15 clusters a second;
+// another, so the hub's --workers (then 2) answered 1.15 clusters a second;
 // workers are goroutines, and the parent is protected by the hub's client
 // QPS and the admission rate, not by how few syncs wait at once.
 func DefaultOptions() Options {

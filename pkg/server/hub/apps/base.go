@@ -371,7 +371,8 @@ func (c *Controller) overridesFor(ctx context.Context, ns string, mcls *clusterv
 
 // writeDescription creates or updates one Description with a rendered
 // spec. A changed spec sets the Description's phase back to Pending, so
-// the Subscription is not Ready on the strength of the last rollout.
+// the Subscription is not Ready on the strength of the last rollout; a new
+// Description has no phase until its deployer picks it up.
 func (c *Controller) writeDescription(ctx context.Context, base *appsv1alpha1.Base, existing *appsv1alpha1.Description, name string, r *render.Rendered, why string) error {
 	client := c.client.AppsV1alpha1().Descriptions(base.Namespace)
 	wantLabels := map[string]string{}
@@ -390,15 +391,18 @@ func (c *Controller) writeDescription(ctx context.Context, base *appsv1alpha1.Ba
 			},
 			Spec: r.Spec,
 		}
-		created, err := client.Create(ctx, d, metav1.CreateOptions{})
-		if err != nil {
+		if _, err := client.Create(ctx, d, metav1.CreateOptions{}); err != nil {
 			return err // AlreadyExists included: the cache lags, look again
 		}
 		c.descCreates.add(base.Namespace + "/" + name)
 		// No event: the Description's existence, its owner and its
 		// inputs-hash annotation say as much, and an event per cluster per
 		// Subscription is a parent write each. A render again says why.
-		c.setPending(ctx, created)
+		// No Pending either: a status nobody has written says "not picked
+		// up by a deployer yet", and the deployer's first write (the list
+		// of what it will apply) says Pending; a write of ours too would be
+		// a second parent write per cluster per rollout with no news, and
+		// would race that first write.
 		return nil
 	}
 	upd := existing.DeepCopy()

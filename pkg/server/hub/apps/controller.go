@@ -114,6 +114,9 @@ type Controller struct {
 	// statusSettle is how long a Subscription whose reports changed waits
 	// before its status is written (statusChanged).
 	statusSettle time.Duration
+	// basesAtOnce is how many Bases one round writes at a time
+	// (applyBasesAtOnce).
+	basesAtOnce int
 }
 
 // defaultStatusSettle is statusSettle: short beside a rollout's own time
@@ -140,7 +143,7 @@ func New(o Options) (*Controller, error) {
 		inventory: invInf.Lister(), clusters: mclsInf.Lister(),
 		resetEvery: 10 * time.Second, plans: newPlans(), book: scheduling.NewBook(),
 		failOver: o.FailOver, failback: failback{spacing: failbackSpacing},
-		statusSettle: defaultStatusSettle,
+		statusSettle: defaultStatusSettle, basesAtOnce: defaultBasesAtOnce,
 	}
 	// Keys come from several informers (a template change reaches the
 	// Subscriptions and Bases that use it), so the loops are fed by the

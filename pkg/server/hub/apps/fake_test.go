@@ -231,6 +231,8 @@ type harness struct {
 	failOver bool
 	// statusSettle replaces the controller's when set (before run).
 	statusSettle time.Duration
+	// basesAtOnce replaces the controller's when set (before run).
+	basesAtOnce int
 }
 
 func start(t *testing.T, objects ...runtime.Object) *harness {
@@ -257,6 +259,9 @@ func (h *harness) run() {
 	}
 	if h.statusSettle > 0 {
 		ctl.statusSettle = h.statusSettle
+	}
+	if h.basesAtOnce > 0 {
+		ctl.basesAtOnce = h.basesAtOnce
 	}
 	h.ctl = ctl
 	ctx, cancel := context.WithCancel(context.Background())

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -373,21 +374,37 @@ func (c *Controller) applyBases(ctx context.Context, sub *appsv1alpha1.Subscript
 	for _, b := range bases {
 		have[b.Namespace] = b
 	}
-	for _, ck := range pl.Bindings {
+	desired := make([]*appsv1alpha1.Base, len(pl.Bindings))
+	for i, ck := range pl.Bindings {
 		cns, _, _ := strings.Cut(ck, "/")
 		wanted.Insert(cns)
-		desired := c.desiredBase(sub, pl.clusters[ck], res.resolved, pl.Replicas, ck)
-		ok, conflict, err := c.applyBase(ctx, sub, desired)
-		if err != nil {
-			return nil, nil, err
+		desired[i] = c.desiredBase(sub, pl.clusters[ck], res.resolved, pl.Replicas, ck)
+	}
+	outcomes, err := c.applyBasesAtOnce(ctx, sub, desired)
+	if err != nil {
+		return nil, nil, err
+	}
+	var created []string
+	for i, ck := range pl.Bindings {
+		o := outcomes[i]
+		if o.conflict != "" {
+			conflicts = append(conflicts, o.conflict)
 		}
-		if conflict != "" {
-			conflicts = append(conflicts, conflict)
+		if o.created {
+			created = append(created, desired[i].Namespace)
 		}
-		if ok {
+		if o.ok {
 			bound = append(bound, ck)
+			cns, _, _ := strings.Cut(ck, "/")
 			c.announceFailback(sub, have[cns], ck, pl)
 		}
+	}
+	if len(created) > 0 {
+		// One event per round, not per cluster: a thousand clusters bound
+		// at once would be a thousand parent writes (or, past the event
+		// recorder's spam filter, a handful and then silence).
+		c.events.Eventf(sub, corev1.EventTypeNormal, "Bound", "bound to %d more clusters: created Base %s in the namespaces of %s",
+			len(created), sub.Name, aggregate.Summarize(created))
 	}
 	for _, b := range bases {
 		if wanted.Has(b.Namespace) || b.DeletionTimestamp != nil {
@@ -674,22 +691,75 @@ func (c *Controller) desiredBase(sub *appsv1alpha1.Subscription, m *clusterv1bet
 	return b
 }
 
-// applyBase creates or updates one Base. ok says the Base is the
-// Subscription's now; conflict explains a name taken by another
-// Subscription (left untouched).
-func (c *Controller) applyBase(ctx context.Context, sub *appsv1alpha1.Subscription, want *appsv1alpha1.Base) (ok bool, conflict string, err error) {
+// baseOutcome is what applyBase did with one Base: ok says the Base is
+// the Subscription's now (created says it was created just now); conflict
+// explains a name taken by another Subscription (left untouched).
+type baseOutcome struct {
+	ok, created bool
+	conflict    string
+}
+
+// defaultBasesAtOnce bounds the Bases one Subscription's round writes at a
+// time: each write waits on the parent for milliseconds, and a round that
+// bound a thousand clusters one after the other took that many round trips.
+const defaultBasesAtOnce = 32
+
+// applyBasesAtOnce applies every desired Base, c.basesAtOnce at a time, and
+// returns their outcomes in the same order.
+func (c *Controller) applyBasesAtOnce(ctx context.Context, sub *appsv1alpha1.Subscription, desired []*appsv1alpha1.Base) ([]baseOutcome, error) {
+	out := make([]baseOutcome, len(desired))
+	err := atOnce(ctx, len(desired), c.basesAtOnce, func(ctx context.Context, i int) error {
+		var err error
+		out[i], err = c.applyBase(ctx, sub, desired[i])
+		return err
+	})
+	return out, err
+}
+
+// atOnce calls do for 0..n-1, at most limit calls at a time. After the
+// first error it starts no more calls and returns that error once the
+// calls under way have ended (their context is cancelled): the next round
+// redoes what was left.
+func atOnce(ctx context.Context, n, limit int, do func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	slots := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := do(ctx, i); err != nil {
+				cancel(err)
+			}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+// applyBase creates or updates one Base.
+func (c *Controller) applyBase(ctx context.Context, sub *appsv1alpha1.Subscription, want *appsv1alpha1.Base) (baseOutcome, error) {
 	client := c.client.AppsV1alpha1().Bases(want.Namespace)
 	have, err := c.bases.Bases(want.Namespace).Get(want.Name)
 	if apierrors.IsNotFound(err) {
 		if _, err := client.Create(ctx, want, metav1.CreateOptions{}); err != nil {
-			return false, "", err
+			return baseOutcome{}, err
 		}
-		klog.FromContext(ctx).Info("Bound cluster", "subscription", klog.KObj(sub), "base", klog.KObj(want))
-		c.events.Eventf(sub, corev1.EventTypeNormal, "Bound", "bound to the cluster of namespace %s: created Base %s/%s", want.Namespace, want.Namespace, want.Name)
-		return true, "", nil
+		klog.FromContext(ctx).V(2).Info("Bound cluster", "subscription", klog.KObj(sub), "base", klog.KObj(want))
+		return baseOutcome{ok: true, created: true}, nil
 	}
 	if err != nil {
-		return false, "", err
+		return baseOutcome{}, err
 	}
 	if uid := have.Labels[appsv1alpha1.LabelSubscriptionUID]; uid != string(sub.UID) {
 		sameName := have.Labels[appsv1alpha1.LabelSubscriptionNamespace] == sub.Namespace && have.Labels[appsv1alpha1.LabelSubscriptionName] == sub.Name
@@ -700,18 +770,18 @@ func (c *Controller) applyBase(ctx context.Context, sub *appsv1alpha1.Subscripti
 			}
 			msg := fmt.Sprintf("Base %s/%s already belongs to %s: Bases are named after their Subscription, one per cluster: rename this Subscription to deploy to that cluster",
 				have.Namespace, have.Name, owner)
-			return false, msg, nil
+			return baseOutcome{conflict: msg}, nil
 		}
 		// Left by an earlier Subscription of the same name: it goes first.
 		if have.DeletionTimestamp == nil {
 			if err := client.Delete(ctx, have.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &have.UID}}); err != nil && !apierrors.IsNotFound(err) {
-				return false, "", err
+				return baseOutcome{}, err
 			}
 		}
-		return false, "", nil
+		return baseOutcome{}, nil
 	}
 	if have.DeletionTimestamp != nil {
-		return false, "", nil // unbound a moment ago: bound again once it is gone
+		return baseOutcome{}, nil // unbound a moment ago: bound again once it is gone
 	}
 	upd := have.DeepCopy()
 	for k, v := range want.Labels {
@@ -738,12 +808,12 @@ func (c *Controller) applyBase(ctx context.Context, sub *appsv1alpha1.Subscripti
 	controller.AddFinalizer(upd)
 	upd.Spec = want.Spec
 	if apiequality.Semantic.DeepEqual(upd.ObjectMeta, have.ObjectMeta) && apiequality.Semantic.DeepEqual(upd.Spec, have.Spec) {
-		return true, "", nil
+		return baseOutcome{ok: true}, nil
 	}
 	if _, err := client.Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
-		return false, "", err
+		return baseOutcome{}, err
 	}
-	return true, "", nil
+	return baseOutcome{ok: true}, nil
 }
 
 // ensureInventory writes the FeedInventory named after the Subscription.
@@ -842,24 +912,20 @@ func (c *Controller) finalizeSubscription(ctx context.Context, sub *appsv1alpha1
 	if !controller.HasFinalizer(sub) {
 		return nil
 	}
-	// Read the Bases live: a Base created a moment ago may not be cached yet.
-	list, err := c.client.AppsV1alpha1().Bases(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(labels.Set{appsv1alpha1.LabelSubscriptionUID: string(sub.UID)}).String(),
-	})
+	// Each Base's deletion brings the Subscription back here: while the
+	// cache holds Bases, delete those and wait, so a thousand Bases going
+	// cost no thousand reads of them all. Only once the cache holds none
+	// are they read live, as a Base created a moment ago may not be cached
+	// yet, and the finalizer must not come off over it.
+	if cached := c.basesOf(sub); len(cached) > 0 {
+		return c.deleteBases(ctx, cached)
+	}
+	live, err := c.liveBases(ctx, sub)
 	if err != nil {
 		return err
 	}
-	for i := range list.Items {
-		b := &list.Items[i]
-		if b.DeletionTimestamp != nil {
-			continue
-		}
-		if err := c.client.AppsV1alpha1().Bases(b.Namespace).Delete(ctx, b.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &b.UID}}); err != nil && !apierrors.IsNotFound(err) {
-			return err
-		}
-	}
-	if len(list.Items) > 0 {
-		return nil // each Base's deletion brings the Subscription back here
+	if len(live) > 0 {
+		return c.deleteBases(ctx, live)
 	}
 	if err := c.client.AppsV1alpha1().FeedInventories(sub.Namespace).Delete(ctx, sub.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return err
@@ -871,6 +937,22 @@ func (c *Controller) finalizeSubscription(ctx context.Context, sub *appsv1alpha1
 	}
 	klog.FromContext(ctx).Info("Subscription cleaned up", "subscription", klog.KObj(sub))
 	return nil
+}
+
+// deleteBases deletes those of bases not being deleted yet, c.basesAtOnce
+// at a time.
+func (c *Controller) deleteBases(ctx context.Context, bases []*appsv1alpha1.Base) error {
+	return atOnce(ctx, len(bases), c.basesAtOnce, func(ctx context.Context, i int) error {
+		b := bases[i]
+		if b.DeletionTimestamp != nil {
+			return nil
+		}
+		err := c.client.AppsV1alpha1().Bases(b.Namespace).Delete(ctx, b.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &b.UID}})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	})
 }
 
 // specHash is a 64-bit FNV hash of the spec, in hex (status.specHashHex)

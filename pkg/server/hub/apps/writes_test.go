@@ -2,11 +2,14 @@ package apps
 
 import (
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	clienttesting "k8s.io/client-go/testing"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
@@ -31,8 +34,8 @@ func writesIn(actions []clienttesting.Action) map[string]int {
 }
 
 // Rendering a new Base costs its cluster's namespace its Rendered
-// condition, written once, and per Description a create and the Pending
-// status: no update that changes nothing, no request that only conflicts
+// condition, written once, and per Description a create: no status write
+// (the deployer's first report says Pending), no update that changes nothing, no request that only conflicts
 // with the hub's own last write (the Descriptions' creations bring the Base
 // back before the cache has caught up), and no event for a first render.
 // (The Base's creation is the subscriptions loop's, not counted here.)
@@ -52,16 +55,11 @@ func TestRenderWritesPerCluster(t *testing.T) {
 	})
 	got := writesIn(h.cs.Actions())
 	for _, ns := range []string{nsA, nsB} {
-		want := map[string]int{"update bases/status": 1, "create descriptions": 2, "update descriptions/status": 2}
+		want := map[string]int{"update bases/status": 1, "create descriptions": 2}
 		perNS := map[string]int{}
-		for k, n := range got {
-			for what := range want {
-				if k == what+" "+ns {
-					perNS[what] = n
-				}
-			}
-			if k == "update bases "+ns || k == "update descriptions "+ns {
-				perNS[k] = n
+		for _, what := range []string{"update bases/status", "create descriptions", "update descriptions/status", "update bases", "update descriptions"} {
+			if n := got[what+" "+ns]; n > 0 {
+				perNS[what] = n
 			}
 		}
 		if diff := cmp.Diff(want, perNS); diff != "" {
@@ -70,6 +68,12 @@ func TestRenderWritesPerCluster(t *testing.T) {
 	}
 	if evs := h.events.matching("Description ", " Rendered"); len(evs) > 0 {
 		t.Errorf("events for first renders: %q, want none", evs)
+	}
+	// Binding is one event for the round, naming the clusters, not one per
+	// cluster (a parent write each).
+	bound := h.events.matching("Subscription default/app-demo", " Bound")
+	if len(bound) != 1 || !strings.Contains(bound[0], "bound to 2 more clusters") || !strings.Contains(bound[0], nsA) || !strings.Contains(bound[0], nsB) {
+		t.Errorf("Bound events %q, want one for both clusters", bound)
 	}
 }
 
@@ -183,5 +187,47 @@ func TestRecentCreatesPending(t *testing.T) {
 	r.at["ns/b-generic"] = time.Now().Add(-createLag)
 	if got := r.pending("ns/b-generic", false); got != 0 {
 		t.Errorf("created createLag ago, never cached: pending %v, want 0 (look again)", got)
+	}
+}
+
+// A Subscription being deleted reads its Bases live only once its cache
+// holds none of them: every Base's deletion brings it back, and a live read
+// of all its Bases each time cost a fleet's deletion a read of a thousand
+// Bases a thousand times.
+func TestFinalizeReadsBasesLiveOnlyAtTheEnd(t *testing.T) {
+	h := start(t, seedObjects(subscription("app", nsFeed))...)
+	h.pending(nsA, "app-generic")
+	h.pending(nsB, "app-generic")
+	uid := h.sub("app").UID
+	var mu sync.Mutex
+	var cachedAtList []int
+	h.cs.PrependReactor("list", "bases", func(clienttesting.Action) (bool, runtime.Object, error) {
+		n := 0
+		for _, ns := range []string{nsA, nsB} {
+			if b, err := h.ctl.bases.Bases(ns).Get("app"); err == nil && b.Labels[appsv1alpha1.LabelSubscriptionUID] == string(uid) {
+				n++
+			}
+		}
+		mu.Lock()
+		cachedAtList = append(cachedAtList, n)
+		mu.Unlock()
+		return false, nil, nil
+	})
+	if err := h.cs.AppsV1alpha1().Subscriptions("default").Delete(h.ctx, "app", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.deployerCleans(nsA, "app-generic")
+	h.deployerCleans(nsB, "app-generic")
+	h.eventually("the Subscription gone", func() (bool, string) { return h.sub("app") == nil, "still there" })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(cachedAtList) == 0 {
+		t.Fatal("the Bases were never read live: a Base not cached yet could be left behind")
+	}
+	for _, n := range cachedAtList {
+		if n > 0 {
+			t.Errorf("Bases read live while the cache held %d of them (cached at each live read: %v), want live reads only once the cache holds none", n, cachedAtList)
+			break
+		}
 	}
 }
