@@ -77,7 +77,7 @@ func benchIdle(ctx context.Context, dir, hubBin, agentBin string) ([]idleProcess
 	if err := waitRegistered(ctx, cs, agent.id); err != nil {
 		return nil, fmt.Errorf("idle: the cluster is not Ready: %w\n%s", err, agent.LogTail(2000))
 	}
-	token, err := profilerToken(ctx, parent)
+	token, err := framework.ProfilerToken(ctx, parent, "bench-profiler")
 	if err != nil {
 		return nil, err
 	}
@@ -122,25 +122,6 @@ func benchIdle(ctx context.Context, dir, hubBin, agentBin string) ([]idleProcess
 		res = append(res, r)
 	}
 	return res, nil
-}
-
-// profilerToken is a token of a parent ServiceAccount granted what an
-// operator grants to profile the hub: get on /debug/pprof/* and /metrics.
-func profilerToken(ctx context.Context, parent *testbed.Cluster) (string, error) {
-	for _, args := range [][]string{
-		{"create", "serviceaccount", "bench-profiler", "-n", "default"},
-		{"create", "clusterrole", "bench-profiler", "--verb=get", "--non-resource-url=/debug/pprof/*", "--non-resource-url=/metrics"},
-		{"create", "clusterrolebinding", "bench-profiler", "--clusterrole=bench-profiler", "--serviceaccount=default:bench-profiler"},
-	} {
-		if out, err := parent.Kubectl(ctx, args...).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	out, err := parent.Kubectl(ctx, "create", "token", "bench-profiler", "-n", "default").Output()
-	if err != nil {
-		return "", fmt.Errorf("kubectl create token: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
 }
 
 // heapTop saves the heap profile at url into file and returns the top

@@ -151,3 +151,23 @@ func (m Metrics) Sum(name string, labels map[string]string) (sum float64, found 
 	}
 	return sum, found
 }
+
+// ProfilerToken is a token of a new parent ServiceAccount default/<name>
+// granted what an operator grants to profile the hub: get on
+// /debug/pprof/* and /metrics, and nothing else.
+func ProfilerToken(ctx context.Context, parent *testbed.Cluster, name string) (string, error) {
+	for _, args := range [][]string{
+		{"create", "serviceaccount", name, "-n", "default"},
+		{"create", "clusterrole", name, "--verb=get", "--non-resource-url=/debug/pprof/*", "--non-resource-url=/metrics"},
+		{"create", "clusterrolebinding", name, "--clusterrole=" + name, "--serviceaccount=default:" + name},
+	} {
+		if out, err := parent.Kubectl(ctx, args...).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	out, err := parent.Kubectl(ctx, "create", "token", name, "-n", "default", "--duration=24h").Output()
+	if err != nil {
+		return "", fmt.Errorf("kubectl create token %s: %w", name, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}

@@ -61,6 +61,9 @@ type options struct {
 	limit                  time.Duration
 	// wait bounds each step of a rollout (Ready, update, deletion).
 	wait time.Duration
+	// profile, when set, is where CPU profiles of each phase and the
+	// hub's heap profiles go (the hub then runs with --profiling).
+	profile string
 }
 
 func run() error {
@@ -74,6 +77,7 @@ func run() error {
 	flag.IntVar(&o.registrationsPerMinute, "registrations-per-minute", 0, "the hub's --registrations-per-minute (0: its default)")
 	flag.DurationVar(&o.wait, "wait", 5*time.Minute, "how long each step of a rollout (Ready, update, deletion) may take")
 	flag.DurationVar(&o.limit, "timeout", 15*time.Minute, "the whole run's limit")
+	flag.StringVar(&o.profile, "profile", "", "a folder for CPU profiles of the hub, the parent apiserver and the stand-ins over the first 20 s of each phase, and the hub's heap and goroutines once each rollout is Ready (the hub and the parent apiserver run with --profiling)")
 	flag.Parse()
 	if o.clusters < 1 {
 		return fmt.Errorf("--clusters %d: want at least 1 stand-in cluster", o.clusters)
@@ -144,6 +148,7 @@ type results struct {
 	// every tunnel is up: about one per tunnel if tunnels held seats.
 	seatsWithTunnels           float64
 	registrationParent         window
+	registrationCPU            cpuSplit
 	pull, push                 []rollout
 	hubCPU                     time.Duration
 	hubRSSIdle, hubRSS, hubHWM int64
@@ -157,7 +162,11 @@ type results struct {
 
 func measure(ctx context.Context, dir string, o options) (*results, error) {
 	res := &results{started: time.Now(), clusters: o.clusters, load: loadAverage()}
-	tb, err := testbed.Up(ctx, testbed.Options{Dir: dir, Children: 2})
+	topts := testbed.Options{Dir: dir, Children: 2}
+	if o.profile != "" {
+		topts.ParentAPIServerArgs = []string{"--profiling"}
+	}
+	tb, err := testbed.Up(ctx, topts)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +178,9 @@ func measure(ctx context.Context, dir string, o options) (*results, error) {
 	var hubArgs []string
 	if o.registrationsPerMinute > 0 {
 		hubArgs = append(hubArgs, "--registrations-per-minute="+strconv.Itoa(o.registrationsPerMinute))
+	}
+	if o.profile != "" {
+		hubArgs = append(hubArgs, "--profiling")
 	}
 	hub, err := framework.StartHub(ctx, filepath.Join(dir, "hub"), framework.InDir(dir), parentCluster, o.hub, hubArgs...)
 	if err != nil {
@@ -203,6 +215,14 @@ func measure(ctx context.Context, dir string, o options) (*results, error) {
 		res.elapsed = time.Since(res.started)
 	}()
 
+	var prof *profiler
+	if o.profile != "" {
+		if prof, err = newProfiler(ctx, o.profile, parentCluster, hub.Port, kube); err != nil {
+			return nil, err
+		}
+	}
+	who := parties{parent: parentCluster, hub: hub.Pid, children: tb.Children}
+
 	// The two real children: one pulls, one is pushed to.
 	for i, mode := range []string{"Pull", "Dual"} {
 		agent, err := testbed.StartProcess(dir, "agent-"+tb.Children[i].Name, o.agent,
@@ -211,6 +231,7 @@ func measure(ctx context.Context, dir string, o options) (*results, error) {
 			return nil, err
 		}
 		defer func() { _ = agent.Stop(10 * time.Second) }()
+		who.agents = append(who.agents, agent.Pid)
 	}
 
 	standIns, server, err := newStandIns(parentCluster, o.clusters, &res.childRefusals)
@@ -224,9 +245,13 @@ func measure(ctx context.Context, dir string, o options) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
+	cpuBefore := who.snapshot()
+	profiled := prof.cpu(ctx, "registration")
 	if res.registration, res.allRegistered, err = register(runCtx, standIns, o.registering); err != nil {
 		return nil, err
 	}
+	res.registrationCPU = cpuBefore.until(who.snapshot())
+	profiled()
 	after, err := scrapeParent(ctx, kube)
 	if err != nil {
 		return nil, err
@@ -250,7 +275,7 @@ func measure(ctx context.Context, dir string, o options) (*results, error) {
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: subsNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, err
 	}
-	r, err := newRollouts(runCtx, cs, kube, dyn, hub.Pid, o.clusters+2)
+	r, err := newRollouts(runCtx, cs, kube, dyn, who, prof, o.clusters+2)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,13 @@ type apiserverSample struct {
 	// its exempt level: a tunnel the parent does not count as long-running
 	// holds one for as long as it lives (docs/scale.md).
 	seats float64
+	// byKind are requests served by "VERB resource[/subresource]".
+	byKind map[string]float64
+	// throttled are the requests answered 429 (API Priority and Fairness
+	// queues full, or a client's own rate), by priority level where APF
+	// rejected them.
+	throttled float64
+	rejected  map[string]float64
 }
 
 func scrapeParent(ctx context.Context, kube kubernetes.Interface) (apiserverSample, error) {
@@ -40,10 +47,21 @@ func scrapeParent(ctx context.Context, kube kubernetes.Interface) (apiserverSamp
 	if err != nil {
 		return apiserverSample{}, fmt.Errorf("the parent's /metrics: %w", err)
 	}
-	s := apiserverSample{buckets: map[float64]float64{}}
+	s := apiserverSample{buckets: map[float64]float64{}, byKind: map[string]float64{}}
 	if f, ok := families["apiserver_request_total"]; ok {
 		for _, m := range f.GetMetric() {
-			s.requests += m.GetCounter().GetValue()
+			v := m.GetCounter().GetValue()
+			s.requests += v
+			s.byKind[requestKind(m)] += v
+			if label(m, "code") == "429" {
+				s.throttled += v
+			}
+		}
+	}
+	s.rejected = map[string]float64{}
+	if f, ok := families["apiserver_flowcontrol_rejected_requests_total"]; ok {
+		for _, m := range f.GetMetric() {
+			s.rejected[label(m, "priority_level")] += m.GetCounter().GetValue()
 		}
 	}
 	if f, ok := families["apiserver_flowcontrol_current_executing_seats"]; ok {
@@ -69,6 +87,15 @@ func scrapeParent(ctx context.Context, kube kubernetes.Interface) (apiserverSamp
 	return s, nil
 }
 
+// requestKind is what a request did: "VERB resource[/subresource]".
+func requestKind(m *dto.Metric) string {
+	kind := label(m, "verb") + " " + label(m, "resource")
+	if sub := label(m, "subresource"); sub != "" {
+		kind += "/" + sub
+	}
+	return kind
+}
+
 func label(m *dto.Metric, name string) string {
 	for _, p := range m.GetLabel() {
 		if p.GetName() == name {
@@ -85,10 +112,26 @@ type window struct {
 	// p99 is the upper bound of the histogram bucket the 99th percentile
 	// falls in: the histogram's resolution, not an exact figure.
 	p99 time.Duration
+	// byKind are the requests by requestKind.
+	byKind map[string]float64
+	// throttled are the requests answered 429; rejected those of them APF
+	// refused, by priority level.
+	throttled float64
+	rejected  map[string]float64
 }
 
 func between(a, b apiserverSample) window {
-	w := window{requests: b.requests - a.requests}
+	w := window{requests: b.requests - a.requests, byKind: map[string]float64{}, throttled: b.throttled - a.throttled, rejected: map[string]float64{}}
+	for k, v := range b.rejected {
+		if d := v - a.rejected[k]; d > 0 {
+			w.rejected[k] = d
+		}
+	}
+	for k, v := range b.byKind {
+		if d := v - a.byKind[k]; d > 0 {
+			w.byKind[k] = d
+		}
+	}
 	n := b.count - a.count
 	if n <= 0 {
 		return w

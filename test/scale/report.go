@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"runtime"
@@ -31,10 +32,14 @@ func scaleSection(r *results, o options) string {
 		r.started.UTC().Format("2006-01-02"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), testbed.KubeVersion(), total, r.clusters, r.elapsed.Round(time.Second), r.load)
 	fmt.Fprintf(&b, "Command: `make bench-scale` (`go run ./test/scale --hub bin/hub --agent bin/agent --clusters %d --runs %d --out docs/benchmarks.md`;\n", r.clusters, o.runs)
 	if o.registrationsPerMinute > 0 {
-		fmt.Fprintf(&b, "the hub runs with `--registrations-per-minute=%d`)\n\n", o.registrationsPerMinute)
+		fmt.Fprintf(&b, "the hub runs with `--registrations-per-minute=%d`", o.registrationsPerMinute)
 	} else {
-		fmt.Fprintf(&b, "the hub runs with its defaults)\n\n")
+		fmt.Fprintf(&b, "the hub runs with its defaults")
 	}
+	if o.profile != "" {
+		fmt.Fprintf(&b, "; this run with `--profile`: the hub and the parent apiserver with `--profiling`, and CPU profiles over the\nfirst 20 s of each phase")
+	}
+	b.WriteString(")\n\n")
 	fmt.Fprintf(&b, "A real parent (etcd, kube-apiserver, controller-manager) and a real hub process; %d stand-in agents in the\n", r.clusters)
 	fmt.Fprintf(&b, "benchmark's process, each with its own identity: the agent's registration (bootstrap token →\n")
 	fmt.Fprintf(&b, "ClusterRegistrationRequest → the hub's approval → a token sealed to its own key), heartbeats at the default 3 minutes\n")
@@ -72,7 +77,7 @@ func scaleSection(r *results, o options) string {
 	}{{"Pull", r.pull, "≤ 10 s", "≤ 10 s"}, {"Push", r.push, "≤ 20 s", "≤ 10 s"}} {
 		row(m.name+": Subscription → every Description Success and Ready", m.readyGoal, m.runs, func(x rollout) time.Duration { return x.ready })
 		row(m.name+": template update → every Description Success", m.updateGoal, m.runs, func(x rollout) time.Duration { return x.update })
-		row(m.name+": deletion → every Description gone", "", m.runs, func(x rollout) time.Duration { return x.deleted })
+		row(m.name+": deletion → every Description and the Subscription gone", "", m.runs, func(x rollout) time.Duration { return x.deleted })
 		var reqs, cpu float64
 		var mean, p99 time.Duration
 		for _, x := range m.runs {
@@ -97,6 +102,8 @@ func scaleSection(r *results, o options) string {
 	fmt.Fprintf(&b, "| hub CPU over the whole run | %.0f s | |\n", r.hubCPU.Seconds())
 	fmt.Fprintf(&b, "| hub RSS idle before the clusters / at the end / peak | %s / %s / %s | peak ≤ 400 MiB |\n", mib(r.hubRSSIdle), mib(r.hubRSS), mib(r.hubHWM))
 	fmt.Fprintf(&b, "| parent etcd database file before / after | %s / %s | |\n", mib(r.etcdBefore), mib(r.etcdAfter))
+	b.WriteString(cpuTable(r))
+	b.WriteString(requestKinds(r, total))
 	if why := renderReasons(r); why != "" {
 		fmt.Fprintf(&b, "\nWhy the hub rendered Descriptions again before Ready (its Rendered events, all runs): %s.\n", why)
 	}
@@ -121,4 +128,101 @@ func renderReasons(r *results) string {
 		out = append(out, fmt.Sprintf("%d× %q", why[w], w))
 	}
 	return strings.Join(out, "; ")
+}
+
+// cpuTable is where each phase's CPU went, by party, beside what the
+// machine's cores could give in that time.
+func cpuTable(r *results) string {
+	type phase struct {
+		name string
+		cpu  cpuSplit
+	}
+	phases := []phase{{"registration", r.registrationCPU}}
+	for _, m := range []struct {
+		name string
+		runs []rollout
+	}{{"Pull", r.pull}, {"Push", r.push}} {
+		for i, x := range m.runs {
+			phases = append(phases, phase{fmt.Sprintf("%s run %d → Ready", m.name, i+1), x.cpu})
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nCPU seconds by party from each phase's start until it ended (/proc; the machine's busy time includes work\nthat is not the benchmark's):\n\n")
+	fmt.Fprintf(&b, "| phase | wall | machine busy (of %d cores) | %s | rest |\n|---|---|---|%s---|\n", runtime.NumCPU(), strings.Join(partyOrder, " | "), strings.Repeat("---|", len(partyOrder)))
+	for _, p := range phases {
+		if p.cpu.wall <= 0 {
+			continue
+		}
+		capacity := p.cpu.wall.Seconds() * float64(runtime.NumCPU())
+		fmt.Fprintf(&b, "| %s | %.1f s | %.1f s (%.0f%%) |", p.name, p.cpu.wall.Seconds(), p.cpu.busy.Seconds(), 100*p.cpu.busy.Seconds()/capacity)
+		var ours time.Duration
+		for _, who := range partyOrder {
+			ours += p.cpu.by[who]
+			fmt.Fprintf(&b, " %.1f |", p.cpu.by[who].Seconds())
+		}
+		fmt.Fprintf(&b, " %.1f |\n", max(0, (p.cpu.busy-ours).Seconds()))
+	}
+	return b.String()
+}
+
+// requestKinds are the kinds of parent requests registration and each
+// mode's rollouts made most of, per cluster (the mean over runs): what the
+// requests per cluster are made of.
+func requestKinds(r *results, clusters int) string {
+	var b strings.Builder
+	for _, m := range []struct {
+		name    string
+		windows []window
+		per     int
+	}{
+		{"Registration", []window{r.registrationParent}, r.clusters},
+		{"Pull rollout", parentWindows(r.pull), clusters},
+		{"Push rollout", parentWindows(r.push), clusters},
+	} {
+		if len(m.windows) == 0 {
+			continue
+		}
+		sum := map[string]float64{}
+		for _, w := range m.windows {
+			for k, v := range w.byKind {
+				sum[k] += v / float64(len(m.windows)) / float64(m.per)
+			}
+		}
+		kinds := slices.SortedFunc(maps.Keys(sum), func(a, b string) int {
+			if c := cmp.Compare(sum[b], sum[a]); c != 0 {
+				return c
+			}
+			return strings.Compare(a, b)
+		})
+		var parts []string
+		for _, k := range kinds {
+			if sum[k] < 0.05 {
+				break
+			}
+			parts = append(parts, fmt.Sprintf("%s %.2f", k, sum[k]))
+		}
+		fmt.Fprintf(&b, "\n%s: parent requests per cluster by kind (≥ 0.05): %s.", m.name, strings.Join(parts, ", "))
+		var throttled float64
+		rejected := map[string]float64{}
+		for _, w := range m.windows {
+			throttled += w.throttled
+			for k, v := range w.rejected {
+				rejected[k] += v
+			}
+		}
+		fmt.Fprintf(&b, " Answered 429: %.0f", throttled/float64(len(m.windows)))
+		for _, k := range slices.Sorted(maps.Keys(rejected)) {
+			fmt.Fprintf(&b, "; rejected by API Priority and Fairness at %s: %.0f", k, rejected[k]/float64(len(m.windows)))
+		}
+		b.WriteString(".\n")
+	}
+	return b.String()
+}
+
+func parentWindows(runs []rollout) []window {
+	var out []window
+	for _, x := range runs {
+		out = append(out, x.parent)
+	}
+	return out
 }

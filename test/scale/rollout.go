@@ -23,7 +23,6 @@ import (
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned"
 	"github.com/clusternet/clusternet/pkg/generated/informers/externalversions"
 	appslisters "github.com/clusternet/clusternet/pkg/generated/listers/apps/v1alpha1"
-	"github.com/clusternet/clusternet/test/framework"
 )
 
 // subsNamespace holds the benchmark's Subscriptions in the parent.
@@ -35,7 +34,8 @@ type rollouts struct {
 	cs      versioned.Interface
 	kube    kubernetes.Interface
 	dyn     dynamic.Interface
-	hubPid  int
+	who     parties
+	prof    *profiler
 	descs   appslisters.DescriptionLister
 	subs    appslisters.SubscriptionLister
 	changed chan struct{}
@@ -50,6 +50,8 @@ type rollout struct {
 	ready, update, deleted time.Duration
 	parent                 window
 	hubCPU                 time.Duration
+	// cpu is every party's CPU until Ready.
+	cpu cpuSplit
 	// renders counts, when the Subscription became Ready, its
 	// Descriptions past generation 1 (rendered more than once although
 	// nothing the user wrote changed) and why the hub said it rendered
@@ -64,8 +66,8 @@ type renders struct {
 	why map[string]int
 }
 
-func newRollouts(ctx context.Context, cs versioned.Interface, kube kubernetes.Interface, dyn dynamic.Interface, hubPid, clusters int) (*rollouts, error) {
-	r := &rollouts{cs: cs, kube: kube, dyn: dyn, hubPid: hubPid, changed: make(chan struct{}, 1), clusters: clusters}
+func newRollouts(ctx context.Context, cs versioned.Interface, kube kubernetes.Interface, dyn dynamic.Interface, who parties, prof *profiler, clusters int) (*rollouts, error) {
+	r := &rollouts{cs: cs, kube: kube, dyn: dyn, who: who, prof: prof, changed: make(chan struct{}, 1), clusters: clusters}
 	descFactory := externalversions.NewSharedInformerFactoryWithOptions(cs, 0, externalversions.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.LabelSelector = appsv1alpha1.LabelSubscriptionNamespace + "=" + subsNamespace
 	}))
@@ -155,7 +157,7 @@ func (r *rollouts) subscriptionReady(name string) bool {
 // run times one Subscription of a Deployment, a Service and a ConfigMap to
 // every cluster: until all are Success and it is Ready, then an update of
 // the Deployment's template until all are Success again, then its deletion
-// until every Description is gone.
+// until every Description and the Subscription are gone.
 func (r *rollouts) run(ctx context.Context, name string, limit time.Duration) (rollout, error) {
 	var out rollout
 	if err := r.createTemplates(ctx, name); err != nil {
@@ -165,7 +167,7 @@ func (r *rollouts) run(ctx context.Context, name string, limit time.Duration) (r
 	if err != nil {
 		return out, err
 	}
-	cpu := framework.CPUTime(r.hubPid)
+	cpu := r.who.snapshot()
 	start := time.Now()
 	sub := &appsv1alpha1.Subscription{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: subsNamespace},
@@ -181,6 +183,8 @@ func (r *rollouts) run(ctx context.Context, name string, limit time.Duration) (r
 	if _, err := r.cs.AppsV1alpha1().Subscriptions(subsNamespace).Create(ctx, sub, metav1.CreateOptions{}); err != nil {
 		return out, err
 	}
+	profiled := r.prof.cpu(ctx, name)
+	defer profiled()
 	err = r.waitFor(ctx, name, limit, "all Success and Ready", func(descs []*appsv1alpha1.Description) bool {
 		return len(descs) == r.clusters && successes(descs, nil) == r.clusters && r.subscriptionReady(name)
 	})
@@ -192,7 +196,9 @@ func (r *rollouts) run(ctx context.Context, name string, limit time.Duration) (r
 		return out, err
 	}
 	out.ready = time.Since(start)
-	out.hubCPU = framework.CPUTime(r.hubPid) - cpu
+	out.cpu = cpu.until(r.who.snapshot())
+	out.hubCPU = out.cpu.by[partyHub]
+	r.prof.heap(ctx, name+"-ready")
 	if out.renders, err = r.rendersOf(ctx, name); err != nil {
 		return out, err
 	}
@@ -225,7 +231,13 @@ func (r *rollouts) run(ctx context.Context, name string, limit time.Duration) (r
 	if err := r.cs.AppsV1alpha1().Subscriptions(subsNamespace).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
 		return out, err
 	}
-	err = r.waitFor(ctx, name, limit, "all gone after the deletion", func(descs []*appsv1alpha1.Description) bool { return len(descs) == 0 })
+	// Until the Subscription itself is gone: its Bases' finalizers come
+	// off after their Descriptions, and work left over would be counted in
+	// the next rollout's window.
+	err = r.waitFor(ctx, name, limit, "all gone after the deletion", func(descs []*appsv1alpha1.Description) bool {
+		_, err := r.subs.Subscriptions(subsNamespace).Get(name)
+		return len(descs) == 0 && apierrors.IsNotFound(err)
+	})
 	if err != nil {
 		return out, err
 	}

@@ -27,6 +27,9 @@ type Options struct {
 	// a fleet mixing Kubernetes versions, as real ones do. A single child
 	// stays on the parent's version.
 	MixedVersions bool
+	// ParentAPIServerArgs are appended to the parent kube-apiserver's
+	// flags (later flags win: --profiling for a benchmark's profiles).
+	ParentAPIServerArgs []string
 }
 
 // Testbed is a running parent and its children.
@@ -67,6 +70,9 @@ func Up(ctx context.Context, opts Options) (*Testbed, error) {
 		copts := ClusterOptions{Name: name, Dir: dir, Nodes: opts.NodesPerCluster}
 		if opts.MixedVersions && opts.Children >= 2 && i == len(names)-1 {
 			copts.KubeVersion = bins.Skew.Version
+		}
+		if i == 0 {
+			copts.ExtraAPIServerArgs = opts.ParentAPIServerArgs
 		}
 		wg.Go(func() {
 			clusters[i], errs[i] = StartCluster(ctx, bins, copts)
