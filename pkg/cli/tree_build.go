@@ -201,7 +201,9 @@ func descriptionNode(d descriptionProgress) TreeNode {
 	if d.Description == nil {
 		return n
 	}
-	n.Status = orDefault(string(d.Description.Status.Phase), "Unknown")
+	// The hub creates a Description with no status; its deployer's first
+	// write says Pending.
+	n.Status = orDefault(string(d.Description.Status.Phase), "NotPickedUp")
 	n.CreationTimestamp = timeOf(d.Description)
 	for _, o := range d.Objects {
 		n.Children = append(n.Children, objectNode(o, d.State))

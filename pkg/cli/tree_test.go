@@ -277,3 +277,17 @@ func TestFeedNodesCountTruncatedDetails(t *testing.T) {
 		t.Errorf("feed counts (-want +got):\n%s", diff)
 	}
 }
+
+// A Description no deployer has reported on has no phase (the hub creates
+// it with no status): the tree says so rather than Unknown.
+func TestTreeDescriptionNotPickedUp(t *testing.T) {
+	d := testDescription(nsChild1, id1, "", 0)
+	d.Status = appsv1alpha1.DescriptionStatus{}
+	if got := descriptionNode(descriptionProgress{Description: d}).Status; got != "NotPickedUp" {
+		t.Errorf("status %q, want NotPickedUp", got)
+	}
+	d.Status.Phase = appsv1alpha1.DescriptionPhasePending
+	if got := descriptionNode(descriptionProgress{Description: d}).Status; got != "Pending" {
+		t.Errorf("status %q, want Pending", got)
+	}
+}

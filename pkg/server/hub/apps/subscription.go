@@ -380,10 +380,9 @@ func (c *Controller) applyBases(ctx context.Context, sub *appsv1alpha1.Subscript
 		wanted.Insert(cns)
 		desired[i] = c.desiredBase(sub, pl.clusters[ck], res.resolved, pl.Replicas, ck)
 	}
-	outcomes, err := c.applyBasesAtOnce(ctx, sub, desired)
-	if err != nil {
-		return nil, nil, err
-	}
+	// Outcomes count even when some writes failed: a Base written this
+	// round is announced now, since the next round finds it in place.
+	outcomes, applyErr := c.applyBasesAtOnce(ctx, sub, desired)
 	var created []string
 	for i, ck := range pl.Bindings {
 		o := outcomes[i]
@@ -403,8 +402,15 @@ func (c *Controller) applyBases(ctx context.Context, sub *appsv1alpha1.Subscript
 		// One event per round, not per cluster: a thousand clusters bound
 		// at once would be a thousand parent writes (or, past the event
 		// recorder's spam filter, a handful and then silence).
-		c.events.Eventf(sub, corev1.EventTypeNormal, "Bound", "bound to %d more clusters: created Base %s in the namespaces of %s",
-			len(created), sub.Name, aggregate.Summarize(created))
+		what := fmt.Sprintf("%d more clusters", len(created))
+		if len(created) == 1 {
+			what = "1 more cluster"
+		}
+		c.events.Eventf(sub, corev1.EventTypeNormal, "Bound", "bound to %s: created Base %s in namespace %s",
+			what, sub.Name, aggregate.Summarize(created))
+	}
+	if applyErr != nil {
+		return nil, nil, applyErr
 	}
 	for _, b := range bases {
 		if wanted.Has(b.Namespace) || b.DeletionTimestamp != nil {
@@ -705,15 +711,33 @@ type baseOutcome struct {
 const defaultBasesAtOnce = 32
 
 // applyBasesAtOnce applies every desired Base, c.basesAtOnce at a time, and
-// returns their outcomes in the same order.
+// returns their outcomes in the same order (a zero outcome where the write
+// failed) and the first failure, with how many more there were. One Base's
+// failure (a conflict with a write the cache has not shown yet, at a
+// thousand Bases not rare) does not stop the others: the next round redoes
+// only what failed.
 func (c *Controller) applyBasesAtOnce(ctx context.Context, sub *appsv1alpha1.Subscription, desired []*appsv1alpha1.Base) ([]baseOutcome, error) {
 	out := make([]baseOutcome, len(desired))
-	err := atOnce(ctx, len(desired), c.basesAtOnce, func(ctx context.Context, i int) error {
-		var err error
-		out[i], err = c.applyBase(ctx, sub, desired[i])
-		return err
-	})
-	return out, err
+	errs := make([]error, len(desired))
+	if err := atOnce(ctx, len(desired), c.basesAtOnce, func(ctx context.Context, i int) error {
+		out[i], errs[i] = c.applyBase(ctx, sub, desired[i])
+		return nil
+	}); err != nil {
+		return out, err
+	}
+	var failed []error
+	for _, err := range errs {
+		if err != nil {
+			failed = append(failed, err)
+		}
+	}
+	switch len(failed) {
+	case 0:
+		return out, nil
+	case 1:
+		return out, failed[0]
+	}
+	return out, fmt.Errorf("%w (and %d more Bases not written)", failed[0], len(failed)-1)
 }
 
 // atOnce calls do for 0..n-1, at most limit calls at a time. After the
@@ -723,7 +747,7 @@ func (c *Controller) applyBasesAtOnce(ctx context.Context, sub *appsv1alpha1.Sub
 func atOnce(ctx context.Context, n, limit int, do func(ctx context.Context, i int) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	slots := make(chan struct{}, limit)
+	slots := make(chan struct{}, max(limit, 1))
 	var wg sync.WaitGroup
 	for i := range n {
 		select {

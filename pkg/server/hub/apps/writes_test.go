@@ -1,9 +1,11 @@
 package apps
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,5 +231,30 @@ func TestFinalizeReadsBasesLiveOnlyAtTheEnd(t *testing.T) {
 			t.Errorf("Bases read live while the cache held %d of them (cached at each live read: %v), want live reads only once the cache holds none", n, cachedAtList)
 			break
 		}
+	}
+}
+
+// A round in which one Base's write fails still writes and announces the
+// others (they are in place by the next round, which would not announce
+// them), and the next round binds the one that failed.
+func TestPartlyFailedRoundAnnouncesWhatItBound(t *testing.T) {
+	h := newHarness(t, seedObjects(subscription("app", nsFeed))...)
+	var failed atomic.Bool
+	h.cs.PrependReactor("create", "bases", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if a.GetNamespace() == nsB && failed.CompareAndSwap(false, true) {
+			return true, nil, errors.New("injected: the parent did not answer")
+		}
+		return false, nil, nil
+	})
+	h.run()
+	h.pending(nsA, "app-generic")
+	h.pending(nsB, "app-generic")
+	if !failed.Load() {
+		t.Fatal("the injected failure never happened")
+	}
+	bound := h.events.matching("Subscription default/app", " Bound")
+	if len(bound) != 2 || !strings.Contains(bound[0], "bound to 1 more cluster: created Base app in namespace "+nsA) ||
+		!strings.Contains(bound[1], "bound to 1 more cluster: created Base app in namespace "+nsB) {
+		t.Errorf("Bound events %q, want %s's in the round that failed %s's, then %s's", bound, nsA, nsB, nsB)
 	}
 }
