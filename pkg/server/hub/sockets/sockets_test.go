@@ -99,6 +99,14 @@ func TestTunnelOpensArePaced(t *testing.T) {
 		_, err := r.Connect(ctx, ids[i], nil, nil)
 		return err
 	}
+	// Another cluster's agent trying this cluster's tunnel is refused for
+	// who it is every time, and takes none of this cluster's opens.
+	for range 2 * TunnelOpensBurst {
+		ctx := request.WithUser(context.Background(), &user.DefaultInfo{Name: "system:serviceaccount:clusternet-1:clusternet-agent"})
+		if _, err := r.Connect(ctx, ids[0], nil, nil); !apierrors.IsForbidden(err) {
+			t.Fatalf("cluster 1's agent at cluster 0's tunnel: %v, want Forbidden", err)
+		}
+	}
 	for n := range TunnelOpensBurst {
 		if err := connect(0); err != nil {
 			t.Fatalf("open %d of the burst refused: %v", n+1, err)
