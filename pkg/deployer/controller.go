@@ -140,7 +140,7 @@ type Controller struct {
 	ctx context.Context
 
 	// after is time.After (a fake in tests): it bounds how long a deploy
-	// waits for the child's informers.
+	// waits for the child's watches.
 	after func(time.Duration) <-chan time.Time
 
 	mu       sync.Mutex

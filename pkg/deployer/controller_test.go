@@ -335,7 +335,7 @@ func TestUnsyncableKindCostsOneWait(t *testing.T) {
 	w := e.c.children["cluster-1"]
 	e.c.mu.Unlock()
 	w.mu.Lock()
-	namespaces := w.informers[schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}]
+	namespaces := w.kinds[schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}]
 	w.mu.Unlock()
 	bounded, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -8,10 +8,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -19,8 +17,8 @@ import (
 )
 
 // childWatch is one child as the controller uses it: the applier and
-// informers of the objects the deployers put there (by their Description
-// label), one per resource, started as Descriptions need them.
+// watches of the objects the deployers put there (by their Description
+// label), one per resource (kindWatch), started as Descriptions need them.
 type childWatch struct {
 	id     string
 	child  *Child
@@ -31,9 +29,9 @@ type childWatch struct {
 	// after is time.After (a fake in tests); it bounds waitSynced.
 	after func(time.Duration) <-chan time.Time
 
-	mu        sync.Mutex
-	informers map[schema.GroupVersionResource]cache.SharedIndexInformer
-	// unsynced are the resources whose informer did not sync within the
+	mu    sync.Mutex
+	kinds map[schema.GroupVersionResource]*kindWatch
+	// unsynced are the resources whose watch did not sync within the
 	// syncTimeout a deploy waited for it (the child refuses to list or
 	// watch them: RBAC, say). Deploys do not wait for them again until they
 	// sync or the watch starts over (DropChild): each wait would hold a
@@ -59,7 +57,7 @@ type watchEvent struct {
 func newChildWatch(ctx context.Context, id string, child *Child, observe func(string, watchEvent)) *childWatch {
 	ctx, cancel := context.WithCancel(ctx)
 	return &childWatch{id: id, child: child, ctx: ctx, cancel: cancel, observe: observe, after: time.After,
-		informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{}, unsynced: map[schema.GroupVersionResource]bool{},
+		kinds: map[schema.GroupVersionResource]*kindWatch{}, unsynced: map[schema.GroupVersionResource]bool{},
 		users: map[string]bool{}}
 }
 
@@ -83,53 +81,37 @@ func (w *childWatch) watch(refs []Ref) {
 		if err != nil {
 			continue
 		}
-		w.informerFor(m.Resource)
+		w.kindFor(m.Resource)
 	}
 }
 
-func (w *childWatch) informerFor(gvr schema.GroupVersionResource) cache.SharedIndexInformer {
+func (w *childWatch) kindFor(gvr schema.GroupVersionResource) *kindWatch {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if inf, ok := w.informers[gvr]; ok {
-		return inf
+	if k, ok := w.kinds[gvr]; ok {
+		return k
 	}
-	inf := dynamicinformer.NewFilteredDynamicInformer(w.child.Dynamic, gvr, metav1.NamespaceAll, 0,
-		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
-		func(o *metav1.ListOptions) { o.LabelSelector = watchedLabel }).Informer()
-	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) {
-			if u, ok := obj.(*unstructured.Unstructured); ok {
-				w.emit(u, watchEvent{statusOnly: true})
-			}
-		},
-		UpdateFunc: func(oldObj, newObj any) {
-			old, ok1 := oldObj.(*unstructured.Unstructured)
-			u, ok2 := newObj.(*unstructured.Unstructured)
-			if !ok1 || !ok2 {
-				return
-			}
-			ev := watchEvent{statusOnly: StatusOnlyChange(old, u)}
+	k := newKindWatch(func(old, cur *unstructured.Unstructured) {
+		switch {
+		case cur == nil:
+			w.emit(old, watchEvent{deleted: true})
+		case old == nil:
+			w.emit(cur, watchEvent{statusOnly: true})
+		default:
+			ev := watchEvent{statusOnly: StatusOnlyChange(old, cur)}
 			if !ev.statusOnly {
-				writer, ours := LastWriter(u)
+				writer, ours := LastWriter(cur)
 				if ours {
 					ev.statusOnly = true // our own apply
 				}
 				ev.writer = writer
 			}
-			w.emit(u, ev)
-		},
-		DeleteFunc: func(obj any) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			if u, ok := obj.(*unstructured.Unstructured); ok {
-				w.emit(u, watchEvent{deleted: true})
-			}
-		},
+			w.emit(cur, ev)
+		}
 	})
-	go inf.RunWithContext(w.ctx)
-	w.informers[gvr] = inf
-	return inf
+	go k.run(w.ctx, w.child.Dynamic, gvr)
+	w.kinds[gvr] = k
+	return k
 }
 
 func (w *childWatch) emit(u *unstructured.Unstructured, ev watchEvent) {
@@ -142,7 +124,7 @@ func (w *childWatch) emit(u *unstructured.Unstructured, ev watchEvent) {
 	w.observe(ns+"/"+name, ev)
 }
 
-// cached is r's copy in the informer cache. known is false when r's kind is
+// cached is r's copy in its watch's store. known is false when r's kind is
 // not watched or not synced yet: then the cache says nothing.
 func (w *childWatch) cached(r Ref) (live *unstructured.Unstructured, known bool) {
 	m, err := w.child.Mapping(schema.FromAPIVersionAndKind(r.APIVersion, r.Kind))
@@ -150,21 +132,16 @@ func (w *childWatch) cached(r Ref) (live *unstructured.Unstructured, known bool)
 		return nil, false
 	}
 	w.mu.Lock()
-	inf, ok := w.informers[m.Resource]
+	k, ok := w.kinds[m.Resource]
 	w.mu.Unlock()
-	if !ok || !inf.HasSynced() {
+	if !ok || !k.HasSynced() {
 		return nil, false
 	}
 	key := r.Name
 	if m.Scope.Name() == meta.RESTScopeNameNamespace {
 		key = r.Namespace + "/" + r.Name
 	}
-	obj, exists, err := inf.GetStore().GetByKey(key)
-	if err != nil || !exists {
-		return nil, true
-	}
-	u, _ := obj.(*unstructured.Unstructured)
-	return u, true
+	return k.get(key), true
 }
 
 // live is r's copy in the child: from the cache when it knows, else read.
@@ -185,12 +162,12 @@ func (w *childWatch) existing(ctx context.Context, r Ref) (*unstructured.Unstruc
 	return w.child.Get(ctx, r)
 }
 
-// syncTimeout bounds how long a deploy waits for informers to sync.
+// syncTimeout bounds how long a deploy waits for the watches to sync.
 const syncTimeout = 10 * time.Second
 
-// waitSynced waits, at most syncTimeout, for the informers of refs' kinds
+// waitSynced waits, at most syncTimeout, for the watches of refs' kinds
 // to sync, so that what changes in the child after the deploy reaches
-// observe as a change (an informer that lists later sees it as it is).
+// observe as a change (a watch that lists later sees it as it is).
 // A kind that does not sync in time costs that wait once per watch: it is
 // remembered in unsynced and not waited for again until it syncs.
 func (w *childWatch) waitSynced(ctx context.Context, refs []Ref) {
@@ -205,13 +182,13 @@ func (w *childWatch) waitSynced(ctx context.Context, refs []Ref) {
 	pending := map[schema.GroupVersionResource]cache.InformerSynced{}
 	w.mu.Lock()
 	for _, gvr := range gvrs {
-		inf, ok := w.informers[gvr]
+		k, ok := w.kinds[gvr]
 		switch {
 		case !ok:
-		case inf.HasSynced():
+		case k.HasSynced():
 			delete(w.unsynced, gvr)
 		case !w.unsynced[gvr]:
-			pending[gvr] = inf.HasSynced
+			pending[gvr] = k.HasSynced
 		}
 	}
 	w.mu.Unlock()
@@ -249,6 +226,6 @@ func (w *childWatch) waitSynced(ctx context.Context, refs []Ref) {
 	}
 	w.mu.Unlock()
 	slices.Sort(names)
-	klog.FromContext(ctx).Info("Informers did not sync in time; deploys no longer wait for them, and their drift is corrected by full deploys only until they sync",
+	klog.FromContext(ctx).Info("Watches of the child did not sync in time; deploys no longer wait for them, and their drift is corrected by full deploys only until they sync",
 		"cluster", w.id, "timeout", syncTimeout, "resources", names)
 }
