@@ -13,7 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
@@ -37,6 +39,9 @@ var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version:
 // Child applies objects into one child cluster.
 type Child struct {
 	Dynamic dynamic.Interface
+	// Raw reaches the child's API by path: the deployer's watches read
+	// their streams with it (kindWatch says why).
+	Raw rest.Interface
 	// Mapper is the child's RESTMapper over cached discovery, reset when a
 	// kind is not found (a CRD installed since).
 	Mapper *restmapper.DeferredDiscoveryRESTMapper
@@ -60,15 +65,40 @@ func NewChild(cfg *rest.Config) (*Child, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewChildWith(dyn, restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))), nil
+	return NewChildWith(cfg, dyn, restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)))
 }
 
 // NewChildWith builds a Child from clients someone else owns: the hub's
 // per-cluster registry shares one dynamic client and one discovery (mapper)
-// per cluster between the deployer and Helm.
-func NewChildWith(dyn dynamic.Interface, mapper *restmapper.DeferredDiscoveryRESTMapper) *Child {
-	return &Child{Dynamic: dyn, Mapper: mapper, resetEvery: DefaultResetInterval}
+// per cluster between the deployer and Helm. cfg is what dyn was built
+// from.
+func NewChildWith(cfg *rest.Config, dyn dynamic.Interface, mapper *restmapper.DeferredDiscoveryRESTMapper) (*Child, error) {
+	raw, err := rawClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Child{Dynamic: dyn, Raw: raw, Mapper: mapper, resetEvery: DefaultResetInterval}, nil
 }
+
+// rawClient is a client of cfg's apiserver by path, for long watches: no
+// client timeout (not a discovery client's RESTClient, though it is one:
+// discovery sets 32 s, which would end every watch after 32 s).
+func rawClient(cfg *rest.Config) (rest.Interface, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.APIPath, cfg.GroupVersion, cfg.Timeout = "", nil, 0
+	// kindWatch decodes JSON, whatever the configuration prefers.
+	cfg.ContentType, cfg.AcceptContentTypes = "application/json", "application/json"
+	cfg.NegotiatedSerializer = statusCodecs
+	return rest.UnversionedRESTClientFor(cfg)
+}
+
+// statusCodecs decode what the raw client reads itself: the child's Status
+// when it refuses a request, so its errors keep their reason and message.
+var statusCodecs = func() runtime.NegotiatedSerializer {
+	s := runtime.NewScheme()
+	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
+	return serializer.NewCodecFactory(s).WithoutConversion()
+}()
 
 // Mapping resolves gvk. A miss resets the cached discovery and tries once
 // more, at most once per resetEvery: Mapping runs for every object of every

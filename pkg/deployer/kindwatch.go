@@ -2,30 +2,41 @@ package deployer
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
 	"sync/atomic"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 )
 
 // kindWatch keeps a child's objects of one resource that carry the
-// Description label, as a reflector lists and watches them, and tells each
-// change to on, from the reflector's own goroutine.
+// Description label, as it lists and watches them, and tells each change
+// to on, from its own goroutine.
 //
-// Why not a shared informer: it runs five goroutines of its own per
-// resource (its controller, its queue's loop, the processor and each
-// handler's two) and a notification ring buffer per handler, to hand each
-// change to many handlers at their own pace. The deployer has one handler,
-// which only queues a key (Controller.observe). A hub that pushes to 1,000
-// clusters watches three resources or more in each: those goroutines and
-// buffers were 15,000 goroutines and about 30 MiB of its heap
-// (docs/scale.md). What is left per resource is the reflector, its resync
-// timer, and the watch's decoder and connection.
+// Why not a shared informer, or even a reflector: an informer runs five
+// goroutines of its own per resource (its controller, its queue's loop, the
+// processor and each handler's two) and a notification ring buffer per
+// handler, to hand each change to many handlers at their own pace; its
+// reflector adds a resync timer and a watch decoder. The deployer has one
+// handler, which only queues a key (Controller.observe). A hub that pushes
+// to 1,000 clusters watches three resources or more in each: that
+// machinery was 21,000 goroutines and about 30 MiB of its heap
+// (docs/scale.md). Here one goroutine lists, watches and reads the watch's
+// stream itself; the connection's own goroutines are the rest.
 type kindWatch struct {
 	store cache.Store
 	// on hears a change: old is nil for an object first seen, cur is nil
@@ -34,27 +45,167 @@ type kindWatch struct {
 	synced atomic.Bool
 }
 
-var _ cache.TransformingStore = &kindWatch{}
-
 func newKindWatch(on func(old, cur *unstructured.Unstructured)) *kindWatch {
 	return &kindWatch{store: cache.NewStore(cache.DeletionHandlingMetaNamespaceKeyFunc), on: on}
 }
 
-// run lists and watches gvr's labelled objects in client until ctx ends.
-func (k *kindWatch) run(ctx context.Context, client dynamic.Interface, gvr schema.GroupVersionResource) {
-	labelled := func(o *metav1.ListOptions) { o.LabelSelector = watchedLabel }
-	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			labelled(&o)
-			return client.Resource(gvr).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			labelled(&o)
-			return client.Resource(gvr).Watch(ctx, o)
-		},
-	}, client)
-	cache.NewReflectorWithOptions(lw, &unstructured.Unstructured{}, k,
-		cache.ReflectorOptions{Name: "deployer " + gvr.String(), TypeDescription: gvr.String()}).RunWithContext(ctx)
+// Watch timing, as a reflector's: the child ends each watch after a random
+// 5 to 10 minutes (so that a fleet's watches do not all restart at once),
+// and failures are retried after a backoff that grows to 30 s.
+const (
+	minWatchTimeout = 5 * time.Minute
+	watchBackoffCap = 30 * time.Second
+)
+
+// errExpired says the version to watch from is too old: list again.
+var errExpired = errors.New("the watched version expired")
+
+// run lists gvr's labelled objects in child, then watches from the list's
+// version, resuming a watch the child ended from its last event; until ctx
+// ends. It lists again when the version expired (at once if the watch had
+// brought events, else after a backoff, so that a child expiring every
+// version is not listed in a loop) and after a watch failed (after a
+// backoff, so that a store whose watch keeps failing, as RBAC or a proxy
+// may make it, is still brought up to date).
+func (k *kindWatch) run(ctx context.Context, child *Child, gvr schema.GroupVersionResource) {
+	logger := klog.FromContext(ctx).WithValues("resource", gvr.String())
+	backoff := wait.Backoff{Duration: 800 * time.Millisecond, Factor: 2, Jitter: 0.5, Steps: math.MaxInt32, Cap: watchBackoffCap}
+	failures := backoff
+	rv := ""
+	for ctx.Err() == nil {
+		var err error
+		if rv == "" {
+			rv, err = k.list(ctx, child, gvr)
+		}
+		if err == nil {
+			start := time.Now()
+			var progressed bool
+			rv, progressed, err = k.watch(ctx, child, gvr, rv)
+			if progressed {
+				failures = backoff
+			}
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err == nil && (progressed || time.Since(start) >= time.Second):
+				continue // the child ended the watch: resume it
+			case err == nil:
+				// Ended at once with nothing: something on the way closes
+				// watches. Resume after the backoff, not at once, forever.
+				err = errors.New("the watch ended at once, with no event")
+			case isExpired(err) && progressed:
+				logger.V(2).Info("Watch of the child expired; listing again", "err", err)
+				rv = ""
+				continue
+			default:
+				rv = ""
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		delay := failures.Step()
+		logger.V(2).Info("Watching the child failed; retrying", "err", err, "retryIn", delay.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+func isExpired(err error) bool {
+	return errors.Is(err, errExpired) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err)
+}
+
+// list replaces the store with gvr's labelled objects and returns the
+// list's version.
+func (k *kindWatch) list(ctx context.Context, child *Child, gvr schema.GroupVersionResource) (string, error) {
+	list, err := child.Dynamic.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: watchedLabel})
+	if err != nil {
+		return "", err
+	}
+	items := make([]any, len(list.Items))
+	for i := range list.Items {
+		items[i] = &list.Items[i]
+	}
+	rv := list.GetResourceVersion()
+	return rv, k.Replace(items, rv)
+}
+
+// watchEventFrame is one event of a watch's stream (metav1.WatchEvent,
+// with the object left for the type its event says).
+type watchEventFrame struct {
+	Type   watch.EventType `json:"type"`
+	Object json.RawMessage `json:"object"`
+}
+
+// watch watches gvr's labelled objects from rv until the child ends the
+// watch (nil error) or it fails, telling each event; it returns the
+// version of the last event and whether any came.
+func (k *kindWatch) watch(ctx context.Context, child *Child, gvr schema.GroupVersionResource, rv string) (string, bool, error) {
+	timeout := minWatchTimeout + time.Duration(rand.Int64N(int64(minWatchTimeout)))
+	// The child ends the watch after timeout; a stream that stalls (a
+	// tunnel half open) is ended here a minute later.
+	ctx, cancel := context.WithTimeout(ctx, timeout+time.Minute)
+	defer cancel()
+	path := []string{"/apis", gvr.Group, gvr.Version, gvr.Resource}
+	if gvr.Group == "" {
+		path = []string{"/api", gvr.Version, gvr.Resource}
+	}
+	body, err := child.Raw.Get().AbsPath(path...).
+		Param("watch", "true").
+		Param("resourceVersion", rv).
+		Param("labelSelector", watchedLabel).
+		Param("allowWatchBookmarks", "true").
+		Param("timeoutSeconds", strconv.Itoa(int(timeout.Seconds()))).
+		Stream(ctx)
+	if err != nil {
+		return rv, false, err
+	}
+	defer func() { _ = body.Close() }()
+	dec := json.NewDecoder(body)
+	progressed := false
+	for {
+		var ev watchEventFrame
+		if err := dec.Decode(&ev); err != nil {
+			if errors.Is(err, io.EOF) {
+				return rv, progressed, nil
+			}
+			return rv, progressed, err
+		}
+		if ev.Type == watch.Error {
+			var status metav1.Status
+			if err := json.Unmarshal(ev.Object, &status); err != nil {
+				return rv, progressed, fmt.Errorf("decoding a watch error: %w", err)
+			}
+			err := apierrors.FromObject(&status)
+			if status.Code == http.StatusGone || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+				return rv, progressed, errExpired
+			}
+			return rv, progressed, err
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(ev.Object); err != nil {
+			return rv, progressed, fmt.Errorf("decoding a %s watch event: %w", ev.Type, err)
+		}
+		switch ev.Type {
+		case watch.Added, watch.Modified:
+			err = k.put(u)
+		case watch.Deleted:
+			err = k.Delete(u)
+		case watch.Bookmark:
+		default:
+			return rv, progressed, fmt.Errorf("unknown watch event type %q", ev.Type)
+		}
+		if err != nil {
+			return rv, progressed, err
+		}
+		if v := u.GetResourceVersion(); v != "" {
+			rv = v
+		}
+		progressed = true
+	}
 }
 
 // HasSynced says whether the first list has been told to on.
@@ -70,12 +221,8 @@ func (k *kindWatch) get(key string) *unstructured.Unstructured {
 	return u
 }
 
-// Add, Update, Delete, Replace and Resync are what the reflector calls.
-// Each updates the store before telling on, so that a worker woken by on
-// reads the change from the store.
-
-func (k *kindWatch) Add(obj any) error    { return k.put(obj) }
-func (k *kindWatch) Update(obj any) error { return k.put(obj) }
+// put, Delete and Replace update the store before telling on, so that a
+// worker woken by on reads the change from the store.
 
 func (k *kindWatch) put(obj any) error {
 	cur, ok := lean(obj).(*unstructured.Unstructured)
@@ -143,13 +290,6 @@ func (k *kindWatch) Replace(list []any, resourceVersion string) error {
 	}
 	k.synced.Store(true)
 	return nil
-}
-
-func (k *kindWatch) Resync() error { return nil }
-
-// Transformer is lean, also for the store a streaming list fills first.
-func (k *kindWatch) Transformer() cache.TransformFunc {
-	return func(obj any) (any, error) { return lean(obj), nil }
 }
 
 func storeKey(u *unstructured.Unstructured) string {

@@ -2,17 +2,20 @@ package deployer
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/rest"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
 )
@@ -84,7 +87,7 @@ func TestKindWatchReplaceTellsWhatChanged(t *testing.T) {
 	// Watch events: the store holds the change before it is told.
 	var inStore *unstructured.Unstructured
 	k.on = func(old, cur *unstructured.Unstructured) { inStore = k.get("foo/a"); c.on(old, cur) }
-	if err := k.Update(configMapAt("a", "7")); err != nil {
+	if err := k.put(configMapAt("a", "7")); err != nil {
 		t.Fatal(err)
 	}
 	if inStore == nil || inStore.GetResourceVersion() != "7" {
@@ -113,7 +116,7 @@ func TestKindWatchKeepsWritersNotFieldSets(t *testing.T) {
 		map[string]any{"manager": FieldManager, "operation": "Apply", "time": "2026-12-07T09:00:00Z",
 			"fieldsType": "FieldsV1", "fieldsV1": map[string]any{"f:data": map[string]any{}}},
 	}
-	if err := k.Add(u); err != nil {
+	if err := k.put(u); err != nil {
 		t.Fatal(err)
 	}
 	got := k.get("foo/a")
@@ -144,21 +147,16 @@ func TestKindWatchListsAndWatchesLabelledObjects(t *testing.T) {
 
 	var c changes
 	k := newKindWatch(c.on)
-	go k.run(ctx, child.Dynamic, schema.GroupVersionResource{Version: "v1", Resource: "configmaps"})
-	if err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true,
-		func(context.Context) (bool, error) { return k.HasSynced(), nil }); err != nil {
-		t.Fatal("the watch did not sync")
-	}
+	go k.run(ctx, child, configMaps)
+	waitFor(t, "the watch to sync", k.HasSynced)
 	if got, want := c.take(), []string{"add foo/a"}; !slices.Equal(got, want) {
 		t.Errorf("first list told %q, want %q", got, want)
 	}
 	fake.Update("/api/v1/namespaces/foo/configmaps/a", func(o map[string]any) { o["data"] = map[string]any{"x": "1"} })
-	if err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+	waitFor(t, "the change to reach the store", func() bool {
 		a := k.get("foo/a")
-		return a != nil && a.Object["data"] != nil, nil
-	}); err != nil {
-		t.Fatal("the change did not reach the store")
-	}
+		return a != nil && a.Object["data"] != nil
+	})
 	if got, want := c.take(), []string{"update foo/a"}; !slices.Equal(got, want) {
 		t.Errorf("the change told %q, want %q", got, want)
 	}
@@ -167,35 +165,212 @@ func TestKindWatchListsAndWatchesLabelledObjects(t *testing.T) {
 	}
 }
 
+var configMaps = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 10*time.Second, true,
+		func(context.Context) (bool, error) { return cond(), nil }); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// A watch the child ends is resumed from its last event's version (a
+// bookmark's too), without listing again; a version the child no longer
+// has, said by an ERROR event or by the watch request's 410, is listed
+// again, and that list tells only what changed.
+func TestKindWatchResumesAndRelistsWhenExpired(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cm := func(name, rv string) map[string]any {
+		o := obj("v1", "ConfigMap", "foo", name)
+		o["metadata"].(map[string]any)["resourceVersion"] = rv
+		return o
+	}
+	lists := [][]any{
+		{cm("a", "5")},
+		{cm("a", "11"), cm("b", "20")},
+		{cm("a", "11"), cm("b", "20")},
+	}
+	listRVs := []string{"10", "20", "21"}
+	var mu sync.Mutex
+	var watchedFrom []string
+	listed := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("labelSelector") != watchedLabel {
+			t.Errorf("%s without the Description label's selector: %q", r.URL, q.Get("labelSelector"))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		mu.Lock()
+		if q.Get("watch") != "true" {
+			i := min(listed, len(lists)-1)
+			listed++
+			mu.Unlock()
+			_ = enc.Encode(map[string]any{"apiVersion": "v1", "kind": "ConfigMapList",
+				"metadata": map[string]any{"resourceVersion": listRVs[i]}, "items": lists[i]})
+			return
+		}
+		watchedFrom = append(watchedFrom, q.Get("resourceVersion"))
+		n := len(watchedFrom)
+		mu.Unlock()
+		switch n {
+		case 1: // a change and a bookmark, then the child ends the watch
+			_ = enc.Encode(map[string]any{"type": "MODIFIED", "object": cm("a", "11")})
+			_ = enc.Encode(map[string]any{"type": "BOOKMARK", "object": map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+				"metadata": map[string]any{"resourceVersion": "15"}}})
+		case 2: // the version expired, said in the stream
+			_ = enc.Encode(map[string]any{"type": "ERROR", "object": map[string]any{"apiVersion": "v1", "kind": "Status",
+				"status": "Failure", "reason": "Expired", "code": 410, "message": "too old resource version: 15 (18)"}})
+		case 3: // the version expired, said by the request's answer
+			w.WriteHeader(http.StatusGone)
+			_ = enc.Encode(map[string]any{"apiVersion": "v1", "kind": "Status",
+				"status": "Failure", "reason": "Expired", "code": 410, "message": "too old resource version: 20 (21)"})
+		default:
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}
+	}))
+	defer srv.Close()
+	defer cancel() // before srv.Close: it waits for the watch held open
+	child, err := NewChild(&rest.Config{Host: srv.URL, QPS: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c changes
+	k := newKindWatch(c.on)
+	go k.run(ctx, child, configMaps)
+	waitFor(t, "a fourth watch", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(watchedFrom) >= 4
+	})
+	mu.Lock()
+	from, timesListed := slices.Clone(watchedFrom[:4]), listed
+	mu.Unlock()
+	if want := []string{"10", "15", "20", "21"}; !slices.Equal(from, want) {
+		t.Errorf("watched from versions %q, want %q: resumed after the bookmark, from each list's version after an expiry", from, want)
+	}
+	if timesListed != 3 {
+		t.Errorf("listed %d times, want 3: the first list, and one after each expiry", timesListed)
+	}
+	if got, want := c.take(), []string{"add foo/a", "add foo/b", "update foo/a"}; !slices.Equal(got, want) {
+		t.Errorf("told %q, want %q: a relist tells only what changed", got, want)
+	}
+}
+
 // A hub that pushes to 1,000 clusters runs a watch per resource per
-// cluster: each must cost a few goroutines, not an informer's ten.
+// cluster: each must cost its connection and one goroutine, not a shared
+// informer's machinery besides.
 func TestKindWatchGoroutinesPerResource(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	gvr := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
-	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(kruntime.NewScheme(),
-		map[schema.GroupVersionResource]string{gvr: "ConfigMapList"})
-	const n = 50
+	_, child := newFakeChild(t)
+	const n = 30
 	before := runtime.NumGoroutine()
 	watches := make([]*kindWatch, n)
 	for i := range watches {
 		watches[i] = newKindWatch(func(_, _ *unstructured.Unstructured) {})
-		go watches[i].run(ctx, client, gvr)
+		go watches[i].run(ctx, child, configMaps)
 	}
-	if err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+	waitFor(t, "the watches to sync", func() bool {
 		for _, k := range watches {
 			if !k.HasSynced() {
-				return false, nil
+				return false
 			}
 		}
-		return true, nil
-	}); err != nil {
-		t.Fatal("the watches did not sync")
+		return true
+	})
+	time.Sleep(200 * time.Millisecond) // the watches open after the lists
+	// Per watch, in this process: the watch's goroutine, the client
+	// connection's read and write loops, and the in-memory child's two for
+	// serving it.
+	if per := float64(runtime.NumGoroutine()-before) / n; per > 5.5 {
+		t.Errorf("%.1f goroutines per watched resource, want 5: a reflector adds two, a shared informer five more", per)
 	}
-	time.Sleep(100 * time.Millisecond) // the watches open after the lists
-	per := float64(runtime.NumGoroutine()-before) / n
-	if per > 3 {
-		t.Errorf("%.1f goroutines per watched resource, want at most 3: the reflector, its resync timer and the watch "+
-			"(a shared informer adds five: 7 here)", per)
+}
+
+// Something on the way that ends every watch at once, with nothing in it
+// (a proxy, a tunnel), is retried after a growing backoff, not at once and
+// forever.
+func TestKindWatchBacksOffWatchesThatEndAtOnce(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var watches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Get("watch") == "true" {
+			watches.Add(1)
+			return // an empty stream
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"apiVersion": "v1", "kind": "ConfigMapList",
+			"metadata": map[string]any{"resourceVersion": "1"}, "items": []any{}})
+	}))
+	defer srv.Close()
+	defer cancel()
+	child, err := NewChild(&rest.Config{Host: srv.URL, QPS: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go newKindWatch(func(_, _ *unstructured.Unstructured) {}).run(ctx, child, configMaps)
+	time.Sleep(2 * time.Second)
+	// At once, then after 0.8 to 1.2 s, then 1.6 to 2.4 s later: two in 2 s.
+	if n := watches.Load(); n < 2 || n > 3 {
+		t.Errorf("%d watches in 2 s of a child ending each at once, want 2 or 3: retried, after a backoff", n)
+	}
+}
+
+// A watch that always fails, whether the child expires every version or
+// refuses the watch (RBAC that grants list but not watch, a proxy), is
+// listed again after a backoff each time: never in a loop, and the store
+// is still brought up to date by the lists.
+func TestKindWatchListsAgainAfterFailedWatches(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		watch func(w http.ResponseWriter)
+	}{
+		{"every version expired", func(w http.ResponseWriter) {
+			_ = json.NewEncoder(w).Encode(map[string]any{"type": "ERROR", "object": map[string]any{"apiVersion": "v1", "kind": "Status",
+				"status": "Failure", "reason": "Expired", "code": 410, "message": "too old resource version"}})
+		}},
+		{"watch forbidden", func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusForbidden)
+			_ = json.NewEncoder(w).Encode(map[string]any{"apiVersion": "v1", "kind": "Status",
+				"status": "Failure", "reason": "Forbidden", "code": 403, "message": "configmaps is forbidden: cannot watch"})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			var lists atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if r.URL.Query().Get("watch") == "true" {
+					tc.watch(w)
+					return
+				}
+				items := []any{obj("v1", "ConfigMap", "foo", "a")}
+				if lists.Add(1) > 1 {
+					items = append(items, obj("v1", "ConfigMap", "foo", "b"))
+				}
+				_ = json.NewEncoder(w).Encode(map[string]any{"apiVersion": "v1", "kind": "ConfigMapList",
+					"metadata": map[string]any{"resourceVersion": "1"}, "items": items})
+			}))
+			defer srv.Close()
+			defer cancel()
+			child, err := NewChild(&rest.Config{Host: srv.URL, QPS: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := newKindWatch(func(_, _ *unstructured.Unstructured) {})
+			go k.run(ctx, child, configMaps)
+			time.Sleep(2 * time.Second)
+			// At once, then after 0.8 to 1.2 s, then 1.6 to 2.4 s later.
+			if n := lists.Load(); n < 2 || n > 3 {
+				t.Errorf("%d lists in 2 s, want 2 or 3: listed again after each failed watch, after a backoff", n)
+			}
+			if k.get("foo/b") == nil {
+				t.Error("the store does not hold what the second list brought")
+			}
+		})
 	}
 }

@@ -109,7 +109,7 @@ func (w *childWatch) kindFor(gvr schema.GroupVersionResource) *kindWatch {
 			w.emit(cur, ev)
 		}
 	})
-	go k.run(w.ctx, w.child.Dynamic, gvr)
+	go k.run(w.ctx, w.child, gvr)
 	w.kinds[gvr] = k
 	return k
 }

@@ -277,7 +277,9 @@ func newCluster(id string, cfg *rest.Config) (*Cluster, error) {
 	}
 	c.discovery = memory.NewMemCacheClient(disco)
 	c.mapper = restmapper.NewDeferredDiscoveryRESTMapper(c.discovery)
-	c.child = deployer.NewChildWith(c.dynamic, c.mapper)
+	if c.child, err = deployer.NewChildWith(cfg, c.dynamic, c.mapper); err != nil {
+		return nil, err
+	}
 	c.helm = helm.NewClusterWith(cfg, c.discovery, c.mapper)
 	return c, nil
 }
