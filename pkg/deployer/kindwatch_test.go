@@ -374,3 +374,82 @@ func TestKindWatchListsAgainAfterFailedWatches(t *testing.T) {
 		})
 	}
 }
+
+// A watch stream that breaks in the middle of an event, or that carries an
+// ERROR event other than an expiry, is a failed watch: listed again after a
+// backoff. Cancelling the watch ends its request in the child.
+func TestKindWatchBrokenStreamAndCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var watches, lists int
+	open := make(chan struct{})
+	closed := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		mu.Lock()
+		if r.URL.Query().Get("watch") != "true" {
+			lists++
+			mu.Unlock()
+			_ = json.NewEncoder(w).Encode(map[string]any{"apiVersion": "v1", "kind": "ConfigMapList",
+				"metadata": map[string]any{"resourceVersion": "1"}, "items": []any{}})
+			return
+		}
+		watches++
+		n := watches
+		mu.Unlock()
+		switch n {
+		case 1: // an event, then half of one, then the connection drops
+			_ = json.NewEncoder(w).Encode(map[string]any{"type": "ADDED", "object": obj("v1", "ConfigMap", "foo", "a")})
+			_, _ = w.Write([]byte(`{"type":"MODIFIED","object":{"apiVersion":"v1","kin`))
+			w.(http.Flusher).Flush()
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				_ = conn.Close()
+			}
+		case 2: // the child's own failure, said in the stream
+			_ = json.NewEncoder(w).Encode(map[string]any{"type": "ERROR", "object": map[string]any{"apiVersion": "v1", "kind": "Status",
+				"status": "Failure", "reason": "InternalError", "code": 500, "message": "etcd is unhappy"}})
+		default:
+			w.(http.Flusher).Flush()
+			close(open)
+			<-r.Context().Done()
+			close(closed)
+		}
+	}))
+	defer srv.Close()
+	defer cancel()
+	child, err := NewChild(&rest.Config{Host: srv.URL, QPS: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan struct{})
+	var c changes
+	k := newKindWatch(c.on)
+	go func() {
+		k.run(ctx, child, configMaps)
+		close(ended)
+	}()
+	select {
+	case <-open:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no third watch")
+	}
+	mu.Lock()
+	if lists != 3 {
+		t.Errorf("%d lists before the third watch, want 3: the first, and one after each failed watch", lists)
+	}
+	mu.Unlock()
+	// The event before the break was told; the list after it, which the
+	// child answers empty, tells its deletion.
+	if got, want := c.take(), []string{"add foo/a", "delete foo/a"}; !slices.Equal(got, want) {
+		t.Errorf("told %q, want %q", got, want)
+	}
+	cancel()
+	for what, ch := range map[string]chan struct{}{"the watch's request in the child": closed, "run": ended} {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s did not end when the watch was cancelled", what)
+		}
+	}
+}
