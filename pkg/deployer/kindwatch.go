@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -38,7 +37,7 @@ import (
 // (docs/scale.md). Here one goroutine lists, watches and reads the watch's
 // stream itself; the connection's own goroutines are the rest.
 type kindWatch struct {
-	store cache.Store
+	store cache.Store // of *unstructured.Unstructured, by storeKey
 	// on hears a change: old is nil for an object first seen, cur is nil
 	// for one deleted. It must not block: the watch waits for it.
 	on     func(old, cur *unstructured.Unstructured)
@@ -46,7 +45,9 @@ type kindWatch struct {
 }
 
 func newKindWatch(on func(old, cur *unstructured.Unstructured)) *kindWatch {
-	return &kindWatch{store: cache.NewStore(cache.DeletionHandlingMetaNamespaceKeyFunc), on: on}
+	return &kindWatch{store: cache.NewStore(func(obj any) (string, error) {
+		return storeKey(obj.(*unstructured.Unstructured)), nil
+	}), on: on}
 }
 
 // Watch timing, as a reflector's: the child ends each watch after a random
@@ -56,9 +57,6 @@ const (
 	minWatchTimeout = 5 * time.Minute
 	watchBackoffCap = 30 * time.Second
 )
-
-// errExpired says the version to watch from is too old: list again.
-var errExpired = errors.New("the watched version expired")
 
 // run lists gvr's labelled objects in child, then watches from the list's
 // version, resuming a watch the child ended from its last event; until ctx
@@ -114,8 +112,10 @@ func (k *kindWatch) run(ctx context.Context, child *Child, gvr schema.GroupVersi
 	}
 }
 
+// isExpired says the version to watch from is too old: list again. The
+// child says so by answering the watch request, or by an ERROR event.
 func isExpired(err error) bool {
-	return errors.Is(err, errExpired) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err)
+	return apierrors.IsResourceExpired(err) || apierrors.IsGone(err)
 }
 
 // list replaces the store with gvr's labelled objects and returns the
@@ -125,12 +125,8 @@ func (k *kindWatch) list(ctx context.Context, child *Child, gvr schema.GroupVers
 	if err != nil {
 		return "", err
 	}
-	items := make([]any, len(list.Items))
-	for i := range list.Items {
-		items[i] = &list.Items[i]
-	}
-	rv := list.GetResourceVersion()
-	return rv, k.Replace(items, rv)
+	k.replace(list.Items)
+	return list.GetResourceVersion(), nil
 }
 
 // watchEventFrame is one event of a watch's stream (metav1.WatchEvent,
@@ -179,11 +175,7 @@ func (k *kindWatch) watch(ctx context.Context, child *Child, gvr schema.GroupVer
 			if err := json.Unmarshal(ev.Object, &status); err != nil {
 				return rv, progressed, fmt.Errorf("decoding a watch error: %w", err)
 			}
-			err := apierrors.FromObject(&status)
-			if status.Code == http.StatusGone || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-				return rv, progressed, errExpired
-			}
-			return rv, progressed, err
+			return rv, progressed, apierrors.FromObject(&status)
 		}
 		u := &unstructured.Unstructured{}
 		if err := u.UnmarshalJSON(ev.Object); err != nil {
@@ -191,15 +183,12 @@ func (k *kindWatch) watch(ctx context.Context, child *Child, gvr schema.GroupVer
 		}
 		switch ev.Type {
 		case watch.Added, watch.Modified:
-			err = k.put(u)
+			k.put(u)
 		case watch.Deleted:
-			err = k.Delete(u)
+			k.remove(u)
 		case watch.Bookmark:
 		default:
 			return rv, progressed, fmt.Errorf("unknown watch event type %q", ev.Type)
-		}
-		if err != nil {
-			return rv, progressed, err
 		}
 		if v := u.GetResourceVersion(); v != "" {
 			rv = v
@@ -221,93 +210,65 @@ func (k *kindWatch) get(key string) *unstructured.Unstructured {
 	return u
 }
 
-// put, Delete and Replace update the store before telling on, so that a
-// worker woken by on reads the change from the store.
+// put, remove and replace update the store before telling on, so that a
+// worker woken by on reads the change from the store. The store holds only
+// *unstructured.Unstructured and never fails to take one: they return no
+// error.
 
-func (k *kindWatch) put(obj any) error {
-	cur, ok := lean(obj).(*unstructured.Unstructured)
-	if !ok {
-		return nil
-	}
+func (k *kindWatch) put(cur *unstructured.Unstructured) {
+	lean(cur)
 	old := k.get(storeKey(cur))
-	if err := k.store.Update(cur); err != nil {
-		return err
-	}
+	_ = k.store.Update(cur)
 	k.on(old, cur)
-	return nil
 }
 
-func (k *kindWatch) Delete(obj any) error {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		return nil
-	}
+func (k *kindWatch) remove(u *unstructured.Unstructured) {
 	last := k.get(storeKey(u))
 	if last == nil {
-		last = lean(u).(*unstructured.Unstructured)
+		last = lean(u)
 	}
-	if err := k.store.Delete(u); err != nil {
-		return err
-	}
+	_ = k.store.Delete(u)
 	k.on(last, nil)
-	return nil
 }
 
-// Replace takes a new list (the first, or one after the watch broke) and
+// replace takes a new list (the first, or one after the watch broke) and
 // tells on what differs from the store: objects new, changed (by their
 // resourceVersion) and gone. An object the list shows unchanged is not
 // told again, unlike an informer's relist, which "updates" every object.
-func (k *kindWatch) Replace(list []any, resourceVersion string) error {
+func (k *kindWatch) replace(list []unstructured.Unstructured) {
 	type change struct{ old, cur *unstructured.Unstructured }
 	var changes []change
 	seen := make(map[string]bool, len(list))
-	items := make([]any, 0, len(list))
-	for _, obj := range list {
-		cur, ok := lean(obj).(*unstructured.Unstructured)
-		if !ok {
-			continue
-		}
+	items := make([]any, len(list))
+	for i := range list {
+		cur := lean(&list[i])
 		key := storeKey(cur)
 		seen[key] = true
-		items = append(items, cur)
+		items[i] = cur
 		if old := k.get(key); old == nil || old.GetResourceVersion() != cur.GetResourceVersion() {
 			changes = append(changes, change{old, cur})
 		}
 	}
 	for _, obj := range k.store.List() {
-		if u, ok := obj.(*unstructured.Unstructured); ok && !seen[storeKey(u)] {
+		if u := obj.(*unstructured.Unstructured); !seen[storeKey(u)] {
 			changes = append(changes, change{u, nil})
 		}
 	}
-	if err := k.store.Replace(items, resourceVersion); err != nil {
-		return err
-	}
+	_ = k.store.Replace(items, "")
 	for _, c := range changes {
 		k.on(c.old, c.cur)
 	}
 	k.synced.Store(true)
-	return nil
 }
 
-func storeKey(u *unstructured.Unstructured) string {
-	if ns := u.GetNamespace(); ns != "" {
-		return ns + "/" + u.GetName()
-	}
-	return u.GetName()
-}
+// storeKey is u's key in the store: namespace/name, or name.
+func storeKey(u *unstructured.Unstructured) string { return cache.MetaObjectToName(u).String() }
 
-// lean drops from an object what the deployer never reads from its copy:
-// the field sets of its managed fields, often the largest part of a small
-// object. Who wrote it and when stay (LastWriter reads them); what reads
-// the field sets (Release) reads the object from the child.
-func lean(obj any) any {
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		return obj
-	}
+// lean drops from u what the deployer never reads from its copy: the field
+// sets of its managed fields, often the largest part of a small object.
+// Who wrote it and when stay (LastWriter reads them); what reads the field
+// sets (Release) reads the object from the child.
+func lean(u *unstructured.Unstructured) *unstructured.Unstructured {
 	md, _ := u.Object["metadata"].(map[string]any)
 	entries, _ := md["managedFields"].([]any)
 	for _, e := range entries {

@@ -49,6 +49,14 @@ func (c *changes) take() []string {
 	return got
 }
 
+func configMapsAt(us ...*unstructured.Unstructured) []unstructured.Unstructured {
+	out := make([]unstructured.Unstructured, len(us))
+	for i, u := range us {
+		out[i] = *u
+	}
+	return out
+}
+
 func configMapAt(name, rv string) *unstructured.Unstructured {
 	u := unstr(obj("v1", "ConfigMap", "foo", name))
 	u.SetResourceVersion(rv)
@@ -65,18 +73,14 @@ func TestKindWatchReplaceTellsWhatChanged(t *testing.T) {
 	if k.HasSynced() {
 		t.Fatal("synced before the first list")
 	}
-	if err := k.Replace([]any{configMapAt("a", "1"), configMapAt("b", "1"), configMapAt("c", "1")}, "1"); err != nil {
-		t.Fatal(err)
-	}
+	k.replace(configMapsAt(configMapAt("a", "1"), configMapAt("b", "1"), configMapAt("c", "1")))
 	if !k.HasSynced() {
 		t.Error("not synced after the first list")
 	}
 	if got, want := c.take(), []string{"add foo/a", "add foo/b", "add foo/c"}; !slices.Equal(got, want) {
 		t.Errorf("first list told %q, want %q", got, want)
 	}
-	if err := k.Replace([]any{configMapAt("a", "1"), configMapAt("b", "5"), configMapAt("d", "6")}, "6"); err != nil {
-		t.Fatal(err)
-	}
+	k.replace(configMapsAt(configMapAt("a", "1"), configMapAt("b", "5"), configMapAt("d", "6")))
 	if got, want := c.take(), []string{"add foo/d", "delete foo/c", "update foo/b"}; !slices.Equal(got, want) {
 		t.Errorf("relist told %q, want %q", got, want)
 	}
@@ -87,15 +91,11 @@ func TestKindWatchReplaceTellsWhatChanged(t *testing.T) {
 	// Watch events: the store holds the change before it is told.
 	var inStore *unstructured.Unstructured
 	k.on = func(old, cur *unstructured.Unstructured) { inStore = k.get("foo/a"); c.on(old, cur) }
-	if err := k.put(configMapAt("a", "7")); err != nil {
-		t.Fatal(err)
-	}
+	k.put(configMapAt("a", "7"))
 	if inStore == nil || inStore.GetResourceVersion() != "7" {
 		t.Errorf("when told of the update, the store held %v, want version 7", inStore)
 	}
-	if err := k.Delete(configMapAt("a", "8")); err != nil {
-		t.Fatal(err)
-	}
+	k.remove(configMapAt("a", "8"))
 	if inStore != nil {
 		t.Errorf("when told of the deletion, the store still held %v", inStore)
 	}
@@ -116,9 +116,7 @@ func TestKindWatchKeepsWritersNotFieldSets(t *testing.T) {
 		map[string]any{"manager": FieldManager, "operation": "Apply", "time": "2026-12-07T09:00:00Z",
 			"fieldsType": "FieldsV1", "fieldsV1": map[string]any{"f:data": map[string]any{}}},
 	}
-	if err := k.put(u); err != nil {
-		t.Fatal(err)
-	}
+	k.put(u)
 	got := k.get("foo/a")
 	for _, e := range got.GetManagedFields() {
 		if e.FieldsV1 != nil {
