@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -315,26 +316,39 @@ func TestTunnelAndProxy(t *testing.T) {
 			t.Fatal(err)
 		}
 		dialer := websocket.Dialer{TLSClientConfig: tlsConfig, HandshakeTimeout: 10 * time.Second}
-		// Both places a tunnel opens: the subresource, and the bare socket
-		// older agents use.
-		// Past the hub's burst of tunnel opens too: A's tries are refused
-		// for who A is, every time (403, never a 429 that would mean they
-		// counted against B's opens).
-		for _, path := range []string{proxiesv1alpha1.TunnelPath(id2), proxiesv1alpha1.SocketPath(id2)} {
-			for range sockets.TunnelOpensBurst + 1 {
-				ws, resp, err := dialer.Dial("wss://"+strings.TrimPrefix(parent.URL, "https://")+path, http.Header{"Authorization": {"Bearer " + tokenA}})
-				if err == nil {
-					_ = ws.Close()
-					t.Fatalf("cluster A's credentials opened cluster B's tunnel at %s", path)
-				}
-				if resp == nil || resp.StatusCode != http.StatusForbidden {
-					t.Fatalf("cluster A at B's %s: %v (status %v), want 403", path, err, resp)
+		// A parent user without rights on sockets (tunnel or proxy).
+		mustKubectl(t, parent, "", "create", "serviceaccount", "nobody", "-n", "default")
+		token := strings.TrimSpace(mustKubectl(t, parent, "", "create", "token", "nobody", "-n", "default"))
+		// Every other party at cluster B's tunnel, at both places a tunnel
+		// opens (the subresource, and the bare socket older agents use), past
+		// the hub's burst of tunnel opens too: each is refused for who it is,
+		// every time (never a 429 that would mean it counted against B's
+		// opens). Anonymous may be unauthenticated (401) or denied (403).
+		parties := []struct {
+			name   string
+			header http.Header
+			codes  []int
+		}{
+			{"cluster A's agent", http.Header{"Authorization": {"Bearer " + tokenA}}, []int{http.StatusForbidden}},
+			{"the bootstrap token", http.Header{"Authorization": {"Bearer " + framework.BootstrapToken(parent)}}, []int{http.StatusForbidden}},
+			{"a namespace user", http.Header{"Authorization": {"Bearer " + token}}, []int{http.StatusForbidden}},
+			{"an anonymous client", nil, []int{http.StatusUnauthorized, http.StatusForbidden}},
+		}
+		for _, p := range parties {
+			for _, path := range []string{proxiesv1alpha1.TunnelPath(id2), proxiesv1alpha1.SocketPath(id2)} {
+				for range sockets.TunnelOpensBurst + 1 {
+					ws, resp, err := dialer.Dial("wss://"+strings.TrimPrefix(parent.URL, "https://")+path, p.header)
+					if err == nil {
+						_ = ws.Close()
+						t.Fatalf("%s opened cluster B's tunnel at %s", p.name, path)
+					}
+					if resp == nil || !slices.Contains(p.codes, resp.StatusCode) {
+						t.Fatalf("%s at B's %s: %v (status %v), want %v", p.name, path, err, resp, p.codes)
+					}
 				}
 			}
 		}
-		// A parent user without rights on sockets/proxy.
-		mustKubectl(t, parent, "", "create", "serviceaccount", "nobody", "-n", "default")
-		token := strings.TrimSpace(mustKubectl(t, parent, "", "create", "token", "nobody", "-n", "default"))
+		// The namespace user at the proxy.
 		cfg := proxyKubeconfig(t, parent, id1, "direct", func(u *clientcmdapi.AuthInfo) { u.Token = token })
 		_, errOut, err := kubectlWith(t, parent, cfg, "", "get", "ns")
 		if err == nil || !strings.Contains(errOut, "cannot get resource \"sockets/proxy\"") {
