@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,22 +44,17 @@ func Main(m *testing.M) int {
 		return m.Run()
 	}
 	race := os.Getenv(RaceEnv) == "1"
-	args := []string{"build", "-o", dir + string(filepath.Separator)}
 	if race {
-		args = append(args, "-race")
 		// Every process these binaries start writes its race reports to
 		// race.<pid> here, so a report is found however the process ended
 		// (tests SIGKILL hubs and agents, and a killed process never
 		// reaches the exit code a race sets).
-		if err := os.Setenv("GORACE", "log_path="+filepath.Join(dir, "race")); err != nil {
+		if err := os.Setenv("GORACE", raceOptions(dir)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 	}
-	build := exec.Command("go", append(args, "./cmd/hub", "./cmd/agent", "./cmd/kubectl-clusternet")...)
-	build.Dir = testbed.RepoRoot()
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := buildBinaries(dir, race); err != nil {
 		fmt.Fprintln(os.Stderr, "building hub, agent and kubectl-clusternet:", err)
 		return 1
 	}
@@ -69,21 +63,6 @@ func Main(m *testing.M) int {
 		code = 1
 	}
 	return code
-}
-
-// raceReports prints the race reports in dir and says whether there were any.
-func raceReports(dir string) bool {
-	reports, _ := filepath.Glob(filepath.Join(dir, "race.*"))
-	found := false
-	for _, r := range reports {
-		b, err := os.ReadFile(r)
-		if err != nil || len(bytes.TrimSpace(b)) == 0 {
-			continue
-		}
-		found = true
-		fmt.Fprintf(os.Stderr, "FAIL: a data race in a Clusternet binary (%s):\n%s\n", filepath.Base(r), b)
-	}
-	return found
 }
 
 // Bin is the path of a binary Main built.

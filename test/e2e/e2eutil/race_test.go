@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -24,9 +25,36 @@ func TestRaceReportsAreFound(t *testing.T) {
 		t.Fatal("reports found before anything ran")
 	}
 	run := exec.Command(bin)
-	run.Env = append(os.Environ(), "GORACE=log_path="+filepath.Join(dir, "race"))
+	run.Env = append(os.Environ(), "GORACE="+raceOptions(dir))
 	_ = run.Run() // exits 66 after a race
 	if !raceReports(dir) {
 		t.Fatal("the race of testdata/racy was not reported")
+	}
+}
+
+// A known race inside a library (upstreamRaces) is printed and fails
+// nothing; in the same folder as one of ours, ours still fails.
+func TestUpstreamRacesDoNotFail(t *testing.T) {
+	upstream, err := os.ReadFile(filepath.Join("testdata", "races", "apiserver-tlsconfig.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "race.1"), upstream, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := splitRaceReports(string(upstream)); len(got) != 2 {
+		t.Fatalf("the log holds 2 reports, split into %d", len(got))
+	}
+	if raceReports(dir) {
+		t.Fatal("k8s.io/apiserver's own race failed the package")
+	}
+	// The same report with a frame of ours in place of the library's write is ours.
+	ours := strings.ReplaceAll(string(upstream), "k8s.io/apiserver/pkg/server.(*SecureServingInfo).Serve()", "github.com/clusternet/clusternet/pkg/server/hub.(*Options).Run()")
+	if err := os.WriteFile(filepath.Join(dir, "race.2"), []byte(ours), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !raceReports(dir) {
+		t.Fatal("a race with a frame of ours was taken for upstream's")
 	}
 }

@@ -1,0 +1,112 @@
+package e2eutil
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+
+	"github.com/clusternet/clusternet/test/testbed"
+)
+
+// binaries are the commands Main builds, by their folder under the repository root.
+var binaries = []string{"cmd/hub", "cmd/agent", "cmd/kubectl-clusternet"}
+
+// buildBinaries puts hub, agent and kubectl-clusternet, built from this
+// checkout, in dir.
+//
+// `go test ./test/e2e/...` runs a dozen packages, and each linking the
+// three binaries itself cost about a minute of CPU (race binaries are over
+// 100 MB) on a machine whose end-to-end run is bound by its CPU. So every
+// package of a checkout builds into one shared folder, one package at a
+// time, and links the result into its own dir: go build relinks nothing
+// when what is there is up to date, and builds anew when the sources
+// changed. The package's dir stays its own (race reports, what a test adds
+// to it), and a later build replaces the shared files rather than writing
+// into them, so a running package keeps the binaries it started with.
+func buildBinaries(dir string, race bool) error {
+	shared, err := sharedBuildDir(race)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockFolder(shared)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	args := []string{"build", "-o", shared + string(filepath.Separator)}
+	if race {
+		args = append(args, "-race")
+	}
+	for _, b := range binaries {
+		args = append(args, "./"+b)
+	}
+	build := exec.Command("go", args...)
+	build.Dir = testbed.RepoRoot()
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return err
+	}
+	for _, b := range binaries {
+		name := filepath.Base(b)
+		if err := linkOrCopy(filepath.Join(shared, name), filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sharedBuildDir is the folder the packages of this checkout share for
+// one kind of build: another checkout (a worktree) has its own, so two
+// checkouts tested at once do not relink each other's binaries.
+func sharedBuildDir(race bool) (string, error) {
+	sum := sha256.Sum256([]byte(testbed.RepoRoot()))
+	name := "clusternet-e2e-build-" + hex.EncodeToString(sum[:6])
+	if race {
+		name += "-race"
+	}
+	dir := filepath.Join(os.TempDir(), name)
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
+// lockFolder holds an flock on a file beside dir until unlock: the
+// packages run as separate processes, and the kernel drops the lock of
+// one that dies.
+func lockFolder(dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+	}
+	return func() { _ = f.Close() }, nil
+}
+
+// linkOrCopy makes dst the file src is, by a hard link where the two
+// are on one file system.
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil || !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = in.Close() }()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
+}
