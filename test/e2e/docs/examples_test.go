@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	certutil "k8s.io/client-go/util/cert"
+	"sigs.k8s.io/yaml"
 
 	"github.com/clusternet/clusternet/pkg/cli"
 	"github.com/clusternet/clusternet/test/e2e/e2eutil"
@@ -123,13 +125,17 @@ func TestCLIExamples(t *testing.T) {
 		}
 		return string(out), err
 	}
-	must := func(line string) string {
+	mustIn := func(stdin, line string) string {
 		t.Helper()
-		out, err := sh(2*time.Minute, "", line)
+		out, err := sh(2*time.Minute, stdin, line)
 		if err != nil {
 			t.Fatalf("$ %s: %v\n%s", line, err, out)
 		}
 		return out
+	}
+	must := func(line string) string {
+		t.Helper()
+		return mustIn("", line)
 	}
 	must("kubectl clusternet apply -f templates.yaml && kubectl apply -f children.yaml")
 	// A local-up of one's own (-doctest.testbed) gets its parent back.
@@ -144,6 +150,7 @@ func TestCLIExamples(t *testing.T) {
 	// The children run the pod the logs examples read.
 	must(`kubectl wait --for=condition=Ready subscription/cli-examples --timeout=2m`)
 	baseline := outputLines(must(templatesNow))
+	docs := templateDocs(t, filepath.Join(work, "templates.yaml"))
 
 	for _, ex := range examples {
 		line := ex.line
@@ -157,7 +164,7 @@ func TestCLIExamples(t *testing.T) {
 		// Each example starts from the same templates: what an earlier one
 		// deleted is back, what it created is gone (so `create` can run
 		// again), and what `create` examples read from files is absent.
-		resetTemplates(t, must, baseline)
+		resetTemplates(t, mustIn, baseline, docs)
 		if ex.command == "kubectl clusternet create" {
 			must("kubectl clusternet delete -f pod.json -f registry.yaml --ignore-not-found >/dev/null")
 		}
@@ -185,17 +192,26 @@ func TestCLIExamples(t *testing.T) {
 const templatesNow = `kubectl get manifests -n clusternet-reserved -o jsonpath='{range .items[*]}{.template.apiVersion} {.template.kind} {.template.metadata.namespace} {.template.metadata.name}{"\n"}{end}'`
 
 // resetTemplates makes the parent's templates those of baseline again:
-// it stores templates.yaml again when one is missing (an example deleted
-// it), and deletes those that are not in baseline (an example created
-// them). Storing every template before every example would take minutes.
-func resetTemplates(t *testing.T, must func(string) string, baseline []string) {
+// it stores again those of templates.yaml that are missing (an example
+// deleted them), and deletes those that are not in baseline (an example
+// created them). Storing all of templates.yaml whenever one is missing took
+// a third of the test's time.
+func resetTemplates(t *testing.T, mustIn func(stdin, line string) string, baseline []string, docs map[string]string) {
 	t.Helper()
-	now := outputLines(must(templatesNow))
+	now := outputLines(mustIn("", templatesNow))
+	var missing []string
 	for _, l := range baseline {
-		if !slices.Contains(now, l) {
-			must("kubectl clusternet apply -f templates.yaml >/dev/null")
-			break
+		if slices.Contains(now, l) {
+			continue
 		}
+		doc, ok := docs[templateKey(strings.Fields(l))]
+		if !ok {
+			t.Fatalf("template %q is in none of templates.yaml's documents", l)
+		}
+		missing = append(missing, doc)
+	}
+	if len(missing) > 0 {
+		mustIn(strings.Join(missing, "\n---\n"), "kubectl clusternet apply -f - >/dev/null")
 	}
 	for _, l := range now {
 		f := strings.Fields(l)
@@ -211,8 +227,41 @@ func resetTemplates(t *testing.T, must func(string) string, baseline []string) {
 		if g, _, ok := strings.Cut(apiVersion, "/"); ok {
 			group = "." + g
 		}
-		must("kubectl clusternet delete " + strings.ToLower(kind) + group + " " + name + ns + " --ignore-not-found >/dev/null")
+		mustIn("", "kubectl clusternet delete "+strings.ToLower(kind)+group+" "+name+ns+" --ignore-not-found >/dev/null")
 	}
+}
+
+// templateKey names a template by its apiVersion, kind and name: the
+// documents of templates.yaml share one namespace.
+func templateKey(fields []string) string {
+	if len(fields) < 3 {
+		return strings.Join(fields, " ")
+	}
+	return fields[0] + " " + fields[1] + " " + fields[len(fields)-1]
+}
+
+// templateDocs are the documents of the templates file at path, by templateKey.
+func templateDocs(t *testing.T, path string) map[string]string {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := map[string]string{}
+	for _, doc := range strings.Split(string(src), "\n---\n") {
+		var u unstructured.Unstructured
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if u.GetKind() == "" {
+			continue
+		}
+		if u.GetNamespace() != "" {
+			t.Fatalf("%s: %s %s names namespace %s: its templates share the default one", path, u.GetKind(), u.GetName(), u.GetNamespace())
+		}
+		docs[templateKey([]string{u.GetAPIVersion(), u.GetKind(), u.GetName()})] = doc
+	}
+	return docs
 }
 
 // examplesWorkspace is a copy of testdata/examples, plus what the examples
