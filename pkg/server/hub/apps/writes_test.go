@@ -252,7 +252,13 @@ func TestPartlyFailedRoundAnnouncesWhatItBound(t *testing.T) {
 	if !failed.Load() {
 		t.Fatal("the injected failure never happened")
 	}
-	bound := h.events.matching("Subscription default/app", " Bound")
+	// A round announces what it bound after its writes, so the second
+	// Description can be seen before the second Bound event is recorded.
+	var bound []string
+	h.eventually("two Bound events", func() (bool, string) {
+		bound = h.events.matching("Subscription default/app", " Bound")
+		return len(bound) >= 2, fmt.Sprint(bound)
+	})
 	if len(bound) != 2 || !strings.Contains(bound[0], "bound to 1 more cluster: created Base app in namespace "+nsA) ||
 		!strings.Contains(bound[1], "bound to 1 more cluster: created Base app in namespace "+nsB) {
 		t.Errorf("Bound events %q, want %s's in the round that failed %s's, then %s's", bound, nsA, nsB, nsB)
