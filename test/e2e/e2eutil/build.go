@@ -7,13 +7,23 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"github.com/clusternet/clusternet/test/testbed"
 )
 
-// binaries are the commands Main builds, by their folder under the repository root.
-var binaries = []string{"cmd/hub", "cmd/agent", "cmd/kubectl-clusternet"}
+// servers are the commands Main builds with -race when asked (RaceEnv),
+// and plugin the one it always builds without, by their folder under the
+// repository root. The plugin is a short-lived client run hundreds of
+// times a package (TestCLIExamples alone runs it 276 times), and the race
+// runtime cost each run about 0.3 s of CPU on a CPU-bound machine: about a
+// minute of `make test-e2e`. Its concurrent paths (fanout, logs -f, rollout
+// watches) run under -race in pkg/cli's unit tests.
+var (
+	servers = []string{"cmd/hub", "cmd/agent"}
+	plugin  = "cmd/kubectl-clusternet"
+)
 
 // buildBinaries puts hub, agent and kubectl-clusternet, built from this
 // checkout, in dir.
@@ -37,20 +47,13 @@ func buildBinaries(dir string, race bool) error {
 		return err
 	}
 	defer unlock()
-	args := []string{"build", "-o", shared + string(filepath.Separator)}
-	if race {
-		args = append(args, "-race")
-	}
-	for _, b := range binaries {
-		args = append(args, "./"+b)
-	}
-	build := exec.Command("go", args...)
-	build.Dir = testbed.RepoRoot()
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := goBuild(shared, race, servers...); err != nil {
 		return err
 	}
-	for _, b := range binaries {
+	if err := goBuild(shared, false, plugin); err != nil {
+		return err
+	}
+	for _, b := range append(slices.Clone(servers), plugin) {
 		name := filepath.Base(b)
 		// Both folders are in os.TempDir(), so on one file system.
 		if err := os.Link(filepath.Join(shared, name), filepath.Join(dir, name)); err != nil {
@@ -58,6 +61,21 @@ func buildBinaries(dir string, race bool) error {
 		}
 	}
 	return nil
+}
+
+// goBuild builds the commands in folders (under the repository root) into out.
+func goBuild(out string, race bool, folders ...string) error {
+	args := []string{"build", "-o", out + string(filepath.Separator)}
+	if race {
+		args = append(args, "-race")
+	}
+	for _, f := range folders {
+		args = append(args, "./"+f)
+	}
+	build := exec.Command("go", args...)
+	build.Dir = testbed.RepoRoot()
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	return build.Run()
 }
 
 // sharedBuildDir is the folder the packages of this checkout share for

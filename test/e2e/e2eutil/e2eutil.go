@@ -24,9 +24,9 @@ import (
 // BinDir holds hub, agent and kubectl-clusternet, built once by Main.
 var BinDir string
 
-// RaceEnv names the variable that, set to 1 (make test-e2e does), has Main build the hub, the agent
-// and the plugin with -race: a data race any of them hits while a test
-// drives it fails the package.
+// RaceEnv names the variable that, set to 1 (make test-e2e does), has Main
+// build the hub and the agent with -race: a data race either hits while a
+// test drives it fails the package (the plugin is built without: servers).
 const RaceEnv = "CLUSTERNET_E2E_RACE"
 
 // Main is an e2e package's TestMain body: it builds the binaries (unless
