@@ -18,6 +18,9 @@ func TestInitTurnsTheCollectorOffAndRestoreOn(t *testing.T) {
 	if got := debug.SetGCPercent(-1); got != -1 {
 		t.Fatalf("GC percent after init = %d, want -1 (off)", got)
 	}
+	// Leave the collector as init left it, for the next run of this test
+	// in the same process (go test -count).
+	t.Cleanup(func() { debug.SetGCPercent(-1) })
 	t.Setenv("GOGC", "")
 	Restore()
 	if got := debug.SetGCPercent(100); got != 100 {

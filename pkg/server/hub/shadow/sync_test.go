@@ -133,12 +133,18 @@ func TestFollowsCRDs(t *testing.T) {
 	if s := a.snapshot.Load().resources["gadgets"].r.scale; s == nil || s.replicas[1] != "count" || s.selector != nil {
 		t.Errorf("gadgets scale = %+v, want the CRD's specReplicasPath and no selector (it is in status)", s)
 	}
-	got, err := dyn.Resource(apiServiceGVR).Get(ctx, APIServiceName, metav1.GetOptions{})
+	// The APIService is nudged after the snapshot is served, so poll.
+	var annotated string
+	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		got, err := dyn.Resource(apiServiceGVR).Get(ctx, APIServiceName, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		annotated = got.GetAnnotations()[ResourcesAnnotation]
+		return annotated == a.snapshot.Load().digest, nil
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if got.GetAnnotations()[ResourcesAnnotation] != a.snapshot.Load().digest {
-		t.Errorf("APIService annotation %q, want the digest %q", got.GetAnnotations()[ResourcesAnnotation], a.snapshot.Load().digest)
+		t.Errorf("APIService annotation %q, want the digest %q: %v", annotated, a.snapshot.Load().digest, err)
 	}
 
 	if err := dyn.Resource(crdGVR).Delete(ctx, "gadgets.toys.example.com", metav1.DeleteOptions{}); err != nil {
