@@ -156,8 +156,9 @@ func (pl *placement) clusterIn(ns string) *clusterv1beta1.ManagedCluster {
 }
 
 // announceFailback records, when a Base kept on a failed-over cluster is
-// bound again (have: as it was before this round), why, and what its
-// cluster runs now.
+// bound again (have: as it was before the write that took its mark away,
+// nil when this round's write took none away), why, and what its cluster
+// runs now.
 func (c *Controller) announceFailback(sub *appsv1alpha1.Subscription, have *appsv1alpha1.Base, ck string, pl *placement) {
 	if have == nil || !keptFailedOver(have) {
 		return

@@ -370,10 +370,6 @@ func externalReplicas(sub *appsv1alpha1.Subscription) (map[string]map[string]int
 func (c *Controller) applyBases(ctx context.Context, sub *appsv1alpha1.Subscription, bases []*appsv1alpha1.Base, res *resolution, pl *placement) (bound, conflicts []string, err error) {
 	c.runs.apply.Add(1)
 	wanted := sets.New[string]()
-	have := map[string]*appsv1alpha1.Base{}
-	for _, b := range bases {
-		have[b.Namespace] = b
-	}
 	desired := make([]*appsv1alpha1.Base, len(pl.Bindings))
 	for i, ck := range pl.Bindings {
 		cns, _, _ := strings.Cut(ck, "/")
@@ -394,8 +390,7 @@ func (c *Controller) applyBases(ctx context.Context, sub *appsv1alpha1.Subscript
 		}
 		if o.ok {
 			bound = append(bound, ck)
-			cns, _, _ := strings.Cut(ck, "/")
-			c.announceFailback(sub, have[cns], ck, pl)
+			c.announceFailback(sub, o.unmarked, ck, pl)
 		}
 	}
 	if len(created) > 0 {
@@ -699,10 +694,16 @@ func (c *Controller) desiredBase(sub *appsv1alpha1.Subscription, m *clusterv1bet
 
 // baseOutcome is what applyBase did with one Base: ok says the Base is
 // the Subscription's now (created says it was created just now); conflict
-// explains a name taken by another Subscription (left untouched).
+// explains a name taken by another Subscription (left untouched); unmarked
+// is the Base as it was before this write took its failed-over mark away.
 type baseOutcome struct {
 	ok, created bool
 	conflict    string
+	// unmarked is set only by the write that removed the mark, not from
+	// the round's earlier look at the cache: a round that began before the
+	// cache showed the mark (or showed it gone) would otherwise miss the
+	// cluster's return or announce it twice.
+	unmarked *appsv1alpha1.Base
 }
 
 // defaultBasesAtOnce bounds the Bases one Subscription's round writes at a
@@ -837,7 +838,11 @@ func (c *Controller) applyBase(ctx context.Context, sub *appsv1alpha1.Subscripti
 	if _, err := client.Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
 		return baseOutcome{}, err
 	}
-	return baseOutcome{ok: true}, nil
+	out := baseOutcome{ok: true}
+	if keptFailedOver(have) && !keptFailedOver(upd) {
+		out.unmarked = have
+	}
+	return out, nil
 }
 
 // ensureInventory writes the FeedInventory named after the Subscription.
