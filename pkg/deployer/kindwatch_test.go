@@ -151,12 +151,16 @@ func TestKindWatchListsAndWatchesLabelledObjects(t *testing.T) {
 		t.Errorf("first list told %q, want %q", got, want)
 	}
 	fake.Update("/api/v1/namespaces/foo/configmaps/a", func(o map[string]any) { o["data"] = map[string]any{"x": "1"} })
-	waitFor(t, "the change to reach the store", func() bool {
+	// The store takes the change before the handler is told (put), so
+	// wait for both.
+	var told []string
+	waitFor(t, "the change to reach the store and be told", func() bool {
+		told = append(told, c.take()...)
 		a := k.get("foo/a")
-		return a != nil && a.Object["data"] != nil
+		return a != nil && a.Object["data"] != nil && len(told) > 0
 	})
-	if got, want := c.take(), []string{"update foo/a"}; !slices.Equal(got, want) {
-		t.Errorf("the change told %q, want %q", got, want)
+	if want := []string{"update foo/a"}; !slices.Equal(told, want) {
+		t.Errorf("the change told %q, want %q", told, want)
 	}
 	if k.get("foo/other") != nil {
 		t.Error("the store holds an object without the Description label")

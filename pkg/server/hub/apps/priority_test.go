@@ -383,7 +383,7 @@ func TestHeartbeatsScheduleNothing(t *testing.T) {
 	// Rounds the creations queued may still be running (a first round's
 	// status write queues one more): count from when they have stopped.
 	before := h.runs()
-	for settled := time.Now(); time.Since(settled) < 500*time.Millisecond; time.Sleep(50 * time.Millisecond) {
+	for settled := time.Now(); time.Since(settled) < time.Second; time.Sleep(50 * time.Millisecond) {
 		if now := h.runs(); now.Schedule != before.Schedule {
 			before, settled = now, time.Now()
 		}

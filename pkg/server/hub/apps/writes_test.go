@@ -101,7 +101,7 @@ func TestReportsBurstIsOneStatusWrite(t *testing.T) {
 	// that sync run before the burst, or it lands in the middle of it and
 	// writes what it sees then (a real second write, but of the rollout's
 	// start, not of the burst).
-	time.Sleep(time.Until(pendingAt.Add(h.statusSettle + 500*time.Millisecond)))
+	time.Sleep(time.Until(pendingAt.Add(h.statusSettle + 2*time.Second)))
 	applied := appsv1alpha1.FeedStatus{Applied: true, Available: true}
 	for _, ns := range []string{nsA, nsB} {
 		for _, d := range []struct {

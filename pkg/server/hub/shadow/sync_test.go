@@ -129,13 +129,24 @@ func TestFollowsCRDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	disco.set(withGadgets(testParent()), nil)
-	serves("gadgets", true)
-	if s := a.snapshot.Load().resources["gadgets"].r.scale; s == nil || s.replicas[1] != "count" || s.selector != nil {
-		t.Errorf("gadgets scale = %+v, want the CRD's specReplicasPath and no selector (it is in status)", s)
+	// A sync can see gadgets in discovery before the CRD informer has the
+	// CRD, and serve them with the default scale paths until the CRD's own
+	// event syncs again: wait for the CRD's.
+	var scale *scalePaths
+	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		s := a.snapshot.Load()
+		if s == nil || s.resources["gadgets"] == nil {
+			return false, nil
+		}
+		scale = s.resources["gadgets"].r.scale
+		return scale != nil && len(scale.replicas) > 1 && scale.replicas[1] == "count" && scale.selector == nil, nil
+	})
+	if err != nil {
+		t.Errorf("gadgets scale = %+v, want the CRD's specReplicasPath and no selector (it is in status): %v", scale, err)
 	}
 	// The APIService is nudged after the snapshot is served, so poll.
 	var annotated string
-	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
 		got, err := dyn.Resource(apiServiceGVR).Get(ctx, APIServiceName, metav1.GetOptions{})
 		if err != nil {
 			return false, err
