@@ -107,7 +107,19 @@ generate: $(TOOLS)/controller-gen $(TOOLS)/applyconfiguration-gen $(TOOLS)/clien
 ##@ Test
 
 .PHONY: test
-test: test-unit test-fuzz test-images test-e2e test-chaos ## Unit tests with -race, each fuzz target briefly, the images, then end-to-end tests on real control planes, then a short chaos run.
+TEST_STAGES := test-unit test-fuzz test-images testbed-build test-e2e test-chaos
+test: ## Unit tests with -race, each fuzz target briefly, the images, then end-to-end tests on real control planes, then a short chaos run.
+	@# Each stage's time is printed at the end (and after a failure), where
+	@# a CI log's tail shows it: the testbed's cold build is a stage of its own.
+	@start=$$SECONDS; took=""; \
+	for stage in $(TEST_STAGES); do \
+	  s=$$SECONDS; \
+	  if ! $(MAKE) --no-print-directory $$stage; then \
+	    echo "make test: $$stage failed after $$((SECONDS - s))s; before it:$$took"; exit 1; \
+	  fi; \
+	  took="$$took $$stage $$((SECONDS - s))s,"; \
+	done; \
+	echo "make test: passed in $$((SECONDS - start))s:$${took%,}"
 
 .PHONY: test-unit
 test-unit: ## Unit tests (-race, -short: no control planes).
