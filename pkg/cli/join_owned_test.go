@@ -26,6 +26,7 @@ import (
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/bootstraptoken"
 	clusternetfake "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/fake"
+	"github.com/clusternet/clusternet/pkg/registration"
 	"github.com/clusternet/clusternet/pkg/server/agent"
 )
 
@@ -294,18 +295,23 @@ func TestAgentNamesMatchTheAgent(t *testing.T) {
 }
 
 // TestUnjoinWaitsForTheAgentsPodsAndCredentials: unjoin is not done while
-// an agent pod could still write its credentials back.
+// an agent pod could still write its credentials back, nor while the
+// cluster's dedicated namespace is still in the parent (Terminating).
 func TestUnjoinWaitsForTheAgentsPodsAndCredentials(t *testing.T) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "clusternet-agent-abc", Namespace: charts.Namespace, Labels: map[string]string{"app": "clusternet-agent"}}}
 	credentials := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: agentCredentialsSecret, Namespace: charts.Namespace}}
+	dedicated := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "clusternet-x7k2p", DeletionTimestamp: ptr.To(metav1.Now()), Finalizers: []string{"kubernetes"},
+		Labels: map[string]string{clusterv1beta1.LabelClusterID: "0b3c", clusterv1beta1.LabelCreatedBy: registration.CreatedByHub}}}
 	u := &unjoiner{
 		UnjoinOptions: &UnjoinOptions{Timeout: 1500 * time.Millisecond, clients: &fleetClients{
-			childKube: k8sfake.NewClientset(pod, credentials), parentClusternet: clusternetfake.NewSimpleClientset(),
+			childKube: k8sfake.NewClientset(pod, credentials), parentClusternet: clusternetfake.NewSimpleClientset(), parentKube: k8sfake.NewClientset(dedicated),
 		}},
+		id:             "0b3c",
 		removedObjects: []*unstructured.Unstructured{obj("apps/v1", "Deployment", charts.Namespace, "clusternet-agent")},
 	}
 	_, err := u.waitGone(context.Background())
-	for _, want := range []string{"agent pod clusternet-system/clusternet-agent-abc in the child", "Secret clusternet-system/clusternet-agent-credentials in the child"} {
+	for _, want := range []string{"agent pod clusternet-system/clusternet-agent-abc in the child", "Secret clusternet-system/clusternet-agent-credentials in the child",
+		"namespace clusternet-x7k2p in the parent"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error = %v\nwant it to contain %q", err, want)
 		}

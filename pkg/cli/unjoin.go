@@ -295,7 +295,9 @@ func (u *unjoiner) deregister(ctx context.Context) (string, error) {
 		clusterv1beta1.NamePrefix, u.id), nil
 }
 
-// waitGone waits until the ManagedCluster is gone from the parent and,
+// waitGone waits until the ManagedCluster and the dedicated namespace
+// (which deleting it leaves Terminating until the namespace controller has
+// emptied it) are gone from the parent and,
 // from the child, the agent's namespace when unjoin deleted it, the
 // agent's pods when it deleted its Deployment (a pod still running would
 // write its credentials back) and the credentials Secret.
@@ -312,6 +314,13 @@ func (u *unjoiner) waitGone(ctx context.Context) (string, error) {
 		if mc != nil {
 			left = append(left, fmt.Sprintf("ManagedCluster %s/%s in the parent", mc.Namespace, mc.Name))
 		}
+		namespaces, err := registration.DedicatedNamespaces(ctx, u.clients.parentKube, u.id)
+		if err != nil {
+			return false, err
+		}
+		for _, ns := range namespaces {
+			left = append(left, fmt.Sprintf("namespace %s in the parent", ns.Name))
+		}
 		inChildLeft, err := u.leftInChild(ctx)
 		left = append(left, inChildLeft...)
 		return len(left) == 0 && err == nil, err
@@ -323,5 +332,5 @@ func (u *unjoiner) waitGone(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return "Gone: no ManagedCluster of this cluster in the parent, no agent in the child", nil
+	return "Gone: no ManagedCluster or dedicated namespace of this cluster in the parent, no agent in the child", nil
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -52,14 +53,12 @@ func Deregister(ctx context.Context, kube kubernetes.Interface, clusternet versi
 	if err := ignoreGone(clusternet.ClustersV1beta1().ClusterRegistrationRequests().Delete(ctx, name, metav1.DeleteOptions{})); err != nil {
 		return false, fmt.Errorf("deleting ClusterRegistrationRequest %s: %w", name, err)
 	}
-	namespaces, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(labels.Set{clusterv1beta1.LabelClusterID: id, clusterv1beta1.LabelCreatedBy: CreatedByHub}).String(),
-	})
+	namespaces, err := DedicatedNamespaces(ctx, kube, id)
 	if err != nil {
-		return deleted, fmt.Errorf("finding the dedicated namespace of cluster %s: %w", id, err)
+		return deleted, err
 	}
 	var errs []error
-	for _, ns := range namespaces.Items {
+	for _, ns := range namespaces {
 		if ns.DeletionTimestamp != nil {
 			continue
 		}
@@ -91,4 +90,17 @@ func deleteIfHubs[T metav1.Object](ctx context.Context, name string,
 	}
 	uid := obj.GetUID()
 	return del(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+}
+
+// DedicatedNamespaces are cluster id's namespaces in the parent that the
+// hub's approver made (terminating ones included): what Deregister
+// deletes, and what a caller waits for to be gone.
+func DedicatedNamespaces(ctx context.Context, kube kubernetes.Interface, id string) ([]corev1.Namespace, error) {
+	list, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{
+		LabelSelector: labels.SelectorFromSet(labels.Set{clusterv1beta1.LabelClusterID: id, clusterv1beta1.LabelCreatedBy: CreatedByHub}).String(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("finding the dedicated namespace of cluster %s: %w", id, err)
+	}
+	return list.Items, nil
 }
