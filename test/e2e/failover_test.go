@@ -99,10 +99,17 @@ spec:
 		if !clusterv1beta1.HasFailoverTaint(m.Spec.Taints) || m.Annotations[lifecycle.AnnotationFailoverTaint] == "" {
 			t.Errorf("taints %v, annotations %v: want the hub's %s:NoSchedule", m.Spec.Taints, m.Annotations, clusterv1beta1.TaintClusterUnschedulable)
 		}
-		b, err := cs.AppsV1alpha1().Bases(lost.Namespace).Get(context.Background(), "failover", metav1.GetOptions{})
-		if err != nil {
-			t.Fatalf("child 0's Base of the Dynamic Subscription: %v, want it kept", err)
-		}
+		// The round marks it after it writes the Bases the replicas moved
+		// to, so the mark can follow the rollout there.
+		var b *appsv1alpha1.Base
+		waitFor(t, 30*time.Second, "child 0's Base marked "+apps.AnnotationFailedOver, func(ctx context.Context) (bool, string) {
+			got, err := cs.AppsV1alpha1().Bases(lost.Namespace).Get(ctx, "failover", metav1.GetOptions{})
+			if err != nil {
+				return false, fmt.Sprintf("child 0's Base of the Dynamic Subscription: %v, want it kept", err)
+			}
+			b = got
+			return b.DeletionTimestamp != nil || b.Annotations[apps.AnnotationFailedOver] != "", fmt.Sprint(b.Annotations)
+		})
 		if b.DeletionTimestamp != nil || b.Annotations[apps.AnnotationFailedOver] == "" || !strings.Contains(b.Annotations[render.AnnotationReplicas], `"replicas":2`) {
 			t.Errorf("child 0's Base: deleting %t, annotations %v; want it kept, marked %s, with its 2 replicas", b.DeletionTimestamp != nil, b.Annotations, apps.AnnotationFailedOver)
 		}
@@ -113,7 +120,7 @@ spec:
 		if n := deploymentReplicas(t, d); d.DeletionTimestamp != nil || n != 2 {
 			t.Errorf("child 0's Description: deleting %t, Deployment replicas %d; want it kept with its 2", d.DeletionTimestamp != nil, n)
 		}
-		wantEvent(t, e2eutil.Events(t, parent, "default", "Subscription", "failover", "FailedOver"),
+		wantEvent(t, parent, "Subscription", "failover", "FailedOver",
 			"Normal|FailedOver|clusternet-hub|1|cluster "+key(lost)+" is tainted "+clusterv1beta1.TaintClusterUnschedulable)
 		checkReplicationUntouched(t, parent, cs, lost, everywhereUID, all)
 	})
@@ -155,7 +162,7 @@ spec:
 	// dividing moves nothing back. Spread binds child 0 again, as any
 	// cluster with room, with none of them: its stale copy scaled to 0.
 	waitForDivision(t, cs, children, "failover", map[string]int32{key(lost): 0, c1: 3, c2: 3}, "bound to 3 clusters")
-	wantEvent(t, e2eutil.Events(t, parent, "default", "Subscription", "failover", "FailedBack"),
+	wantEvent(t, parent, "Subscription", "failover", "FailedBack",
 		"Normal|FailedBack|clusternet-hub|1|cluster "+key(lost)+" is back and bound again: it runs apps/v1/Deployment/failover/web 0 (it ran apps/v1/Deployment/failover/web 2 before it failed over)")
 	if got := childUID(t, lost, "failover"); got != deployUID {
 		t.Errorf("child 0's Deployment UID %s, want %s: it was deleted and made again", got, deployUID)

@@ -63,15 +63,15 @@ func TestPriorityAndPreemption(t *testing.T) {
 				mustKubectl(t, parent, subs[order[1]], "apply", "-f", "-")
 				waitForDivision(t, cs, children, high, map[string]int32{small: 4}, "bound to 1 clusters")
 				waitForDivision(t, cs, children, low, map[string]int32{other: 4}, "bound to 1 clusters")
-				preempting, preempted := e2eutil.Events(t, parent, "default", "Subscription", high, "Preempting"), e2eutil.Events(t, parent, "default", "Subscription", low, "Preempted")
 				if first == "high" {
+					preempting, preempted := e2eutil.Events(t, parent, "default", "Subscription", high, "Preempting"), e2eutil.Events(t, parent, "default", "Subscription", low, "Preempted")
 					if len(preempting)+len(preempted) > 0 {
 						t.Errorf("preemption events though nothing was preempted: %q %q", preempting, preempted)
 					}
 					return
 				}
-				wantEvent(t, preempting, "Normal|Preempting|clusternet-hub|1|placing replicas in the room of Subscriptions of lower priority than 10: on "+small+", Subscription default/"+low)
-				wantEvent(t, preempted, "Warning|Preempted|clusternet-hub|1|Subscription default/"+high+" (priority 10, above this one's 0) takes the room of this Subscription's replicas on "+small)
+				wantEvent(t, parent, "Subscription", high, "Preempting", "Normal|Preempting|clusternet-hub|1|placing replicas in the room of Subscriptions of lower priority than 10: on "+small+", Subscription default/"+low)
+				wantEvent(t, parent, "Subscription", low, "Preempted", "Warning|Preempted|clusternet-hub|1|Subscription default/"+high+" (priority 10, above this one's 0) takes the room of this Subscription's replicas on "+small)
 			})
 		}
 	})
@@ -207,8 +207,14 @@ spec:
 
 // wantEvent checks that events (e2eutil.Events lines) are exactly one,
 // starting with want.
-func wantEvent(t *testing.T, events []string, want string) {
+func wantEvent(t *testing.T, parent *testbed.Cluster, kind, name, reason, want string) {
 	t.Helper()
+	// Events are sent in the background, after what a test waited for.
+	var events []string
+	waitFor(t, 30*time.Second, "a "+reason+" event on "+kind+" default/"+name, func(context.Context) (bool, string) {
+		events = e2eutil.Events(t, parent, "default", kind, name, reason)
+		return len(events) > 0, ""
+	})
 	if len(events) != 1 || !strings.HasPrefix(events[0], want) {
 		t.Errorf("events %q, want one starting %q", events, want)
 	}

@@ -284,9 +284,10 @@ func TestDistribution(t *testing.T) {
 		if c.Status != metav1.ConditionFalse || c.Message != want {
 			t.Errorf("FeedsResolved = %s %q\nwant False %q", c.Status, c.Message, want)
 		}
-		if ev := e.events("default", "Subscription", "app-demo"); !strings.Contains(ev, "Warning FeedKindNotServed clusternet-hub: "+want) {
-			t.Errorf("no event naming the feed and the fix; events:\n%s", ev)
-		}
+		waitFor(t, 30*time.Second, "an event naming the feed and the fix", func(context.Context) (bool, string) {
+			ev := e.events("default", "Subscription", "app-demo")
+			return strings.Contains(ev, "Warning FeedKindNotServed clusternet-hub: "+want), "events:\n" + ev
+		})
 		if out := mustKubectl(t, e.parent, "", "get", "base", "-A", "-l", appsv1alpha1.LabelSubscriptionName+"=app-demo", "-o", "name"); out != "" {
 			t.Errorf("Bases made although a feed does not resolve:\n%s", out)
 		}
@@ -433,9 +434,11 @@ spec:
 		if r := condition(e.sub("app-demo"), "Ready"); r.Status != metav1.ConditionFalse {
 			t.Errorf("Ready = %+v, want False", r)
 		}
-		if ev := e.events(ns2, "Base", "app-demo"); !strings.Contains(ev, "Warning OverrideFailed clusternet-hub") || !strings.Contains(ev, "/spec/replica") {
-			t.Errorf("no OverrideFailed event on the Base; events:\n%s", ev)
-		}
+		// Events are sent in the background, after the status seen above.
+		waitFor(t, 30*time.Second, "an OverrideFailed event on the Base", func(context.Context) (bool, string) {
+			ev := e.events(ns2, "Base", "app-demo")
+			return strings.Contains(ev, "Warning OverrideFailed clusternet-hub") && strings.Contains(ev, "/spec/replica"), "events:\n" + ev
+		})
 		if after := e.desc(ns2, "app-demo-generic"); !cmp.Equal(rawObjects(before), rawObjects(after)) {
 			t.Errorf("the Description changed although its render failed")
 		}

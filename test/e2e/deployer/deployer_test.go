@@ -242,6 +242,7 @@ func (e *env) deliver(t *testing.T) {
 	if diff := cmp.Diff([][]string{{"NAME", "DEPLOYER", "STATUS", "AGE"}, {appDemo, "Generic", "Success"}}, withoutAge(rows)); diff != "" {
 		t.Errorf("kubectl get desc (-want +got):\n%s", diff)
 	}
+	e.waitEvent(t, appDemo, "SuccessfullyDeployed", "is deployed successfully") // sent after the status
 	describe := mustKubectl(t, e.parent, "", "describe", "desc", "-n", e.child.Namespace, appDemo)
 	line := regexp.MustCompile(`(?m)^\s+Normal\s+SuccessfullyDeployed\s+\S+\s+` + regexp.QuoteMeta(e.mode.from) +
 		`\s+Description ` + regexp.QuoteMeta(e.child.Namespace+"/"+appDemo) + ` is deployed successfully$`)
@@ -551,7 +552,9 @@ func (e *env) restartMidRollout(t *testing.T) {
 		rs, _, _ := kubectl(t, e.child.Cluster, "", "get", "rs", "-n", "roll", "-o", "name")
 		return pods == "Running Running Running" && strings.Count(strings.TrimSpace(rs), "\n") == 0 && rs != "", pods + " / " + rs
 	})
-	// One SuccessfullyDeployed, however many times it was applied.
+	// One SuccessfullyDeployed, however many times it was applied (sent in
+	// the background after the status the wait above saw).
+	e.waitEvent(t, name, "SuccessfullyDeployed", "is deployed successfully")
 	evs := e.events(t, name, "SuccessfullyDeployed")
 	if len(evs) != 1 || !strings.HasSuffix(evs[0], "|1|Description "+e.child.Namespace+"/"+name+" is deployed successfully") {
 		t.Errorf("SuccessfullyDeployed events (type|reason|source|count|message):\n%s\nwant exactly one, counted once", strings.Join(evs, "\n"))

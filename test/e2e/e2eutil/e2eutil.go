@@ -90,6 +90,20 @@ func MustKubectl(t *testing.T, c *testbed.Cluster, stdin string, args ...string)
 	return out
 }
 
+// AwaitKubectl runs kubectl args against c until it prints something, for
+// up to 30 s, and returns what it printed: for what a component sends in the
+// background after what a test waited for, as events are.
+func AwaitKubectl(t *testing.T, c *testbed.Cluster, args ...string) string {
+	t.Helper()
+	var out string
+	WaitFor(t, 30*time.Second, "kubectl "+strings.Join(args, " ")+" to print something", func(context.Context) (bool, string) {
+		got, errOut, err := Kubectl(t, c, "", args...)
+		out = got
+		return err == nil && strings.TrimSpace(got) != "", got + errOut
+	})
+	return out
+}
+
 // Table splits kubectl's column output into rows of fields. Fields are
 // separated by runs of two or more spaces, as kubectl's tab writer pads them,
 // so a header such as "CLUSTER ID" stays one field.

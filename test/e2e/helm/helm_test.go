@@ -217,7 +217,7 @@ func (s *suite) charts(t *testing.T) {
 	if got := reason("unreachable"); !strings.HasPrefix(got, wantUnreachable) || !strings.Contains(got, "connection refused") || !strings.HasSuffix(got, "check spec.repo and that the repository is up (it is checked again periodically)") {
 		t.Errorf("unreachable: reason %q", got)
 	}
-	events := mustKubectl(t, s.parent, "", "get", "events", "-n", "default", "--field-selector", "involvedObject.name=missing,reason=ChartNotFound", "-o", "jsonpath={.items[*].message}")
+	events := e2eutil.AwaitKubectl(t, s.parent, "get", "events", "-n", "default", "--field-selector", "involvedObject.name=missing,reason=ChartNotFound", "-o", "jsonpath={.items[*].message}")
 	if !strings.Contains(events, wantMissing) {
 		t.Errorf("no ChartNotFound event with the reason; events: %q", events)
 	}
@@ -294,14 +294,14 @@ func (s *suite) deploy(t *testing.T) {
 	// Who installed: the hub through the tunnel for the Dual cluster, the
 	// agent for the Pull cluster.
 	for c, who := range map[*e2eutil.Child]string{s.push: "clusternet-hub", s.pull: "clusternet-agent"} {
-		got := mustKubectl(t, s.parent, "", "get", "events", "-n", c.Namespace,
+		got := e2eutil.AwaitKubectl(t, s.parent, "get", "events", "-n", c.Namespace,
 			"--field-selector", "involvedObject.kind=HelmRelease,involvedObject.name=helm-demo-mysql,reason=Installed",
 			"-o", "jsonpath={range .items[*]}{.source.component}: {.message}{end}")
 		want := fmt.Sprintf("%s: Installed chart mysql version 8.6.2 as release %s/helm-demo-mysql revision 1 by %s", who, targetNamespace, who)
 		if got != want {
 			t.Errorf("Installed event in %s: %q, want %q", c.Namespace, got, want)
 		}
-		got = mustKubectl(t, s.parent, "", "get", "events", "-n", c.Namespace,
+		got = e2eutil.AwaitKubectl(t, s.parent, "get", "events", "-n", c.Namespace,
 			"--field-selector", "involvedObject.kind=Description,involvedObject.name=helm-demo-helm,reason=SuccessfullyDeployed",
 			"-o", "jsonpath={range .items[*]}{.source.component}: {.message}{end}")
 		want = fmt.Sprintf("clusternet-hub: Description %s/helm-demo-helm is deployed successfully", c.Namespace)
@@ -406,7 +406,7 @@ func (s *suite) failedInstall(t *testing.T) {
 	if got := s.hrStatus(t, s.pull.Namespace, "broken-mysql"); got != "8.6.3 failed 1" {
 		t.Errorf("HelmRelease: %q", got)
 	}
-	events := mustKubectl(t, s.parent, "", "get", "events", "-n", s.pull.Namespace,
+	events := e2eutil.AwaitKubectl(t, s.parent, "get", "events", "-n", s.pull.Namespace,
 		"--field-selector", "involvedObject.name=broken-mysql,reason=InstallFailed", "-o", "jsonpath={.items[*].message}")
 	if !strings.Contains(events, `ConfigMap "Invalid_Name" is invalid`) {
 		t.Errorf("InstallFailed events: %q", events)
@@ -463,13 +463,13 @@ func (s *suite) appPusherOff(t *testing.T) {
 		return phase == "Success", phase + ": " + reason
 	})
 	s.waitReleases(t, c, []release{{Name: "gated-redis", Chart: "redis-17.0.0", Status: "deployed", Revision: 1}})
-	got := mustKubectl(t, s.parent, "", "get", "events", "-n", c.Namespace,
+	got := e2eutil.AwaitKubectl(t, s.parent, "get", "events", "-n", c.Namespace,
 		"--field-selector", "involvedObject.kind=Description,involvedObject.name=gated-helm,reason=AgentInstalls", "-o", "jsonpath={.items[*].message}")
 	want := fmt.Sprintf("Releases of Description %s/gated-helm are installed by the agent of cluster %s (Dual mode with feature gate AppPusher off: the hub does not push to it, it works as in Pull mode)", c.Namespace, c.Name)
 	if got != want {
 		t.Errorf("AgentInstalls event: %q, want %q", got, want)
 	}
-	got = mustKubectl(t, s.parent, "", "get", "events", "-n", c.Namespace,
+	got = e2eutil.AwaitKubectl(t, s.parent, "get", "events", "-n", c.Namespace,
 		"--field-selector", "involvedObject.kind=HelmRelease,involvedObject.name=gated-redis,reason=Installed", "-o", "jsonpath={.items[*].source.component}")
 	if got != "clusternet-agent" {
 		t.Errorf("installed by %q, want clusternet-agent", got)
@@ -688,7 +688,7 @@ func (s *suite) privateChart(t *testing.T) {
 		if want := c.Namespace + "/private-vault-chart-pull"; got != want {
 			t.Errorf("HelmRelease private-vault in %s: chartPullSecret %q, want %q", c.Namespace, got, want)
 		}
-		got = mustKubectl(t, s.parent, "", "get", "events", "-n", c.Namespace,
+		got = e2eutil.AwaitKubectl(t, s.parent, "get", "events", "-n", c.Namespace,
 			"--field-selector", "involvedObject.kind=HelmRelease,involvedObject.name=private-vault,reason=Installed", "-o", "jsonpath={.items[*].source.component}")
 		if got != who {
 			t.Errorf("private-vault in %s installed by %q, want %s", c.Namespace, got, who)
