@@ -160,6 +160,10 @@ type Controller struct {
 // applied is one Cluster's last install in this term.
 type applied struct {
 	clusterID, digest, tokenID string
+	// tokensLeft: the cluster registered, but deleting its bootstrap
+	// tokens failed; upToDate says no until a round deletes them. (A new
+	// leader does not know: a token left so expires within TokenTTL.)
+	tokensLeft bool
 }
 
 // New builds the controller and registers its handlers on the parent's
@@ -585,6 +589,9 @@ func (c *Controller) reconcile(ctx context.Context, key string, b binding, clust
 // gets now applied (the digest its ManagedCluster records): then its
 // cluster is not even contacted.
 func (c *Controller) upToDate(key string, b binding, cluster *clusterv1.Cluster, version string) bool {
+	if c.lastApplied(key).tokensLeft {
+		return false
+	}
 	mcs, err := c.managedClusters.List(boundTo(b.management, b.uid))
 	if err != nil || len(mcs) != 1 || !b.boundLabels(mcs[0].Labels) {
 		return false
@@ -696,12 +703,17 @@ func (c *Controller) keepRegistered(ctx context.Context, key string, b binding, 
 			return c.retry(key, cluster, fmt.Errorf("labelling ManagedCluster %s/%s: %w", mc.Namespace, mc.Name, err))
 		}
 	}
-	if err := c.tokens.deleteAll(ctx, boundTo(b.management, b.uid)); err != nil {
-		return c.retry(key, cluster, err)
-	}
 	if !wasBound {
+		// Said by the round that binds, before the tokens go: a round
+		// after a failed deletion finds it bound and would never say it.
 		c.events.Eventf(cluster, corev1.EventTypeNormal, ReasonRegistered,
-			"Registered as ManagedCluster %s/%s (cluster id %s); its bootstrap token is deleted", mc.Namespace, mc.Name, mc.Spec.ClusterID)
+			"Registered as ManagedCluster %s/%s (cluster id %s); its bootstrap token is deleted now", mc.Namespace, mc.Name, mc.Spec.ClusterID)
+	}
+	if err := c.tokens.deleteAll(ctx, boundTo(b.management, b.uid)); err != nil {
+		a := c.lastApplied(key)
+		a.tokensLeft = true
+		c.remember(key, a)
+		return c.retry(key, cluster, err)
 	}
 	c.backoff.Forget(key)
 	return 0, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stesting "k8s.io/client-go/testing"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
@@ -201,6 +203,43 @@ func TestAnUnreachableClusterIsRetriedWithBackOff(t *testing.T) {
 			t.Errorf("events = %q, want the fix named", events)
 		}
 	})
+}
+
+// A failed deletion of the bootstrap token is retried (the next round does
+// not take the bound ManagedCluster for the end of it); the registration
+// was announced by the round that bound the ManagedCluster, once.
+func TestRegisteredIsSaidOnceWhenTheTokenStaysAWhile(t *testing.T) {
+	h := newHarness(t, []runtime.Object{provisioned("prod", clusterUID), kubeconfigSecret("prod", childServer)}, nil)
+	h.child(childServer, childID)
+	h.sync(prodKey)
+	h.takeEvents()
+	var refused atomic.Bool
+	h.parentKube.PrependReactor("delete", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if refused.CompareAndSwap(false, true) {
+			return true, nil, apierrors.NewServiceUnavailable("the parent is busy")
+		}
+		return false, nil, nil
+	})
+	mc := registeredCluster(childID, nil)
+	if _, err := h.clusternet.ClustersV1beta1().ManagedClusters(mc.Namespace).Create(h.ctx, mc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the ManagedCluster in the cache", func() bool { return h.ctl.registered(childID) != nil })
+	h.sync(prodKey)
+	if diff := cmp.Diff([]string{"Normal " + ReasonRegistered, "Warning " + ReasonInstallFailed}, reasons(h.takeEvents())); diff != "" {
+		t.Errorf("events of the round whose token deletion failed (-want +got):\n%s", diff)
+	}
+	if n := len(h.tokenSecrets()); n != 1 {
+		t.Fatalf("bootstrap tokens = %d, want the one whose deletion failed", n)
+	}
+	h.eventually("the labels in the cache", func() bool { return h.ctl.registered(childID).Labels[LabelUID] == clusterUID })
+	h.sync(prodKey)
+	if n := len(h.tokenSecrets()); n != 0 {
+		t.Errorf("bootstrap tokens = %d, want 0 after the retry", n)
+	}
+	if events := h.takeEvents(); len(events) != 0 {
+		t.Errorf("events of the retry = %q, want none (Registered was said)", events)
+	}
 }
 
 func TestARegisteredClusterIsBoundAndItsTokenDeleted(t *testing.T) {
