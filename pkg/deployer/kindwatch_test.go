@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -298,11 +297,11 @@ func TestKindWatchGoroutinesPerResource(t *testing.T) {
 // forever.
 func TestKindWatchBacksOffWatchesThatEndAtOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var watches atomic.Int32
+	var watches arrivals
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if r.URL.Query().Get("watch") == "true" {
-			watches.Add(1)
+			watches.add()
 			return // an empty stream
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"apiVersion": "v1", "kind": "ConfigMapList",
@@ -315,10 +314,41 @@ func TestKindWatchBacksOffWatchesThatEndAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	go newKindWatch(func(_, _ *unstructured.Unstructured) {}).run(ctx, child, configMaps)
-	time.Sleep(2 * time.Second)
-	// At once, then after 0.8 to 1.2 s, then 1.6 to 2.4 s later: two in 2 s.
-	if n := watches.Load(); n < 2 || n > 3 {
-		t.Errorf("%d watches in 2 s of a child ending each at once, want 2 or 3: retried, after a backoff", n)
+	// At once, then after 0.8 to 1.2 s, then 1.6 to 2.4 s later.
+	watches.wantBackoff(t, "watches of a child ending each at once")
+}
+
+// arrivals records when a test server was asked.
+type arrivals struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (a *arrivals) add() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.at = append(a.at, time.Now())
+}
+
+func (a *arrivals) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.at)
+}
+
+// wantBackoff waits for three requests and checks each came at least the
+// backoff's shortest wait (0.8 s, then 1.6 s) after the one before: retried,
+// and never in a loop. Gaps, not counts in a fixed time, so that a loaded
+// machine's slow start does not fail it.
+func (a *arrivals) wantBackoff(t *testing.T, what string) {
+	t.Helper()
+	waitFor(t, "three "+what, func() bool { return a.count() >= 3 })
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, least := range []time.Duration{800 * time.Millisecond, 1600 * time.Millisecond} {
+		if gap := a.at[i+1].Sub(a.at[i]); gap < least {
+			t.Errorf("%s: request %d came %s after the one before, want at least %s: a backoff", what, i+2, gap.Round(time.Millisecond), least)
+		}
 	}
 }
 
@@ -343,7 +373,7 @@ func TestKindWatchListsAgainAfterFailedWatches(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
-			var lists atomic.Int32
+			var lists arrivals
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
 				if r.URL.Query().Get("watch") == "true" {
@@ -351,7 +381,8 @@ func TestKindWatchListsAgainAfterFailedWatches(t *testing.T) {
 					return
 				}
 				items := []any{obj("v1", "ConfigMap", "foo", "a")}
-				if lists.Add(1) > 1 {
+				lists.add()
+				if lists.count() > 1 {
 					items = append(items, obj("v1", "ConfigMap", "foo", "b"))
 				}
 				_ = json.NewEncoder(w).Encode(map[string]any{"apiVersion": "v1", "kind": "ConfigMapList",
@@ -365,14 +396,9 @@ func TestKindWatchListsAgainAfterFailedWatches(t *testing.T) {
 			}
 			k := newKindWatch(func(_, _ *unstructured.Unstructured) {})
 			go k.run(ctx, child, configMaps)
-			time.Sleep(2 * time.Second)
 			// At once, then after 0.8 to 1.2 s, then 1.6 to 2.4 s later.
-			if n := lists.Load(); n < 2 || n > 3 {
-				t.Errorf("%d lists in 2 s, want 2 or 3: listed again after each failed watch, after a backoff", n)
-			}
-			if k.get("foo/b") == nil {
-				t.Error("the store does not hold what the second list brought")
-			}
+			lists.wantBackoff(t, "lists, each after a failed watch")
+			waitFor(t, "the store to hold what the second list brought", func() bool { return k.get("foo/b") != nil })
 		})
 	}
 }
