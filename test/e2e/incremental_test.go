@@ -36,8 +36,12 @@ func TestDynamicDividingIncremental(t *testing.T) {
 	setUpParent(t, parent)
 	children := e2eutil.RegisterChildren(t, parent, tb.Children, nil)
 	cs := clusternetClient(t, parent)
-	// The first division sticks: the hub must see every child's CPUs first.
+	// The first division sticks: the hub must see every child's CPUs first,
+	// and all of them available (the probes' pods gone): a round that saw
+	// some children still full divided by that, and only the difference
+	// moves after.
 	waitForHubCPUs(t, parent, cs, children, 32, 32, 32)
+	waitForIdle(t, cs, children...)
 	divided := func(n0, n1, n2 int32) map[string]int32 {
 		out := map[string]int32{}
 		for i, n := range []int32{n0, n1, n2} {

@@ -54,6 +54,7 @@ func TestSchedulingBySubGroup(t *testing.T) {
 	// dividing moves only the difference): the hub must see every child's
 	// CPUs before the Subscriptions come.
 	waitForHubCPUs(t, parent, cs, children, 32, 64, 32)
+	waitForIdle(t, cs, children...) // the probes' pods gone: each child's room whole
 
 	key := func(c *e2eutil.Child) string { return c.Namespace + "/" + c.Name }
 	firstEast, west := min(key(children[0]), key(children[1])), key(children[2])

@@ -192,7 +192,11 @@ func WaitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx con
 	var last string
 	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		ok, why := cond(ctx)
-		last = why
+		// A last call cut short by the deadline says only that: keep the
+		// reason the one before it gave.
+		if ctx.Err() == nil || last == "" {
+			last = why
+		}
 		return ok, nil
 	})
 	if err != nil {
