@@ -2,9 +2,11 @@ package apps
 
 import (
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clienttesting "k8s.io/client-go/testing"
 
@@ -52,5 +54,49 @@ func TestPrinterColumnFields(t *testing.T) {
 	})
 	if n := writes.Load(); n != 0 {
 		t.Errorf("a report that changes nothing wrote the Subscription's status %d times, want 0", n)
+	}
+}
+
+// The conditions are listed in the pipeline's order whatever order they
+// were first written in: a Subscription whose chart was not found at first
+// wrote FeedsResolved and Ready before Scheduled and Rendered existed, and
+// kept listing Ready second (docs/troubleshooting.md reads the first one
+// not True as where it stopped).
+func TestConditionsInPipelineOrder(t *testing.T) {
+	h := start(t, append(twoClusters(), helmChart(appsv1alpha1.HelmChartNotFound), subscription("app", chartFeed))...)
+	h.eventually("FeedsResolved False", func() (bool, string) {
+		s := h.sub("app")
+		return cond(s.Status.Conditions, ConditionFeedsResolved).Status == metav1.ConditionFalse, fmt.Sprint(s.Status.Conditions)
+	})
+	found := helmChart(appsv1alpha1.HelmChartFound)
+	if _, err := h.cs.AppsV1alpha1().HelmCharts("default").UpdateStatus(h.ctx, found, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{ConditionFeedsResolved, ConditionScheduled, ConditionRendered, ConditionReady}
+	h.eventually("Scheduled and Rendered True", func() (bool, string) {
+		s := h.sub("app")
+		return cond(s.Status.Conditions, ConditionScheduled).Status == metav1.ConditionTrue && cond(s.Status.Conditions, ConditionRendered).Status == metav1.ConditionTrue,
+			fmt.Sprint(s.Status.Conditions)
+	})
+	var got []string
+	for _, c := range h.sub("app").Status.Conditions {
+		got = append(got, c.Type)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("conditions %v, want %v", got, want)
+	}
+}
+
+func TestInOrderKeepsOtherConditionsAfter(t *testing.T) {
+	in := []metav1.Condition{{Type: "Custom"}, {Type: ConditionReady}, {Type: "Other"}, {Type: ConditionFeedsResolved}}
+	var got []string
+	for _, c := range inOrder(in) {
+		got = append(got, c.Type)
+	}
+	if want := []string{ConditionFeedsResolved, ConditionReady, "Custom", "Other"}; !slices.Equal(got, want) {
+		t.Errorf("inOrder = %v, want %v", got, want)
+	}
+	if in[0].Type != "Custom" {
+		t.Error("inOrder changed its argument")
 	}
 }

@@ -1,6 +1,8 @@
 package apps
 
 import (
+	"slices"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -40,6 +42,27 @@ const (
 	ReasonOverrideFailed    = render.ReasonOverrideFailed
 	ReasonRenderFailed      = render.ReasonRenderFailed
 )
+
+// conditionOrder is the order of a Subscription's conditions: the steps
+// of its pipeline, so that the first one not True is where it stopped
+// (docs/troubleshooting.md reads them so). Without it the order was that
+// of their first write, and a Subscription whose feeds failed at first
+// listed Ready before Scheduled for good.
+var conditionOrder = map[string]int{ConditionFeedsResolved: 0, ConditionScheduled: 1, ConditionRendered: 2, ConditionReady: 3}
+
+// inOrder is conds in conditionOrder, a copy; conditions of other types
+// follow, as they were.
+func inOrder(conds []metav1.Condition) []metav1.Condition {
+	out := slices.Clone(conds)
+	rank := func(c metav1.Condition) int {
+		if r, ok := conditionOrder[c.Type]; ok {
+			return r
+		}
+		return len(conditionOrder)
+	}
+	slices.SortStableFunc(out, func(a, b metav1.Condition) int { return rank(a) - rank(b) })
+	return out
+}
 
 // setCondition sets c in conds and says whether that changed its status,
 // reason or message (the moments worth an event).

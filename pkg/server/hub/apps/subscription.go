@@ -925,6 +925,7 @@ func (c *Controller) renderedCondition(sub *appsv1alpha1.Subscription, bound set
 }
 
 func (c *Controller) updateStatus(ctx context.Context, sub *appsv1alpha1.Subscription, status *appsv1alpha1.SubscriptionStatus) error {
+	status.Conditions = inOrder(status.Conditions)
 	if apiequality.Semantic.DeepEqual(&sub.Status, status) {
 		return nil
 	}
