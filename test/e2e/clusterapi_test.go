@@ -160,8 +160,7 @@ subjects: [{kind: ServiceAccount, name: alice, namespace: %[1]s}]
 			out := mustKubectl(t, parent, "", "-n", "kube-system", "get", "secrets", "-l", clusterapi.LabelUID+"="+prodUID, "-o", "name")
 			return strings.TrimSpace(out) == "", out
 		})
-		// The hub records it after deleting the token, and events are sent
-		// in the background.
+		// Events are sent in the background, after what the test waited for.
 		waitFor(t, 30*time.Second, "a "+clusterapi.ReasonRegistered+" event on Cluster prod", func(ctx context.Context) (bool, string) {
 			ev := eventsOf(t, parent, fleet, "prod")
 			return strings.Contains(ev, clusterapi.ReasonRegistered), ev
