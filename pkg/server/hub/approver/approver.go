@@ -106,6 +106,8 @@ type Controller struct {
 	// token registered. The approver runs in the leader only, so a lock in
 	// this process is the whole of it.
 	names [64]sync.Mutex
+	// ca is the parent's CA bundle as last read (rootCA).
+	ca caBundle
 }
 
 // lockName holds the lock of a requested cluster name; none for no name (a

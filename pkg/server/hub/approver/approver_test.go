@@ -287,7 +287,9 @@ func TestUpgradeNarrowsRightsAndDropsLegacyToken(t *testing.T) {
 			role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: ManagedClusterRole, Namespace: ns.Name,
 				Annotations: map[string]string{clusterv1beta1.AnnotationAutoUpdate: tc.autoUpdate}}, Rules: wildcard}
 			legacy := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: legacyTokenSecret, Namespace: ns.Name}}
-			f := newFixture(t, autoOpts, newCRR(), ns.DeepCopy(), role, legacy)
+			// The ServiceAccount whose token the Secret is, as the earlier version made it.
+			sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: AgentServiceAccount, Namespace: ns.Name}}
+			f := newFixture(t, autoOpts, newCRR(), ns.DeepCopy(), role, legacy, sa)
 			f.sync(t)
 			got, err := f.kube.RbacV1().Roles(ns.Name).Get(ctx, ManagedClusterRole, metav1.GetOptions{})
 			if err != nil {
@@ -737,4 +739,59 @@ func runApprover(t *testing.T, f *fixture, kube kubernetes.Interface, opts Optio
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return ctx
+}
+
+// What a new cluster costs the parent in the approver's own requests: no
+// DELETE of a legacy token Secret a new ServiceAccount cannot have, and the
+// CA bundle read once a minute, not once per cluster (a thousand clusters
+// register within a minute or two).
+func TestNewClustersCostNoNeedlessRequest(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, autoOpts, newCRR())
+	register := func(cid string) {
+		t.Helper()
+		crr := newCRR(func(r *clusterv1beta1.ClusterRegistrationRequest) {
+			r.Name, r.Spec.ClusterID, r.Spec.ClusterName = clusterv1beta1.NamePrefix+cid, types.UID(cid), "edge-"+cid[len(cid)-2:]
+		})
+		if cid == id {
+			crr = f.request(t)
+		} else if _, err := f.clusternet.ClustersV1beta1().ClusterRegistrationRequests().Create(ctx, crr, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.crrs.Add(crr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.c.sync(ctx, crr.Name); err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.clusternet.ClustersV1beta1().ClusterRegistrationRequests().Get(ctx, crr.Name, metav1.GetOptions{})
+		if err != nil || len(got.Status.SealedToken) == 0 || string(got.Status.CACertificate) != "ca" {
+			t.Fatalf("request %s after its sync: %+v, %v; want a token and the CA bundle", crr.Name, got.Status, err)
+		}
+	}
+	count := func(verb, resource string) int {
+		n := 0
+		for _, a := range f.kube.Actions() {
+			if a.GetVerb() == verb && a.GetResource().Resource == resource {
+				n++
+			}
+		}
+		return n
+	}
+	other := func(i int) string { return fmt.Sprintf("%s%02d", otherID[:len(otherID)-2], i) }
+
+	register(id)
+	register(other(1))
+	register(other(2))
+	if n := count("delete", "secrets"); n != 0 {
+		t.Errorf("%d DELETEs of secrets for three new clusters, want none", n)
+	}
+	if n := count("get", "configmaps"); n != 1 {
+		t.Errorf("%d reads of the CA bundle for three clusters within a minute, want 1", n)
+	}
+	f.clock.Step(caFresh + time.Second)
+	register(other(3))
+	if n := count("get", "configmaps"); n != 2 {
+		t.Errorf("%d reads of the CA bundle after it was a minute old, want 2", n)
+	}
 }

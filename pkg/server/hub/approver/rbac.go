@@ -74,12 +74,20 @@ func (c *Controller) ensureRBAC(ctx context.Context, crr *clusterv1beta1.Cluster
 	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: AgentServiceAccount, Namespace: ns}}
 
 	sa := &corev1.ServiceAccount{ObjectMeta: meta(ns, AgentServiceAccount)}
-	if _, err := c.kube.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	_, err := c.kube.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	// A token that never expires must not outlive the upgrade to bound tokens.
-	if err := c.kube.CoreV1().Secrets(ns).Delete(ctx, legacyTokenSecret, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return err
+	// A token that never expires must not outlive the upgrade to bound
+	// tokens. Only a ServiceAccount an earlier version made can have one: a
+	// token Secret outlives its ServiceAccount only until
+	// kube-controller-manager deletes it, and it never authenticates as a
+	// new ServiceAccount of the same name (the Secret names the old one's
+	// UID). So a new cluster costs the parent no DELETE of nothing.
+	if apierrors.IsAlreadyExists(err) {
+		if err := c.kube.CoreV1().Secrets(ns).Delete(ctx, legacyTokenSecret, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
 	}
 	clusterRoles := c.kube.RbacV1().ClusterRoles()
 	if err := ensureRules(ctx, &rbacv1.ClusterRole{ObjectMeta: meta("", name), Rules: AgentClusterRules(name, id)},

@@ -3,6 +3,7 @@ package approver
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -61,15 +62,38 @@ func (c *Controller) issueToken(ctx context.Context, crr *clusterv1beta1.Cluster
 	}, nil
 }
 
+// caFresh is how long the approver answers with the CA bundle it last read.
+// Every token it issues (each registration, each renewal) carries the
+// bundle, and a thousand clusters registering at once read it a thousand
+// times, from etcd; it changes only when the parent's CA rotates, and a
+// rotation keeps the old CA in the bundle far longer than this.
+const caFresh = time.Minute
+
+// caBundle is the CA bundle last read, and when.
+type caBundle struct {
+	mu   sync.Mutex
+	data []byte
+	read time.Time
+}
+
 // rootCA is the parent's CA bundle, or nil when the parent does not publish
 // one (the agent then verifies the parent with the CA it was configured with).
+// Answers given at once share one read (the lock is held across it).
 func (c *Controller) rootCA(ctx context.Context) ([]byte, error) {
+	c.ca.mu.Lock()
+	defer c.ca.mu.Unlock()
+	if !c.ca.read.IsZero() && c.clock.Since(c.ca.read) < caFresh {
+		return c.ca.data, nil
+	}
 	cm, err := c.kube.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, rootCAConfigMap, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
+	var data []byte
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
 		return nil, err
+	default:
+		data = []byte(cm.Data["ca.crt"])
 	}
-	return []byte(cm.Data["ca.crt"]), nil
+	c.ca.data, c.ca.read = data, c.clock.Now()
+	return data, nil
 }
