@@ -1,10 +1,18 @@
 package registration
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"math"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	clientv1beta1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/clusters/v1beta1"
 )
 
 // AnswerPoll paces an agent's reads of its own ClusterRegistrationRequest
@@ -25,4 +33,60 @@ import (
 // the caller bounds the wait.
 func AnswerPoll() wait.Backoff {
 	return wait.Backoff{Duration: 100 * time.Millisecond, Factor: 1.5, Jitter: 0.25, Steps: math.MaxInt32, Cap: 2 * time.Second}
+}
+
+// AnswerWait is how long AwaitAnswer waits for the hub before it gives up,
+// so that the agent begins its registration again (its request is made
+// again if it went away meanwhile).
+const AnswerWait = time.Minute
+
+// cachedRead reads from the parent apiserver's watch cache: a read with no
+// resourceVersion goes to etcd and decodes the object again each time. A
+// waiting agent needs no newer copy than the cache's, which is moments
+// behind at most, and it reads again soon anyway.
+var cachedRead = metav1.GetOptions{ResourceVersion: "0"}
+
+// AwaitAnswer reads the ClusterRegistrationRequest name at AnswerPoll's
+// pace until the hub approved it with a sealed token, which it returns, or
+// denied it, for at most AnswerWait. pending, if not nil, is told of every
+// read that found the request still unanswered.
+//
+// The reads come from the parent's cache (cachedRead): a request created a
+// moment ago may not be there yet, so not finding it is waited out like
+// any other read with no answer; only the deadline says so.
+func AwaitAnswer(ctx context.Context, crrs clientv1beta1.ClusterRegistrationRequestInterface, name string,
+	pending func(*clusterv1beta1.ClusterRegistrationRequest)) (*clusterv1beta1.ClusterRegistrationRequest, error) {
+	return awaitAnswer(ctx, crrs, name, pending, AnswerWait)
+}
+
+func awaitAnswer(ctx context.Context, crrs clientv1beta1.ClusterRegistrationRequestInterface, name string,
+	pending func(*clusterv1beta1.ClusterRegistrationRequest), patience time.Duration) (*clusterv1beta1.ClusterRegistrationRequest, error) {
+	poll := AnswerPoll()
+	deadline := time.Now().Add(patience)
+	for {
+		got, err := crrs.Get(ctx, name, cachedRead)
+		notFound := apierrors.IsNotFound(err)
+		switch {
+		case notFound:
+		case err != nil:
+			return nil, fmt.Errorf("reading it: %w", err)
+		case got.Status.Result != nil && *got.Status.Result == clusterv1beta1.RequestDenied:
+			return nil, fmt.Errorf("the hub denied it: %s", got.Status.ErrorMessage)
+		case got.Status.Result != nil && *got.Status.Result == clusterv1beta1.RequestApproved && len(got.Status.SealedToken) > 0:
+			return got, nil
+		case pending != nil:
+			pending(got)
+		}
+		if time.Now().After(deadline) {
+			if notFound {
+				return nil, errors.New("it is not in the parent (deleted since it was made?); the agent asks again")
+			}
+			return nil, fmt.Errorf("not answered within %s: is clusternet-hub running in the parent?", patience)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(poll.Step()):
+		}
+	}
 }

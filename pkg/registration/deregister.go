@@ -1,9 +1,10 @@
 // Package registration holds what removes a child cluster's registration
 // from the parent, through the parent's API alone, so that both the hub
 // (cluster-api discovery) and the kubectl plugin (`unjoin`) do it the same
-// way without the plugin linking any server package, and how an agent paces
-// its wait for the hub's answer (AnswerPoll), so that the agent and the
-// scale benchmark's stand-in agents wait alike.
+// way without the plugin linking any server package, and how an agent waits
+// for the hub's answer (AwaitAnswer) and writes its heartbeats
+// (StatusWriter), so that the agent and the scale benchmark's stand-in
+// agents cost the parent alike.
 package registration
 
 import (

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/ecdh"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -28,7 +27,6 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/retry"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
 	"github.com/clusternet/clusternet/pkg/deployer"
@@ -69,6 +67,7 @@ type standIn struct {
 	ca         []byte
 	client     versioned.Interface
 	kube       kubernetes.Interface
+	status     registration.StatusWriter
 	// registered is how long the registration took, from the start to
 	// the first heartbeat written (ManagedCluster Ready).
 	registered time.Duration
@@ -172,29 +171,12 @@ func (s *standIn) request(ctx context.Context) error {
 	if _, err := crrs.Create(ctx, crr, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating ClusterRegistrationRequest: %w", err)
 	}
-	// The agent's own pace (pkg/server/agent), so the benchmark measures it.
-	poll := registration.AnswerPoll()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		got, err := crrs.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("reading ClusterRegistrationRequest: %w", err)
-		}
-		if r := got.Status.Result; r != nil && *r == clusterv1beta1.RequestDenied {
-			return fmt.Errorf("the hub denied the request: %s", got.Status.ErrorMessage)
-		}
-		if r := got.Status.Result; r != nil && *r == clusterv1beta1.RequestApproved && len(got.Status.SealedToken) > 0 {
-			return s.useAnswer(ctx, got)
-		}
-		if time.Now().After(deadline) {
-			return errors.New("ClusterRegistrationRequest not answered within a minute")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(poll.Step()):
-		}
+	// The agent's own wait (pkg/server/agent), so the benchmark measures it.
+	got, err := registration.AwaitAnswer(ctx, crrs, name, nil)
+	if err != nil {
+		return fmt.Errorf("ClusterRegistrationRequest %s: %w", name, err)
 	}
+	return s.useAnswer(ctx, got)
 }
 
 // useAnswer opens the token the hub sealed to this stand-in's key and
@@ -216,30 +198,27 @@ func (s *standIn) useAnswer(ctx context.Context, crr *clusterv1beta1.ClusterRegi
 	if s.kube, err = kubernetes.NewForConfig(cfg); err != nil {
 		return err
 	}
-	_, err = s.client.ClustersV1beta1().ManagedClusters(s.ns).Get(ctx, s.mcName, metav1.GetOptions{})
-	return err
+	mc, err := s.client.ClustersV1beta1().ManagedClusters(s.ns).Get(ctx, s.mcName, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	s.status.Seen(mc)
+	return nil
 }
 
 // heartbeat writes the ManagedCluster's status as the agent's writeStatus
-// does (read, replace the status but its conditions, set Ready): a child
-// whose apiserver is healthy, with the stand-in's AppPusher and tunnel.
+// does (from the last beat's object, replacing the status but its
+// conditions, setting Ready): a child whose apiserver is healthy, with the
+// stand-in's AppPusher and tunnel.
 func (s *standIn) heartbeat(ctx context.Context) error {
 	freq := int64(heartbeatEvery / time.Second)
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		mcs := s.client.ClustersV1beta1().ManagedClusters(s.ns)
-		mc, err := mcs.Get(ctx, s.mcName, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		mc = mc.DeepCopy()
+	return s.status.Write(ctx, s.client.ClustersV1beta1().ManagedClusters(s.ns), s.mcName, func(mc *clusterv1beta1.ManagedCluster) {
 		conditions := mc.Status.Conditions
 		mc.Status = clusterv1beta1.ManagedClusterStatus{LastObservedTime: metav1.Now(), APIServerURL: s.childCfg.Host,
 			AppPusher: s.push.Load(), UseSocket: s.tunnelUp.Load(), AgentVersion: "scale-standin", HeartbeatFrequencySeconds: &freq,
 			K8sVersion: "v1.33.0", Platform: "linux/amd64", Healthz: true, Livez: true, Readyz: true, Conditions: conditions}
 		meta.SetStatusCondition(&mc.Status.Conditions, metav1.Condition{Type: clusterv1beta1.ClusterReady, Status: metav1.ConditionTrue,
 			Reason: "ClusterReady", Message: "the child apiserver's /readyz is ok", ObservedGeneration: mc.Generation})
-		_, err = mcs.UpdateStatus(ctx, mc, metav1.UpdateOptions{})
-		return err
 	})
 }
 

@@ -101,6 +101,8 @@ type Agent struct {
 	kick chan struct{}
 	// lastReported is the prediction the last heartbeat wrote.
 	lastReported reported
+	// statusWriter writes the heartbeats, each from the last one's object.
+	statusWriter registration.StatusWriter
 }
 
 // Run registers (or reuses stored credentials) and then reports status until ctx ends.
@@ -331,46 +333,22 @@ func (a *Agent) requestCredentials(ctx context.Context) (*Credentials, error) {
 	}
 	existed := apierrors.IsAlreadyExists(err)
 	// The bootstrap token may only create and get requests, not watch them:
-	// poll, soon at first and then backing off with jitter
-	// (registration.AnswerPoll says why). Give up (and retry the whole
-	// registration) only after a minute: a Backoff's Steps drop to zero
-	// once it reaches its cap, so it cannot count.
-	poll := registration.AnswerPoll()
-	deadline := time.Now().Add(time.Minute)
+	// AwaitAnswer polls (registration.AnswerPoll says why).
 	var pendingOnce sync.Once
-	for {
-		got, err := crrs.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return nil, explainParentError(err, "reading ClusterRegistrationRequest "+name)
+	got, err := registration.AwaitAnswer(ctx, crrs, name, func(got *clusterv1beta1.ClusterRegistrationRequest) {
+		if r := got.Status.Result; r != nil && *r == clusterv1beta1.RequestPending && got.Status.ErrorMessage != "" {
+			pendingOnce.Do(func() {
+				klog.FromContext(ctx).Info("Registration pending", "request", name, "hub", got.Status.ErrorMessage)
+			})
 		}
-		if r := got.Status.Result; r != nil {
-			switch *r {
-			case clusterv1beta1.RequestPending:
-				if got.Status.ErrorMessage != "" {
-					pendingOnce.Do(func() {
-						klog.FromContext(ctx).Info("Registration pending", "request", name, "hub", got.Status.ErrorMessage)
-					})
-				}
-			case clusterv1beta1.RequestDenied:
-				return nil, fmt.Errorf("the hub denied ClusterRegistrationRequest %s: %s", name, got.Status.ErrorMessage)
-			case clusterv1beta1.RequestApproved:
-				if existed {
-					warnIfChanged(ctx, got.Spec, crr.Spec, a.opts)
-				}
-				if len(got.Status.SealedToken) > 0 {
-					return a.openAnswer(got)
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("ClusterRegistrationRequest %s is not answered yet: is clusternet-hub running in the parent?", name)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(poll.Step()):
-		}
+	})
+	if err != nil {
+		return nil, explainParentError(err, "ClusterRegistrationRequest "+name)
 	}
+	if existed {
+		warnIfChanged(ctx, got.Spec, crr.Spec, a.opts)
+	}
+	return a.openAnswer(got)
 }
 
 // warnIfChanged says which flags an earlier registration of this cluster
@@ -411,9 +389,11 @@ func (a *Agent) useCredentials(ctx context.Context, creds *Credentials) error {
 	if err != nil {
 		return err
 	}
-	if _, err := cs.ClustersV1beta1().ManagedClusters(creds.DedicatedNamespace).Get(ctx, creds.ManagedClusterName, metav1.GetOptions{}); err != nil {
+	mc, err := cs.ClustersV1beta1().ManagedClusters(creds.DedicatedNamespace).Get(ctx, creds.ManagedClusterName, metav1.GetOptions{})
+	if err != nil {
 		return fmt.Errorf("reading ManagedCluster %s/%s with the stored token: %w", creds.DedicatedNamespace, creds.ManagedClusterName, err)
 	}
+	a.statusWriter.Seen(mc)
 	a.creds = creds
 	a.token.set(string(creds.Token), creds.TokenExpiration)
 	// From here on every parent client reads the token per request, so the

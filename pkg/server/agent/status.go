@@ -7,7 +7,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
 	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
@@ -38,18 +37,12 @@ func (a *Agent) heartbeat(ctx context.Context) {
 // out: an agent whose Predictor gate went off must stop being predicted
 // rather than leave its last status.available behind for the hub to read.
 func (a *Agent) writeStatus(ctx context.Context, status clusterv1beta1.ManagedClusterStatus) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		mcls, err := a.parent.ClustersV1beta1().ManagedClusters(a.creds.DedicatedNamespace).Get(ctx, a.creds.ManagedClusterName, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		mcls = mcls.DeepCopy()
+	mcs := a.parent.ClustersV1beta1().ManagedClusters(a.creds.DedicatedNamespace)
+	return a.statusWriter.Write(ctx, mcs, a.creds.ManagedClusterName, func(mcls *clusterv1beta1.ManagedCluster) {
 		conditions := mcls.Status.Conditions
 		mcls.Status = status
 		mcls.Status.Conditions = conditions
 		meta.SetStatusCondition(&mcls.Status.Conditions, readyCondition(status, mcls.Generation))
-		_, err = a.parent.ClustersV1beta1().ManagedClusters(a.creds.DedicatedNamespace).UpdateStatus(ctx, mcls, metav1.UpdateOptions{})
-		return err
 	})
 }
 

@@ -1,0 +1,62 @@
+package registration
+
+import (
+	"context"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+
+	clusterv1beta1 "github.com/clusternet/clusternet/pkg/apis/clusters/v1beta1"
+	clientv1beta1 "github.com/clusternet/clusternet/pkg/generated/clientset/versioned/typed/clusters/v1beta1"
+)
+
+// StatusWriter writes one ManagedCluster's status, beat after beat, for its
+// agent. Each write starts from the object the last one returned, so a beat
+// costs the parent one request, not a read and a write: at 10,000 clusters
+// and a beat every 3 minutes the reads alone were 55 requests a second, to
+// etcd. The write carries the resourceVersion it started from, so a change
+// made by anyone else since (the hub's Ready=Unknown, an admin's label)
+// makes it conflict rather than be overwritten; only then, and at the first
+// beat unless Seen gave it the object, is the object read (from etcd, so
+// the retry sees that change).
+//
+// The zero value is ready to use; it is safe for concurrent use.
+type StatusWriter struct {
+	mu   sync.Mutex
+	last *clusterv1beta1.ManagedCluster
+}
+
+// Seen starts the next write from mc, which the caller has just read (the
+// agent reads its ManagedCluster to check new credentials): the first beat
+// then needs no read of its own.
+func (w *StatusWriter) Seen(mc *clusterv1beta1.ManagedCluster) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last = mc
+}
+
+// Write sets the status of ManagedCluster name with set, which is given a
+// copy of the object as last seen to change, and writes it.
+func (w *StatusWriter) Write(ctx context.Context, mcs clientv1beta1.ManagedClusterInterface, name string, set func(*clusterv1beta1.ManagedCluster)) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if w.last == nil || w.last.Name != name {
+			got, err := mcs.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			w.last = got
+		}
+		mc := w.last.DeepCopy()
+		set(mc)
+		written, err := mcs.UpdateStatus(ctx, mc, metav1.UpdateOptions{})
+		if err != nil {
+			w.last = nil // stale, or unknown after a failure: read it again
+			return err
+		}
+		w.last = written
+		return nil
+	})
+}
