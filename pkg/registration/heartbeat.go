@@ -36,6 +36,20 @@ func (w *StatusWriter) Seen(mc *clusterv1beta1.ManagedCluster) {
 	w.last = mc
 }
 
+// Last is a copy of the object as the last write returned it or Seen gave
+// it, or nil when that is unknown (no write yet, or the last one failed). A
+// caller that writes the ManagedCluster itself starts from it instead of a
+// read, with a precondition on its resourceVersion, and hands what it
+// wrote back to Seen.
+func (w *StatusWriter) Last() *clusterv1beta1.ManagedCluster {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.last == nil {
+		return nil
+	}
+	return w.last.DeepCopy()
+}
+
 // Write sets the status of ManagedCluster name with set, which is given a
 // copy of the object as last seen to change, and writes it.
 func (w *StatusWriter) Write(ctx context.Context, mcs clientv1beta1.ManagedClusterInterface, name string, set func(*clusterv1beta1.ManagedCluster)) error {

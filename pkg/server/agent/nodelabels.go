@@ -254,11 +254,19 @@ func (a *Agent) syncNodeLabels(ctx context.Context, nodes []corev1.Node) {
 	want := aggregateNodeLabels(nodes, prefixes, a.opts.LabelAggregateThreshold)
 	mcs := a.parent.ClustersV1beta1().ManagedClusters(a.creds.DedicatedNamespace)
 	var done nodeLabelChanges
+	// The heartbeat's own status write has just returned the object: start
+	// from it, so that a beat with no label to change costs no read. The
+	// patch carries its resourceVersion, so a stale copy conflicts and the
+	// retry reads it.
+	mc := a.statusWriter.Last()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		done = nodeLabelChanges{}
-		mc, err := mcs.Get(ctx, a.creds.ManagedClusterName, metav1.GetOptions{})
-		if err != nil {
-			return err
+		if mc == nil || mc.Name != a.creds.ManagedClusterName {
+			got, err := mcs.Get(ctx, a.creds.ManagedClusterName, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			mc = got
 		}
 		current := mc.Annotations[AnnotationAggregatedNodeLabels]
 		changes := planNodeLabels(mc.Labels, current, want, prefixes)
@@ -269,9 +277,12 @@ func (a *Agent) syncNodeLabels(ctx context.Context, nodes []corev1.Node) {
 		if err != nil {
 			return err
 		}
-		if _, err := mcs.Patch(ctx, mc.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "clusternet-agent"}); err != nil {
+		patched, err := mcs.Patch(ctx, mc.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "clusternet-agent"})
+		if err != nil {
+			mc = nil
 			return err
 		}
+		a.statusWriter.Seen(patched) // the next beat's write starts from it
 		done = changes
 		return nil
 	})
