@@ -46,40 +46,58 @@ const AnswerWait = time.Minute
 // behind at most, and it reads again soon anyway.
 var cachedRead = metav1.GetOptions{ResourceVersion: "0"}
 
+// notFoundGrace is how long a request may be missing from the cache before
+// AwaitAnswer asks etcd: the cache follows etcd within milliseconds, so a
+// request still missing after this was deleted (or the cache is stuck).
+const notFoundGrace = 3 * time.Second
+
 // AwaitAnswer reads the ClusterRegistrationRequest name at AnswerPoll's
 // pace until the hub approved it with a sealed token, which it returns, or
 // denied it, for at most AnswerWait. pending, if not nil, is told of every
 // read that found the request still unanswered.
 //
-// The reads come from the parent's cache (cachedRead): a request created a
-// moment ago may not be there yet, so not finding it is waited out like
-// any other read with no answer; only the deadline says so.
+// The reads come from the parent's cache (cachedRead). A request created a
+// moment ago may not be there yet, so not finding it is waited out for
+// notFoundGrace; then one read from etcd tells a deleted request (an error
+// at once: the agent makes it again) from a cache that is behind (the wait
+// goes on reading from etcd).
 func AwaitAnswer(ctx context.Context, crrs clientv1beta1.ClusterRegistrationRequestInterface, name string,
 	pending func(*clusterv1beta1.ClusterRegistrationRequest)) (*clusterv1beta1.ClusterRegistrationRequest, error) {
-	return awaitAnswer(ctx, crrs, name, pending, AnswerWait)
+	return awaitAnswer(ctx, crrs, name, pending, AnswerWait, notFoundGrace)
 }
 
 func awaitAnswer(ctx context.Context, crrs clientv1beta1.ClusterRegistrationRequestInterface, name string,
-	pending func(*clusterv1beta1.ClusterRegistrationRequest), patience time.Duration) (*clusterv1beta1.ClusterRegistrationRequest, error) {
+	pending func(*clusterv1beta1.ClusterRegistrationRequest), patience, grace time.Duration) (*clusterv1beta1.ClusterRegistrationRequest, error) {
 	poll := AnswerPoll()
-	deadline := time.Now().Add(patience)
+	start := time.Now()
+	deadline := start.Add(patience)
+	read := cachedRead
+	lastWord := "" // the hub's last status.errorMessage on a pending request
 	for {
-		got, err := crrs.Get(ctx, name, cachedRead)
-		notFound := apierrors.IsNotFound(err)
+		got, err := crrs.Get(ctx, name, read)
 		switch {
-		case notFound:
+		case apierrors.IsNotFound(err) && read.ResourceVersion == "":
+			return nil, errors.New("it was deleted in the parent while the agent waited for the hub's answer; the agent makes it again")
+		case apierrors.IsNotFound(err):
+			if time.Since(start) >= grace {
+				read = metav1.GetOptions{} // deleted, or the cache is behind: etcd says which
+				continue
+			}
 		case err != nil:
 			return nil, fmt.Errorf("reading it: %w", err)
 		case got.Status.Result != nil && *got.Status.Result == clusterv1beta1.RequestDenied:
 			return nil, fmt.Errorf("the hub denied it: %s", got.Status.ErrorMessage)
 		case got.Status.Result != nil && *got.Status.Result == clusterv1beta1.RequestApproved && len(got.Status.SealedToken) > 0:
 			return got, nil
-		case pending != nil:
-			pending(got)
+		default:
+			lastWord = got.Status.ErrorMessage
+			if pending != nil {
+				pending(got)
+			}
 		}
 		if time.Now().After(deadline) {
-			if notFound {
-				return nil, errors.New("it is not in the parent (deleted since it was made?); the agent asks again")
+			if lastWord != "" {
+				return nil, fmt.Errorf("not answered within %s; the hub said: %s", patience, lastWord)
 			}
 			return nil, fmt.Errorf("not answered within %s: is clusternet-hub running in the parent?", patience)
 		}

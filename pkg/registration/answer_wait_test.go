@@ -16,29 +16,44 @@ import (
 	"github.com/clusternet/clusternet/pkg/generated/clientset/versioned/fake"
 )
 
-// answeringParent serves reads of one request: not found for the first
-// notFoundFor reads (the cache has not seen it yet), then as answer has it.
+// answeringParent serves reads of one request as the apiserver does: from
+// its cache for resourceVersion "0", where the request is missing for the
+// first notFoundFor reads (the cache has not seen it yet), and from etcd
+// otherwise, where it is missing if gone.
 type answeringParent struct {
 	*fake.Clientset
 	mu          sync.Mutex
-	reads       int
-	versions    []string
+	versions    []string // of every read
 	notFoundFor int
+	gone        bool
 }
 
-func newAnsweringParent(answer *clusterv1beta1.ClusterRegistrationRequest, notFoundFor int) *answeringParent {
-	p := &answeringParent{Clientset: fake.NewClientset(answer), notFoundFor: notFoundFor}
+func newAnsweringParent(answer *clusterv1beta1.ClusterRegistrationRequest, notFoundFor int, gone bool) *answeringParent {
+	p := &answeringParent{Clientset: fake.NewClientset(answer), notFoundFor: notFoundFor, gone: gone}
 	p.PrependReactor("get", "clusterregistrationrequests", func(a clienttesting.Action) (bool, runtime.Object, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		p.reads++
-		p.versions = append(p.versions, a.(clienttesting.GetActionImpl).GetOptions.ResourceVersion)
-		if p.reads <= p.notFoundFor {
-			return true, nil, apierrors.NewNotFound(clusterv1beta1.Resource("clusterregistrationrequests"), answer.Name)
+		rv := a.(clienttesting.GetActionImpl).GetOptions.ResourceVersion
+		p.versions = append(p.versions, rv)
+		notFound := apierrors.NewNotFound(clusterv1beta1.Resource("clusterregistrationrequests"), answer.Name)
+		if rv == "0" && len(p.versions) <= p.notFoundFor || rv == "" && p.gone {
+			return true, nil, notFound
 		}
 		return false, nil, nil
 	})
 	return p
+}
+
+func (p *answeringParent) reads(rv string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, v := range p.versions {
+		if v == rv {
+			n++
+		}
+	}
+	return n
 }
 
 func request(result clusterv1beta1.ApprovedResult, message string, token []byte) *clusterv1beta1.ClusterRegistrationRequest {
@@ -48,51 +63,76 @@ func request(result clusterv1beta1.ApprovedResult, message string, token []byte)
 	}
 }
 
+func await(p *answeringParent, pending func(*clusterv1beta1.ClusterRegistrationRequest), patience, grace time.Duration) (*clusterv1beta1.ClusterRegistrationRequest, error) {
+	return awaitAnswer(context.Background(), p.ClustersV1beta1().ClusterRegistrationRequests(), "clusternet-0c5f", pending, patience, grace)
+}
+
 // A waiting agent reads its request from the parent's cache, where a request
-// made a moment ago may not be yet: not finding it is waited out.
+// made a moment ago may not be yet: not finding it is waited out, and etcd
+// is not read.
 func TestAwaitAnswerReadsFromTheCacheAndWaitsOutNotFound(t *testing.T) {
-	p := newAnsweringParent(request(clusterv1beta1.RequestApproved, "", []byte("sealed")), 2)
-	got, err := awaitAnswer(context.Background(), p.ClustersV1beta1().ClusterRegistrationRequests(), "clusternet-0c5f", nil, 10*time.Second)
+	p := newAnsweringParent(request(clusterv1beta1.RequestApproved, "", []byte("sealed")), 2, false)
+	got, err := await(p, nil, 10*time.Second, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(got.Status.SealedToken) != "sealed" {
 		t.Errorf("returned %+v, want the approved request", got.Status)
 	}
-	if p.reads != 3 {
-		t.Errorf("%d reads, want 3 (two not found, then the answer)", p.reads)
-	}
-	for i, rv := range p.versions {
-		if rv != "0" {
-			t.Errorf("read %d with resourceVersion %q, want \"0\" (the apiserver's cache, not etcd)", i, rv)
-		}
+	if n, all := p.reads("0"), len(p.versions); n != 3 || all != 3 {
+		t.Errorf("%d reads, %d of them from the cache; want 3 from the cache (two not found, then the answer)", all, n)
 	}
 }
 
+// Missing from the cache for longer than the grace: one read from etcd
+// tells a deleted request (said at once, not after the whole wait) from a
+// cache that is behind (the wait goes on, from etcd).
+func TestAwaitAnswerAsksEtcdWhenTheCacheKeepsMissingIt(t *testing.T) {
+	t.Run("deleted", func(t *testing.T) {
+		p := newAnsweringParent(request(clusterv1beta1.RequestPending, "", nil), 1<<30, true)
+		start := time.Now()
+		_, err := await(p, nil, time.Minute, 300*time.Millisecond)
+		if err == nil || !strings.Contains(err.Error(), "it was deleted in the parent while the agent waited") {
+			t.Fatalf("error %v, want one saying the request was deleted", err)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("said after %s, want soon after the 300ms grace", took)
+		}
+		if n := p.reads(""); n != 1 {
+			t.Errorf("%d reads from etcd, want 1", n)
+		}
+	})
+	t.Run("the cache is behind", func(t *testing.T) {
+		p := newAnsweringParent(request(clusterv1beta1.RequestApproved, "", []byte("sealed")), 1<<30, false)
+		got, err := await(p, nil, time.Minute, 300*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got.Status.SealedToken) != "sealed" {
+			t.Errorf("returned %+v, want the approved request etcd holds", got.Status)
+		}
+	})
+}
+
 func TestAwaitAnswerEnds(t *testing.T) {
-	ctx := context.Background()
 	tests := []struct {
 		name        string
 		request     *clusterv1beta1.ClusterRegistrationRequest
-		notFoundFor int
 		wantErr     string
 		wantPending bool
 	}{
 		{name: "denied", request: request(clusterv1beta1.RequestDenied, `spec.clusterName "edge" is taken`, nil),
 			wantErr: `the hub denied it: spec.clusterName "edge" is taken`},
-		{name: "pending until the deadline", request: request(clusterv1beta1.RequestPending, "waiting for an admin", nil),
-			wantErr: "not answered within 400ms: is clusternet-hub running in the parent?", wantPending: true},
+		{name: "pending until the deadline, with the hub's word", request: request(clusterv1beta1.RequestPending, "waiting for an admin", nil),
+			wantErr: "not answered within 400ms; the hub said: waiting for an admin", wantPending: true},
 		{name: "approved but no token yet", request: request(clusterv1beta1.RequestApproved, "", nil),
-			wantErr: "not answered within 400ms", wantPending: true},
-		{name: "never in the parent", request: request(clusterv1beta1.RequestPending, "", nil), notFoundFor: 1 << 30,
-			wantErr: "it is not in the parent (deleted since it was made?)"},
+			wantErr: "not answered within 400ms: is clusternet-hub running in the parent?", wantPending: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newAnsweringParent(tc.request, tc.notFoundFor)
+			p := newAnsweringParent(tc.request, 0, false)
 			pending := 0
-			_, err := awaitAnswer(ctx, p.ClustersV1beta1().ClusterRegistrationRequests(), "clusternet-0c5f",
-				func(*clusterv1beta1.ClusterRegistrationRequest) { pending++ }, 400*time.Millisecond)
+			_, err := await(p, func(*clusterv1beta1.ClusterRegistrationRequest) { pending++ }, 400*time.Millisecond, time.Minute)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
 			}
@@ -106,11 +146,11 @@ func TestAwaitAnswerEnds(t *testing.T) {
 // A read the parent refuses ends the wait with the parent's error, which
 // the agent explains (a rejected bootstrap token, say).
 func TestAwaitAnswerReturnsARefusedRead(t *testing.T) {
-	p := newAnsweringParent(request(clusterv1beta1.RequestPending, "", nil), 0)
+	p := newAnsweringParent(request(clusterv1beta1.RequestPending, "", nil), 0, false)
 	p.PrependReactor("get", "clusterregistrationrequests", func(clienttesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewUnauthorized("token expired")
 	})
-	_, err := awaitAnswer(context.Background(), p.ClustersV1beta1().ClusterRegistrationRequests(), "clusternet-0c5f", nil, time.Minute)
+	_, err := await(p, nil, time.Minute, time.Minute)
 	if !apierrors.IsUnauthorized(err) {
 		t.Fatalf("error %v, want the parent's 401 (wrapped)", err)
 	}

@@ -50,13 +50,15 @@ func (w *StatusWriter) Last() *clusterv1beta1.ManagedCluster {
 	return w.last.DeepCopy()
 }
 
-// Write sets the status of ManagedCluster name with set, which is given a
-// copy of the object as last seen to change, and writes it.
-func (w *StatusWriter) Write(ctx context.Context, mcs clientv1beta1.ManagedClusterInterface, name string, set func(*clusterv1beta1.ManagedCluster)) error {
+// Write sets the status of ManagedCluster namespace/name with set, which is
+// given a copy of the object as last seen to change, and writes it.
+func (w *StatusWriter) Write(ctx context.Context, clusters clientv1beta1.ManagedClustersGetter, namespace, name string,
+	set func(*clusterv1beta1.ManagedCluster)) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	mcs := clusters.ManagedClusters(namespace)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if w.last == nil || w.last.Name != name {
+		if !Same(w.last, namespace, name) {
 			got, err := mcs.Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				return err
@@ -73,4 +75,11 @@ func (w *StatusWriter) Write(ctx context.Context, mcs clientv1beta1.ManagedClust
 		w.last = written
 		return nil
 	})
+}
+
+// Same says whether mc is ManagedCluster namespace/name: an agent that
+// registered again may have another one, and a copy of the old one must
+// not be written there.
+func Same(mc *clusterv1beta1.ManagedCluster, namespace, name string) bool {
+	return mc != nil && mc.Namespace == namespace && mc.Name == name
 }

@@ -65,7 +65,7 @@ func newVersionedParent(mc *clusterv1beta1.ManagedCluster) *versionedParent {
 }
 
 func beat(w *StatusWriter, p *versionedParent, reason string) error {
-	return w.Write(context.Background(), p.ClustersV1beta1().ManagedClusters("clusternet-x1"), "edge-1", func(mc *clusterv1beta1.ManagedCluster) {
+	return w.Write(context.Background(), p.ClustersV1beta1(), "clusternet-x1", "edge-1", func(mc *clusterv1beta1.ManagedCluster) {
 		conditions := mc.Status.Conditions
 		mc.Status = clusterv1beta1.ManagedClusterStatus{Readyz: true, Conditions: conditions}
 		meta.SetStatusCondition(&mc.Status.Conditions, metav1.Condition{Type: clusterv1beta1.ClusterReady, Status: metav1.ConditionTrue, Reason: reason})

@@ -212,7 +212,7 @@ func (s *standIn) useAnswer(ctx context.Context, crr *clusterv1beta1.ClusterRegi
 // stand-in's AppPusher and tunnel.
 func (s *standIn) heartbeat(ctx context.Context) error {
 	freq := int64(heartbeatEvery / time.Second)
-	return s.status.Write(ctx, s.client.ClustersV1beta1().ManagedClusters(s.ns), s.mcName, func(mc *clusterv1beta1.ManagedCluster) {
+	return s.status.Write(ctx, s.client.ClustersV1beta1(), s.ns, s.mcName, func(mc *clusterv1beta1.ManagedCluster) {
 		conditions := mc.Status.Conditions
 		mc.Status = clusterv1beta1.ManagedClusterStatus{LastObservedTime: metav1.Now(), APIServerURL: s.childCfg.Host,
 			AppPusher: s.push.Load(), UseSocket: s.tunnelUp.Load(), AgentVersion: "scale-standin", HeartbeatFrequencySeconds: &freq,

@@ -143,3 +143,46 @@ func TestHeartbeatWithNodeLabelsCostsOneWrite(t *testing.T) {
 		t.Errorf("labels %v, readyz %t: want the admin's team label, the copied GPU label and the beat's status", got.Labels, got.Status.Readyz)
 	}
 }
+
+// Someone else writes between the beat's status write and its label patch:
+// the patch, made from the write's copy with its resourceVersion, conflicts,
+// reads again and patches; the other writer's change and the label both
+// stay, and the next beat starts from that read.
+func TestLabelPatchAfterAnotherWriter(t *testing.T) {
+	ctx := context.Background()
+	mc := managedCluster(map[string]string{clusterv1beta1.LabelClusterID: "id"}, nil)
+	mc.ResourceVersion = "10"
+	a, parent := nodeLabelAgent(t, mc, []string{nfd}, 0.5)
+	checkVersions(t, parent)
+	if err := a.writeStatus(ctx, clusterv1beta1.ManagedClusterStatus{Readyz: true}); err != nil {
+		t.Fatal(err)
+	}
+	other := parent.ClustersV1beta1().ManagedClusters(mc.Namespace)
+	cur, err := other.Get(ctx, mc.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Labels["team"] = "edge-ops"
+	if _, err := other.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	requests(parent)
+	a.syncNodeLabels(ctx, []corev1.Node{labeledNode(gpu, "true")})
+	if got := requests(parent); got["patch"] != 2 || got["get"] != 1 {
+		t.Errorf("label sync after another writer: %v; want a conflicting patch, a read and the patch again", got)
+	}
+	got, err := other.Get(ctx, mc.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Labels["team"] != "edge-ops" || got.Labels[gpu] != "true" {
+		t.Errorf("labels %v: want the other writer's team label and the copied GPU label", got.Labels)
+	}
+	requests(parent)
+	if err := a.writeStatus(ctx, clusterv1beta1.ManagedClusterStatus{Readyz: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := requests(parent); got["get"] != 0 || got["update"] != 1 {
+		t.Errorf("the beat after: %v; want only its status write", got)
+	}
+}

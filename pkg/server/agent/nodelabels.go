@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
+
+	"github.com/clusternet/clusternet/pkg/registration"
 )
 
 // Upstream Clusternet's defaults for --label-aggregate-prefix and
@@ -261,12 +263,13 @@ func (a *Agent) syncNodeLabels(ctx context.Context, nodes []corev1.Node) {
 	mc := a.statusWriter.Last()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		done = nodeLabelChanges{}
-		if mc == nil || mc.Name != a.creds.ManagedClusterName {
+		if !registration.Same(mc, a.creds.DedicatedNamespace, a.creds.ManagedClusterName) {
 			got, err := mcs.Get(ctx, a.creds.ManagedClusterName, metav1.GetOptions{})
 			if err != nil {
 				return err
 			}
 			mc = got
+			a.statusWriter.Seen(got) // fresher than the writer's, which may be why the patch conflicted
 		}
 		current := mc.Annotations[AnnotationAggregatedNodeLabels]
 		changes := planNodeLabels(mc.Labels, current, want, prefixes)

@@ -37,8 +37,7 @@ func (a *Agent) heartbeat(ctx context.Context) {
 // out: an agent whose Predictor gate went off must stop being predicted
 // rather than leave its last status.available behind for the hub to read.
 func (a *Agent) writeStatus(ctx context.Context, status clusterv1beta1.ManagedClusterStatus) error {
-	mcs := a.parent.ClustersV1beta1().ManagedClusters(a.creds.DedicatedNamespace)
-	return a.statusWriter.Write(ctx, mcs, a.creds.ManagedClusterName, func(mcls *clusterv1beta1.ManagedCluster) {
+	return a.statusWriter.Write(ctx, a.parent.ClustersV1beta1(), a.creds.DedicatedNamespace, a.creds.ManagedClusterName, func(mcls *clusterv1beta1.ManagedCluster) {
 		conditions := mcls.Status.Conditions
 		mcls.Status = status
 		mcls.Status.Conditions = conditions

@@ -108,6 +108,9 @@ type Controller struct {
 	names [64]sync.Mutex
 	// ca is the parent's CA bundle as last read (rootCA).
 	ca caBundle
+	// legacyGone holds the dedicated namespaces where no legacy token
+	// Secret can be left (ensureRBAC).
+	legacyGone sync.Map
 }
 
 // lockName holds the lock of a requested cluster name; none for no name (a

@@ -748,6 +748,7 @@ func runApprover(t *testing.T, f *fixture, kube kubernetes.Interface, opts Optio
 func TestNewClustersCostNoNeedlessRequest(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, autoOpts, newCRR())
+	caWant := "ca"
 	register := func(cid string) {
 		t.Helper()
 		crr := newCRR(func(r *clusterv1beta1.ClusterRegistrationRequest) {
@@ -765,7 +766,7 @@ func TestNewClustersCostNoNeedlessRequest(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, err := f.clusternet.ClustersV1beta1().ClusterRegistrationRequests().Get(ctx, crr.Name, metav1.GetOptions{})
-		if err != nil || len(got.Status.SealedToken) == 0 || string(got.Status.CACertificate) != "ca" {
+		if err != nil || len(got.Status.SealedToken) == 0 || string(got.Status.CACertificate) != caWant {
 			t.Fatalf("request %s after its sync: %+v, %v; want a token and the CA bundle", crr.Name, got.Status, err)
 		}
 	}
@@ -789,9 +790,35 @@ func TestNewClustersCostNoNeedlessRequest(t *testing.T) {
 	if n := count("get", "configmaps"); n != 1 {
 		t.Errorf("%d reads of the CA bundle for three clusters within a minute, want 1", n)
 	}
+	// The parent's CA rotates: the bundle changes, and answers carry the
+	// new one once the one read is a minute old.
+	cm, err := f.kube.CoreV1().ConfigMaps("kube-system").Get(ctx, rootCAConfigMap, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["ca.crt"] = "ca\nnew-ca"
+	if _, err := f.kube.CoreV1().ConfigMaps("kube-system").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.kube.ClearActions()
 	f.clock.Step(caFresh + time.Second)
+	caWant = "ca\nnew-ca"
 	register(other(3))
-	if n := count("get", "configmaps"); n != 2 {
-		t.Errorf("%d reads of the CA bundle after it was a minute old, want 2", n)
+	if n := count("get", "configmaps"); n != 1 {
+		t.Errorf("%d reads of the CA bundle once it was a minute old, want 1", n)
+	}
+	// Answering a registered cluster again (its token renewed half a TTL
+	// later): its ServiceAccount exists, and this process knows its
+	// namespace holds no legacy Secret.
+	f.kube.ClearActions()
+	f.clock.Step(tokenTTL/2 + time.Minute)
+	if _, err := f.c.sync(ctx, clusterv1beta1.NamePrefix+other(1)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("create", "serviceaccounts"); n == 0 {
+		t.Fatal("the renewal made no token request: the test renews nothing")
+	}
+	if n := count("delete", "secrets"); n != 0 {
+		t.Errorf("%d DELETEs of secrets when renewing a token, want none", n)
 	}
 }

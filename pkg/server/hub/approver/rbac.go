@@ -83,12 +83,16 @@ func (c *Controller) ensureRBAC(ctx context.Context, crr *clusterv1beta1.Cluster
 	// token Secret outlives its ServiceAccount only until
 	// kube-controller-manager deletes it, and it never authenticates as a
 	// new ServiceAccount of the same name (the Secret names the old one's
-	// UID). So a new cluster costs the parent no DELETE of nothing.
+	// UID). So a new cluster costs the parent no DELETE of nothing, and an
+	// existing one a single DELETE per hub process, not one per renewal.
 	if apierrors.IsAlreadyExists(err) {
-		if err := c.kube.CoreV1().Secrets(ns).Delete(ctx, legacyTokenSecret, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return err
+		if _, gone := c.legacyGone.Load(ns); !gone {
+			if err := c.kube.CoreV1().Secrets(ns).Delete(ctx, legacyTokenSecret, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
 		}
 	}
+	c.legacyGone.Store(ns, true)
 	clusterRoles := c.kube.RbacV1().ClusterRoles()
 	if err := ensureRules(ctx, &rbacv1.ClusterRole{ObjectMeta: meta("", name), Rules: AgentClusterRules(name, id)},
 		func(ctx context.Context, r *rbacv1.ClusterRole) (*rbacv1.ClusterRole, error) {
