@@ -92,6 +92,23 @@ func requests(parent *clusternetfake.Clientset) map[string]int {
 	return n
 }
 
+// labelByAnother is an admin labelling the ManagedCluster (team=edge-ops),
+// between the agent's writes; the requests it makes are not counted.
+func labelByAnother(t *testing.T, parent *clusternetfake.Clientset, mc *clusterv1beta1.ManagedCluster) {
+	t.Helper()
+	ctx := context.Background()
+	mcs := parent.ClustersV1beta1().ManagedClusters(mc.Namespace)
+	cur, err := mcs.Get(ctx, mc.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Labels["team"] = "edge-ops"
+	if _, err := mcs.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	requests(parent)
+}
+
 // A heartbeat with node labels to copy (on by default) costs the parent its
 // status write and nothing more when no label changed: the label sync starts
 // from the object the write returned, and the next write from the patch's.
@@ -122,15 +139,7 @@ func TestHeartbeatWithNodeLabelsCostsOneWrite(t *testing.T) {
 	// Someone else changes the ManagedCluster (an admin's label): the next
 	// beat's write conflicts, reads and writes again; nothing is lost.
 	other := parent.ClustersV1beta1().ManagedClusters(mc.Namespace)
-	cur, err := other.Get(ctx, mc.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cur.Labels["team"] = "edge-ops"
-	if _, err := other.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	requests(parent)
+	labelByAnother(t, parent, mc)
 	beat(withGPU)
 	if got := requests(parent); got["get"] != 1 || got["update"] != 2 || got["patch"] != 0 {
 		t.Errorf("beat after another writer: %v; want a conflicting write, a read and the write again", got)
@@ -158,15 +167,7 @@ func TestLabelPatchAfterAnotherWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := parent.ClustersV1beta1().ManagedClusters(mc.Namespace)
-	cur, err := other.Get(ctx, mc.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cur.Labels["team"] = "edge-ops"
-	if _, err := other.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	requests(parent)
+	labelByAnother(t, parent, mc)
 	a.syncNodeLabels(ctx, []corev1.Node{labeledNode(gpu, "true")})
 	if got := requests(parent); got["patch"] != 2 || got["get"] != 1 {
 		t.Errorf("label sync after another writer: %v; want a conflicting patch, a read and the patch again", got)
