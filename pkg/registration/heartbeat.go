@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 
@@ -50,10 +51,14 @@ func (w *StatusWriter) Last() *clusterv1beta1.ManagedCluster {
 	return w.last.DeepCopy()
 }
 
-// Write sets the status of ManagedCluster namespace/name with set, which is
-// given a copy of the object as last seen to change, and writes it.
+// Write replaces the status of ManagedCluster namespace/name with status,
+// but for its conditions: those are kept (the hub's lifecycle controller
+// writes Ready=Unknown there), and ready, given the object's generation,
+// is set among them. Replacing, not patching, is what clears a field this
+// beat leaves out: an agent whose Predictor gate went off must stop being
+// predicted rather than leave its last status.available behind.
 func (w *StatusWriter) Write(ctx context.Context, clusters clientv1beta1.ManagedClustersGetter, namespace, name string,
-	set func(*clusterv1beta1.ManagedCluster)) error {
+	status clusterv1beta1.ManagedClusterStatus, ready func(generation int64) metav1.Condition) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	mcs := clusters.ManagedClusters(namespace)
@@ -66,7 +71,10 @@ func (w *StatusWriter) Write(ctx context.Context, clusters clientv1beta1.Managed
 			w.last = got
 		}
 		mc := w.last.DeepCopy()
-		set(mc)
+		conditions := mc.Status.Conditions
+		mc.Status = status
+		mc.Status.Conditions = conditions
+		meta.SetStatusCondition(&mc.Status.Conditions, ready(mc.Generation))
 		written, err := mcs.UpdateStatus(ctx, mc, metav1.UpdateOptions{})
 		if err != nil {
 			w.last = nil // stale, or unknown after a failure: read it again

@@ -28,7 +28,10 @@ type versionedParent struct {
 	failNext      error
 }
 
-func newVersionedParent(mc *clusterv1beta1.ManagedCluster) *versionedParent {
+// newVersionedParent holds ManagedCluster clusternet-x1/edge-1 at
+// resourceVersion 7.
+func newVersionedParent() *versionedParent {
+	mc := &clusterv1beta1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "clusternet-x1", Name: "edge-1", ResourceVersion: "7"}}
 	p := &versionedParent{Clientset: fake.NewClientset(mc)}
 	p.PrependReactor("get", "managedclusters", func(clienttesting.Action) (bool, runtime.Object, error) {
 		p.mu.Lock()
@@ -65,11 +68,10 @@ func newVersionedParent(mc *clusterv1beta1.ManagedCluster) *versionedParent {
 }
 
 func beat(w *StatusWriter, p *versionedParent, reason string) error {
-	return w.Write(context.Background(), p.ClustersV1beta1(), "clusternet-x1", "edge-1", func(mc *clusterv1beta1.ManagedCluster) {
-		conditions := mc.Status.Conditions
-		mc.Status = clusterv1beta1.ManagedClusterStatus{Readyz: true, Conditions: conditions}
-		meta.SetStatusCondition(&mc.Status.Conditions, metav1.Condition{Type: clusterv1beta1.ClusterReady, Status: metav1.ConditionTrue, Reason: reason})
-	})
+	return w.Write(context.Background(), p.ClustersV1beta1(), "clusternet-x1", "edge-1", clusterv1beta1.ManagedClusterStatus{Readyz: true},
+		func(int64) metav1.Condition {
+			return metav1.Condition{Type: clusterv1beta1.ClusterReady, Status: metav1.ConditionTrue, Reason: reason}
+		})
 }
 
 func (p *versionedParent) current(t *testing.T) *clusterv1beta1.ManagedCluster {
@@ -85,7 +87,7 @@ func (p *versionedParent) current(t *testing.T) *clusterv1beta1.ManagedCluster {
 // A heartbeat that follows the agent's own last one costs one request: the
 // status write, from the object that write returned.
 func TestStatusWriterWritesOnceABeat(t *testing.T) {
-	p := newVersionedParent(&clusterv1beta1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "clusternet-x1", Name: "edge-1", ResourceVersion: "7"}})
+	p := newVersionedParent()
 	var w StatusWriter
 	for i := range 5 {
 		if err := beat(&w, p, "Beat"+strconv.Itoa(i)); err != nil {
@@ -105,7 +107,7 @@ func TestStatusWriterWritesOnceABeat(t *testing.T) {
 // agent's old copy: the beat conflicts, reads the object again and keeps
 // the other writer's conditions.
 func TestStatusWriterReadsAgainAfterAnotherWrite(t *testing.T) {
-	p := newVersionedParent(&clusterv1beta1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "clusternet-x1", Name: "edge-1", ResourceVersion: "7"}})
+	p := newVersionedParent()
 	var w StatusWriter
 	if err := beat(&w, p, "First"); err != nil {
 		t.Fatal(err)
@@ -136,7 +138,7 @@ func TestStatusWriterReadsAgainAfterAnotherWrite(t *testing.T) {
 // After a write that failed, what the parent holds is unknown: the next
 // beat reads it first.
 func TestStatusWriterReadsAgainAfterAFailedWrite(t *testing.T) {
-	p := newVersionedParent(&clusterv1beta1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "clusternet-x1", Name: "edge-1", ResourceVersion: "7"}})
+	p := newVersionedParent()
 	var w StatusWriter
 	if err := beat(&w, p, "First"); err != nil {
 		t.Fatal(err)
@@ -156,7 +158,7 @@ func TestStatusWriterReadsAgainAfterAFailedWrite(t *testing.T) {
 // The agent reads its ManagedCluster to check new credentials, just before
 // its first beat: that read serves the beat.
 func TestStatusWriterStartsFromWhatWasSeen(t *testing.T) {
-	p := newVersionedParent(&clusterv1beta1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "clusternet-x1", Name: "edge-1", ResourceVersion: "7"}})
+	p := newVersionedParent()
 	var w StatusWriter
 	w.Seen(p.current(t))
 	if err := beat(&w, p, "First"); err != nil {

@@ -19,7 +19,6 @@ import (
 	"github.com/gorilla/websocket"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -207,18 +206,16 @@ func (s *standIn) useAnswer(ctx context.Context, crr *clusterv1beta1.ClusterRegi
 }
 
 // heartbeat writes the ManagedCluster's status as the agent's writeStatus
-// does (from the last beat's object, replacing the status but its
-// conditions, setting Ready): a child whose apiserver is healthy, with the
-// stand-in's AppPusher and tunnel.
+// does (registration.StatusWriter): a child whose apiserver is healthy,
+// with the stand-in's AppPusher and tunnel.
 func (s *standIn) heartbeat(ctx context.Context) error {
 	freq := int64(heartbeatEvery / time.Second)
-	return s.status.Write(ctx, s.client.ClustersV1beta1(), s.ns, s.mcName, func(mc *clusterv1beta1.ManagedCluster) {
-		conditions := mc.Status.Conditions
-		mc.Status = clusterv1beta1.ManagedClusterStatus{LastObservedTime: metav1.Now(), APIServerURL: s.childCfg.Host,
-			AppPusher: s.push.Load(), UseSocket: s.tunnelUp.Load(), AgentVersion: "scale-standin", HeartbeatFrequencySeconds: &freq,
-			K8sVersion: "v1.33.0", Platform: "linux/amd64", Healthz: true, Livez: true, Readyz: true, Conditions: conditions}
-		meta.SetStatusCondition(&mc.Status.Conditions, metav1.Condition{Type: clusterv1beta1.ClusterReady, Status: metav1.ConditionTrue,
-			Reason: "ClusterReady", Message: "the child apiserver's /readyz is ok", ObservedGeneration: mc.Generation})
+	status := clusterv1beta1.ManagedClusterStatus{LastObservedTime: metav1.Now(), APIServerURL: s.childCfg.Host,
+		AppPusher: s.push.Load(), UseSocket: s.tunnelUp.Load(), AgentVersion: "scale-standin", HeartbeatFrequencySeconds: &freq,
+		K8sVersion: "v1.33.0", Platform: "linux/amd64", Healthz: true, Livez: true, Readyz: true}
+	return s.status.Write(ctx, s.client.ClustersV1beta1(), s.ns, s.mcName, status, func(generation int64) metav1.Condition {
+		return metav1.Condition{Type: clusterv1beta1.ClusterReady, Status: metav1.ConditionTrue,
+			Reason: "ClusterReady", Message: "the child apiserver's /readyz is ok", ObservedGeneration: generation}
 	})
 }
 

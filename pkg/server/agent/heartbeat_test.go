@@ -92,6 +92,17 @@ func requests(parent *clusternetfake.Clientset) map[string]int {
 	return n
 }
 
+// versionedLabelAgent is an agent copying node labels (feature.node.kubernetes.io/)
+// to its ManagedCluster in a parent that checks resourceVersions.
+func versionedLabelAgent(t *testing.T) (*Agent, *clusternetfake.Clientset, *clusterv1beta1.ManagedCluster) {
+	t.Helper()
+	mc := managedCluster(map[string]string{clusterv1beta1.LabelClusterID: "id"}, nil)
+	mc.ResourceVersion = "10"
+	a, parent := nodeLabelAgent(t, mc, []string{nfd}, 0.5)
+	checkVersions(t, parent)
+	return a, parent, mc
+}
+
 // labelByAnother is an admin labelling the ManagedCluster (team=edge-ops),
 // between the agent's writes; the requests it makes are not counted.
 func labelByAnother(t *testing.T, parent *clusternetfake.Clientset, mc *clusterv1beta1.ManagedCluster) {
@@ -115,10 +126,7 @@ func labelByAnother(t *testing.T, parent *clusternetfake.Clientset, mc *clusterv
 // Before, each beat read the ManagedCluster twice.
 func TestHeartbeatWithNodeLabelsCostsOneWrite(t *testing.T) {
 	ctx := context.Background()
-	mc := managedCluster(map[string]string{clusterv1beta1.LabelClusterID: "id"}, nil)
-	mc.ResourceVersion = "10"
-	a, parent := nodeLabelAgent(t, mc, []string{nfd}, 0.5)
-	checkVersions(t, parent)
+	a, parent, mc := versionedLabelAgent(t)
 	beat := func(nodes []corev1.Node) {
 		t.Helper()
 		if err := a.writeStatus(ctx, clusterv1beta1.ManagedClusterStatus{Readyz: true}); err != nil {
@@ -159,10 +167,7 @@ func TestHeartbeatWithNodeLabelsCostsOneWrite(t *testing.T) {
 // stay, and the next beat starts from that read.
 func TestLabelPatchAfterAnotherWriter(t *testing.T) {
 	ctx := context.Background()
-	mc := managedCluster(map[string]string{clusterv1beta1.LabelClusterID: "id"}, nil)
-	mc.ResourceVersion = "10"
-	a, parent := nodeLabelAgent(t, mc, []string{nfd}, 0.5)
-	checkVersions(t, parent)
+	a, parent, mc := versionedLabelAgent(t)
 	if err := a.writeStatus(ctx, clusterv1beta1.ManagedClusterStatus{Readyz: true}); err != nil {
 		t.Fatal(err)
 	}

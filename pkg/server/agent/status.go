@@ -5,7 +5,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
@@ -31,18 +30,11 @@ func (a *Agent) heartbeat(ctx context.Context) {
 	}
 }
 
-// writeStatus replaces the ManagedCluster's status with status, keeping only
-// its conditions (the hub's lifecycle controller writes Ready=Unknown
-// there). Replacing, not patching, is what clears a field this beat leaves
-// out: an agent whose Predictor gate went off must stop being predicted
-// rather than leave its last status.available behind for the hub to read.
+// writeStatus replaces the ManagedCluster's status with status, but for its
+// conditions, and sets Ready from it (registration.StatusWriter.Write).
 func (a *Agent) writeStatus(ctx context.Context, status clusterv1beta1.ManagedClusterStatus) error {
-	return a.statusWriter.Write(ctx, a.parent.ClustersV1beta1(), a.creds.DedicatedNamespace, a.creds.ManagedClusterName, func(mcls *clusterv1beta1.ManagedCluster) {
-		conditions := mcls.Status.Conditions
-		mcls.Status = status
-		mcls.Status.Conditions = conditions
-		meta.SetStatusCondition(&mcls.Status.Conditions, readyCondition(status, mcls.Generation))
-	})
+	return a.statusWriter.Write(ctx, a.parent.ClustersV1beta1(), a.creds.DedicatedNamespace, a.creds.ManagedClusterName, status,
+		func(generation int64) metav1.Condition { return readyCondition(status, generation) })
 }
 
 func readyCondition(s clusterv1beta1.ManagedClusterStatus, generation int64) metav1.Condition {
