@@ -1,6 +1,7 @@
 package security
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -127,6 +128,20 @@ func TestBootstrapTokenHolder(t *testing.T) {
 		}
 		_, err = crrs.List(ctx, metav1.ListOptions{})
 		expectRefused(t, "listing requests to find cluster ids", err, `cannot list resource "clusterregistrationrequests"`)
+		// Agents wait with reads from the apiserver's cache
+		// (resourceVersion 0, registration.AwaitAnswer): the same verb, so
+		// the same view of another's request and the same refusals.
+		cached, err := crrs.Get(ctx, clusterv1beta1.NamePrefix+victim.ID, metav1.GetOptions{ResourceVersion: "0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cached.Status.Token) != 0 || !bytes.Equal(cached.Status.SealedToken, got.Status.SealedToken) {
+			t.Errorf("a read from the cache shows status.token %q and another sealed token than a read from etcd", cached.Status.Token)
+		}
+		_, err = crrs.List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		expectRefused(t, "listing requests from the cache", err, `cannot list resource "clusterregistrationrequests"`)
+		_, err = crrs.Watch(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		expectRefused(t, "watching requests from the cache", err, `cannot watch resource "clusterregistrationrequests"`)
 	})
 
 	t.Run("its requests queue in a priority level of their own", func(t *testing.T) {
