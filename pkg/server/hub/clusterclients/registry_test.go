@@ -20,7 +20,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 
 	appsv1alpha1 "github.com/clusternet/clusternet/pkg/apis/apps/v1alpha1"
@@ -178,6 +180,21 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The fake's watches do not resume from the list's resourceVersion: a
+	// change made after the informers listed but before their watch began
+	// is lost for good. Tests change ManagedClusters and requests right
+	// after this returns, so it returns once those watches are in place.
+	var watchMu sync.Mutex
+	watching := map[string]bool{}
+	client.PrependWatchReactor("*", func(a clienttesting.Action) (bool, watch.Interface, error) {
+		w, err := client.Tracker().Watch(a.GetResource(), a.GetNamespace(), a.(clienttesting.WatchActionImpl).ListOptions)
+		if err == nil {
+			watchMu.Lock()
+			watching[a.GetResource().Resource] = true
+			watchMu.Unlock()
+		}
+		return true, w, err
+	})
 	factory.Start(ctx.Done())
 	var running sync.WaitGroup
 	running.Go(func() { ctl.Run(ctx) })
@@ -189,6 +206,13 @@ func newEnv(t *testing.T) *env {
 		reg.Close()
 	})
 	factory.WaitForCacheSync(ctx.Done())
+	if err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		watchMu.Lock()
+		defer watchMu.Unlock()
+		return watching["managedclusters"] && watching["clusterregistrationrequests"], nil
+	}); err != nil {
+		t.Fatalf("the informers' watches did not begin: %v", err)
+	}
 	e := &env{t: t, ctx: ctx, client: client, tunnels: tunnels, transports: transports, agent: &fakeAgent{}, reg: reg, deployer: ctl, pusher: pusher, pushed: pushed}
 	e.session = e.agent.connect(t, tunnels)
 	return e
