@@ -21,6 +21,9 @@ var otherTools = map[string][]string{
 		"requestheader-client-ca-file", "requestheader-allowed-names",
 		"requestheader-username-headers", "requestheader-group-headers", "requestheader-extra-headers-prefix",
 	},
+	// kube-controller-manager: where the parent's CA bundle that agents
+	// trust comes from (docs/install.md).
+	"kube-controller-manager": {"root-ca-file"},
 	// etcd and kwok run only inside the testbed; no doc passes them flags yet.
 	"etcd": {},
 	"kwok": {},

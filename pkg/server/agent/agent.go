@@ -4,6 +4,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdh"
 	"crypto/x509"
@@ -88,7 +89,11 @@ type Agent struct {
 	// Set once registered.
 	creds  *Credentials
 	token  parentToken
+	trust  parentTrust
 	parent versioned.Interface
+	// transport is what every parent client sends through: it verifies the
+	// parent with trust's bundle as it is at each new connection.
+	transport *trustingTransport
 
 	registrationSecretMissing bool
 
@@ -385,19 +390,36 @@ func explainParentError(err error, doing string) error {
 // useCredentials builds the parent client from creds and checks it by
 // reading this cluster's ManagedCluster.
 func (a *Agent) useCredentials(ctx context.Context, creds *Credentials) error {
-	cs, err := versioned.NewForConfig(a.parentConfig(string(creds.Token), creds.CACertificate))
-	if err != nil {
-		return err
+	mc, err := a.readOwnCluster(ctx, creds)
+	if unverified(err) && len(a.parentCA) > 0 && !bytes.Equal(a.parentCA, creds.CACertificate) {
+		// The hub's bundle does not verify the parent at this agent's URL
+		// (a load balancer with its own CA), or the parent's CA rotated
+		// while this agent was away: the CA this child's admin configured
+		// may. Without this, stored credentials would be given up for a
+		// registration whose bootstrap token is long gone.
+		configured := *creds
+		configured.CACertificate = a.parentCA
+		if mcc, cerr := a.readOwnCluster(ctx, &configured); cerr == nil {
+			creds, mc, err = &configured, mcc, nil
+		}
 	}
-	mc, err := cs.ClustersV1beta1().ManagedClusters(creds.DedicatedNamespace).Get(ctx, creds.ManagedClusterName, metav1.GetOptions{})
+	if unverified(err) {
+		return fmt.Errorf("reading ManagedCluster %s/%s: the parent's certificate does not verify with the CA bundle the hub gave, "+
+			"nor with parentCA of the registration Secret or --parent-ca-file: set either to the CA of the parent at %s: %w",
+			creds.DedicatedNamespace, creds.ManagedClusterName, a.parentURL, err)
+	}
 	if err != nil {
 		return fmt.Errorf("reading ManagedCluster %s/%s with the stored token: %w", creds.DedicatedNamespace, creds.ManagedClusterName, err)
 	}
 	a.statusWriter.Seen(mc)
 	a.creds = creds
 	a.token.set(string(creds.Token), creds.TokenExpiration)
-	// From here on every parent client reads the token per request, so the
-	// renewed one replaces it everywhere at once.
+	a.trust.set(creds.CACertificate)
+	if a.transport == nil {
+		a.transport = &trustingTransport{trust: &a.trust, build: a.transportFor}
+	}
+	// From here on every parent client reads the token per request and the
+	// bundle per connection, so renewed ones replace them everywhere at once.
 	if a.parent, err = versioned.NewForConfig(a.credentialsConfig()); err != nil {
 		return err
 	}

@@ -105,13 +105,18 @@ func (b bearerRoundTripper) WrappedRoundTripper() http.RoundTripper { return b.n
 // credentialsConfig is the parent client configuration with the agent's
 // current token.
 func (a *Agent) credentialsConfig() *rest.Config {
-	cfg := a.parentConfig("", a.creds.CACertificate)
+	// The bundle in use when the config is made: the tunnel takes its TLS
+	// configuration from here at each dial. The clients verify through
+	// a.transport, which follows the bundle as renewals change it.
+	cfg := a.parentConfig("", a.trust.get())
 	// These clients also watch (pullers, the agent's own request): a
 	// client-side timeout would cut every watch after it, and each cut
 	// is a new watch on the parent per informer. Requests are bounded by
 	// their contexts and dead connections by HTTP/2 health checks.
 	cfg.Timeout = 0
-	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return bearerRoundTripper{token: &a.token, next: rt} }
+	cfg.WrapTransport = func(http.RoundTripper) http.RoundTripper {
+		return bearerRoundTripper{token: &a.token, next: a.transport}
+	}
 	return cfg
 }
 
@@ -272,8 +277,9 @@ func openToken(key *ecdh.PrivateKey, crr *clusterv1beta1.ClusterRegistrationRequ
 }
 
 // renewToken fetches the token the hub renewed in this cluster's request,
-// once the current one is past half its life, and stores it. It runs at
-// each heartbeat; a failure is retried at the next.
+// once the current one is past half its life, and stores it with the
+// parent's CA bundle the answer carries (renewedBundle). It runs at each
+// heartbeat; a failure is retried at the next.
 func (a *Agent) renewToken(ctx context.Context) {
 	if !a.token.renewDue(time.Now()) {
 		return
@@ -293,11 +299,15 @@ func (a *Agent) renewToken(ctx context.Context) {
 	if !creds.TokenExpiration.After(a.token.expiresAt()) {
 		return // the hub has not renewed it yet
 	}
+	if !a.renewedBundle(ctx, creds) {
+		return
+	}
 	if err := a.storeCredentials(ctx, creds); err != nil {
 		logger.Error(err, "Storing the renewed token; will retry")
 		return
 	}
 	a.token.set(string(creds.Token), creds.TokenExpiration)
+	a.trust.set(creds.CACertificate)
 	logger.Info("Renewed the parent token", "expires", creds.TokenExpiration)
 }
 

@@ -77,9 +77,8 @@ func TestDialTunnel(t *testing.T) {
 			parent := &fakeParent{subresourceStatus: tc.subresource, legacyStatus: tc.legacy}
 			srv := httptest.NewTLSServer(parent)
 			defer srv.Close()
-			a := &Agent{parentURL: srv.URL, clusterID: "c1", creds: &Credentials{
-				CACertificate: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}),
-			}}
+			a := &Agent{parentURL: srv.URL, clusterID: "c1", creds: &Credentials{}}
+			a.trust.set(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
 			a.token.set("agent-token", time.Now().Add(time.Hour))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
