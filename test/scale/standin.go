@@ -68,7 +68,8 @@ type standIn struct {
 	kube       kubernetes.Interface
 	status     registration.StatusWriter
 	// registered is how long the registration took, from the start to
-	// the first heartbeat written (ManagedCluster Ready).
+	// the first heartbeat written (ManagedCluster Ready, with the tunnel
+	// up unless it took more than the agent waits for it).
 	registered time.Duration
 
 	// push is the AppPusher the heartbeats report: on, the hub pushes.
@@ -96,21 +97,23 @@ func (s *standIn) config(token string, ca []byte) *rest.Config {
 		UserAgent: "clusternet-scale-standin", QPS: 20, Burst: 40, Dial: d.DialContext}
 }
 
-// run registers, writes the first heartbeat, and then keeps the tunnel up
-// and the heartbeats going until ctx ends; ready is called once registered.
+// run registers, opens the tunnel, writes the first heartbeat, and then
+// keeps the tunnel up and the heartbeats going until ctx ends; ready is
+// called once registered.
 func (s *standIn) run(ctx context.Context, ready func(error)) {
 	start := time.Now()
 	if err := s.register(ctx); err != nil {
 		ready(fmt.Errorf("cluster %s: %w", s.id, err))
 		return
 	}
+	go s.runTunnel(ctx)
+	s.awaitTunnel(ctx)
 	if err := s.heartbeat(ctx); err != nil {
 		ready(fmt.Errorf("cluster %s: first heartbeat: %w", s.id, err))
 		return
 	}
 	s.registered = time.Since(start)
 	ready(nil)
-	go s.runTunnel(ctx)
 	ticker := time.NewTicker(heartbeatEvery)
 	defer ticker.Stop()
 	for {
@@ -217,6 +220,28 @@ func (s *standIn) heartbeat(ctx context.Context) error {
 		return metav1.Condition{Type: clusterv1beta1.ClusterReady, Status: metav1.ConditionTrue,
 			Reason: "ClusterReady", Message: "the child apiserver's /readyz is ok", ObservedGeneration: generation}
 	})
+}
+
+// awaitTunnel holds the first heartbeat until the tunnel is up, for at
+// most 2 s, and leaves no kick queued behind it, as the agent's awaitTunnel
+// (pkg/server/agent/tunnel.go) does: one write then reports the cluster
+// Ready with its tunnel.
+func (s *standIn) awaitTunnel(ctx context.Context) {
+	timer := time.NewTimer(2 * time.Second)
+	defer timer.Stop()
+	for !s.tunnelUp.Load() {
+		select {
+		case <-s.kick:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+	select {
+	case <-s.kick:
+	default:
+	}
 }
 
 // beatNow asks for a heartbeat at once.

@@ -141,6 +141,9 @@ func (o *Options) Run(ctx context.Context) error {
 	go a.runTunnel(ctx, proxy)
 	// Report first: the hub decides whether it pushes here from the
 	// AppPusher this heartbeat reports, and must know before pulling starts.
+	// The tunnel is a dial away: a report made before it is up is followed
+	// at once by another saying it is, so the first waits for it, briefly.
+	a.awaitTunnel(ctx, firstReportWaitsForTunnel)
 	a.heartbeat(ctx)
 	go a.watchCapacity(ctx)
 	if err := a.runPullers(ctx); err != nil {

@@ -100,3 +100,53 @@ func TestDialTunnel(t *testing.T) {
 		})
 	}
 }
+
+// The first report waits for the tunnel, so one status write says the
+// cluster is up with its tunnel, not one saying it is down and another,
+// kicked at once, saying it is up; but not for long when the hub cannot
+// be reached.
+func TestFirstReportWaitsForTheTunnel(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, tc := range []struct {
+		name    string
+		upAfter time.Duration // <0: never
+	}{
+		{name: "up during the wait", upAfter: 50 * time.Millisecond},
+		{name: "up before it began", upAfter: 0},
+		{name: "never up", upAfter: -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &Agent{clusterID: "c1", kick: make(chan struct{}, 1)}
+			switch {
+			case tc.upAfter == 0:
+				a.setTunnelUp(true)
+			case tc.upAfter > 0:
+				time.AfterFunc(tc.upAfter, func() { a.setTunnelUp(true) })
+			}
+			patience := 5 * time.Second
+			if tc.upAfter < 0 {
+				patience = 100 * time.Millisecond
+			}
+			start := time.Now()
+			a.awaitTunnel(ctx, patience)
+			waited := time.Since(start)
+			if tc.upAfter >= 0 {
+				if !a.tunnelUp.Load() || waited >= patience {
+					t.Fatalf("returned after %v with the tunnel up %t, want as soon as it came up", waited, a.tunnelUp.Load())
+				}
+				if len(a.kick) != 0 {
+					t.Error("the tunnel's kick is still queued: the heartbeat loop would write the first report again at once")
+				}
+				return
+			}
+			if waited < patience {
+				t.Errorf("returned after %v without a tunnel, want the whole %v", waited, patience)
+			}
+			a.setTunnelUp(true)
+			if len(a.kick) != 1 {
+				t.Error("a tunnel up after the first report queued no heartbeat to say so")
+			}
+		})
+	}
+}
