@@ -91,9 +91,11 @@ type Agent struct {
 	token  parentToken
 	trust  parentTrust
 	parent versioned.Interface
-	// transport is what every parent client sends through: it verifies the
-	// parent with trust's bundle as it is at each new connection.
-	transport *trustingTransport
+	// transport is what every parent client sends through (parentTransport):
+	// it verifies the parent with trust's bundle as it is at each new
+	// connection.
+	transport     *trustingTransport
+	transportOnce sync.Once
 
 	registrationSecretMissing bool
 
@@ -268,6 +270,15 @@ func (a *Agent) register(ctx context.Context) error {
 		err := a.useCredentials(ctx, creds)
 		if err == nil {
 			logger.Info("Reusing stored parent credentials", "managedCluster", creds.ManagedClusterName)
+			if !bytes.Equal(a.creds.CACertificate, creds.CACertificate) {
+				// The stored bundle no longer verifies the parent; the
+				// configured parentCA does. Storing it spares the next start
+				// the failed handshake, and keeps the credentials working if
+				// parentCA is taken out of the registration Secret.
+				if err := a.storeCredentials(ctx, a.creds); err != nil {
+					logger.Error(err, "Storing the CA bundle that verifies the parent; the next start tries the stored one first again")
+				}
+			}
 			return nil
 		}
 		logger.Error(err, "Stored parent credentials no longer work; registering again")
@@ -284,7 +295,9 @@ func (a *Agent) register(ctx context.Context) error {
 			err = a.useCredentials(ctx, creds)
 		}
 		if err == nil {
-			if err := a.storeCredentials(ctx, creds); err != nil {
+			// What useCredentials settled on: the configured parentCA in
+			// place of a bundle from the hub that does not verify the parent.
+			if err := a.storeCredentials(ctx, a.creds); err != nil {
 				return fmt.Errorf("storing parent credentials in the child: %w", err)
 			}
 			return nil
@@ -391,36 +404,44 @@ func explainParentError(err error, doing string) error {
 }
 
 // useCredentials builds the parent client from creds and checks it by
-// reading this cluster's ManagedCluster.
+// reading this cluster's ManagedCluster. a.creds is what it settled on:
+// creds, or creds with the configured parentCA when only that verifies the
+// parent.
 func (a *Agent) useCredentials(ctx context.Context, creds *Credentials) error {
-	mc, err := a.readOwnCluster(ctx, creds)
-	if unverified(err) && len(a.parentCA) > 0 && !bytes.Equal(a.parentCA, creds.CACertificate) {
-		// The hub's bundle does not verify the parent at this agent's URL
-		// (a load balancer with its own CA), or the parent's CA rotated
-		// while this agent was away: the CA this child's admin configured
-		// may. Without this, stored credentials would be given up for a
-		// registration whose bootstrap token is long gone.
-		configured := *creds
+	settled := *creds
+	if settled.TokenObtained.IsZero() {
+		settled.TokenObtained = time.Now()
+	}
+	mc, err := a.readOwnCluster(ctx, &settled)
+	if unverified(err) && len(a.parentCA) > 0 && !bytes.Equal(a.parentCA, settled.CACertificate) {
+		// The bundle from the hub does not verify the parent at this
+		// agent's URL (a load balancer with its own CA), or the parent's CA
+		// rotated while this agent was away: the CA this child's admin
+		// configured may. Without this, stored credentials would be given
+		// up for a registration whose bootstrap token is long gone.
+		configured := settled
 		configured.CACertificate = a.parentCA
-		if mcc, cerr := a.readOwnCluster(ctx, &configured); cerr == nil {
-			creds, mc, err = &configured, mcc, nil
+		mcc, cerr := a.readOwnCluster(ctx, &configured)
+		if cerr != nil && !unverified(cerr) {
+			// It verified the parent: what failed is something else.
+			return fmt.Errorf("reading ManagedCluster %s/%s with the configured parentCA: %w", settled.DedicatedNamespace, settled.ManagedClusterName, cerr)
+		}
+		if cerr == nil {
+			settled, mc, err = configured, mcc, nil
 		}
 	}
 	if unverified(err) {
-		return fmt.Errorf("reading ManagedCluster %s/%s: the parent's certificate does not verify with the CA bundle the hub gave, "+
+		return fmt.Errorf("reading ManagedCluster %s/%s: the parent's certificate does not verify with the CA bundle of these credentials, "+
 			"nor with parentCA of the registration Secret or --parent-ca-file: set either to the CA of the parent at %s: %w",
-			creds.DedicatedNamespace, creds.ManagedClusterName, a.parentURL, err)
+			settled.DedicatedNamespace, settled.ManagedClusterName, a.parentURL, err)
 	}
 	if err != nil {
-		return fmt.Errorf("reading ManagedCluster %s/%s with the stored token: %w", creds.DedicatedNamespace, creds.ManagedClusterName, err)
+		return fmt.Errorf("reading ManagedCluster %s/%s with the stored token: %w", settled.DedicatedNamespace, settled.ManagedClusterName, err)
 	}
 	a.statusWriter.Seen(mc)
-	a.creds = creds
-	a.token.set(string(creds.Token), creds.TokenExpiration)
-	a.trust.set(creds.CACertificate)
-	if a.transport == nil {
-		a.transport = &trustingTransport{trust: &a.trust, build: a.transportFor}
-	}
+	a.creds = &settled
+	a.token.set(string(settled.Token), settled.TokenExpiration, settled.TokenObtained)
+	a.trust.set(settled.CACertificate)
 	// From here on every parent client reads the token per request and the
 	// bundle per connection, so renewed ones replace them everywhere at once.
 	if a.parent, err = versioned.NewForConfig(a.credentialsConfig()); err != nil {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdh"
 	"errors"
@@ -25,6 +26,7 @@ import (
 const (
 	keyToken              = "token"
 	keyTokenExpiration    = "tokenExpiration"
+	keyTokenObtained      = "tokenObtained"
 	keyCACert             = "caCertificate"
 	keyClusterID          = "clusterID"
 	keyDedicatedNamespace = "dedicatedNamespace"
@@ -38,9 +40,14 @@ const (
 
 // Credentials are what the hub gave this cluster.
 type Credentials struct {
-	ParentURL          string
-	Token              []byte
-	TokenExpiration    time.Time
+	ParentURL       string
+	Token           []byte
+	TokenExpiration time.Time
+	// TokenObtained is when the agent got the token. It is stored with it
+	// so that renewal falls due at half the token's life from then, across
+	// restarts: counted from a restart, it would come up to half a life
+	// after the hub renewed the token, and with it the parent's CA bundle.
+	TokenObtained      time.Time
 	CACertificate      []byte
 	ClusterID          types.UID
 	DedicatedNamespace string
@@ -57,10 +64,15 @@ type parentToken struct {
 	obtained time.Time
 }
 
-func (t *parentToken) set(token string, expires time.Time) {
+// set makes token the one in use; obtained is when the agent got it (now
+// when zero: credentials stored before it was).
+func (t *parentToken) set(token string, expires, obtained time.Time) {
+	if obtained.IsZero() {
+		obtained = time.Now()
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.token, t.expires, t.obtained = token, expires, time.Now()
+	t.token, t.expires, t.obtained = token, expires, obtained
 }
 
 func (t *parentToken) get() string {
@@ -69,9 +81,9 @@ func (t *parentToken) get() string {
 	return t.token
 }
 
-// renewDue: past half of the life it had when the agent got it. A token
-// loaded at start counts from then, so the hub's own renewal at half of the
-// full life is always there to fetch before this token ends.
+// renewDue: past half of the life it had when the agent got it, so the
+// hub's own renewal at half of the full life is always there to fetch
+// before this token ends.
 func (t *parentToken) renewDue(now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -107,7 +119,7 @@ func (b bearerRoundTripper) WrappedRoundTripper() http.RoundTripper { return b.n
 func (a *Agent) credentialsConfig() *rest.Config {
 	// The bundle in use when the config is made: the tunnel takes its TLS
 	// configuration from here at each dial. The clients verify through
-	// a.transport, which follows the bundle as renewals change it.
+	// parentTransport, which follows the bundle as renewals change it.
 	cfg := a.parentConfig("", a.trust.get())
 	// These clients also watch (pullers, the agent's own request): a
 	// client-side timeout would cut every watch after it, and each cut
@@ -115,7 +127,7 @@ func (a *Agent) credentialsConfig() *rest.Config {
 	// their contexts and dead connections by HTTP/2 health checks.
 	cfg.Timeout = 0
 	cfg.WrapTransport = func(http.RoundTripper) http.RoundTripper {
-		return bearerRoundTripper{token: &a.token, next: a.transport}
+		return bearerRoundTripper{token: &a.token, next: a.parentTransport()}
 	}
 	return cfg
 }
@@ -213,6 +225,11 @@ func (a *Agent) loadCredentials(ctx context.Context) (*Credentials, error) {
 			return nil, fmt.Errorf("stored %s %q: %w", keyTokenExpiration, exp, err)
 		}
 	}
+	if got := string(d[keyTokenObtained]); got != "" {
+		if creds.TokenObtained, err = time.Parse(time.RFC3339, got); err != nil {
+			return nil, fmt.Errorf("stored %s %q: %w", keyTokenObtained, got, err)
+		}
+	}
 	return creds, nil
 }
 
@@ -227,6 +244,9 @@ func (a *Agent) storeCredentials(ctx context.Context, creds *Credentials) error 
 	}
 	if !creds.TokenExpiration.IsZero() {
 		data[keyTokenExpiration] = []byte(creds.TokenExpiration.UTC().Format(time.RFC3339))
+	}
+	if !creds.TokenObtained.IsZero() {
+		data[keyTokenObtained] = []byte(creds.TokenObtained.UTC().Format(time.RFC3339))
 	}
 	return a.writeCredentialsSecret(ctx, data)
 }
@@ -299,16 +319,18 @@ func (a *Agent) renewToken(ctx context.Context) {
 	if !creds.TokenExpiration.After(a.token.expiresAt()) {
 		return // the hub has not renewed it yet
 	}
+	previous := a.trust.get()
 	if !a.renewedBundle(ctx, creds) {
 		return
 	}
+	creds.TokenObtained = time.Now()
 	if err := a.storeCredentials(ctx, creds); err != nil {
 		logger.Error(err, "Storing the renewed token; will retry")
 		return
 	}
-	a.token.set(string(creds.Token), creds.TokenExpiration)
+	a.token.set(string(creds.Token), creds.TokenExpiration, creds.TokenObtained)
 	a.trust.set(creds.CACertificate)
-	logger.Info("Renewed the parent token", "expires", creds.TokenExpiration)
+	logger.Info("Renewed the parent token", "expires", creds.TokenExpiration, "newCABundle", !bytes.Equal(previous, creds.CACertificate))
 }
 
 // forgetBootstrapToken removes the bootstrap token from the registration

@@ -129,7 +129,7 @@ func TestRenewToken(t *testing.T) {
 	parent := clusternetfake.NewClientset(renewed)
 	a.parent = parent
 
-	a.token.set("tok-1", now.Add(time.Hour))
+	a.token.set("tok-1", now.Add(time.Hour), now)
 	a.renewToken(ctx)
 	if got := a.token.get(); got != "tok-1" || len(parent.Actions()) != 0 {
 		t.Fatalf("renewed a token with most of its life left: %q after %d requests", got, len(parent.Actions()))
@@ -158,7 +158,7 @@ func TestTokenReachesEveryRequest(t *testing.T) {
 	var tok parentToken
 	client := &http.Client{Transport: bearerRoundTripper{token: &tok, next: http.DefaultTransport}}
 	for _, v := range []string{"a", "b"} {
-		tok.set(v, time.Now().Add(time.Hour))
+		tok.set(v, time.Now().Add(time.Hour), time.Time{})
 		resp, err := client.Get(srv.URL)
 		if err != nil {
 			t.Fatal(err)

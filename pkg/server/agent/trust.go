@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
@@ -85,11 +86,19 @@ func (t *trustingTransport) current() (http.RoundTripper, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the parent's CA bundle: %w", err)
 	}
-	if old, ok := t.rt.(interface{ CloseIdleConnections() }); ok {
-		old.CloseIdleConnections()
+	if t.rt != nil {
+		// client-go's transports wrap the http.Transport (to collect
+		// unused ones): this reaches it through the wrapping.
+		utilnet.CloseIdleConnectionsFor(t.rt)
 	}
 	t.ca, t.rt = ca, rt
 	return rt, nil
+}
+
+// parentTransport is the one transport of every parent client.
+func (a *Agent) parentTransport() *trustingTransport {
+	a.transportOnce.Do(func() { a.transport = &trustingTransport{trust: &a.trust, build: a.transportFor} })
+	return a.transport
 }
 
 // transportFor is a transport that verifies the parent with ca (the system
@@ -116,10 +125,9 @@ func unverified(err error) bool {
 	return errors.As(err, &verr) || errors.As(err, &unknown)
 }
 
-// usable says ca is a bundle to verify with: empty (the system roots), or
-// holding at least one certificate.
+// usable says ca holds at least one PEM certificate.
 func usable(ca []byte) bool {
-	return len(ca) == 0 || x509.NewCertPool().AppendCertsFromPEM(ca)
+	return x509.NewCertPool().AppendCertsFromPEM(ca)
 }
 
 // renewedBundle settles the CA bundle that renewed credentials carry on
@@ -136,7 +144,14 @@ func (a *Agent) renewedBundle(ctx context.Context, creds *Credentials) (ok bool)
 		return true
 	}
 	logger := klog.FromContext(ctx)
-	if !usable(creds.CACertificate) {
+	switch {
+	case len(creds.CACertificate) == 0:
+		// No bundle would mean the system roots: trusting every public
+		// CA in place of the parent's own is never an upgrade.
+		logger.Info("The renewed credentials carry no CA bundle; keeping the bundle in use")
+		creds.CACertificate = inUse
+		return true
+	case !usable(creds.CACertificate):
 		logger.Error(nil, "The renewed credentials' CA bundle holds no PEM certificate; keeping the bundle in use")
 		creds.CACertificate = inUse
 		return true
@@ -144,10 +159,11 @@ func (a *Agent) renewedBundle(ctx context.Context, creds *Credentials) (ok bool)
 	_, err := a.readOwnCluster(ctx, creds)
 	switch {
 	case err == nil:
-		logger.Info("The parent's CA bundle changed; verifying the parent with the new one from now on")
 		return true
 	case unverified(err):
-		logger.Error(err, "The renewed credentials' CA bundle does not verify the parent at this agent's URL; keeping the bundle in use")
+		// Expected where agents reach the parent through a load balancer
+		// with a CA of its own (parentCA): not an error.
+		logger.Info("The renewed credentials' CA bundle does not verify the parent at this agent's URL; keeping the bundle in use", "reason", err.Error())
 		creds.CACertificate = inUse
 		return true
 	default:

@@ -156,7 +156,7 @@ func TestRenewedCABundleReachesRunningClients(t *testing.T) {
 	oldCA, newCA, strangerCA := newServingCA(t), newServingCA(t), newServingCA(t)
 	both := append(append([]byte{}, oldCA.caPEM...), newCA.caPEM...)
 	p := newRotatingParent(t, oldCA)
-	p.accept("tok-1", "tok-2", "tok-3", "tok-4")
+	p.accept("tok-1", "tok-2", "tok-3", "tok-4", "tok-5")
 	a, _ := newTestAgent(t)
 	a.parentURL = p.srv.URL
 	if err := a.ensureKey(ctx); err != nil {
@@ -198,10 +198,15 @@ func TestRenewedCABundleReachesRunningClients(t *testing.T) {
 	_ = conn.Close()
 
 	// A bundle that does not verify the parent (the hub's, when agents
-	// reach the parent through a load balancer with its own CA), and one
-	// that holds no certificate: the token is renewed, the bundle kept.
-	for tok, bundle := range map[string][]byte{"tok-3": strangerCA.caPEM, "tok-4": []byte("not PEM")} {
-		renewWith(t, ctx, a, p, tok, bundle)
+	// reach the parent through a load balancer with its own CA), one that
+	// holds no certificate, and none at all (which would mean trusting
+	// every public CA): the token is renewed, the bundle kept.
+	for _, r := range []struct {
+		tok    string
+		bundle []byte
+	}{{"tok-3", strangerCA.caPEM}, {"tok-4", []byte("not PEM")}, {"tok-5", nil}} {
+		tok := r.tok
+		renewWith(t, ctx, a, p, tok, r.bundle)
 		if got := a.token.get(); got != tok {
 			t.Fatalf("token %q after a renewal with a bundle that does not verify the parent, want %s", got, tok)
 		}
@@ -216,18 +221,24 @@ func TestRenewedCABundleReachesRunningClients(t *testing.T) {
 
 	// The check cannot tell (the parent refuses the new token for now):
 	// the renewal waits for the next heartbeat.
-	renewWith(t, ctx, a, p, "tok-5", newCA.caPEM)
-	if got := a.token.get(); got != "tok-4" {
-		t.Errorf("token %q after a renewal whose bundle could not be checked, want tok-4 until it can", got)
+	renewWith(t, ctx, a, p, "tok-6", newCA.caPEM)
+	if got := a.token.get(); got != "tok-5" {
+		t.Errorf("token %q after a renewal whose bundle could not be checked, want tok-5 until it can", got)
 	}
-	p.accept("tok-5")
-	renewWith(t, ctx, a, p, "tok-5", newCA.caPEM)
-	if got := a.token.get(); got != "tok-5" || storedCA(t, ctx, a) != string(newCA.caPEM) {
-		t.Errorf("token %q after the parent answered again, want tok-5 and the new CA stored", got)
+	p.accept("tok-6")
+	renewWith(t, ctx, a, p, "tok-6", newCA.caPEM)
+	if got := a.token.get(); got != "tok-6" || storedCA(t, ctx, a) != string(newCA.caPEM) {
+		t.Errorf("token %q after the parent answered again, want tok-6 and the new CA stored", got)
 	}
 	p.rotate(newCA)
 	if err := a.readsItsCluster(ctx); err != nil {
 		t.Fatalf("with the bundle down to the new CA: %v", err)
+	}
+	// The old CA is no longer trusted: a parent presenting its
+	// certificate is refused.
+	p.rotate(oldCA)
+	if err := a.readsItsCluster(ctx); !unverified(err) {
+		t.Errorf("a certificate of the dropped CA: %v, want it refused as unverified", err)
 	}
 }
 
@@ -253,8 +264,16 @@ func TestStoredCredentialsAfterTheParentsCARotated(t *testing.T) {
 		}
 	}
 
+	// The admin sets parentCA and restarts the agent: it reuses its stored
+	// credentials with that CA, and stores it for the next start.
+	if err := a.ensureKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.storeCredentials(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
 	a.parentCA = newCA.caPEM
-	if err := a.useCredentials(ctx, stored); err != nil {
+	if err := a.register(ctx); err != nil {
 		t.Fatalf("with parentCA set to the parent's new CA: %v", err)
 	}
 	if err := a.readsItsCluster(ctx); err != nil {
@@ -262,5 +281,53 @@ func TestStoredCredentialsAfterTheParentsCARotated(t *testing.T) {
 	}
 	if got := string(a.trust.get()); got != string(newCA.caPEM) {
 		t.Errorf("bundle in use is not the configured parentCA:\n%s", got)
+	}
+	if got := storedCA(t, ctx, a); got != string(newCA.caPEM) {
+		t.Errorf("stored bundle is still the one that no longer verifies the parent:\n%s", got)
+	}
+}
+
+// A token's renewal falls due at half its life from when the agent got
+// it, restarts or not: counted from a restart, an agent restarted just
+// before the hub renewed its token would fetch the renewal (and the
+// parent's new CA bundle with it) up to half a life late.
+func TestRenewalDueAcrossRestarts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ca := newServingCA(t)
+	p := newRotatingParent(t, ca)
+	p.accept("tok-1")
+	now := time.Now()
+	for _, tc := range []struct {
+		name     string
+		obtained time.Time
+		due      bool
+	}{
+		{name: "got 4 days into a 7-day life", obtained: now.Add(-96 * time.Hour), due: true},
+		{name: "got a day ago", obtained: now.Add(-24 * time.Hour), due: false},
+		{name: "stored before the agent kept when (counted from the start)", due: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, _ := newTestAgent(t)
+			a.parentURL = p.srv.URL
+			if err := a.ensureKey(ctx); err != nil {
+				t.Fatal(err)
+			}
+			stored := &Credentials{ParentURL: p.srv.URL, ClusterID: testClusterID, Token: []byte("tok-1"),
+				TokenExpiration: tc.obtained.Add(7 * 24 * time.Hour), TokenObtained: tc.obtained,
+				CACertificate: ca.caPEM, DedicatedNamespace: "clusternet-abcde", ManagedClusterName: "edge-1"}
+			if tc.obtained.IsZero() {
+				stored.TokenExpiration = now.Add(3 * 24 * time.Hour)
+			}
+			if err := a.storeCredentials(ctx, stored); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.register(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := a.token.renewDue(time.Now()); got != tc.due {
+				t.Errorf("renewal due right after the restart: %t, want %t", got, tc.due)
+			}
+		})
 	}
 }

@@ -79,7 +79,7 @@ func TestDialTunnel(t *testing.T) {
 			defer srv.Close()
 			a := &Agent{parentURL: srv.URL, clusterID: "c1", creds: &Credentials{}}
 			a.trust.set(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
-			a.token.set("agent-token", time.Now().Add(time.Hour))
+			a.token.set("agent-token", time.Now().Add(time.Hour), time.Time{})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			ws, err := a.dialTunnel(ctx)
