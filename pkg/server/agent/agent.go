@@ -143,10 +143,7 @@ func (o *Options) Run(ctx context.Context) error {
 	go a.runTunnel(ctx, proxy)
 	// Report first: the hub decides whether it pushes here from the
 	// AppPusher this heartbeat reports, and must know before pulling starts.
-	// The tunnel is a dial away: a report made before it is up is followed
-	// at once by another saying it is, so the first waits for it, briefly.
-	a.awaitTunnel(ctx, firstReportWaitsForTunnel)
-	a.heartbeat(ctx)
+	a.startReporting(ctx, firstReportWaitsForTunnel, firstReportRetry)
 	go a.watchCapacity(ctx)
 	if err := a.runPullers(ctx); err != nil {
 		return fmt.Errorf("starting pull-mode controllers: %w", err)
@@ -163,8 +160,35 @@ func (o *Options) Run(ctx context.Context) error {
 		case <-ticker.C:
 		case <-a.kick:
 		}
-		a.heartbeat(ctx)
+		_ = a.heartbeat(ctx) // a failed beat is logged, and retried at the next
 		a.renewToken(ctx)
+	}
+}
+
+// firstReportRetry is how soon a first report that failed is tried again,
+// rather than a whole heartbeat period later: until one lands, the hub
+// knows nothing of this start.
+const firstReportRetry = 5 * time.Second
+
+// startReporting makes the agent's first report and does at once what the
+// heartbeat loop would otherwise leave for a whole period. The tunnel is a
+// dial away: a report made before it is up is followed at once by another
+// saying it is, so the first waits for it, briefly (awaitTunnel). A restart
+// may find the token past half its life (renewal falls due from when it was
+// obtained), so the renewal is fetched now.
+func (a *Agent) startReporting(ctx context.Context, patience, retry time.Duration) {
+	a.awaitTunnel(ctx, patience)
+	if err := a.heartbeat(ctx); err != nil {
+		time.AfterFunc(retry, a.askForReport)
+	}
+	a.renewToken(ctx)
+}
+
+// askForReport queues a heartbeat now, unless one is queued already.
+func (a *Agent) askForReport() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -270,13 +294,15 @@ func (a *Agent) register(ctx context.Context) error {
 		err := a.useCredentials(ctx, creds)
 		if err == nil {
 			logger.Info("Reusing stored parent credentials", "managedCluster", creds.ManagedClusterName)
-			if !bytes.Equal(a.creds.CACertificate, creds.CACertificate) {
-				// The stored bundle no longer verifies the parent; the
-				// configured parentCA does. Storing it spares the next start
-				// the failed handshake, and keeps the credentials working if
-				// parentCA is taken out of the registration Secret.
+			// Stored again when the stored bundle no longer verifies the
+			// parent and the configured parentCA does (sparing the next
+			// start the failed handshake, and keeping the credentials
+			// working if parentCA is taken out of the registration Secret),
+			// or when they were stored before the agent kept when it got
+			// the token (renewal then falls due from now on every start).
+			if !bytes.Equal(a.creds.CACertificate, creds.CACertificate) || creds.TokenObtained.IsZero() {
 				if err := a.storeCredentials(ctx, a.creds); err != nil {
-					logger.Error(err, "Storing the CA bundle that verifies the parent; the next start tries the stored one first again")
+					logger.Error(err, "Storing the parent credentials as in use; the next start reads the stored ones again")
 				}
 			}
 			return nil

@@ -65,10 +65,12 @@ type parentToken struct {
 }
 
 // set makes token the one in use; obtained is when the agent got it (now
-// when zero: credentials stored before it was).
+// when zero: credentials stored before it was; and never later than now,
+// which a clock set back since would make it, delaying renewal past the
+// token's end).
 func (t *parentToken) set(token string, expires, obtained time.Time) {
-	if obtained.IsZero() {
-		obtained = time.Now()
+	if now := time.Now(); obtained.IsZero() || obtained.After(now) {
+		obtained = now
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -226,8 +228,11 @@ func (a *Agent) loadCredentials(ctx context.Context) (*Credentials, error) {
 		}
 	}
 	if got := string(d[keyTokenObtained]); got != "" {
+		// Only a hint for when to renew: one that cannot be read counts as
+		// missing rather than costing credentials that work.
 		if creds.TokenObtained, err = time.Parse(time.RFC3339, got); err != nil {
-			return nil, fmt.Errorf("stored %s %q: %w", keyTokenObtained, got, err)
+			klog.FromContext(ctx).Error(err, "Ignoring the stored time the token was obtained; renewal falls due from now", "key", keyTokenObtained)
+			creds.TokenObtained = time.Time{}
 		}
 	}
 	return creds, nil

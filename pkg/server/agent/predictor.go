@@ -80,10 +80,7 @@ func (a *Agent) kickIfAvailableChanged(ctx context.Context) {
 		return
 	}
 	if a.lastReported.differs(availableResources(nodes.Items, pods.Items)) {
-		select {
-		case a.kick <- struct{}{}:
-		default:
-		}
+		a.askForReport()
 	}
 }
 

@@ -18,9 +18,10 @@ import (
 // the node labels --label-aggregate-prefix names onto it (nodelabels.go). A
 // failed report is logged and tried again at the next beat: missed beats are
 // what the hub's lifecycle controller watches for.
-func (a *Agent) heartbeat(ctx context.Context) {
+func (a *Agent) heartbeat(ctx context.Context) error {
 	status, nodes := a.collectStatus(ctx)
-	if err := a.writeStatus(ctx, status); err != nil {
+	err := a.writeStatus(ctx, status)
+	if err != nil {
 		klog.FromContext(ctx).Error(err, "Reporting cluster status failed", "managedCluster", a.creds.ManagedClusterName)
 	} else {
 		a.lastReported.set(status.PredictorEnabled, status.Available)
@@ -28,6 +29,7 @@ func (a *Agent) heartbeat(ctx context.Context) {
 	if nodes != nil { // nil: the list failed, which says nothing about the labels
 		a.syncNodeLabels(ctx, nodes)
 	}
+	return err
 }
 
 // writeStatus replaces the ManagedCluster's status with status, but for its

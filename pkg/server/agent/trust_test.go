@@ -15,6 +15,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
+	kubefake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/cert"
 
@@ -180,6 +182,9 @@ func TestRenewedCABundleReachesRunningClients(t *testing.T) {
 	if got := storedCA(t, ctx, a); got != string(both) {
 		t.Errorf("stored CA bundle is not the renewed one:\n%s", got)
 	}
+	if stored, err := a.loadCredentials(ctx); err != nil || time.Since(stored.TokenObtained) > time.Minute {
+		t.Errorf("stored tokenObtained after the renewal: %v, %v; want the renewal's time", stored, err)
+	}
 
 	// The parent serves with the new CA's certificate: the clients built
 	// before the renewal verify it, and so does the tunnel's next dial.
@@ -298,14 +303,23 @@ func TestRenewalDueAcrossRestarts(t *testing.T) {
 	p := newRotatingParent(t, ca)
 	p.accept("tok-1")
 	now := time.Now()
+	day := 24 * time.Hour
 	for _, tc := range []struct {
-		name     string
-		obtained time.Time
-		due      bool
+		name string
+		// obtained is the stored tokenObtained ("" for none); the token
+		// expires at expires from now; renewal is checked at from now.
+		obtained      string
+		expires, at   time.Duration
+		due           bool
+		storedAgainAt bool // the start stores a readable time in place of the stored one
 	}{
-		{name: "got 4 days into a 7-day life", obtained: now.Add(-96 * time.Hour), due: true},
-		{name: "got a day ago", obtained: now.Add(-24 * time.Hour), due: false},
-		{name: "stored before the agent kept when (counted from the start)", due: false},
+		{name: "got 4 days into a 7-day life", obtained: now.Add(-4 * day).Format(time.RFC3339), expires: 3 * day, due: true},
+		{name: "got a day ago", obtained: now.Add(-day).Format(time.RFC3339), expires: 6 * day, due: false},
+		{name: "stored before the agent kept when: counted from the start, and stored", expires: 3 * day, due: false, storedAgainAt: true},
+		{name: "unreadable: counted from the start, the credentials kept", obtained: "yesterday", expires: 3 * day, due: false, storedAgainAt: true},
+		// A clock set back since: counted from the start, not from a time
+		// past the token's end.
+		{name: "in the future", obtained: now.Add(10 * day).Format(time.RFC3339), expires: 3 * day, at: 2 * day, due: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, _ := newTestAgent(t)
@@ -314,20 +328,101 @@ func TestRenewalDueAcrossRestarts(t *testing.T) {
 				t.Fatal(err)
 			}
 			stored := &Credentials{ParentURL: p.srv.URL, ClusterID: testClusterID, Token: []byte("tok-1"),
-				TokenExpiration: tc.obtained.Add(7 * 24 * time.Hour), TokenObtained: tc.obtained,
-				CACertificate: ca.caPEM, DedicatedNamespace: "clusternet-abcde", ManagedClusterName: "edge-1"}
-			if tc.obtained.IsZero() {
-				stored.TokenExpiration = now.Add(3 * 24 * time.Hour)
-			}
+				TokenExpiration: now.Add(tc.expires), CACertificate: ca.caPEM, DedicatedNamespace: "clusternet-abcde", ManagedClusterName: "edge-1"}
 			if err := a.storeCredentials(ctx, stored); err != nil {
 				t.Fatal(err)
+			}
+			if tc.obtained != "" {
+				if err := a.writeCredentialsSecret(ctx, map[string][]byte{keyTokenObtained: []byte(tc.obtained)}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if err := a.register(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if got := a.token.renewDue(time.Now()); got != tc.due {
-				t.Errorf("renewal due right after the restart: %t, want %t", got, tc.due)
+			if got := a.token.renewDue(time.Now().Add(tc.at)); got != tc.due {
+				t.Errorf("renewal due %v after the restart: %t, want %t", tc.at, got, tc.due)
+			}
+			again, err := a.loadCredentials(ctx)
+			if err != nil || again == nil {
+				t.Fatalf("stored credentials after the start: %v, %v", again, err)
+			}
+			if tc.storedAgainAt && time.Since(again.TokenObtained) > time.Minute {
+				t.Errorf("stored tokenObtained after the start %v, want the start's time", again.TokenObtained)
 			}
 		})
+	}
+}
+
+// startReporting catches up at once on what the heartbeat loop would leave
+// for a whole period: a renewal that fell due while the agent was down, and
+// a first report that failed.
+func TestStartReportingCatchesUp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ca := newServingCA(t)
+	p := newRotatingParent(t, ca) // answers no status write: the first report fails
+	p.accept("tok-1", "tok-2")
+	child := httptest.NewServer(http.NotFoundHandler()) // a child that answers nothing
+	defer child.Close()
+	a, fake := newTestAgent(t)
+	a.parentURL, a.kick = p.srv.URL, make(chan struct{}, 1)
+	a.childCfg = &rest.Config{Host: child.URL}
+	disc, err := discovery.NewDiscoveryClientForConfig(a.childCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.child = childWithDiscovery{Clientset: fake, disc: disc}
+	if err := a.ensureKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	obtained := time.Now().Add(-4 * 24 * time.Hour)
+	stored := &Credentials{ParentURL: p.srv.URL, ClusterID: testClusterID, Token: []byte("tok-1"), TokenObtained: obtained,
+		TokenExpiration: obtained.Add(7 * 24 * time.Hour), CACertificate: ca.caPEM, DedicatedNamespace: "clusternet-abcde", ManagedClusterName: "edge-1"}
+	if err := a.storeCredentials(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	renewed := answer(t, a, "tok-2", stored.TokenExpiration.Add(3*24*time.Hour))
+	renewed.Status.CACertificate = ca.caPEM
+	p.answerWith(renewed)
+
+	a.startReporting(ctx, 10*time.Millisecond, 50*time.Millisecond)
+	if got := a.token.get(); got != "tok-2" {
+		t.Errorf("token %q after the start, want the renewal that fell due while the agent was down (tok-2)", got)
+	}
+	select {
+	case <-a.kick:
+	case <-time.After(10 * time.Second):
+		t.Error("the first report failed and no retry was queued: the hub would wait a whole heartbeat period")
+	}
+}
+
+// childWithDiscovery is a fake child whose discovery (the heartbeat's
+// version and health probes) goes to a real server.
+type childWithDiscovery struct {
+	*kubefake.Clientset
+	disc discovery.DiscoveryInterfaces
+}
+
+func (c childWithDiscovery) Discovery() discovery.DiscoveryInterfaces { return c.disc }
+
+// A renewed answer without a bundle is not checked at all: no bundle means
+// the system roots, and the agent never trades the parent's CA for them.
+// The parent here cannot be reached, so a check would say "cannot tell"
+// and hold the renewal back.
+func TestRenewedBundleNeverEmpty(t *testing.T) {
+	a, _ := newTestAgent(t)
+	a.parentURL = "https://127.0.0.1:1"
+	inUse := newServingCA(t).caPEM
+	a.trust.set(inUse)
+	creds := &Credentials{Token: []byte("tok-2"), DedicatedNamespace: "clusternet-abcde", ManagedClusterName: "edge-1"}
+	if !a.renewedBundle(context.Background(), creds) {
+		t.Fatal("the renewal was held back to check an empty bundle")
+	}
+	if string(creds.CACertificate) != string(inUse) {
+		t.Errorf("renewed credentials carry bundle %q, want the one in use", creds.CACertificate)
 	}
 }

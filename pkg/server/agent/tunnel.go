@@ -152,8 +152,5 @@ func (a *Agent) awaitTunnel(ctx context.Context, patience time.Duration) {
 func (a *Agent) setTunnelUp(up bool) {
 	a.tunnelUp.Store(up)
 	metrics.TunnelChanged(string(a.clusterID), up)
-	select {
-	case a.kick <- struct{}{}:
-	default:
-	}
+	a.askForReport()
 }
