@@ -107,7 +107,7 @@ func (s *standIn) run(ctx context.Context, ready func(error)) {
 		return
 	}
 	go s.runTunnel(ctx)
-	s.awaitTunnel(ctx)
+	registration.AwaitTunnel(ctx, s.tunnelUp.Load, s.kick, registration.FirstReportWaitsForTunnel)
 	if err := s.heartbeat(ctx); err != nil {
 		ready(fmt.Errorf("cluster %s: first heartbeat: %w", s.id, err))
 		return
@@ -220,28 +220,6 @@ func (s *standIn) heartbeat(ctx context.Context) error {
 		return metav1.Condition{Type: clusterv1beta1.ClusterReady, Status: metav1.ConditionTrue,
 			Reason: "ClusterReady", Message: "the child apiserver's /readyz is ok", ObservedGeneration: generation}
 	})
-}
-
-// awaitTunnel holds the first heartbeat until the tunnel is up, for at
-// most 2 s, and leaves no kick queued behind it, as the agent's awaitTunnel
-// (pkg/server/agent/tunnel.go) does: one write then reports the cluster
-// Ready with its tunnel.
-func (s *standIn) awaitTunnel(ctx context.Context) {
-	timer := time.NewTimer(2 * time.Second)
-	defer timer.Stop()
-	for !s.tunnelUp.Load() {
-		select {
-		case <-s.kick:
-		case <-timer.C:
-			return
-		case <-ctx.Done():
-			return
-		}
-	}
-	select {
-	case <-s.kick:
-	default:
-	}
 }
 
 // beatNow asks for a heartbeat at once.

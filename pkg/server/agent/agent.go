@@ -143,7 +143,7 @@ func (o *Options) Run(ctx context.Context) error {
 	go a.runTunnel(ctx, proxy)
 	// Report first: the hub decides whether it pushes here from the
 	// AppPusher this heartbeat reports, and must know before pulling starts.
-	a.startReporting(ctx, firstReportWaitsForTunnel, firstReportRetry)
+	a.startReporting(ctx, registration.FirstReportWaitsForTunnel, firstReportRetry)
 	go a.watchCapacity(ctx)
 	if err := a.runPullers(ctx); err != nil {
 		return fmt.Errorf("starting pull-mode controllers: %w", err)
@@ -173,11 +173,11 @@ const firstReportRetry = 5 * time.Second
 // startReporting makes the agent's first report and does at once what the
 // heartbeat loop would otherwise leave for a whole period. The tunnel is a
 // dial away: a report made before it is up is followed at once by another
-// saying it is, so the first waits for it, briefly (awaitTunnel). A restart
+// saying it is, so the first waits for it, briefly (registration.AwaitTunnel). A restart
 // may find the token past half its life (renewal falls due from when it was
 // obtained), so the renewal is fetched now.
 func (a *Agent) startReporting(ctx context.Context, patience, retry time.Duration) {
-	a.awaitTunnel(ctx, patience)
+	registration.AwaitTunnel(ctx, a.tunnelUp.Load, a.kick, patience)
 	if err := a.heartbeat(ctx); err != nil {
 		time.AfterFunc(retry, a.askForReport)
 	}

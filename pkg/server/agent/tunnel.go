@@ -120,34 +120,6 @@ func (a *Agent) dialTunnel(ctx context.Context) (*websocket.Conn, error) {
 	return ws, nil
 }
 
-// firstReportWaitsForTunnel bounds how long the agent's first heartbeat
-// waits for the tunnel to come up. Reporting the tunnel down and then up is
-// two status writes per agent start where one does: a thousand more when a
-// fleet registers or comes back after a parent outage. A hub that cannot be
-// reached delays the first report of the child's health by this much.
-const firstReportWaitsForTunnel = 2 * time.Second
-
-// awaitTunnel returns once the tunnel is up, or after patience. The kick
-// the tunnel sent is then answered by the report that follows, so the
-// heartbeat loop does not write the same again at once.
-func (a *Agent) awaitTunnel(ctx context.Context, patience time.Duration) {
-	timer := time.NewTimer(patience)
-	defer timer.Stop()
-	for !a.tunnelUp.Load() {
-		select {
-		case <-a.kick: // the tunnel's, or a capacity change: the report says both
-		case <-timer.C:
-			return
-		case <-ctx.Done():
-			return
-		}
-	}
-	select {
-	case <-a.kick:
-	default:
-	}
-}
-
 // setTunnelUp records the tunnel state and reports it at once.
 func (a *Agent) setTunnelUp(up bool) {
 	a.tunnelUp.Store(up)

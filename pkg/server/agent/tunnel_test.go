@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clusternet/clusternet/pkg/registration"
 	"github.com/clusternet/clusternet/pkg/tunnel"
 )
 
@@ -129,7 +130,7 @@ func TestFirstReportWaitsForTheTunnel(t *testing.T) {
 				patience = 100 * time.Millisecond
 			}
 			start := time.Now()
-			a.awaitTunnel(ctx, patience)
+			registration.AwaitTunnel(ctx, a.tunnelUp.Load, a.kick, patience)
 			waited := time.Since(start)
 			if tc.upAfter >= 0 {
 				if !a.tunnelUp.Load() || waited >= patience {

@@ -320,6 +320,16 @@ func TestAgentIdentity(t *testing.T) {
 	})
 
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "miner"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+	// A request's answer carries the CA bundle its agent trusts the parent
+	// with (renewals move running agents to it): only the hub writes it.
+	rewriteAnswer := func(id string) func() error {
+		return func() error {
+			crr := &clusterv1beta1.ClusterRegistrationRequest{ObjectMeta: metav1.ObjectMeta{Name: clusterv1beta1.NamePrefix + id},
+				Status: clusterv1beta1.ClusterRegistrationRequestStatus{CACertificate: []byte("an attacker's CA")}}
+			_, err := cn.ClustersV1beta1().ClusterRegistrationRequests().UpdateStatus(ctx, crr, metav1.UpdateOptions{})
+			return err
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		try  func() error
@@ -391,6 +401,8 @@ func TestAgentIdentity(t *testing.T) {
 			_, err := cn.ClustersV1beta1().ClusterRegistrationRequests().Get(ctx, clusterv1beta1.NamePrefix+b.ID, metav1.GetOptions{})
 			return err
 		}, `cannot get resource "clusterregistrationrequests"`},
+		{"rewrite another cluster's answer (the CA bundle its agent trusts)", rewriteAnswer(b.ID), `cannot update resource "clusterregistrationrequests/status"`},
+		{"rewrite its own answer (the CA bundle it trusts)", rewriteAnswer(a.ID), `cannot update resource "clusterregistrationrequests/status"`},
 		{"make registration requests of its own", func() error {
 			_, err := cn.ClustersV1beta1().ClusterRegistrationRequests().Create(ctx, newRequest(t, uuid.NewString(), nil), metav1.CreateOptions{})
 			return err
